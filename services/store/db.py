@@ -1,0 +1,107 @@
+"""Where the run store lives: URL resolution, engine set-up and migration to the newest schema.
+
+SQLite (a file by default) and PostgreSQL through psycopg 3 are supported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from twin.errors import TwinError
+
+URL_ENV = "TWIN_DATABASE_URL"
+DEFAULT_URL = "sqlite:///twin.db"
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+PG_CONNECT_TIMEOUT_S = 10
+# Any fixed key works: it only serialises concurrent upgrades of one PostgreSQL database.
+_PG_MIGRATION_LOCK_KEY = 0x7477696E
+
+
+class StoreError(TwinError):
+    """The run store's database cannot be reached, or its schema cannot be brought up to date."""
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The URL given, else $TWIN_DATABASE_URL, else a SQLite file twin.db in the working directory."""
+    return url or os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`; a bare postgresql:// URL uses psycopg 3. Does not connect."""
+    try:
+        parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, **_engine_options(parsed))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        # Every pooled connection to :memory: would see its own empty database; share one.
+        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    if backend == "postgresql":
+        # A long-lived service outlives database restarts: test connections before use.
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if "connect_timeout" not in url.query:
+            options["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return options
+    return {}
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite ignores REFERENCES unless asked, per connection.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers (the CLI listing runs) proceed while a replay appends.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def alembic_config() -> Config:
+    """Alembic settings built in code, so no alembic.ini is needed at run time."""
+    config = Config()
+    # ConfigParser interpolates '%', which may occur in an install path.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine, url: str) -> None:
+    """Upgrade the database to the newest schema; a StoreError names the URL if that fails."""
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach database {safe_url(url)}: {exc.orig}") from exc
+    except CommandError as exc:
+        raise StoreError(f"cannot migrate database {safe_url(url)}: {exc}") from exc

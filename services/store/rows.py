@@ -1,0 +1,47 @@
+"""What the run store hands back: plain, detached dataclasses and the run lifecycle enums."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """A run starts RUNNING and ends in exactly one of the other states."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
+class RunKind(enum.StrEnum):
+    REPLAY = "replay"
+    SWEEP = "sweep"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A run as listed: no spec, policy or summary, which can be large. Times are UTC."""
+
+    id: str
+    kind: str
+    trace: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    error: str
+    requests_recorded: int
+    series_recorded: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow(RunInfo):
+    """A run in full. `summary` is None until the run completes (and may stay None if it fails)."""
+
+    spec: dict[str, Any]
+    policy: dict[str, Any]
+    summary: dict[str, Any] | None

@@ -1,0 +1,52 @@
+"""Every model YAML in twin/catalog/models loads into a ModelSpec whose dimensions add up to its published size."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twin.config import ModelSpec
+
+MODELS_DIR = Path(__file__).resolve().parents[3] / "twin" / "catalog" / "models"
+FILES = sorted(MODELS_DIR.glob("*.yaml"))
+FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
+
+
+def _load(path: Path) -> ModelSpec:
+    return ModelSpec(**yaml.safe_load(path.read_text()))
+
+
+def test_catalog_is_not_empty() -> None:
+    assert len(FILES) >= 12, f"expected the model catalog in {MODELS_DIR}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_keys_are_exactly_the_modelspec_fields(path: Path) -> None:
+    assert set(yaml.safe_load(path.read_text())) == FIELDS
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_file_name_is_the_model_name(path: Path) -> None:
+    assert _load(path).name == path.stem
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_params_within_3_percent_of_published(path: Path) -> None:
+    spec = _load(path)
+    published = spec.published_params_b * 1e9
+    assert published > 0
+    assert abs(spec.params - published) / published < 0.03, (
+        f"{spec.name}: dimensions give {spec.params / 1e9:.3f}B, published {spec.published_params_b}B")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_grouped_query_attention(path: Path) -> None:
+    spec = _load(path)
+    gqa = {"llama2-70b", "llama3-8b", "llama3-70b", "mistral-7b", "mixtral-8x7b"}
+    if spec.name in gqa:
+        assert spec.kv_heads < spec.heads
+    else:
+        assert spec.kv_heads == spec.heads

@@ -1,0 +1,276 @@
+"""Specifications as frozen dataclasses, built once at the edge and validated on construction.
+
+Units are in the field names. `__post_init__` only checks rules; it never does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from twin.errors import InvalidSpec
+from twin.units import GB, GBIT
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+            raise InvalidSpec(name, f"must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """Device memory (HBM stacks or LPDDR packages): stacks x channels, striped."""
+
+    kind: str
+    stacks: int
+    channels_per_stack: int
+    capacity_per_stack_gb: float
+    bandwidth_per_stack_gbps: float  # GB/s, peak
+    sustained_efficiency: float  # share of peak a long sequential stream sustains (calibrated)
+
+    def __post_init__(self) -> None:
+        _positive(self, "stacks", "channels_per_stack", "capacity_per_stack_gb", "bandwidth_per_stack_gbps")
+        if not 0 < self.sustained_efficiency <= 1:
+            raise InvalidSpec("sustained_efficiency", f"must be in (0, 1], got {self.sustained_efficiency}")
+
+    @property
+    def channels(self) -> int:
+        return self.stacks * self.channels_per_stack
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.stacks * self.capacity_per_stack_gb * GB
+
+    @property
+    def peak_bytes_per_s(self) -> float:
+        return self.stacks * self.bandwidth_per_stack_gbps * GB
+
+    @property
+    def sustained_bytes_per_s(self) -> float:
+        return self.peak_bytes_per_s * self.sustained_efficiency
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """One accelerator: SXE MAC trees x lanes, VXE, LMU SRAM, SMA over its memory, ESL and PCIe ports."""
+
+    name: str
+    kind: str  # asic | fpga | npu
+    clock_ghz: float
+    mac_trees: int  # l
+    lanes: int  # v
+    vxe_lanes: int  # elements per cycle through the vector engine
+    sampler_elems_per_cycle: float  # logits the VXE sampler sorts per cycle
+    sram_kb: float
+    memory: MemorySpec
+    esl_ports: int = 2
+    power_w: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "clock_ghz", "mac_trees", "lanes", "vxe_lanes", "sampler_elems_per_cycle", "sram_kb")
+        if self.esl_ports < 0:
+            raise InvalidSpec("esl_ports", "must be >= 0")
+
+    @property
+    def macs_per_s(self) -> float:
+        return self.mac_trees * self.lanes * self.clock_ghz * 1e9
+
+    @property
+    def peak_tflops(self) -> float:
+        return 2 * self.macs_per_s / 1e12
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """Chip-to-chip ESL: full-duplex ports, per-direction bandwidth, per-hop latency."""
+
+    name: str
+    bandwidth_gbit_s: float  # per direction per port
+    hop_latency_s: float
+    chunk_bytes: int  # column chunk forwarded while the next one computes
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes")
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bandwidth_gbit_s * GBIT
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """The server's host CPU, its memory, and the PCIe link to each chip."""
+
+    cpu: str
+    cores: int
+    memory_gb: float
+    pcie_gbps: float  # GB/s per direction per chip
+    pcie_latency_s: float
+    step_overhead_s: float  # CPU scheduling cost per batch step
+    tokenize_s_per_token: float  # CPU cost to tokenise a prompt, per token
+
+    def __post_init__(self) -> None:
+        _positive(self, "cores", "memory_gb", "pcie_gbps", "pcie_latency_s")
+        if self.step_overhead_s < 0 or self.tokenize_s_per_token < 0:
+            raise InvalidSpec("step_overhead_s", "host overheads must be >= 0")
+
+    @property
+    def pcie_bytes_per_s(self) -> float:
+        return self.pcie_gbps * GB
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server: chips of one kind on ESL, and a host."""
+
+    name: str
+    chip: ChipSpec
+    chips: int
+    link: LinkSpec
+    host: HostSpec
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "chips")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A decoder-only transformer's architecture, as published."""
+
+    name: str
+    family: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    max_context: int
+    ffn_matrices: int = 2  # 2 for GELU/ReLU MLPs (OPT), 3 for SwiGLU (Llama, Mistral)
+    experts: int = 1
+    experts_top_k: int = 1
+    sliding_window: int | None = None
+    tied_embeddings: bool = False
+    learned_positions: bool = False
+    published_params_b: float = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self, "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "max_context", "experts")
+        if self.hidden % self.heads:
+            raise InvalidSpec("heads", f"hidden {self.hidden} must be divisible by heads {self.heads}")
+        if self.heads % self.kv_heads:
+            raise InvalidSpec("kv_heads", f"heads {self.heads} must be a multiple of kv_heads {self.kv_heads}")
+        if not 1 <= self.experts_top_k <= self.experts:
+            raise InvalidSpec("experts_top_k", f"must be in [1, experts={self.experts}]")
+        if self.ffn_matrices not in (2, 3):
+            raise InvalidSpec("ffn_matrices", "must be 2 (GELU/ReLU MLP) or 3 (gated MLP)")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def kv_dim(self) -> int:
+        """Elements of one token's K (or V) vector in one layer."""
+        return self.kv_heads * self.head_dim
+
+    @property
+    def attn_params(self) -> int:
+        return 2 * self.hidden * self.hidden + 2 * self.hidden * self.kv_dim
+
+    @property
+    def expert_params(self) -> int:
+        return self.ffn_matrices * self.hidden * self.ffn
+
+    @property
+    def layer_params(self) -> int:
+        router = self.hidden * self.experts if self.experts > 1 else 0
+        return self.attn_params + self.experts * self.expert_params + router
+
+    @property
+    def embedding_params(self) -> int:
+        positions = self.max_context * self.hidden if self.learned_positions else 0
+        return self.vocab * self.hidden + positions
+
+    @property
+    def head_params(self) -> int:
+        """LM head weights, streamed every step whether or not tied to the embedding."""
+        return self.vocab * self.hidden
+
+    @property
+    def params(self) -> int:
+        untied = 0 if self.tied_embeddings else self.head_params
+        return self.layers * self.layer_params + self.embedding_params + untied
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Servers of one kind, cut into replicas of `tp` chips each (tensor parallel over ESL)."""
+
+    server: ServerSpec
+    servers: int = 1
+    tp: int = 1
+    replicas: int | None = None  # default: as many as the chips allow
+
+    def __post_init__(self) -> None:
+        _positive(self, "servers", "tp")
+        per = self.server.chips
+        if self.tp > per:
+            raise InvalidSpec("tp", f"tp={self.tp} exceeds the {per} chips of one {self.server.name} server; "
+                                    "a replica's ESL ring stays inside one server")
+        if per % self.tp:
+            raise InvalidSpec("tp", f"tp={self.tp} must divide the {per} chips per server "
+                                    "(topologies are 1x8 ring, 2x4 and 4x2 lines)")
+        if self.replicas is not None and not 1 <= self.replicas <= self.max_replicas:
+            raise InvalidSpec("replicas", f"must be in [1, {self.max_replicas}] for {self.servers} x "
+                                          f"{self.server.name} at tp={self.tp}")
+
+    @property
+    def max_replicas(self) -> int:
+        return self.servers * self.server.chips // self.tp
+
+    @property
+    def n_replicas(self) -> int:
+        return self.replicas if self.replicas is not None else self.max_replicas
+
+    @property
+    def topology(self) -> str:
+        """ESL topology of one replica: a closed ring when it spans the whole server, else a line."""
+        if self.tp == 1:
+            return "single"
+        return "ring" if self.tp == self.server.chips and self.tp > 2 else "line"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """How a replica serves: batching, prefill/decode policy, KV paging, preemption, routing."""
+
+    max_batch: int = 256
+    policy: str = "prefill-first"  # prefill-first | decode-first | chunked
+    chunk_tokens: int = 512  # token budget per step under chunked prefill
+    block_tokens: int = 16  # KV page size in tokens
+    preemption: str = "recompute"  # recompute | swap
+    router: str = "round-robin"  # round-robin | least-tokens
+    fidelity: str = "step"  # step | layer
+    sample_every_s: float = 1.0  # time-series sampling period
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_batch", "chunk_tokens", "block_tokens", "sample_every_s")
+        choices = {"policy": ("prefill-first", "decode-first", "chunked"),
+                   "preemption": ("recompute", "swap"),
+                   "router": ("round-robin", "least-tokens"),
+                   "fidelity": ("step", "layer")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+
+__all__ = ["MemorySpec", "ChipSpec", "LinkSpec", "HostSpec", "ServerSpec", "ModelSpec",
+           "ClusterSpec", "ServingConfig", "field"]

@@ -1,0 +1,45 @@
+"""Domain errors of the twin. Outer layers map them to exit codes or gRPC status codes."""
+
+from __future__ import annotations
+
+
+class TwinError(Exception):
+    """Base of every error the twin raises on purpose."""
+
+
+class InvalidSpec(TwinError):
+    """A specification breaks a rule; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UnknownName(TwinError):
+    """A catalogue entry, trace, run or component that does not exist."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | None = None):
+        hint = f" (known: {', '.join(sorted(known))})" if known else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}")
+        self.kind = kind
+        self.name = name
+
+
+class CapacityExceeded(TwinError):
+    """Something does not fit: a model in memory, a request in the KV cache, an upload."""
+
+
+class TraceFormatError(TwinError):
+    """A trace row that cannot be read. Names the file, the 1-based line and the column."""
+
+    def __init__(self, path: str, line: int, column: str, message: str):
+        super().__init__(f"{path}:{line}: column {column!r}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+
+
+class NotRunning(TwinError):
+    """An operation that needs a live simulation or run was asked of one that is not."""

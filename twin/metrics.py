@@ -1,0 +1,66 @@
+"""What a run records. The core only appends these records to lists; sinks store them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request's outcome. Times are simulated seconds; None where the event never happened."""
+
+    request_id: int
+    replica: int
+    state: str  # a RequestState value: done, rejected, ...
+    arrival_s: float
+    input_tokens: int
+    output_tokens: int
+    first_token_s: float | None
+    finish_s: float | None
+    preemptions: int
+    reason: str = ""
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_s is None else self.first_token_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> float | None:
+        if self.finish_s is None or self.first_token_s is None or self.output_tokens < 2:
+            return None
+        return (self.finish_s - self.first_token_s) / (self.output_tokens - 1)
+
+    @property
+    def e2e_s(self) -> float | None:
+        return None if self.finish_s is None else self.finish_s - self.arrival_s
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSample:
+    """One point of a time series, e.g. name='replica0/batch' or 'replica0/kv_occupancy'."""
+
+    t_s: float
+    name: str
+    value: float
+
+
+@dataclass(slots=True)
+class Recorder:
+    """Append-only lists of what happened. No I/O: a sink drains them."""
+
+    requests: list[RequestRecord] = field(default_factory=list)
+    series: list[SeriesSample] = field(default_factory=list)
+
+    def request(self, record: RequestRecord) -> None:
+        self.requests.append(record)
+
+    def sample(self, t_s: float, name: str, value: float) -> None:
+        self.series.append(SeriesSample(t_s, name, value))
+
+    _sent: tuple[int, int] = (0, 0)
+
+    def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
+        """What was recorded since the last drain, for batched sinks. The lists keep everything."""
+        r0, s0 = self._sent
+        self._sent = (len(self.requests), len(self.series))
+        return self.requests[r0:], self.series[s0:]

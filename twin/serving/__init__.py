@@ -1,0 +1,1 @@
+"""Serving: request lifecycle, KV cache, per-replica scheduling, routing and the engines."""

@@ -1,0 +1,155 @@
+"""The per-operation cost model shared by both fidelities.
+
+One decoder layer on one chip of a tensor-parallel replica, for a batch step of a
+given shape: bytes the SMA streams from memory (weights, KV history, new KV), MACs
+on the SXE trees, elements through the VXE, and the ESL all-gathers. Decode comes
+out bandwidth-bound (weights stream once per step, reused by every token of the
+batch) and prefill compute-bound (every prompt token multiplies every weight),
+from the same formula: time = max(memory, compute, vector) + exposed ESL.
+
+ESL (LPU paper, Fig. 4): every column-split matmul's output is all-gathered around
+the ring, chunk by chunk while the next chunk computes, so a gather costs only the
+part that does not fit under its producer's time, plus one chunk's tail. After FC1
+the tail is hidden by FC2 (back-to-back), so a layer exposes three tails, not four.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from twin.config import ModelSpec, ServerSpec
+from twin.quant.schemes import FP16_BYTES, QuantPolicy
+
+VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per token per layer
+
+
+@dataclass(frozen=True, slots=True)
+class StepShape:
+    """What one batch step of a replica processes."""
+
+    decode_seqs: int = 0  # sequences generating one token
+    decode_context: int = 0  # sum of attended context over those sequences
+    prefill_tokens: int = 0  # prompt tokens processed this step
+    prefill_pairs: float = 0.0  # query-key pairs attended by those prompt tokens
+    prefill_past: int = 0  # earlier-chunk KV tokens re-read by chunked prefills
+    outputs: int = 0  # sequences sampling a token at the end of the step
+
+    @property
+    def tokens(self) -> int:
+        return self.decode_seqs + self.prefill_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """One layer on one chip: bytes, MACs, vector elements, and the ESL time left exposed."""
+
+    mem_bytes: float
+    macs: float
+    vxe_elems: float
+    esl_exposed_s: float
+    esl_bytes: float
+    mem_s: float
+    compute_s: float
+    vxe_s: float
+
+    @property
+    def busy_s(self) -> float:
+        return max(self.mem_s, self.compute_s, self.vxe_s)
+
+    @property
+    def time_s(self) -> float:
+        return self.busy_s + self.esl_exposed_s
+
+
+class CostModel:
+    """Closed-form step costs for `model` on `tp` chips of `server` under `policy`."""
+
+    def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy):
+        self.model, self.server, self.tp, self.policy = model, server, tp, policy
+        chip = server.chip
+        self.bw = chip.memory.sustained_bytes_per_s
+        self.macs_per_s = chip.macs_per_s
+        self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
+        self.kv_token_layer_bytes = 2 * policy.kv.bytes_per_vector(model.kv_dim)  # K and V
+        self.link_load, self.hops = _gather_geometry(tp, server.chips)
+
+    # ---- weights -------------------------------------------------------------------
+    def active_experts(self, tokens: int) -> float:
+        """Expected distinct experts a step's tokens route to (uniform routing)."""
+        m = self.model
+        if m.experts == 1 or tokens == 0:
+            return float(min(m.experts, max(tokens, 1)))
+        return m.experts * (1 - (1 - m.experts_top_k / m.experts) ** tokens)
+
+    def layer_weight_bytes(self, tokens: int) -> float:
+        m = self.model
+        router = m.hidden * m.experts if m.experts > 1 else 0
+        params = m.attn_params + self.active_experts(tokens) * m.expert_params + router
+        return self.policy.weights.bytes_for(params) / self.tp
+
+    def weight_bytes(self) -> float:
+        """Resident weight bytes per chip (all experts, the LM head and the embedding)."""
+        m = self.model
+        return self.policy.weights.bytes_for(m.params + (m.head_params if m.tied_embeddings else 0)) / self.tp
+
+    # ---- one layer -----------------------------------------------------------------
+    def layer(self, s: StepShape) -> LayerCost:
+        m, tp = self.model, self.tp
+        kv_read = (s.decode_context + s.prefill_past) * self.kv_token_layer_bytes / tp
+        kv_write = s.tokens * self.kv_token_layer_bytes / tp
+        mem = self.layer_weight_bytes(s.tokens) + kv_read + kv_write
+        per_token = m.attn_params + m.experts_top_k * m.expert_params
+        attn_pairs = s.decode_context + s.prefill_pairs
+        macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
+        vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
+        exposed, esl_bytes = self._esl(s.tokens, macs / self.macs_per_s, mem / self.bw)
+        return LayerCost(mem, macs, vxe, exposed, esl_bytes, mem / self.bw, macs / self.macs_per_s,
+                         vxe / self.vxe_per_s)
+
+    def _esl(self, tokens: int, compute_s: float, mem_s: float) -> tuple[float, float]:
+        """Exposed all-gather time of one layer: overflow beyond each producer, plus tails."""
+        if self.tp == 1 or tokens == 0:
+            return 0.0, 0.0
+        m, link = self.model, self.server.link
+        widths = (m.hidden, m.hidden, m.ffn * m.experts_top_k, m.hidden)  # attn out, O, FC1, FC2
+        total = sum(widths)
+        layer_s = max(compute_s, mem_s)
+        tail = link.chunk_bytes / link.bytes_per_s + self.hops * link.hop_latency_s
+        exposed, moved = 0.0, 0.0
+        for i, width in enumerate(widths):
+            slice_bytes = tokens * width * FP16_BYTES / self.tp
+            serial = slice_bytes * self.link_load / link.bytes_per_s
+            exposed += max(0.0, serial - layer_s * width / total) + (0.0 if i == 2 else tail)
+            moved += slice_bytes * self.link_load
+        return exposed, moved
+
+    # ---- LM head, sampler, host ------------------------------------------------------
+    def head_time(self, s: StepShape) -> float:
+        if s.outputs == 0:
+            return 0.0
+        m, chip = self.model, self.server.chip
+        mem = self.policy.weights.bytes_for(m.head_params) / self.tp / self.bw
+        compute = s.outputs * m.head_params / self.tp / self.macs_per_s
+        per_chip = math.ceil(s.outputs / self.tp)  # sequences are sampled in parallel over chips
+        sample = per_chip * m.vocab / (chip.sampler_elems_per_cycle * chip.clock_ghz * 1e9)
+        return max(mem, compute) + sample
+
+    def step_time(self, s: StepShape) -> float:
+        if s.tokens == 0:
+            return 0.0
+        return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
+
+
+def _gather_geometry(tp: int, chips_per_server: int) -> tuple[float, int]:
+    """(slices crossing the busiest link per gather, hops of the farthest slice).
+
+    A closed ring (the replica spans the server) sends both ways, so each direction
+    carries about half of the other slices over at most floor(tp/2) hops. A line must
+    carry up to half the slices across its middle link and its ends are tp-1 hops apart.
+    """
+    if tp == 1:
+        return 0.0, 0
+    if tp == chips_per_server and tp > 2:
+        return (tp - 1) / 2, tp // 2
+    return float(tp // 2), tp - 1

@@ -1,0 +1,61 @@
+"""The request lifecycle: a trace row becomes a `Request` whose state moves through one enum."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    """One canonical request as read from a trace (times in seconds from the trace start)."""
+
+    request_id: int
+    arrival_s: float
+    input_tokens: int
+    output_tokens: int
+    session_id: str | None = None
+    block_ids: tuple[int, ...] = ()
+
+
+class RequestState(enum.Enum):
+    QUEUED = "queued"
+    PREFILLING = "prefilling"
+    DECODING = "decoding"
+    PREEMPTED = "preempted"
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """A request inside the simulation. Mutable: the engine advances it."""
+
+    spec: TraceRequest
+    state: RequestState = RequestState.QUEUED
+    replica: int = -1
+    prefilled: int = 0  # prompt (or recompute) tokens already prefilled in this residency
+    generated: int = 0  # output tokens produced so far (the first comes from prefill)
+    first_token_s: float | None = None
+    finish_s: float | None = None
+    preemptions: int = 0
+    swapped: bool = False  # KV lives in host memory (swap preemption)
+    reason: str = ""  # why a request was rejected
+
+    @property
+    def id(self) -> int:
+        return self.spec.request_id
+
+    @property
+    def context(self) -> int:
+        """Tokens whose KV is (or must be) resident: prompt plus generated tokens."""
+        return self.spec.input_tokens + self.generated
+
+    @property
+    def remaining(self) -> int:
+        return self.spec.output_tokens - self.generated
+
+    @property
+    def prefill_target(self) -> int:
+        """Tokens a prefill must process: the prompt, plus the generated tokens after a recompute."""
+        return self.spec.input_tokens + self.generated
