@@ -1,1 +1,1 @@
-"""Outer layer of lpu-twin: everything that touches gRPC, SQL or the CLI, built on the twin core."""
+"""Outer layer of lpu-twin: everything that touches gRPC, SQL or the CLI around the twin core."""

@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from twin.errors import TwinError
@@ -33,7 +33,7 @@ class StoreError(TwinError):
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The URL given, else $TWIN_DATABASE_URL, else a SQLite file twin.db in the working directory."""
+    """The URL given, else $TWIN_DATABASE_URL, else the SQLite file twin.db in the working dir."""
     return url or os.environ.get(URL_ENV) or DEFAULT_URL
 
 
@@ -103,5 +103,5 @@ def migrate(engine: Engine, url: str) -> None:
             command.upgrade(config, "head")
     except OperationalError as exc:
         raise StoreError(f"cannot reach database {safe_url(url)}: {exc.orig}") from exc
-    except CommandError as exc:
+    except (CommandError, DBAPIError) as exc:  # e.g. an unknown revision, no CREATE right
         raise StoreError(f"cannot migrate database {safe_url(url)}: {exc}") from exc

@@ -103,24 +103,30 @@ class CostModel:
         attn_pairs = s.decode_context + s.prefill_pairs
         macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
         vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
-        exposed, esl_bytes = self._esl(s.tokens, macs / self.macs_per_s, mem / self.bw)
+        exposed, esl_bytes = self.esl(s.tokens)
         return LayerCost(mem, macs, vxe, exposed, esl_bytes, mem / self.bw, macs / self.macs_per_s,
                          vxe / self.vxe_per_s)
 
-    def _esl(self, tokens: int, compute_s: float, mem_s: float) -> tuple[float, float]:
-        """Exposed all-gather time of one layer: overflow beyond each producer, plus tails."""
+    def esl(self, tokens: int) -> tuple[float, float]:
+        """Exposed all-gather time of one layer and the bytes it moves.
+
+        Each gather overlaps with the matmul that produces it (its weights streaming
+        or its MACs, whichever is slower); only the overflow and one chunk's tail show.
+        """
         if self.tp == 1 or tokens == 0:
             return 0.0, 0.0
         m, link = self.model, self.server.link
-        widths = (m.hidden, m.hidden, m.ffn * m.experts_top_k, m.hidden)  # attn out, O, FC1, FC2
-        total = sum(widths)
-        layer_s = max(compute_s, mem_s)
         tail = link.chunk_bytes / link.bytes_per_s + self.hops * link.hop_latency_s
-        exposed, moved = 0.0, 0.0
-        for i, width in enumerate(widths):
+        producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
+                     (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
+                     (m.hidden, m.hidden * m.ffn))  # FC2
+        exposed = moved = 0.0
+        for i, (width, params) in enumerate(producers):
             slice_bytes = tokens * width * FP16_BYTES / self.tp
-            serial = slice_bytes * self.link_load / link.bytes_per_s
-            exposed += max(0.0, serial - layer_s * width / total) + (0.0 if i == 2 else tail)
+            serial = slice_bytes * self.link_load / self.server.link.bytes_per_s
+            produce = max(self.policy.weights.bytes_for(params) / self.tp / self.bw,
+                          tokens * params / self.tp / self.macs_per_s)
+            exposed += max(0.0, serial - produce) + (0.0 if i == 2 else tail)
             moved += slice_bytes * self.link_load
         return exposed, moved
 

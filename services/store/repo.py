@@ -1,0 +1,226 @@
+"""The run store: runs, their request records, time series and component figures in SQL.
+
+Every method opens its own session, so one `Store` may serve many threads. A run is
+created RUNNING, receives batches through `append` (each batch commits atomically,
+so whatever was appended survives a crash) and ends, through `finish` or the
+interruption helpers, in exactly one final status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import fields
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Engine, insert, select, true, update
+from sqlalchemy.orm import Session
+
+from services.store import convert
+from services.store.db import create_store_engine, migrate, resolve_url
+from services.store.models import ComponentModel, RequestModel, RunModel, SeriesModel
+from services.store.rows import RunInfo, RunKind, RunRow, RunStatus
+from twin.errors import InvalidSpec, NotRunning, UnknownName
+from twin.metrics import RequestRecord, SeriesSample
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_INFO_COLUMNS = tuple(getattr(RunModel, f.name) for f in fields(RunInfo))
+INTERRUPTED_AT_STARTUP = "the process stopped before the run finished (found running at startup)"
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the store at `url` (else $TWIN_DATABASE_URL, else sqlite:///twin.db) and migrate it.
+
+    Raises `StoreError` naming the URL (password hidden) when the database is unreachable.
+    """
+    url = resolve_url(url)
+    engine = create_store_engine(url)
+    try:
+        migrate(engine, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)
+
+
+class Store:
+    """Runs and what they recorded, in the database behind `engine` (already migrated)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def create_run(self, *, kind: str, trace: str, spec: dict, policy: dict) -> str:
+        """Record a new RUNNING run and return its id (32 hex digits)."""
+        run_id = uuid.uuid4().hex
+        run = RunModel(
+            id=run_id,
+            kind=convert.parse(RunKind, "kind", kind).value,
+            trace=trace,
+            status=RunStatus.RUNNING.value,
+            created_at=datetime.now(UTC),
+            spec=convert.jsonable("spec", spec),
+            policy=convert.jsonable("policy", policy),
+            error="",
+            requests_recorded=0,
+            series_recorded=0,
+        )
+        with Session(self.engine) as session, session.begin():
+            session.add(run)
+        return run_id
+
+    def append(
+        self, run_id: str, requests: list[RequestRecord], series: list[SeriesSample]
+    ) -> None:
+        """Store one batch in one transaction: all of it, with the run's counters, or none."""
+        with Session(self.engine) as session, session.begin():
+            # Counting first also locks the run row, so a concurrent finish waits for the batch.
+            counted = session.execute(
+                update(RunModel)
+                .where(RunModel.id == run_id, RunModel.status == RunStatus.RUNNING.value)
+                .values(
+                    requests_recorded=RunModel.requests_recorded + len(requests),
+                    series_recorded=RunModel.series_recorded + len(series),
+                )
+            )
+            if counted.rowcount == 0:
+                _raise_not_running(session, run_id)
+            if requests:
+                rows = [convert.request_row(run_id, r) for r in requests]
+                session.execute(insert(RequestModel), rows)
+            if series:
+                samples = [convert.series_row(run_id, s) for s in series]
+                session.execute(insert(SeriesModel), samples)
+
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        summary: dict | None,
+        components: dict[str, dict[str, float]] | None = None,
+        error: str = "",
+    ) -> None:
+        """End a RUNNING run; a `complete` one needs a summary. NotRunning if it already ended."""
+        final = convert.parse(RunStatus, "status", status)
+        if final is RunStatus.RUNNING:
+            raise InvalidSpec("status", "finish needs a final status, not 'running'")
+        if final is RunStatus.COMPLETE and summary is None:
+            raise InvalidSpec("summary", "a complete run needs a summary")
+        summary = None if summary is None else convert.jsonable("summary", summary)
+        rows = convert.component_rows(run_id, components or {})
+        with Session(self.engine) as session, session.begin():
+            ended = _end_running(session, RunModel.id == run_id, final, error, summary)
+            if ended == 0:
+                _raise_not_running(session, run_id)
+            if rows:
+                session.execute(insert(ComponentModel), rows)
+
+    def mark_interrupted(self, run_id: str, error: str) -> bool:
+        """Mark a RUNNING run interrupted, keeping its records. False if it had already ended."""
+        with Session(self.engine) as session, session.begin():
+            ended = _end_running(session, RunModel.id == run_id, RunStatus.INTERRUPTED, error)
+            if ended == 0:
+                _require_run(session, run_id)
+        return ended == 1
+
+    def mark_stale_running_as_interrupted(self) -> int:
+        """At start-up, mark every run still RUNNING interrupted; returns how many.
+
+        Call it only in the one process that writes runs: it cannot tell a live run of
+        another process from a run whose process died.
+        """
+        with Session(self.engine) as session, session.begin():
+            return _end_running(session, true(), RunStatus.INTERRUPTED, INTERRUPTED_AT_STARTUP)
+
+    def get_run(self, run_id: str) -> RunRow:
+        with Session(self.engine) as session:
+            run = session.get(RunModel, run_id)
+            if run is None:
+                raise UnknownName("run", run_id)
+            return convert.detached(RunRow, run)
+
+    def list_runs(self, limit: int = 50, status: str | None = None) -> list[RunInfo]:
+        """The newest runs first, optionally only those in one status."""
+        _check_page(0, limit)
+        query = select(*_INFO_COLUMNS).order_by(RunModel.created_at.desc(), RunModel.id.desc())
+        if status is not None:
+            wanted = convert.parse(RunStatus, "status", status).value
+            query = query.where(RunModel.status == wanted)
+        with Session(self.engine) as session:
+            return [convert.detached(RunInfo, row) for row in session.execute(query.limit(limit))]
+
+    def request_records(
+        self, run_id: str, offset: int = 0, limit: int = 1000
+    ) -> list[RequestRecord]:
+        """One page of a run's request records, in the order they were recorded."""
+        _check_page(offset, limit)
+        columns = [getattr(RequestModel, name) for name in _REQUEST_FIELDS]
+        query = select(*columns).where(RequestModel.run_id == run_id)
+        query = query.order_by(RequestModel.id).offset(offset).limit(limit)
+        with Session(self.engine) as session:
+            _require_run(session, run_id)
+            return [RequestRecord(*row) for row in session.execute(query)]
+
+    def series(self, run_id: str, name: str | None = None) -> list[SeriesSample]:
+        """A run's samples in the order they were recorded, optionally of one series only."""
+        query = select(SeriesModel.t_s, SeriesModel.name, SeriesModel.value)
+        query = query.where(SeriesModel.run_id == run_id).order_by(SeriesModel.id)
+        if name is not None:
+            query = query.where(SeriesModel.name == name)
+        with Session(self.engine) as session:
+            _require_run(session, run_id)
+            rows = session.execute(query)
+            return [SeriesSample(t, n, convert.nan_if_null(v)) for t, n, v in rows]
+
+    def components(self, run_id: str) -> dict[str, dict[str, float]]:
+        """Final per-component figures: {component path: {metric: value}}."""
+        query = select(ComponentModel.component, ComponentModel.metric, ComponentModel.value)
+        query = query.where(ComponentModel.run_id == run_id).order_by(ComponentModel.id)
+        out: dict[str, dict[str, float]] = {}
+        with Session(self.engine) as session:
+            _require_run(session, run_id)
+            for component, metric, value in session.execute(query):
+                out.setdefault(component, {})[metric] = convert.nan_if_null(value)
+        return out
+
+
+def _end_running(
+    session: Session,
+    which: ColumnElement[bool],
+    status: RunStatus,
+    error: str,
+    summary: dict | None = None,
+) -> int:
+    """Move the chosen RUNNING runs to `status`; returns how many moved."""
+    result = session.execute(
+        update(RunModel)
+        .where(which, RunModel.status == RunStatus.RUNNING.value)
+        .values(status=status.value, finished_at=datetime.now(UTC), summary=summary, error=error)
+    )
+    return result.rowcount
+
+
+def _require_run(session: Session, run_id: str) -> str:
+    status = session.scalar(select(RunModel.status).where(RunModel.id == run_id))
+    if status is None:
+        raise UnknownName("run", run_id)
+    return status
+
+
+def _raise_not_running(session: Session, run_id: str) -> None:
+    status = _require_run(session, run_id)
+    raise NotRunning(f"run {run_id} is {status}, not running")
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise InvalidSpec("offset", f"must be 0 or more, got {offset}")
+    if limit < 1:
+        raise InvalidSpec("limit", f"must be 1 or more, got {limit}")

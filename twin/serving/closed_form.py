@@ -1,0 +1,75 @@
+"""Sums of step times between two batch changes, in closed form.
+
+Between changes a decode batch is fixed and every context grows by one token per
+step, so each step's time is the maximum of a few affine functions of the step
+index k (memory-, compute- or vector-bound): a convex piecewise-linear function.
+Its cumulative sum over k steps, and the inverse (how many steps fit in a time),
+follow from the breakpoints without visiting the steps one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Affine:
+    a: float  # value at k = 0
+    b: float  # increase per step
+
+    def at(self, k: float) -> float:
+        return self.a + self.b * k
+
+
+class StepTimes:
+    """t(k) = max_j(a_j + b_j k) for k = 0, 1, 2, ...; T(K) = t(0) + ... + t(K-1)."""
+
+    def __init__(self, lines: list[Affine]):
+        self.segments = _upper_envelope(lines)  # [(k_start, line)], k_start ascending
+
+    def at(self, k: int) -> float:
+        return max(line.at(k) for _, line in self.segments)
+
+    def total(self, steps: int) -> float:
+        """T(steps): the time of the first `steps` steps."""
+        acc = 0.0
+        for i, (k0, line) in enumerate(self.segments):
+            k1 = self.segments[i + 1][0] if i + 1 < len(self.segments) else steps
+            k1 = min(k1, steps)
+            if k1 > k0:
+                n = k1 - k0
+                acc += n * line.a + line.b * (k0 + k1 - 1) * n / 2
+        return acc
+
+    def steps_within(self, elapsed: float, limit: int) -> int:
+        """The number of whole steps (at most `limit`) completed `elapsed` seconds in."""
+        lo, hi = 0, limit
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.total(mid) <= elapsed:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+
+def _upper_envelope(lines: list[Affine]) -> list[tuple[int, Affine]]:
+    """Integer step indices where each line is the maximum, for k >= 0."""
+    segments: list[tuple[int, Affine]] = []
+    k = 0
+    current = max(lines, key=lambda ln: (ln.at(0), ln.b))
+    segments.append((0, current))
+    while True:
+        nxt, k_next = None, None
+        for ln in lines:
+            if ln.b <= current.b:
+                continue
+            # first integer k where ln overtakes current
+            cross = (current.a - ln.a) / (ln.b - current.b)
+            kc = max(k + 1, int(cross) + 1 if cross >= 0 else 0)
+            if k_next is None or kc < k_next or (kc == k_next and (ln.at(kc), ln.b) > (nxt.at(kc), nxt.b)):
+                nxt, k_next = ln, kc
+        if nxt is None:
+            return segments
+        segments.append((k_next, nxt))
+        current, k = nxt, k_next

@@ -1,0 +1,165 @@
+"""A replica's request bookkeeping: admission, preemption, step completion and records.
+
+`Replica` (engine.py) adds the SimPy process on top; this part holds the state
+transitions so that they read in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import simpy
+
+from twin.config import ServingConfig
+from twin.metrics import Recorder, RequestRecord
+from twin.serving.cost import CostModel, StepShape
+from twin.serving.kv_cache import KvCache, blocks_for
+from twin.serving.request import Request, RequestState
+from twin.serving.scheduler import Decision, ReplicaQueues, make_scheduler
+from twin.serving.stats import ReplicaStats, mean_cost
+
+
+class Lifecycle:
+    def __init__(self, env: simpy.Environment, index: int, cost: CostModel, kv: KvCache,
+                 config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float):
+        self.env, self.index, self.cost, self.kv = env, index, cost, kv
+        self.config, self.recorder, self.backend = config, recorder, backend
+        self.q = ReplicaQueues()
+        self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
+        self.stats = ReplicaStats()
+        self.closed_form = config.fidelity == "step"
+        self.wake: simpy.Event = env.event()
+        self.swap_free = host_memory_bytes
+        self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
+        self._last_sample = -float("inf")
+
+    # ---- arrivals ----------------------------------------------------------------
+    def enqueue(self, r: Request) -> None:
+        r.replica = self.index
+        total = r.spec.input_tokens + r.spec.output_tokens
+        if blocks_for(total, self.kv.block_tokens) > self.kv.capacity - self.scheduler.reserve:
+            self.reject(r, f"needs {total} tokens of KV, the replica holds "
+                           f"{(self.kv.capacity - self.scheduler.reserve) * self.kv.block_tokens}")
+            return
+        self.q.waiting.append(r)
+        self.outstanding_tokens += total
+        if not self.wake.triggered:
+            self.wake.succeed()
+
+    def interruptible(self) -> bool:
+        """Whether an arrival could change the batch before the current decode run ends."""
+        return self.config.policy != "decode-first" and len(self.q.running) < self.config.max_batch
+
+    def reject(self, r: Request, reason: str) -> None:
+        r.state, r.reason = RequestState.REJECTED, reason
+        self.stats.rejected += 1
+        self.recorder.request(_record(r))
+
+    # ---- preemption --------------------------------------------------------------
+    def preempt(self, victims: list[Request]) -> float:
+        """Free the victims' KV; return the PCIe time a swap-out takes (0 for recompute)."""
+        transfer = 0.0
+        for v in victims:
+            decoding = v.state is RequestState.DECODING
+            self.q.running.remove(v)
+            blocks = self.kv.release(v.id)
+            nbytes = blocks * self.kv.block_bytes
+            v.state, v.preemptions = RequestState.PREEMPTED, v.preemptions + 1
+            self.stats.preemptions += 1
+            if self.config.preemption == "swap" and decoding and nbytes <= self.swap_free:
+                v.swapped, self.swap_free = True, self.swap_free - nbytes
+                transfer += self.pcie_time(nbytes)
+            else:
+                v.prefilled = 0  # recompute the prompt and the tokens generated so far
+        for v in sorted(victims, key=lambda r: r.spec.arrival_s, reverse=True):
+            self.q.waiting.appendleft(v)
+        return transfer
+
+    def swap_in_time(self, d: Decision) -> float:
+        return sum(self.pcie_time(self.kv.extra_for(r.id, r.context - 1) * self.kv.block_bytes)
+                   for r, _ in d.prefill if r.swapped)
+
+    def pcie_time(self, nbytes: float) -> float:
+        host = self.cost.server.host
+        self.stats.swap_bytes += nbytes
+        return nbytes / self.cost.tp / host.pcie_bytes_per_s + host.pcie_latency_s
+
+    # ---- step shapes and completion ----------------------------------------------
+    def shape_of(self, d: Decision) -> StepShape:
+        window = self.cost.model.sliding_window
+        ctx = sum(min(r.context, window) if window else r.context for r in d.decode)
+        tokens = pairs = past = outputs = 0
+        for r, take in d.prefill:
+            tokens += take
+            past += r.prefilled
+            pairs += take * (r.prefilled + (take + 1) / 2)
+            outputs += r.prefilled + take >= r.prefill_target and not r.swapped
+        return StepShape(len(d.decode), ctx, tokens, pairs, past, outputs + len(d.decode))
+
+    def finish_step(self, d: Decision) -> None:
+        now = self.env.now
+        for r, take in d.prefill:
+            self.admit(r)
+            self.kv.grow(r.id, r.prefilled + take if not r.swapped else r.context - 1)
+            r.prefilled += take
+            self.stats.prefill_tokens += take
+            if r.swapped:
+                r.swapped, r.state = False, RequestState.DECODING
+                self.swap_free += self.kv.held(r.id) * self.kv.block_bytes
+            elif r.prefilled >= r.prefill_target:
+                self._emit(r, now)
+        for r in d.decode:
+            self.kv.grow(r.id, r.context)
+            self.stats.decode_tokens += 1
+            self._emit(r, now)
+
+    def admit(self, r: Request) -> None:
+        if r.state in (RequestState.QUEUED, RequestState.PREEMPTED):
+            self.q.waiting.remove(r)
+            self.q.running.append(r)
+            r.state = RequestState.PREFILLING
+
+    def _emit(self, r: Request, now: float) -> None:
+        r.generated += 1
+        r.state = RequestState.DECODING
+        if r.first_token_s is None:
+            r.first_token_s = now
+        if r.remaining == 0:
+            self.complete(r, now)
+
+    def complete(self, r: Request, now: float) -> None:
+        r.state, r.finish_s = RequestState.DONE, now
+        self.q.running.remove(r)
+        self.kv.release(r.id)
+        self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
+        self.recorder.request(_record(r))
+
+    # ---- accounting ----------------------------------------------------------------
+    def account(self, shape: StepShape, transfer_s: float) -> None:
+        cm = self.cost
+        self.stats.steps += 1
+        self.stats.busy_s += cm.step_time(shape) + transfer_s
+        self.stats.add_layers(cm.layer(shape), cm.model.layers)
+
+    def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
+        cm = self.cost
+        last = replace(first, decode_context=first.decode_context + growing * (steps - 1))
+        self.stats.steps += steps
+        self.stats.busy_s += elapsed
+        self.stats.add_layers(mean_cost(cm.layer(first), cm.layer(last)), cm.model.layers, steps)
+
+    def sample(self) -> None:
+        now = self.env.now
+        if now - self._last_sample < self.config.sample_every_s:
+            return
+        self._last_sample = now
+        name = f"replica{self.index}"
+        self.recorder.sample(now, f"{name}/batch", len(self.q.running))
+        self.recorder.sample(now, f"{name}/queue", len(self.q.waiting))
+        self.recorder.sample(now, f"{name}/kv_occupancy", self.kv.occupancy)
+
+
+def _record(r: Request) -> RequestRecord:
+    s = r.spec
+    return RequestRecord(s.request_id, r.replica, r.state.value, s.arrival_s, s.input_tokens, s.output_tokens,
+                         r.first_token_s, r.finish_s, r.preemptions, r.reason)

@@ -1,0 +1,126 @@
+"""Per-replica batch scheduling policies. They return decisions as data and never touch SimPy.
+
+- prefill-first: at every step boundary, waiting requests that fit are prefilled
+  (decodes pause for that step), as vLLM's default scheduler does.
+- decode-first: waiting requests are admitted only when nothing is decoding, so a
+  batch runs to completion before the next one starts (request-level batching).
+- chunked: every step carries all decodes plus up to `chunk_tokens` of prompt
+  chunks (Sarathi-Serve), so long prompts never stall the decodes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import deque
+from dataclasses import dataclass, field
+
+from twin.config import ServingConfig
+from twin.serving.kv_cache import KvCache
+from twin.serving.request import Request, RequestState
+
+WATERMARK = 0.01  # share of KV blocks kept free at admission, so running requests can grow
+
+
+@dataclass
+class Decision:
+    """What the engine must do at this step boundary."""
+
+    preempt: list[Request] = field(default_factory=list)
+    prefill: list[tuple[Request, int]] = field(default_factory=list)  # (request, prompt tokens this step)
+    decode: list[Request] = field(default_factory=list)
+
+    @property
+    def idle(self) -> bool:
+        return not (self.prefill or self.decode)
+
+
+@dataclass
+class ReplicaQueues:
+    """A replica's requests: waiting in arrival order (preempted ones go back in front) and running."""
+
+    waiting: deque[Request] = field(default_factory=deque)
+    running: list[Request] = field(default_factory=list)  # admission order: the last is preempted first
+
+
+class Scheduler(abc.ABC):
+    def __init__(self, config: ServingConfig, kv: KvCache, prefill_budget: int):
+        self.config, self.kv = config, kv
+        self.prefill_budget = prefill_budget  # prompt tokens one prefill step may take
+        self.reserve = max(1, int(kv.capacity * WATERMARK))
+
+    def plan(self, q: ReplicaQueues) -> Decision:
+        d = Decision()
+        decoding = [r for r in q.running if r.state is RequestState.DECODING]
+        d.preempt = self._preempt_for_growth(q, decoding)
+        decoding = [r for r in decoding if r not in d.preempt]
+        self.fill(q, d, decoding)
+        return d
+
+    @abc.abstractmethod
+    def fill(self, q: ReplicaQueues, d: Decision, decoding: list[Request]) -> None:
+        """Choose this step's prefills and decodes."""
+
+    def _preempt_for_growth(self, q: ReplicaQueues, decoding: list[Request]) -> list[Request]:
+        """Victims, newest first, until every decode can write its next token's KV."""
+        victims: list[Request] = []
+        need = sum(self.kv.extra_for(r.id, r.context) for r in decoding)
+        candidates = [r for r in reversed(q.running)]
+        while need > self.kv.free + sum(self.kv.held(v.id) for v in victims) and candidates:
+            v = candidates.pop(0)
+            victims.append(v)
+            if v in decoding:
+                need -= self.kv.extra_for(v.id, v.context)
+        return victims
+
+    def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
+        """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
+        free = self.kv.free + sum(self.kv.held(v.id) for v in d.preempt)
+        for r in [r for r in q.running if r.state is RequestState.PREFILLING and r not in d.preempt]:
+            take = min(r.prefill_target - r.prefilled, budget)
+            if take > 0:
+                d.prefill.append((r, take))
+                budget -= take
+        for r in q.waiting:
+            if slots <= 0 or budget <= 0:
+                break
+            take = 0 if r.swapped else min(r.prefill_target, budget)  # a swapped request only swaps in
+            need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else take)
+            if need + self.reserve > free:
+                break
+            d.prefill.append((r, take))
+            free, budget, slots = free - need, budget - take, slots - 1
+
+
+class PrefillFirst(Scheduler):
+    def fill(self, q, d, decoding):
+        slots = self.config.max_batch - (len(q.running) - len(d.preempt))
+        self.admit(q, d, self.prefill_budget, slots)
+        if not d.prefill:
+            d.decode = decoding
+
+
+class DecodeFirst(Scheduler):
+    def fill(self, q, d, decoding):
+        if decoding:
+            d.decode = decoding
+            return
+        self.admit(q, d, self.prefill_budget, self.config.max_batch - len(q.running) + len(d.preempt))
+
+
+class Chunked(Scheduler):
+    def fill(self, q, d, decoding):
+        d.decode = decoding
+        budget = self.config.chunk_tokens - len(decoding)
+        slots = self.config.max_batch - (len(q.running) - len(d.preempt))
+        self.admit(q, d, budget, slots)
+
+
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    "prefill-first": PrefillFirst,
+    "decode-first": DecodeFirst,
+    "chunked": Chunked,
+}
+
+
+def make_scheduler(config: ServingConfig, kv: KvCache, prefill_budget: int) -> Scheduler:
+    return SCHEDULERS[config.policy](config, kv, prefill_budget)

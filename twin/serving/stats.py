@@ -1,0 +1,44 @@
+"""Per-replica activity counters, accumulated step by step (or horizon by horizon)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from twin.serving.cost import LayerCost
+
+
+@dataclass
+class ReplicaStats:
+    steps: int = 0
+    busy_s: float = 0.0  # time the replica was executing steps
+    mem_bytes: float = 0.0  # per chip, summed over steps
+    mem_busy_s: float = 0.0  # per chip: time the memory system streamed
+    macs: float = 0.0  # per chip
+    esl_bytes: float = 0.0  # per chip
+    esl_exposed_s: float = 0.0  # time steps waited on ESL
+    prefill_tokens: int = 0
+    decode_tokens: int = 0
+    preemptions: int = 0
+    swap_bytes: float = 0.0
+    rejected: int = 0
+
+    def add_layers(self, cost: LayerCost, layers: int, steps: int = 1) -> None:
+        """Add `steps` steps of `layers` layers each costing `cost` (an average, for horizons)."""
+        n = layers * steps
+        self.mem_bytes += cost.mem_bytes * n
+        self.mem_busy_s += cost.mem_s * n
+        self.macs += cost.macs * n
+        self.esl_bytes += cost.esl_bytes * n
+        self.esl_exposed_s += cost.esl_exposed_s * n
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
+    """The average of two layer costs (exact for quantities affine in the step index)."""
+    return LayerCost(*((x + y) / 2 for x, y in zip(_values(a), _values(b))))
+
+
+def _values(c: LayerCost) -> tuple[float, ...]:
+    return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s)

@@ -1,0 +1,98 @@
+"""A cluster twin: one SimPy environment, its replicas, a router, and what it records.
+
+    sim = Simulation(cluster, model, QuantPolicy(), ServingConfig())
+    for r in requests: sim.submit(r)
+    sim.run()
+    print(sim.summary())
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from twin.config import ClusterSpec, ModelSpec, ServingConfig
+from twin.errors import InvalidSpec, NotRunning, UnknownName
+from twin.hw.cluster import LayerBackend, Server
+from twin.memory import MemoryPlan, plan_memory
+from twin.metrics import Recorder
+from twin.quant.schemes import QuantPolicy
+from twin.serving.cost import CostModel
+from twin.serving.engine import Replica, StepBackend
+from twin.serving.kv_cache import KvCache
+from twin.serving.request import Request, TraceRequest
+from twin.serving.router import make_router
+
+
+class Simulation:
+    def __init__(self, cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy | None = None,
+                 serving: ServingConfig | None = None):
+        self.cluster, self.model = cluster, model
+        self.policy = policy or QuantPolicy()
+        self.serving = serving or ServingConfig()
+        self.memory: MemoryPlan = plan_memory(cluster, model, self.policy, self.serving)
+        self.env = simpy.Environment()
+        self.recorder = Recorder()
+        self.router = make_router(self.serving.router)
+        self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
+        self.replicas = [self._replica(i) for i in range(cluster.n_replicas)]
+        self.submitted = 0
+        self._last_arrival = 0.0
+
+    def _replica(self, index: int) -> Replica:
+        per_server = self.cluster.server.chips // self.cluster.tp
+        server = self.servers[index // per_server]
+        first = (index % per_server) * self.cluster.tp
+        cost = CostModel(self.model, self.cluster.server, self.cluster.tp, self.policy)
+        kv = KvCache(self.memory.kv_blocks, self.serving.block_tokens, self.memory.kv_block_bytes)
+        backend = (StepBackend(self.env, cost) if self.serving.fidelity == "step" else
+                   LayerBackend(self.env, cost, server.chips[first:first + self.cluster.tp], server.host, first))
+        host_bytes = self.cluster.server.host.memory_gb * 1e9 / per_server
+        replica = Replica(self.env, index, cost, kv, self.serving, self.recorder, backend, host_bytes)
+        self.env.process(replica.run())
+        return replica
+
+    @property
+    def now_s(self) -> float:
+        return self.env.now
+
+    def submit(self, spec: TraceRequest) -> None:
+        """Schedule a request's arrival. Arrivals must not lie in the simulated past."""
+        if spec.arrival_s < self.env.now:
+            raise InvalidSpec("arrival_s", f"request {spec.request_id} arrives at {spec.arrival_s:.6f} s, "
+                                           f"before the simulated now {self.env.now:.6f} s")
+        self.submitted += 1
+        self._last_arrival = max(self._last_arrival, spec.arrival_s)
+        self.env.process(self._arrive(Request(spec)))
+
+    def _arrive(self, r: Request):
+        yield self.env.timeout(r.spec.arrival_s - self.env.now)
+        loads = [rep.outstanding_tokens for rep in self.replicas]
+        self.replicas[self.router.choose(loads)].enqueue(r)
+
+    def run(self, until_s: float | None = None) -> None:
+        """Advance to `until_s`, or until every submitted request has finished."""
+        if until_s is not None:
+            if until_s < self.env.now:
+                raise NotRunning(f"cannot run back to {until_s} s; the twin is at {self.env.now} s")
+            self.env.run(until=until_s)
+            return
+        while self.finished < self.submitted:
+            self.env.step()
+
+    @property
+    def finished(self) -> int:
+        return len(self.recorder.requests)
+
+    def component(self, path: str):
+        """The hardware component at a path such as 'server0/chip3/hbm' or 'server0/esl/link2'."""
+        for server in self.servers:
+            if path == server.name:
+                return server
+            for chip in server.chips:
+                for obj in (chip, chip.hbm):
+                    if obj.name == path:
+                        return obj
+            for obj in (*server.links, server.host):
+                if obj.name == path:
+                    return obj
+        raise UnknownName("component", path)

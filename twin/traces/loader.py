@@ -1,0 +1,140 @@
+"""The single entry point: ``load_trace(source, options) -> LoadedTrace``.
+
+A source is a built-in trace name (``BUILTIN_TRACES``), a file path, or a
+``synthetic:`` string (see ``twin.traces.synthetic``). Reading sorts arrivals
+stably, rebases the first to t=0 and numbers requests 0..n-1; then the options
+apply in a fixed order:
+
+    window (trace seconds) -> sample -> limit -> speedup | rate -> clamp -> renumber
+
+so a window is given in the trace's own time, and the rate target is met by
+the requests actually replayed. Request ids are always the final position
+(dense 0..n-1 in arrival order); a trace's own id column (Splitwise
+``request_id``) is not kept, because thinning and windowing would leave gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from twin.errors import InvalidSpec, UnknownName
+from twin.serving.request import TraceRequest
+from twin.traces import transforms as tf
+from twin.traces.builtin import BUILTIN_TRACES
+from twin.traces.formats import ColumnMapping
+from twin.traces.lengths import EmpiricalLengths
+from twin.traces.readers import BAD_ROW_POLICIES, BadRows, detect_format, stream_requests
+from twin.traces.synthetic import generate, is_synthetic, parse_synthetic
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    """How to read a trace and what to do to it. Defaults read the file unchanged.
+
+    ``fmt``/``mapping`` also apply to the ``lengths=`` file of a synthetic source.
+    """
+
+    fmt: str | None = None  # preset name, or "csv"/"jsonl" with a mapping; None detects
+    mapping: ColumnMapping | None = None
+    on_bad_row: str = "raise"  # "raise" | "skip" (drop and count)
+    window_start_s: float = 0.0
+    window_end_s: float | None = None
+    sample_fraction: float = 1.0
+    sample_seed: int = 0
+    limit: int | None = None
+    speedup: float = 1.0
+    rate_rps: float | None = None  # target mean rate; excludes speedup
+    max_context: int | None = None  # clamp input+output to the model's context window
+
+    def __post_init__(self) -> None:
+        self._check(self.on_bad_row in BAD_ROW_POLICIES, "on_bad_row", f"must be one of {', '.join(BAD_ROW_POLICIES)}")
+        self._check(self.window_start_s >= 0, "window_start_s", "must be >= 0")
+        self._check(self.window_end_s is None or self.window_end_s > self.window_start_s,
+                    "window_end_s", "must be > window_start_s")
+        self._check(0 < self.sample_fraction <= 1, "sample_fraction", "must be in (0, 1]")
+        self._check(self.sample_seed >= 0, "sample_seed", "must be >= 0")
+        self._check(self.limit is None or self.limit >= 0, "limit", "must be >= 0")
+        self._check(self.speedup > 0, "speedup", "must be > 0")
+        self._check(self.rate_rps is None or self.rate_rps > 0, "rate_rps", "must be > 0 requests/s")
+        self._check(self.rate_rps is None or self.speedup == 1.0, "rate_rps", "give speedup or rate_rps, not both")
+        self._check(self.max_context is None or self.max_context >= 2, "max_context", "must be >= 2 tokens")
+
+    def _check(self, ok: bool, field: str, rule: str) -> None:
+        if not ok:
+            raise InvalidSpec(field, f"{rule}, got {getattr(self, field)!r}")
+
+
+@dataclass(frozen=True)
+class LoadedTrace:
+    """A trace ready to replay, with what reading and clamping did to it."""
+
+    name: str
+    path: Path | None  # None for synthetic traces
+    fmt: str
+    requests: list[TraceRequest]
+    bad_rows: int = 0  # rows dropped with on_bad_row="skip"
+    clamped: int = 0  # requests shortened to fit max_context
+    first_bad_row: str | None = None  # message of the first dropped row
+    block_tokens: int | None = None  # tokens per block id, when the format defines it
+    timed: bool = True  # False for lengths-only files: every arrival is t=0
+
+
+def load_trace(source: str | Path, options: TraceOptions | None = None) -> LoadedTrace:
+    """Read ``source`` (built-in name, file path or ``synthetic:...``) and apply ``options``."""
+    options = options or TraceOptions()
+    loaded = _read_source(str(source), options)
+    requests, clamped = apply_options(loaded.requests, options)
+    return LoadedTrace(loaded.name, loaded.path, loaded.fmt, requests, loaded.bad_rows, clamped,
+                       loaded.first_bad_row, loaded.block_tokens, loaded.timed)
+
+
+def apply_options(requests: list[TraceRequest], options: TraceOptions) -> tuple[list[TraceRequest], int]:
+    """The transforms of ``options`` in the documented order; returns (requests, clamped count)."""
+    if options.window_start_s > 0 or options.window_end_s is not None:
+        requests = tf.window(requests, options.window_start_s, options.window_end_s)
+    if options.sample_fraction < 1:
+        requests = tf.sample(requests, options.sample_fraction, options.sample_seed)
+    if options.limit is not None:
+        requests = tf.limit(requests, options.limit)
+    if options.speedup != 1.0:
+        requests = tf.speedup(requests, options.speedup)
+    if options.rate_rps is not None:
+        requests = tf.rate(requests, options.rate_rps)
+    clamped = 0
+    if options.max_context is not None:
+        requests, clamped = tf.clamp(requests, options.max_context)
+    return tf.renumber(requests), clamped
+
+
+def resolve_path(source: str) -> tuple[Path, str | None, str]:
+    """(path, preset of a built-in or None, display name) for a built-in name or an existing file."""
+    if source in BUILTIN_TRACES:
+        entry = BUILTIN_TRACES[source]
+        return entry.path, entry.fmt, source
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path, None, path.name
+    raise UnknownName("trace (not a file, built-in or synthetic: source)", source, list(BUILTIN_TRACES))
+
+
+def read_file(source: str, options: TraceOptions) -> LoadedTrace:
+    """A built-in or file trace, normalised (sorted, rebased, numbered), no options applied."""
+    path, builtin_fmt, name = resolve_path(source)
+    explicit = options.fmt is not None or options.mapping is not None
+    spec = detect_format(path, options.fmt if explicit else builtin_fmt, options.mapping)
+    bad = BadRows(options.on_bad_row)
+    requests = tf.normalise(stream_requests(path, spec, bad))
+    return LoadedTrace(name, path, spec.name, requests, bad.count, 0, bad.first, spec.block_tokens, spec.timed)
+
+
+def _read_source(source: str, options: TraceOptions) -> LoadedTrace:
+    if not is_synthetic(source):
+        return read_file(source, options)
+    spec = parse_synthetic(source)
+    lengths = read_file(spec.lengths, options) if spec.lengths is not None else None
+    empirical = EmpiricalLengths.from_requests(lengths.requests) if lengths is not None else None
+    requests = generate(spec, empirical)
+    bad = lengths.bad_rows if lengths is not None else 0
+    first_bad = lengths.first_bad_row if lengths is not None else None
+    return LoadedTrace(source, None, f"synthetic:{spec.process}", requests, bad, 0, first_bad)

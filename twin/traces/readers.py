@@ -1,0 +1,176 @@
+"""Streaming trace files (CSV or JSONL, optionally gzipped) into ``TraceRequest``s.
+
+``detect_format`` picks the format from the header (or first JSON record), an
+explicit ``fmt`` or a user mapping; ``stream_requests`` then yields requests in
+file order with the trace's own times (not sorted, not rebased: ``load_trace``
+does that). Bad rows raise ``TraceFormatError`` naming file, 1-based line and
+column, or, with policy "skip", are dropped and counted in ``BadRows``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from twin.errors import InvalidSpec, TraceFormatError
+from twin.serving.request import TraceRequest
+from twin.traces import formats
+from twin.traces.cells import CellError
+from twin.traces.decoder import RowDecoder, locate
+from twin.traces.formats import ColumnMapping, FormatSpec
+from twin.traces.timestamps import has_zone
+
+BAD_ROW_POLICIES = ("raise", "skip")
+
+
+@dataclass
+class BadRows:
+    """What to do with a bad row, and how many were dropped. One per read."""
+
+    policy: str = "raise"
+    count: int = 0
+    first: str | None = None  # message of the first dropped row, for a warning
+
+    def __post_init__(self) -> None:
+        if self.policy not in BAD_ROW_POLICIES:
+            raise InvalidSpec("on_bad_row", f"must be one of {', '.join(BAD_ROW_POLICIES)}, got {self.policy!r}")
+
+    def handle(self, error: TraceFormatError) -> None:
+        if self.policy == "raise":
+            raise error
+        self.count += 1
+        if self.first is None:
+            self.first = str(error)
+
+
+def open_text(path: Path) -> TextIO:
+    """Text stream of a trace; ``.gz`` is decompressed; a UTF-8 BOM is dropped."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def sniff_kind(path: Path) -> str:
+    """'jsonl' if the first non-blank character is '{', else 'csv'."""
+    with open_text(path) as stream:
+        for line in stream:
+            if line.strip():
+                return "jsonl" if line.lstrip().startswith("{") else "csv"
+    raise TraceFormatError(str(path), 1, "<file>", "empty trace file")
+
+
+def detect_format(path: Path, fmt: str | None = None, mapping: ColumnMapping | None = None) -> FormatSpec:
+    """The format of ``path``: a preset named by ``fmt``, a user ``mapping``
+    (``fmt`` then 'csv'/'jsonl' or None to sniff), or detection from the header."""
+    if fmt is not None and fmt not in formats.GENERIC_KINDS:
+        if mapping is not None:
+            raise InvalidSpec("mapping", f"a column mapping cannot be combined with preset format {fmt!r}; use fmt='csv' or 'jsonl'")
+        return formats.preset(fmt)
+    if mapping is not None:
+        return formats.generic(fmt or sniff_kind(path), mapping)
+    if fmt is not None:
+        raise InvalidSpec("mapping", f"format {fmt!r} needs a column mapping")
+    return _detect_preset(path)
+
+
+def _detect_preset(path: Path) -> FormatSpec:
+    kind = sniff_kind(path)
+    header, first = _peek(path, kind)
+    spec = formats.detect(kind, header)
+    if spec is None:
+        known = ", ".join(name for name, s in formats.FORMATS.items() if s.kind == kind)
+        raise TraceFormatError(str(path), 1, "<header>",
+                               f"unrecognised columns {list(header)}; known {kind} formats: {known}; "
+                               "pass fmt= or a column mapping")
+    # Azure 2023 and 2024 share a header; the 2024 timestamps carry a UTC offset.
+    if spec.name == "azure2023" and first is not None:
+        position = formats.find_column(header, spec.columns.arrival)
+        if position < len(first) and has_zone(str(first[position])):
+            return formats.FORMATS["azure2024"]
+    return spec
+
+
+def _peek(path: Path, kind: str) -> tuple[list[str], list | None]:
+    """Header names and the first data row (CSV), or the first record's keys and values (JSONL)."""
+    with open_text(path) as stream:
+        if kind == "csv":
+            reader = csv.reader(stream)
+            header = next(reader, [])
+            first = next((row for row in reader if row), None)
+            return [name.strip() for name in header], first
+        line = next(line for line in stream if line.strip())
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TraceFormatError(str(path), 1, "<json>", f"invalid JSON: {error.msg}") from None
+        return list(record), list(record.values())
+
+
+def stream_requests(path: Path, spec: FormatSpec, bad: BadRows | None = None) -> Iterator[TraceRequest]:
+    """Requests of ``path`` in file order; ``request_id`` counts good rows from 0."""
+    bad = bad if bad is not None else BadRows()
+    if spec.kind == "csv":
+        return _stream_csv(path, spec, bad)
+    return _stream_jsonl(path, spec, bad)
+
+
+def _stream_csv(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceRequest]:
+    with open_text(path) as stream:
+        reader = csv.reader(stream)
+        header = [name.strip() for name in next(reader, [])]
+        try:
+            decoder = RowDecoder(spec, locate(spec, header, by_position=True))
+        except CellError as error:
+            raise TraceFormatError(str(path), 1, error.column, error.message) from None
+        count = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                bad.handle(TraceFormatError(str(path), reader.line_num, "<row>", f"malformed CSV: {error}"))
+                continue
+            if not row:
+                continue  # blank line
+            try:
+                request = decoder.decode(row, count)
+            except CellError as error:
+                bad.handle(TraceFormatError(str(path), reader.line_num, error.column, error.message))
+                continue
+            count += 1
+            yield request
+
+
+def _stream_jsonl(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceRequest]:
+    with open_text(path) as stream:
+        decoder, count = None, 0
+        for line_number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue  # blank lines (RAGPulse ends with one)
+            try:
+                record = _record(line)
+                if decoder is None:
+                    # Keys are located once, from the first record, as a CSV header would be.
+                    decoder = RowDecoder(spec, locate(spec, list(record), by_position=False))
+                request = decoder.decode(record, count)
+            except CellError as error:
+                bad.handle(TraceFormatError(str(path), line_number, error.column, error.message))
+                continue
+            count += 1
+            yield request
+
+
+def _record(line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise CellError("<json>", f"invalid JSON: {error.msg}") from None
+    if not isinstance(record, dict):
+        raise CellError("<json>", f"expected a JSON object, got {type(record).__name__}")
+    return record

@@ -1,0 +1,141 @@
+"""Synthetic traces from a source string: an arrival process over a length distribution.
+
+Syntax (``load_trace`` recognises the ``synthetic:`` prefix)::
+
+    synthetic:<process>?key=value&key=value...
+
+    process      poisson | gamma
+    rate         mean arrival rate, requests/s (required)
+    n            number of requests            } at least one; with both,
+    duration_s   generate arrivals before this } whichever ends first
+    cv           inter-arrival coefficient of variation (gamma only, required there)
+    seed         integer seed (default 0)
+    input        prompt tokens: 1024 (fixed) or 128..2048 (uniform, inclusive)
+    output       output tokens, same syntax          } input+output, or lengths
+    lengths      path or built-in trace name whose (input, output) pairs are sampled
+
+e.g. ``synthetic:poisson?rate=5&n=1000&input=1024&output=1024&seed=1`` or
+``synthetic:gamma?cv=3&rate=2&n=500&lengths=path/to/sharegpt.csv``.
+Values are percent-decoded (write ``%26`` for an ``&`` inside a path).
+Arrival and length draws use separate seeded streams, so changing the rate
+does not change the lengths drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import numpy as np
+
+from twin.errors import InvalidSpec
+from twin.serving.request import TraceRequest
+from twin.traces.arrivals import PROCESSES, arrival_times
+from twin.traces.lengths import EmpiricalLengths, TokenRange, UniformLengths, parse_range
+
+PREFIX = "synthetic:"
+KEYS = ("rate", "n", "duration_s", "cv", "seed", "input", "output", "lengths")
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """A parsed synthetic source. Either ``lengths`` or both ``input`` and ``output``."""
+
+    process: str
+    rate_rps: float
+    n: int | None = None
+    duration_s: float | None = None
+    cv: float = 1.0
+    seed: int = 0
+    input: TokenRange | None = None
+    output: TokenRange | None = None
+    lengths: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.process not in PROCESSES:
+            raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {self.process!r}")
+        if not 0 < self.rate_rps < float("inf"):
+            raise InvalidSpec("synthetic.rate", f"must be a finite number > 0 requests/s, got {self.rate_rps}")
+        if not 0 < self.cv < float("inf"):
+            raise InvalidSpec("synthetic.cv", f"must be a finite number > 0, got {self.cv}")
+        if self.n is None and self.duration_s is None:
+            raise InvalidSpec("synthetic.n", "give n=<requests> or duration_s=<seconds>")
+        if self.n is not None and self.n < 1:
+            raise InvalidSpec("synthetic.n", f"must be >= 1, got {self.n}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise InvalidSpec("synthetic.duration_s", f"must be > 0, got {self.duration_s}")
+        if self.seed < 0:
+            raise InvalidSpec("synthetic.seed", f"must be >= 0, got {self.seed}")
+        if self.process == "poisson" and self.cv != 1.0:
+            raise InvalidSpec("synthetic.cv", "a Poisson process has cv 1; use synthetic:gamma?cv=...")
+        has_ranges = self.input is not None or self.output is not None
+        if (self.lengths is not None) == has_ranges or (has_ranges and None in (self.input, self.output)):
+            raise InvalidSpec("synthetic.lengths", "give either input= and output=, or lengths=<file or built-in trace>")
+
+
+def is_synthetic(source: str) -> bool:
+    return source.startswith(PREFIX)
+
+
+def parse_synthetic(source: str) -> SyntheticSpec:
+    """Parse ``synthetic:<process>?k=v&...``; InvalidSpec names the key at fault."""
+    if not is_synthetic(source):
+        raise InvalidSpec("synthetic", f"source must start with {PREFIX!r}, got {source!r}")
+    process, _, query = source[len(PREFIX):].partition("?")
+    if process not in PROCESSES:
+        raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {process!r}")
+    params = _query(query)
+    if process == "gamma" and "cv" not in params:
+        raise InvalidSpec("synthetic.cv", "gamma needs cv=<coefficient of variation>")
+    return SyntheticSpec(
+        process=process,
+        rate_rps=_number(params, "rate", float, None),
+        n=_number(params, "n", int, None),
+        duration_s=_number(params, "duration_s", float, None),
+        cv=_number(params, "cv", float, 1.0),
+        seed=_number(params, "seed", int, 0),
+        input=parse_range(params["input"], "synthetic.input") if "input" in params else None,
+        output=parse_range(params["output"], "synthetic.output") if "output" in params else None,
+        lengths=params.get("lengths"),
+    )
+
+
+def _query(query: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise InvalidSpec("synthetic", f"expected key=value, got {item!r}")
+        if key not in KEYS:
+            raise InvalidSpec(f"synthetic.{key}", f"unknown key; known: {', '.join(KEYS)}")
+        if key in params:
+            raise InvalidSpec(f"synthetic.{key}", "given twice")
+        params[key] = unquote(value)  # not unquote_plus: '+' is legal in file paths
+    if "rate" not in params:
+        raise InvalidSpec("synthetic.rate", "required: mean arrival rate in requests/s, e.g. rate=5")
+    return params
+
+
+def _number(params: dict[str, str], key: str, kind: type, default):
+    if key not in params:
+        return default
+    try:
+        return kind(params[key])
+    except ValueError:
+        raise InvalidSpec(f"synthetic.{key}", f"expected {kind.__name__}, got {params[key]!r}") from None
+
+
+def generate(spec: SyntheticSpec, empirical: EmpiricalLengths | None = None) -> list[TraceRequest]:
+    """The requests of ``spec``; ``empirical`` holds the loaded ``lengths=`` source, if any."""
+    arrival_rng, length_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+    times = arrival_times(spec.process, spec.rate_rps, arrival_rng, cv=spec.cv, n=spec.n, duration_s=spec.duration_s)
+    if spec.lengths is not None:
+        if empirical is None:
+            raise InvalidSpec("synthetic.lengths", "the lengths source was not loaded")
+        inputs, outputs = empirical.sample(len(times), length_rng)
+    else:
+        inputs, outputs = UniformLengths(spec.input, spec.output).sample(len(times), length_rng)
+    return [
+        TraceRequest(request_id=i, arrival_s=t, input_tokens=a, output_tokens=b)
+        for i, (t, a, b) in enumerate(zip(times.tolist(), inputs.tolist(), outputs.tolist()))
+    ]
