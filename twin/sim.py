@@ -96,3 +96,34 @@ class Simulation:
                 if obj.name == path:
                     return obj
         raise UnknownName("component", path)
+
+
+def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
+    """Utilisation of memory bandwidth, MACs and ESL, KV peak and preemptions, over the makespan."""
+    chip, tp = sim.cluster.server.chip, sim.cluster.tp
+    span = max(makespan_s, 1e-12)
+    stats = [r.stats for r in sim.replicas]
+    per_chip = lambda f: sum(f(s) for s in stats) / len(stats)  # noqa: E731  (replicas are alike)
+    link = sim.cluster.server.link
+    return {
+        "memory_efficiency": chip.memory.sustained_efficiency,
+        "hbm_bandwidth_util": per_chip(lambda s: s.mem_bytes) / (span * chip.memory.peak_bytes_per_s),
+        "hbm_bandwidth_util_busy": _ratio(sum(s.mem_bytes for s in stats),
+                                          sum(s.busy_s for s in stats) * chip.memory.peak_bytes_per_s),
+        "mac_util": per_chip(lambda s: s.macs) / (span * chip.macs_per_s),
+        "esl_busy_s": per_chip(lambda s: s.esl_bytes) / link.bytes_per_s if tp > 1 else 0.0,
+        "esl_exposed_s": per_chip(lambda s: s.esl_exposed_s),
+        "replica_busy": per_chip(lambda s: s.busy_s) / span,
+        "kv_peak_occupancy": max(r.kv.peak / r.kv.capacity for r in sim.replicas),
+        "kv_capacity_tokens": sim.memory.kv_blocks * sim.serving.block_tokens,
+        "weights_gb_per_chip": sim.memory.weight_bytes / 1e9,
+        "preemptions": sum(s.preemptions for s in stats),
+        "swap_gb": sum(s.swap_bytes for s in stats) / 1e9,
+        "steps": sum(s.steps for s in stats),
+        "prefill_tokens": sum(s.prefill_tokens for s in stats),
+        "decode_tokens": sum(s.decode_tokens for s in stats),
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0

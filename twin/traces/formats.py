@@ -18,7 +18,7 @@ from twin.errors import InvalidSpec, UnknownName
 # Seconds per unit of a numeric arrival column; "datetime" means wall-clock text.
 ARRIVAL_UNITS = MappingProxyType({"s": 1.0, "ms": 1e-3, "us": 1e-6, "datetime": 0.0})
 
-# Roles a column can play; the order is the order of ColumnMapping's fields.
+# Roles a column can play: every ColumnMapping field that names a column.
 ROLES = ("input", "output", "arrival", "session", "blocks", "chat", "parent_chat")
 
 
@@ -43,7 +43,8 @@ class ColumnMapping:
 
     def __post_init__(self) -> None:
         if self.arrival_unit not in ARRIVAL_UNITS:
-            raise InvalidSpec("mapping.arrival_unit", f"must be one of {', '.join(ARRIVAL_UNITS)}, got {self.arrival_unit!r}")
+            raise InvalidSpec("mapping.arrival_unit",
+                              f"must be one of {', '.join(ARRIVAL_UNITS)}, got {self.arrival_unit!r}")
         if (self.chat is None) != (self.parent_chat is None):
             raise InvalidSpec("mapping.chat", "chat and parent_chat must be given together")
 
@@ -77,7 +78,9 @@ class FormatSpec:
         return self.columns.arrival is not None
 
 
-def _preset(name, kind, arrival, unit, inp, out, description, **extra) -> FormatSpec:
+def _preset(name: str, kind: str, arrival: str | None, unit: str, inp: str, out: str,
+            description: str, **extra) -> FormatSpec:
+    """A preset; ``extra`` holds ColumnMapping fields and FormatSpec fields alike."""
     keys = {f.name for f in fields(ColumnMapping)}
     mapping = ColumnMapping(inp, out, arrival, unit, **{k: v for k, v in extra.items() if k in keys})
     rest = {k: v for k, v in extra.items() if k not in keys}
@@ -168,7 +171,8 @@ def parse_mapping(text: str) -> ColumnMapping:
     for item in filter(None, (part.strip() for part in text.split(","))):
         role, sep, column = item.partition("=")
         if not sep or role.strip() not in (*ROLES, "arrival_unit"):
-            raise InvalidSpec("mapping", f"expected role=column with role in {', '.join(ROLES)} or arrival_unit, got {item!r}")
+            raise InvalidSpec("mapping", f"expected role=column with role in {', '.join(ROLES)} "
+                                         f"or arrival_unit, got {item!r}")
         pairs[role.strip()] = column.strip()
     if "input" not in pairs or "output" not in pairs:
         raise InvalidSpec("mapping", "needs at least input=<column> and output=<column>")

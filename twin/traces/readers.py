@@ -69,7 +69,8 @@ def detect_format(path: Path, fmt: str | None = None, mapping: ColumnMapping | N
     (``fmt`` then 'csv'/'jsonl' or None to sniff), or detection from the header."""
     if fmt is not None and fmt not in formats.GENERIC_KINDS:
         if mapping is not None:
-            raise InvalidSpec("mapping", f"a column mapping cannot be combined with preset format {fmt!r}; use fmt='csv' or 'jsonl'")
+            raise InvalidSpec("mapping", f"a column mapping cannot be combined with preset format {fmt!r}; "
+                                         "use fmt='csv' or 'jsonl'")
         return formats.preset(fmt)
     if mapping is not None:
         return formats.generic(fmt or sniff_kind(path), mapping)
@@ -103,11 +104,11 @@ def _peek(path: Path, kind: str) -> tuple[list[str], list | None]:
             header = next(reader, [])
             first = next((row for row in reader if row), None)
             return [name.strip() for name in header], first
-        line = next(line for line in stream if line.strip())
+        number, line = next((n, line) for n, line in enumerate(stream, start=1) if line.strip())
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise TraceFormatError(str(path), 1, "<json>", f"invalid JSON: {error.msg}") from None
+            record = _record(line)
+        except CellError as error:
+            raise TraceFormatError(str(path), number, error.column, error.message) from None
         return list(record), list(record.values())
 
 
@@ -128,16 +129,7 @@ def _stream_csv(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceReq
         except CellError as error:
             raise TraceFormatError(str(path), 1, error.column, error.message) from None
         count = 0
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                bad.handle(TraceFormatError(str(path), reader.line_num, "<row>", f"malformed CSV: {error}"))
-                continue
-            if not row:
-                continue  # blank line
+        for row in _csv_rows(reader, path, bad):
             try:
                 request = decoder.decode(row, count)
             except CellError as error:
@@ -145,6 +137,20 @@ def _stream_csv(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceReq
                 continue
             count += 1
             yield request
+
+
+def _csv_rows(reader, path: Path, bad: BadRows) -> Iterator[list[str]]:
+    """Non-blank rows; a row the csv module cannot split is a bad row (line = reader.line_num)."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            bad.handle(TraceFormatError(str(path), reader.line_num, "<row>", f"malformed CSV: {error}"))
+            continue
+        if row:
+            yield row
 
 
 def _stream_jsonl(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceRequest]:

@@ -70,7 +70,8 @@ class SyntheticSpec:
             raise InvalidSpec("synthetic.cv", "a Poisson process has cv 1; use synthetic:gamma?cv=...")
         has_ranges = self.input is not None or self.output is not None
         if (self.lengths is not None) == has_ranges or (has_ranges and None in (self.input, self.output)):
-            raise InvalidSpec("synthetic.lengths", "give either input= and output=, or lengths=<file or built-in trace>")
+            raise InvalidSpec("synthetic.lengths",
+                              "give either input= and output=, or lengths=<file or built-in trace>")
 
 
 def is_synthetic(source: str) -> bool:

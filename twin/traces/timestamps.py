@@ -23,11 +23,12 @@ class WallClock:
 
     One instance per file read. Epoch seconds (~1.7e9) in a float64 keep only
     ~0.2 us of resolution, so whole seconds are counted from the first row's
-    whole second (exact integers) and the fraction is added afterwards.
+    whole second (exact integers) and the fractions are subtracted separately.
+    The first timestamp parsed is exactly 0.0.
     """
 
     def __init__(self) -> None:
-        self._origin: int | None = None
+        self._origin: tuple[int, float] | None = None
 
     def seconds(self, text: str) -> float:
         """Seconds since the first timestamp this instance parsed (may be negative)."""
@@ -40,12 +41,11 @@ class WallClock:
             # Naive stamps (Azure 2023) are read as UTC; only differences matter.
             stamp = stamp.replace(tzinfo=timezone.utc)
         epoch = int(stamp.timestamp())
+        part = int(fraction) / 10 ** len(fraction) if fraction else 0.0
         if self._origin is None:
-            self._origin = epoch
-        offset = float(epoch - self._origin)
-        if fraction:
-            offset += int(fraction) / 10 ** len(fraction)
-        return offset
+            self._origin = (epoch, part)
+        origin_epoch, origin_part = self._origin
+        return float(epoch - origin_epoch) + (part - origin_part)
 
 
 def has_zone(text: str) -> bool:

@@ -24,6 +24,8 @@ def normalise(requests: Iterable[TraceRequest]) -> list[TraceRequest]:
     if not ordered:
         return []
     origin = ordered[0].arrival_s
+    if origin == 0.0:
+        return renumber(ordered)  # already rebased (most files): keep the objects, skip a copy
     return [_with(r, request_id=i, arrival_s=r.arrival_s - origin) for i, r in enumerate(ordered)]
 
 
@@ -48,7 +50,8 @@ def rate(requests: Iterable[TraceRequest], target_rps: float) -> list[TraceReque
         return items
     span = items[-1].arrival_s - items[0].arrival_s
     if span <= 0:
-        raise InvalidSpec("rate_rps", "the trace has no time span (all requests at one instant, e.g. a lengths-only file)")
+        raise InvalidSpec("rate_rps", "the trace has no time span "
+                                      "(all requests at one instant, e.g. a lengths-only file)")
     return speedup(items, target_rps * span / len(items))
 
 

@@ -60,3 +60,9 @@ def test_jsonl_bad_rows(write):
 def test_on_bad_row_is_validated():
     with pytest.raises(InvalidSpec, match="on_bad_row"):
         TraceOptions(on_bad_row="ignore")
+
+
+def test_unreadable_first_record_stops_detection(write):
+    with pytest.raises(TraceFormatError) as raised:
+        load_trace(str(write("list.jsonl", "\n{not json\n")))
+    assert (raised.value.line, raised.value.column) == (2, "<json>")

@@ -51,7 +51,8 @@ def check_published(trace, expected, printed) -> None:
     for side in ("input", "output"):
         got = getattr(stats, side)
         mean, median, p90, p99, low, high = expected[side]
-        assert [printed(v, t) for v, t in zip((got.mean, got.median, got.p90, got.p99), (mean, median, p90, p99))] == [True] * 4
+        values = (got.mean, got.median, got.p90, got.p99)
+        assert [printed(v, t) for v, t in zip(values, (mean, median, p90, p99))] == [True] * 4, (side, values)
         assert (got.min, got.max) == (low, high)
 
 

@@ -18,9 +18,10 @@ def rows(trace):
 
 def test_wall_clock_keeps_seven_fractional_digits():
     clock = WallClock()
-    assert clock.seconds("2023-11-16 18:17:03.9799600") == 0.97996
-    assert clock.seconds("2023-11-16 18:17:04.0000001") == pytest.approx(1.0000001, abs=1e-9)
-    assert clock.seconds("2023-11-16 18:18:03") == 60.0
+    assert clock.seconds("2023-11-16 18:17:03.9799600") == 0.0
+    assert clock.seconds("2023-11-16 18:17:04.0000001") == pytest.approx(0.0200401, abs=1e-12)
+    assert clock.seconds("2023-11-16 18:18:03") == pytest.approx(59.02004, abs=1e-12)
+    assert clock.seconds("2023-11-16 18:17:03.97996") == 0.0  # fraction of any length
 
 
 def test_azure2024_detected_by_utc_offset_and_variable_fraction(write):
@@ -37,7 +38,8 @@ def test_azure2024_detected_by_utc_offset_and_variable_fraction(write):
 def test_burstgpt_v1_and_v2_columns_by_name(write):
     v1 = write("b1.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
                          "5,ChatGPT,472,18,490,Conversation log\n45,GPT-4,1087,230,1317,API log\n")
-    v2 = write("b2.csv", "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+    v2 = write("b2.csv", "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,"
+                         "Total tokens,Log Type\n"
                          "5,s1,1.5,ChatGPT,472,18,490,Conversation log\n45,s1,2.0,GPT-4,1087,230,1317,API log\n")
     first, second = load_trace(str(v1)), load_trace(str(v2))
     assert first.fmt == second.fmt == "burstgpt"

@@ -1,0 +1,123 @@
+"""The `twin` command line: replay traces, inspect traces, runs and the catalogue."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import click
+from rich.console import Console
+
+from services import render
+from services.cli_options import replay_options, run_spec, trace_options
+from twin import catalog
+from twin.errors import TwinError
+
+
+@dataclass
+class Ctx:
+    console: Console
+    db: str | None
+
+
+def main() -> None:
+    try:
+        cli(obj=None, standalone_mode=True)
+    except TwinError as exc:  # domain errors: a clear message and exit code 2, no traceback
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="TWIN_DATABASE_URL", default=None,
+              help="Database URL for stored runs [env TWIN_DATABASE_URL; default sqlite:///twin.db].")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """lpu-twin: a digital twin of an LLM-inference cluster of HyperAccel LPU chips."""
+    ctx.obj = Ctx(Console(), db)
+
+
+@cli.command()
+@click.argument("trace")
+@replay_options
+@trace_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.pass_obj
+def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, **opts) -> None:
+    """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
+    from services.replay_cmd import run_replay_command
+    spec = run_spec(opts)
+    code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress)
+    sys.exit(code)
+
+
+@cli.group()
+def trace() -> None:
+    """Inspect traces."""
+
+
+@trace.command("stats")
+@click.argument("trace")
+@trace_options
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def trace_stats_cmd(obj: Ctx, trace: str, as_json: bool, **opts) -> None:
+    """Request count, span, mean rate and token percentiles of TRACE."""
+    from services.cli_options import trace_options_from
+    from twin.traces import load_trace, trace_stats
+    loaded = load_trace(trace, trace_options_from(opts, None))
+    stats = trace_stats(loaded.requests).to_dict()
+    stats["bad_rows_skipped"] = loaded.bad_rows
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+    else:
+        obj.console.print(render.stats_table(loaded.name, stats))
+
+
+@cli.group()
+def runs() -> None:
+    """Read stored runs back."""
+
+
+@runs.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--status", default=None, help="Only runs with this status.")
+@click.pass_obj
+def runs_list(obj: Ctx, limit: int, status: str | None) -> None:
+    """List stored runs."""
+    from services.store import open_store
+    with open_store(obj.db) as store:
+        obj.console.print(render.runs_table(store.list_runs(limit=limit, status=status)))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored summary as JSON.")
+@click.pass_obj
+def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
+    """Show one stored run's summary."""
+    from services.store import open_store
+    with open_store(obj.db) as store:
+        run = store.get_run(run_id)
+    if as_json:
+        click.echo(json.dumps({"id": run.id, "status": run.status, "summary": run.summary,
+                               "error": run.error}, indent=2, default=str))
+        return
+    obj.console.print(f"run [bold]{run.id}[/] ({run.kind}, trace {run.trace}): {run.status} {run.error}")
+    if run.summary:
+        render.print_summary(obj.console, run.summary)
+
+
+@cli.command("catalog")
+@click.argument("kind", required=False, type=click.Choice(catalog.KINDS))
+@click.pass_obj
+def catalog_cmd(obj: Ctx, kind: str | None) -> None:
+    """List chips, links, servers and models (or one KIND)."""
+    for k in [kind] if kind else catalog.KINDS:
+        obj.console.print(render.catalog_table(k))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Shared click options for replays and traces, and their conversion to core specs."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from twin.config import ServingConfig
+from twin.replay import RunSpec
+from twin.summary import Slo
+from twin.traces import TraceOptions, parse_mapping
+
+
+def _stack(options):
+    def decorate(fn):
+        for opt in reversed(options):
+            fn = opt(fn)
+        return fn
+    return decorate
+
+
+replay_options = _stack([
+    click.option("--server", default="lpu-8x-4nm", show_default=True, help="Server from the catalogue."),
+    click.option("--servers", default=1, show_default=True, help="Number of servers."),
+    click.option("--model", default="llama2-7b", show_default=True, help="Model from the catalogue."),
+    click.option("--tp", default=None, type=int, help="Chips per replica (tensor parallel over ESL) "
+                                                       "[default: all chips of a server]."),
+    click.option("--replicas", default=None, type=int, help="Replicas [default: as many as fit]."),
+    click.option("--max-batch", default=256, show_default=True, help="Batch cap per replica."),
+    click.option("--policy", "sched", default="prefill-first", show_default=True,
+                 type=click.Choice(["prefill-first", "decode-first", "chunked"])),
+    click.option("--chunk-tokens", default=512, show_default=True, help="Token budget per chunked step."),
+    click.option("--preemption", default="recompute", show_default=True, type=click.Choice(["recompute", "swap"])),
+    click.option("--router", default="round-robin", show_default=True,
+                 type=click.Choice(["round-robin", "least-tokens"])),
+    click.option("--fidelity", default="step", show_default=True, type=click.Choice(["step", "layer"])),
+    click.option("--weights", default="fp16", show_default=True, help="Weight scheme: fp16, int8, int4."),
+    click.option("--kv-quant", "kv", default="fp16", show_default=True, help="KV-cache scheme."),
+    click.option("--slo-ttft", default=None, type=float, help="TTFT SLO in seconds."),
+    click.option("--slo-tpot", default=None, type=float, help="TPOT SLO in seconds."),
+    click.option("--seed", default=0, show_default=True, help="Seed for anything random."),
+])
+
+trace_options = _stack([
+    click.option("--format", "fmt", default=None, help="Trace format (default: detected from the header)."),
+    click.option("--mapping", default=None, help="Column mapping for generic CSV/JSONL, e.g. "
+                                                 "'arrival=ts:ms,input=prompt,output=completion'."),
+    click.option("--on-bad-row", default="raise", show_default=True, type=click.Choice(["raise", "skip"]),
+                 help="Stop at a malformed row, or drop and count it."),
+    click.option("--speedup", default=1.0, show_default=True, help="Divide arrival times by this."),
+    click.option("--rate", default=None, type=float, help="Rescale arrivals to this mean rate (req/s)."),
+    click.option("--window", default=None, help="START:END seconds of the trace to keep."),
+    click.option("--sample", default=1.0, show_default=True, help="Keep this fraction of requests (seeded)."),
+    click.option("--limit", default=None, type=int, help="Keep the first N requests."),
+])
+
+
+def trace_options_from(opts: dict, max_context: int | None) -> TraceOptions:
+    start, end = 0.0, None
+    if opts.get("window"):
+        a, _, b = opts["window"].partition(":")
+        start, end = float(a or 0), (float(b) if b else None)
+    return TraceOptions(fmt=opts.get("fmt"), mapping=parse_mapping(opts["mapping"]) if opts.get("mapping") else None,
+                        on_bad_row=opts.get("on_bad_row", "raise"), window_start_s=start, window_end_s=end,
+                        sample_fraction=opts.get("sample", 1.0), sample_seed=opts.get("seed", 0) or 0,
+                        limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"),
+                        max_context=max_context)
+
+
+def run_spec(opts: dict) -> RunSpec:
+    from twin.catalog import load_server
+    tp = opts["tp"] or load_server(opts["server"]).chips
+    serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
+                            preemption=opts["preemption"], router=opts["router"], fidelity=opts["fidelity"],
+                            seed=opts["seed"])
+    return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
+                   replicas=opts["replicas"], weights=opts["weights"], kv=opts["kv"], serving=serving,
+                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]))
+
+
+__all__ = ["functools", "replay_options", "trace_options", "trace_options_from", "run_spec"]

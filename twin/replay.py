@@ -1,0 +1,112 @@
+"""Replaying a list of requests on a twin: the run loop shared by the CLI and the services.
+
+The loop advances simulated time in slices so that a caller can show progress, hand
+records to a sink in batches and stop the run; whatever happens, the result says
+whether the run is complete, cancelled, interrupted or failed, and summarises what
+was recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+from twin.catalog import load_model, load_server
+from twin.config import ClusterSpec, ServingConfig
+from twin.metrics import RequestRecord, SeriesSample
+from twin.quant.schemes import QuantPolicy
+from twin.serving.request import TraceRequest
+from twin.sim import Simulation, hardware_summary
+from twin.summary import Slo, request_summary
+
+SLICES = 200  # progress/sink checkpoints over the trace span
+
+Sink = Callable[[list[RequestRecord], list[SeriesSample]], None]
+Progress = Callable[[int, int, float], None]  # (finished, total, simulated seconds)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a replay's twin, by catalogue names; JSON-able through `to_dict`."""
+
+    server: str
+    model: str
+    servers: int = 1
+    tp: int = 1
+    replicas: int | None = None
+    weights: str = "fp16"
+    kv: str = "fp16"
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    slo: Slo = field(default_factory=Slo)
+
+    def build(self) -> Simulation:
+        cluster = ClusterSpec(load_server(self.server), self.servers, self.tp, self.replicas)
+        return Simulation(cluster, load_model(self.model), QuantPolicy.named(self.weights, self.kv), self.serving)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunSpec":
+        data = dict(data)
+        serving = ServingConfig(**data.pop("serving", {}))
+        slo = Slo(**data.pop("slo", {}))
+        return cls(serving=serving, slo=slo, **data)
+
+
+@dataclass
+class RunResult:
+    status: str  # complete | cancelled | interrupted | failed
+    summary: dict
+    error: str = ""
+
+
+def replay(sim: Simulation, requests: list[TraceRequest], slo: Slo = Slo(), *, sink: Sink | None = None,
+           progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> RunResult:
+    """Run `requests` to completion on `sim` (or until stopped), checkpointing as it goes."""
+    for r in requests:
+        sim.submit(r)
+    span = requests[-1].arrival_s - requests[0].arrival_s if requests else 0.0
+    slice_s = max(span / SLICES, 1.0)
+    status, error = "complete", ""
+    try:
+        while sim.finished < sim.submitted:
+            if should_stop is not None and should_stop():
+                status = "cancelled"
+                break
+            _advance(sim, sim.now_s + slice_s)
+            _checkpoint(sim, sink, progress)
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+    except Exception as exc:  # the run is marked failed with what was recorded, then reported
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    _checkpoint(sim, sink, progress)
+    return RunResult(status, summarize(sim, slo, status), error)
+
+
+def _advance(sim: Simulation, until_s: float) -> None:
+    if sim.env.peek() == float("inf"):
+        raise RuntimeError(f"the twin stalled with {sim.submitted - sim.finished} requests unfinished")
+    sim.run(until_s)
+
+
+def _checkpoint(sim: Simulation, sink: Sink | None, progress: Progress | None) -> None:
+    if sink is not None:
+        sink(*sim.recorder.drain())
+    if progress is not None:
+        progress(sim.finished, sim.submitted, sim.now_s)
+
+
+def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
+    """The summary of what `sim` recorded so far."""
+    summary = request_summary(sim.recorder.requests, slo)
+    summary["status"] = status
+    summary["requests"]["submitted"] = sim.submitted
+    summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
+    summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
+                       "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
+                       "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,
+                       "max_batch": sim.serving.max_batch, "scheduler": sim.serving.policy,
+                       "topology": sim.cluster.topology, "simulated_s": sim.now_s}
+    return summary
