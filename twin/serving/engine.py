@@ -13,7 +13,6 @@ import simpy
 
 from twin.serving.closed_form import Affine, StepTimes
 from twin.serving.cost import CostModel, StepShape
-from twin.serving.kv_cache import blocks_for
 from twin.serving.lifecycle import Lifecycle
 from twin.serving.request import Request
 
@@ -78,7 +77,8 @@ class Replica(Lifecycle):
         n = len(batch)
         s0 = StepShape(decode_seqs=n, decode_context=c0, outputs=n)
         s1 = StepShape(decode_seqs=n, decode_context=c0 + growing, outputs=n)
-        steps = min(min(r.remaining for r in batch), self.kv_steps(batch))
+        steps = min(r.remaining for r in batch)
+        steps = self.kv_steps(batch, steps)
         if window is not None and growing:
             steps = min(steps, min(window - c for c in ctx if c < window) or 1)
         return max(steps, 1), self.step_times(s0, s1), s0, growing
@@ -91,15 +91,17 @@ class Replica(Lifecycle):
         pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
         return StepTimes([Affine(layers * a + const, layers * (b - a)) for a, b in pairs])
 
-    def kv_steps(self, batch: list[Request]) -> int:
-        """How many decode steps the free KV blocks allow before the batch must change."""
-        kv = self.kv
+    def kv_steps(self, batch: list[Request], limit: int) -> int:
+        """How many decode steps (at most `limit`) the free KV blocks allow before the batch must change."""
+        kv, bs = self.kv, self.kv.block_tokens
+        if len(batch) * (-(-(limit + bs) // bs)) <= kv.free:  # each request needs at most this many blocks
+            return limit
         held = [(r.context, kv.held(r.id)) for r in batch]
 
         def need(k: int) -> int:  # extra blocks after k steps (step j writes token context + j)
-            return sum(max(0, blocks_for(c + k - 1, kv.block_tokens) - h) for c, h in held)
+            return sum(max(0, -(-(c + k - 1) // bs) - h) for c, h in held)
 
-        lo, hi = 0, max(r.remaining for r in batch)
+        lo, hi = 0, limit
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if need(mid) <= kv.free:
@@ -110,9 +112,9 @@ class Replica(Lifecycle):
 
     def advance_decodes(self, batch: list[Request], steps: int, start: float, times: StepTimes) -> None:
         end = start + times.total(steps)
+        self.kv.grow_many([(r.id, r.context + steps - 1) for r in batch])
+        self.stats.decode_tokens += steps * len(batch)
         for r in batch:
-            self.kv.grow(r.id, r.context + steps - 1)
             r.generated += steps
-            self.stats.decode_tokens += steps
-            if r.remaining == 0:
+            if r.generated == r.spec.output_tokens:
                 self.complete(r, end)

@@ -50,6 +50,21 @@ class KvCache:
         self.used += extra
         self.peak = max(self.peak, self.used)
 
+    def grow_many(self, wanted: list[tuple[int, int]]) -> None:
+        """`grow` for many requests at once (the hot path of a decode run)."""
+        held, bs = self._held, self.block_tokens
+        extra = 0
+        for rid, tokens in wanted:
+            blocks = -(-tokens // bs)
+            have = held.get(rid, 0)
+            if blocks > have:
+                held[rid] = blocks
+                extra += blocks - have
+        if extra > self.free:
+            raise CapacityExceeded(f"KV cache: a decode run needs {extra} more blocks, {self.free} free")
+        self.used += extra
+        self.peak = max(self.peak, self.used)
+
     def release(self, request_id: int) -> int:
         blocks = self._held.pop(request_id, 0)
         self.used -= blocks

@@ -63,6 +63,8 @@ class Scheduler(abc.ABC):
     def _preempt_for_growth(self, q: ReplicaQueues, decoding: list[Request]) -> list[Request]:
         """Victims, newest first, until every decode can write its next token's KV."""
         victims: list[Request] = []
+        if len(decoding) <= self.kv.free:  # one step writes one token: at most one new block each
+            return victims
         need = sum(self.kv.extra_for(r.id, r.context) for r in decoding)
         candidates = [r for r in reversed(q.running)]
         while need > self.kv.free + sum(self.kv.held(v.id) for v in victims) and candidates:

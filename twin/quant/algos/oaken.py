@@ -123,12 +123,12 @@ class Oaken(KvEncoder):
         x = as_matrix(x)
         t = self._t()
         groups = classify(x, t)
-        minmax = group_minmax(group_shift(x, groups, t), groups)  # true groups only
-        positions = np.flatnonzero(groups != MIDDLE)
-        fillers = gap_fillers(positions, np.abs(x - (t[1] + t[2]) / 2).reshape(-1))
-        groups.reshape(-1)[fillers] = INNER  # promoted; clipped to the inner range if wider
-        positions = np.union1d(positions, fillers)
         s = group_shift(x, groups, t)
+        minmax = group_minmax(s, groups)  # of the true groups: fillers are clipped, not counted
+        fillers = gap_fillers(np.flatnonzero(groups != MIDDLE), np.abs(x - (t[1] + t[2]) / 2).reshape(-1))
+        groups.reshape(-1)[fillers] = INNER
+        s.reshape(-1)[fillers] = x.reshape(-1)[fillers]  # inner values are not shifted
+        positions = np.flatnonzero(groups != MIDDLE)
         codes = self._codes(s, groups, minmax.astype(np.float32))
         outer = groups.reshape(-1)[positions] == OUTER
         # Entry bit 7: the side of an outer value, the 5th (top) code bit of an inner one.
