@@ -21,15 +21,21 @@ class Ctx:
     db: str | None
 
 
+class TwinGroup(click.Group):
+    """Domain errors (bad spec, unknown name, bad trace row, does not fit) become a one-line message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TwinError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
 def main() -> None:
-    try:
-        cli(obj=None, standalone_mode=True)
-    except TwinError as exc:  # domain errors: a clear message and exit code 2, no traceback
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+    cli(obj=None)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TwinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="TWIN_DATABASE_URL", default=None,
               help="Database URL for stored runs [env TWIN_DATABASE_URL; default sqlite:///twin.db].")
 @click.pass_context

@@ -67,15 +67,14 @@ def replay(sim: Simulation, requests: list[TraceRequest], slo: Slo = Slo(), *, s
     """Run `requests` to completion on `sim` (or until stopped), checkpointing as it goes."""
     for r in requests:
         sim.submit(r)
-    span = requests[-1].arrival_s - requests[0].arrival_s if requests else 0.0
-    slice_s = max(span / SLICES, 1.0)
+    slice_s = slice_seconds(requests)
     status, error = "complete", ""
     try:
         while sim.finished < sim.submitted:
             if should_stop is not None and should_stop():
                 status = "cancelled"
                 break
-            _advance(sim, sim.now_s + slice_s)
+            advance(sim, sim.now_s + slice_s)
             _checkpoint(sim, sink, progress)
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
@@ -85,7 +84,14 @@ def replay(sim: Simulation, requests: list[TraceRequest], slo: Slo = Slo(), *, s
     return RunResult(status, summarize(sim, slo, status), error)
 
 
-def _advance(sim: Simulation, until_s: float) -> None:
+def slice_seconds(requests: list[TraceRequest]) -> float:
+    """Simulated seconds between two checkpoints of a replay of `requests`."""
+    span = requests[-1].arrival_s - requests[0].arrival_s if requests else 0.0
+    return max(span / SLICES, 1.0)
+
+
+def advance(sim: Simulation, until_s: float) -> None:
+    """Run `sim` to `until_s`; a twin with unfinished requests and nothing left to do has stalled."""
     if sim.env.peek() == float("inf"):
         raise RuntimeError(f"the twin stalled with {sim.submitted - sim.finished} requests unfinished")
     sim.run(until_s)

@@ -79,6 +79,16 @@ class Simulation:
         while self.finished < self.submitted:
             self.env.step()
 
+    def set_policy(self, policy: QuantPolicy) -> None:
+        """Change the quantization policy of a live twin: steps from now on use its cost model.
+
+        The KV cache keeps its blocks (what is resident stays); the new policy must still fit.
+        """
+        plan_memory(self.cluster, self.model, policy, self.serving)  # CapacityExceeded if it does not
+        self.policy = policy
+        for replica in self.replicas:
+            replica.cost = replica.backend.cost = CostModel(self.model, self.cluster.server, self.cluster.tp, policy)
+
     @property
     def finished(self) -> int:
         return len(self.recorder.requests)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
 def _split_heads(a: np.ndarray, heads: int) -> np.ndarray:
@@ -181,9 +182,10 @@ class MiniLm:
     @classmethod
     def load(cls) -> "MiniLm":
         folder = _minilm_dir()
-        vocab = {tok: i for i, tok in enumerate((folder / "vocab.txt").read_text(encoding="utf-8").splitlines())}
+        weights = read_safetensors(folder / "model.safetensors")
+        vocab = cls(weights, np.empty(0, np.int64))._vocab()
         ids = wordpiece((folder / "README.md").read_text(encoding="utf-8"), vocab)
-        return cls(read_safetensors(folder / "model.safetensors"), np.array(ids, np.int64))
+        return cls(weights, np.array(ids, np.int64))
 
     def batches(self, tokens: int) -> int:
         """How many distinct windows of `tokens` ([CLS] + text + [SEP]) the text holds."""
@@ -202,7 +204,7 @@ class MiniLm:
         """One encoder layer; returns (next hidden state, K, V) with K/V as the projections emit them."""
         q, k, v = (self._linear(h, f"{p}attention.self.{m}") for m in ("query", "key", "value"))
         qh, kh, vh = (_split_heads(a, self.heads) for a in (q, k, v))
-        scores = qh @ kh.transpose(0, 2, 1) / np.sqrt(qh.shape[-1])
+        scores = qh @ kh.transpose(0, 2, 1) / math.sqrt(qh.shape[-1])  # a Python float keeps float32
         probs = np.exp(scores - scores.max(-1, keepdims=True))
         ctx = (probs / probs.sum(-1, keepdims=True)) @ vh
         ctx = ctx.transpose(1, 0, 2).reshape(len(h), -1)
@@ -213,15 +215,34 @@ class MiniLm:
         out = _layer_norm(f + a, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"])
         return out, k, v
 
-    def kv(self, batch: int = 0, tokens: int = 256) -> list[tuple[KvSample, KvSample]]:
-        """(K, V) of every layer for text window `batch`, as FP16-representable float32."""
-        ids = self._window(batch, tokens)
+    def forward(self, ids: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Last hidden state and each layer's (K, V) for one sequence of token ids."""
         w = self.weights
         h = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][: len(ids)]
         h = h + w["embeddings.token_type_embeddings.weight"][0]
         h = _layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]).astype(np.float32)
-        out = []
+        kvs = []
         for layer in range(self.layers):
             h, k, v = self._block(h, f"encoder.layer.{layer}.")
-            out.append((KvSample(_fp16(k), "k", layer, MINILM_SOURCE), KvSample(_fp16(v), "v", layer, MINILM_SOURCE)))
-        return out
+            kvs.append((k, v))
+        return h, kvs
+
+    def embed(self, text: str) -> np.ndarray:
+        """The sentence embedding (mean pooling, unit norm), to check the forward pass end to end."""
+        vocab = self._vocab()
+        ids = np.array([101, *wordpiece(text, vocab), 102])
+        h, _ = self.forward(ids)
+        e = h.mean(axis=0)
+        return e / np.linalg.norm(e)
+
+    def _vocab(self) -> dict[str, int]:
+        lines = (_minilm_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+        return {tok: i for i, tok in enumerate(lines)}
+
+    def kv(self, batch: int = 0, tokens: int = 256) -> list[tuple[KvSample, KvSample]]:
+        """(K, V) of every layer for text window `batch`, as FP16-representable float32."""
+        _, kvs = self.forward(self._window(batch, tokens))
+        return [
+            (KvSample(_fp16(k), "k", layer, MINILM_SOURCE), KvSample(_fp16(v), "v", layer, MINILM_SOURCE))
+            for layer, (k, v) in enumerate(kvs)
+        ]

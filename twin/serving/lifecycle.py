@@ -107,6 +107,7 @@ class Lifecycle:
                 r.swapped, r.state = False, RequestState.DECODING
                 self.swap_free += self.kv.held(r.id) * self.kv.block_bytes
             elif r.prefilled >= r.prefill_target:
+                self.stats.prefill_outputs += 1
                 self._emit(r, now)
         for r in d.decode:
             self.kv.grow(r.id, r.context)
@@ -137,8 +138,11 @@ class Lifecycle:
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, transfer_s: float) -> None:
         cm = self.cost
+        elapsed = cm.step_time(shape) + transfer_s
         self.stats.steps += 1
-        self.stats.busy_s += cm.step_time(shape) + transfer_s
+        self.stats.busy_s += elapsed
+        if shape.prefill_tokens == 0:
+            self.stats.decode_busy_s += elapsed
         self.stats.add_layers(cm.layer(shape), cm.model.layers)
 
     def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
@@ -146,6 +150,7 @@ class Lifecycle:
         last = replace(first, decode_context=first.decode_context + growing * (steps - 1))
         self.stats.steps += steps
         self.stats.busy_s += elapsed
+        self.stats.decode_busy_s += elapsed
         self.stats.add_layers(mean_cost(cm.layer(first), cm.layer(last)), cm.model.layers, steps)
 
     def sample(self) -> None:

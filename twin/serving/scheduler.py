@@ -19,6 +19,10 @@ from twin.serving.kv_cache import KvCache
 from twin.serving.request import Request, RequestState
 
 WATERMARK = 0.01  # share of KV blocks kept free at admission, so running requests can grow
+# Admission also keeps room for every running request to decode this many more tokens.
+# Without it a preempted request is readmitted into the space it just freed and is
+# preempted again at the next step: a recompute loop that makes no progress.
+LOOKAHEAD_TOKENS = 128
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Scheduler(abc.ABC):
     def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
         """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
         free = self.kv.free + sum(self.kv.held(v.id) for v in d.preempt)
+        running = len(q.running) - len(d.preempt)
+        lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
         for r in [r for r in q.running if r.state is RequestState.PREFILLING and r not in d.preempt]:
             take = min(r.prefill_target - r.prefilled, budget)
             if take > 0:
@@ -87,10 +93,10 @@ class Scheduler(abc.ABC):
                 break
             take = 0 if r.swapped else min(r.prefill_target, budget)  # a swapped request only swaps in
             need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else take)
-            if need + self.reserve > free:
+            if need + max(self.reserve, (running + 1) * lookahead) > free:
                 break
             d.prefill.append((r, take))
-            free, budget, slots = free - need, budget - take, slots - 1
+            free, budget, slots, running = free - need, budget - take, slots - 1, running + 1
 
 
 class PrefillFirst(Scheduler):

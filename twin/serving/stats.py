@@ -11,13 +11,15 @@ from twin.serving.cost import LayerCost
 class ReplicaStats:
     steps: int = 0
     busy_s: float = 0.0  # time the replica was executing steps
+    decode_busy_s: float = 0.0  # time in steps that carried no prompt tokens
     mem_bytes: float = 0.0  # per chip, summed over steps
     mem_busy_s: float = 0.0  # per chip: time the memory system streamed
     macs: float = 0.0  # per chip
     esl_bytes: float = 0.0  # per chip
     esl_exposed_s: float = 0.0  # time steps waited on ESL
     prefill_tokens: int = 0
-    decode_tokens: int = 0
+    decode_tokens: int = 0  # output tokens made by decode steps
+    prefill_outputs: int = 0  # output tokens made at the end of a prefill (first, or after a recompute)
     preemptions: int = 0
     swap_bytes: float = 0.0
     rejected: int = 0

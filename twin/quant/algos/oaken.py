@@ -53,12 +53,12 @@ def classify(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def group_shift(x: np.ndarray, groups: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Eq. 4: move each side of the middle and outer groups onto zero."""
-    outer = groups == OUTER
-    upper = np.where(outer, t[3], t[2])
-    # The side is found by comparing with the group's upper threshold, not with zero:
-    # a layer's thresholds need not straddle zero.
-    shift = np.where(x > upper, upper, np.where(outer, t[0], t[1]))
-    return np.where(groups == INNER, x, x - shift).astype(np.float32)
+    # Middle and outer elements above T_i_hi are exactly those on the upper side of their
+    # group (an outer one below T_o_lo is also below T_i_lo), so one comparison picks the
+    # side; a 6-entry table indexed by (group, side) then gives the shift.
+    table = np.array([t[1], t[2], 0, 0, t[0], t[3]], np.float32)  # rows: middle, inner, outer
+    side = (x > t[2]).view(np.int8)
+    return x - table[groups * 2 + side]
 
 
 def group_minmax(s: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ class Oaken(KvEncoder):
         groups.reshape(-1)[fillers] = INNER
         s.reshape(-1)[fillers] = x.reshape(-1)[fillers]  # inner values are not shifted
         positions = np.flatnonzero(groups != MIDDLE)
-        codes = self._codes(s, groups, minmax.astype(np.float32))
+        codes = self._codes(s, groups, minmax.astype(np.float32), positions)
         outer = groups.reshape(-1)[positions] == OUTER
         # Entry bit 7: the side of an outer value, the 5th (top) code bit of an inner one.
         top = np.where(outer, s.reshape(-1)[positions] < 0, codes.reshape(-1)[positions] >> DENSE_BITS)
@@ -140,15 +140,16 @@ class Oaken(KvEncoder):
             "thresholds": Stored(self.thresholds.as_fp16(), 16, Part.TABLE),
         })
 
-    def _codes(self, s: np.ndarray, groups: np.ndarray, mm: np.ndarray) -> np.ndarray:
-        lo = np.take_along_axis(mm[..., 0], groups.astype(np.intp), axis=1)  # each element's group min
-        hi = np.take_along_axis(mm[..., 1], groups.astype(np.intp), axis=1)
-        out = middle_codes(s, lo, hi)
-        inner, outer = groups == INNER, groups == OUTER
-        out[inner] = inner_codes(s[inner], lo[inner], hi[inner])
-        extent = np.where(s[outer] < 0, -lo[outer], hi[outer])
-        out[outer] = magnitude_codes(s[outer], np.maximum(extent, 0))
-        return out.astype(np.uint8)  # 5-bit for inner elements, 4-bit elsewhere
+    def _codes(self, s: np.ndarray, groups: np.ndarray, mm: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Dense codes: 4-bit middle codes everywhere, then the entries' own codes on top."""
+        codes = middle_codes(s, mm[:, MIDDLE, 0:1], mm[:, MIDDLE, 1:2])
+        token = positions // s.shape[1]
+        sp = s.reshape(-1)[positions]
+        inner = inner_codes(sp, mm[token, INNER, 0], mm[token, INNER, 1])
+        extent = np.maximum(np.where(sp < 0, -mm[token, OUTER, 0], mm[token, OUTER, 1]), 0)
+        outer = magnitude_codes(sp, extent)
+        codes.reshape(-1)[positions] = np.where(groups.reshape(-1)[positions] == INNER, inner, outer)
+        return codes.astype(np.uint8)  # 5-bit for inner elements, 4-bit elsewhere
 
     def decode(self, enc: Encoded) -> np.ndarray:
         t = enc["thresholds"].astype(np.float32)

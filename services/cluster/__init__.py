@@ -1,0 +1,1 @@
+"""The ClusterTwin service: live twins, each one SimPy environment behind a lock."""

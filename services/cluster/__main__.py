@@ -1,0 +1,3 @@
+from services.cluster.main import main
+
+main()

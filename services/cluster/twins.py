@@ -1,0 +1,117 @@
+"""Live twins of one cluster replica: each a `Simulation` whose every use holds its lock.
+
+gRPC runs handlers on a thread pool, and a SimPy environment is not thread-safe, so a
+twin is only touched under `Twin.lock`. Twins nobody used for `idle_s` are dropped when
+room is needed, so a client that vanished does not pin memory for ever.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from twin.errors import CapacityExceeded, NotRunning, UnknownName
+from twin.metrics import RequestRecord, SeriesSample
+from twin.quant.schemes import QuantPolicy
+from twin.replay import RunSpec, advance, summarize
+from twin.serving.request import TraceRequest
+from twin.sim import Simulation
+from twin.summary import Slo
+
+
+@dataclass
+class Twin:
+    twin_id: str
+    sim: Simulation
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used_s: float = field(default_factory=time.monotonic)
+    error: str = ""  # set once the twin failed; it cannot advance any more
+
+    def submit(self, requests: list[TraceRequest]) -> int:
+        with self.lock:
+            for r in requests:
+                self.sim.submit(r)
+            return self.sim.submitted
+
+    def advance(self, until_s: float | None) -> tuple[float, int, int, str]:
+        """(now, finished, submitted, error). A failure is reported, as a replay reports it."""
+        with self.lock:
+            if until_s is not None and until_s < self.sim.now_s:
+                raise NotRunning(f"cannot run back to {until_s} s; the twin is at {self.sim.now_s} s")
+            if not self.error:
+                try:
+                    self._run(until_s)
+                except Exception as exc:  # the run is failed; the caller still gets what was recorded
+                    self.error = f"{type(exc).__name__}: {exc}"
+            return self.sim.now_s, self.sim.finished, self.sim.submitted, self.error
+
+    def _run(self, until_s: float | None) -> None:
+        if until_s is None:
+            self.sim.run()  # an empty schedule with requests unfinished raises: the twin stalled
+        else:
+            advance(self.sim, until_s)
+
+    def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
+        with self.lock:
+            return self.sim.recorder.drain()
+
+    def summarize(self, slo: Slo, status: str) -> tuple[dict, dict[str, dict[str, float]]]:
+        with self.lock:
+            components = {f"replica{r.index}": r.stats.as_dict() for r in self.sim.replicas}
+            return summarize(self.sim, slo, status), components
+
+    def component(self, path: str) -> dict:
+        with self.lock:
+            return dict(self.sim.component(path).state())
+
+    def set_policy(self, policy: QuantPolicy) -> None:
+        with self.lock:
+            self.sim.set_policy(policy)
+
+
+class TwinRegistry:
+    """The twins of this replica by id, at most `max_twins` at once."""
+
+    def __init__(self, max_twins: int = 64, idle_s: float = 3600.0):
+        self.max_twins, self.idle_s = max_twins, idle_s
+        self._twins: dict[str, Twin] = {}
+        self._lock = threading.Lock()
+
+    def create(self, spec: RunSpec) -> Twin:
+        sim = spec.build()  # bad specs raise here, before any room is taken
+        twin = Twin(uuid.uuid4().hex, sim)
+        with self._lock:
+            self._drop_idle()
+            if len(self._twins) >= self.max_twins:
+                raise CapacityExceeded(f"this cluster replica already holds {self.max_twins} twins; "
+                                       "delete one or use another replica")
+            self._twins[twin.twin_id] = twin
+        return twin
+
+    def get(self, twin_id: str) -> Twin:
+        with self._lock:
+            twin = self._twins.get(twin_id)
+        if twin is None:
+            raise UnknownName("twin", twin_id)
+        twin.last_used_s = time.monotonic()
+        return twin
+
+    def delete(self, twin_id: str) -> None:
+        with self._lock:
+            if self._twins.pop(twin_id, None) is None:
+                raise UnknownName("twin", twin_id)
+
+    def discard(self, twin_id: str) -> None:
+        """Drop a twin if it is still there."""
+        with self._lock:
+            self._twins.pop(twin_id, None)
+
+    def __len__(self) -> int:
+        return len(self._twins)
+
+    def _drop_idle(self) -> None:
+        cutoff = time.monotonic() - self.idle_s
+        for twin_id in [t.twin_id for t in self._twins.values() if t.last_used_s < cutoff]:
+            del self._twins[twin_id]

@@ -1,0 +1,1 @@
+"""Plumbing shared by the gRPC services: servers, channels, interceptors, proto conversions."""

@@ -1,0 +1,89 @@
+"""Conversions between twin_api.v1 messages and the core's dataclasses, both ways."""
+
+from __future__ import annotations
+
+from twin.config import ServingConfig
+from twin.metrics import RequestRecord, SeriesSample
+from twin.replay import RunSpec
+from twin.serving.request import TraceRequest
+from twin.summary import Slo
+from twin_api.v1 import common_pb2
+
+_SERVING_FIELDS = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity",
+                   "sample_every_s", "seed")
+
+
+def _set_fields(msg, names) -> dict:
+    """The optional fields of `msg` that are set, as a dict."""
+    return {name: getattr(msg, name) for name in names if msg.HasField(name)}
+
+
+def run_spec(msg: common_pb2.TwinSpec, slo: Slo = Slo()) -> RunSpec:
+    """A RunSpec from a TwinSpec; unset fields take the core's defaults (tp: all chips of a server)."""
+    from twin.catalog import load_server
+    from twin.errors import InvalidSpec
+    if not msg.server or not msg.model:
+        raise InvalidSpec("spec.server" if not msg.server else "spec.model", "is required")
+    tp = msg.tp if msg.HasField("tp") else load_server(msg.server).chips
+    return RunSpec(server=msg.server, model=msg.model, servers=msg.servers if msg.HasField("servers") else 1,
+                   tp=tp, replicas=msg.replicas if msg.HasField("replicas") else None,
+                   weights=msg.policy.weights or "fp16", kv=msg.policy.kv or "fp16",
+                   serving=ServingConfig(**_set_fields(msg.serving, _SERVING_FIELDS)), slo=slo)
+
+
+def twin_spec(spec: RunSpec) -> common_pb2.TwinSpec:
+    serving = {name: getattr(spec.serving, name) for name in _SERVING_FIELDS}
+    return common_pb2.TwinSpec(server=spec.server, model=spec.model, servers=spec.servers, tp=spec.tp,
+                               replicas=spec.replicas, policy=common_pb2.QuantPolicy(weights=spec.weights, kv=spec.kv),
+                               serving=common_pb2.ServingConfig(**serving))
+
+
+def slo(msg: common_pb2.Slo) -> Slo:
+    return Slo(msg.ttft_s if msg.HasField("ttft_s") else None, msg.tpot_s if msg.HasField("tpot_s") else None)
+
+
+def slo_msg(value: Slo) -> common_pb2.Slo:
+    return common_pb2.Slo(ttft_s=value.ttft_s, tpot_s=value.tpot_s)
+
+
+def trace_request(msg: common_pb2.TraceRequest) -> TraceRequest:
+    return TraceRequest(msg.request_id, msg.arrival_s, msg.input_tokens, msg.output_tokens,
+                        msg.session_id or None, tuple(msg.block_ids))
+
+
+def trace_request_msg(r: TraceRequest) -> common_pb2.TraceRequest:
+    return common_pb2.TraceRequest(request_id=r.request_id, arrival_s=r.arrival_s, input_tokens=r.input_tokens,
+                                   output_tokens=r.output_tokens, session_id=r.session_id or "",
+                                   block_ids=list(r.block_ids))
+
+
+def record(msg: common_pb2.RequestRecord) -> RequestRecord:
+    return RequestRecord(msg.request_id, msg.replica, msg.state, msg.arrival_s, msg.input_tokens,
+                         msg.output_tokens, msg.first_token_s if msg.HasField("first_token_s") else None,
+                         msg.finish_s if msg.HasField("finish_s") else None, msg.preemptions, msg.reason)
+
+
+def record_msg(r: RequestRecord) -> common_pb2.RequestRecord:
+    return common_pb2.RequestRecord(
+        request_id=int(r.request_id), replica=int(r.replica), state=str(r.state), arrival_s=float(r.arrival_s),
+        input_tokens=int(r.input_tokens), output_tokens=int(r.output_tokens),
+        first_token_s=None if r.first_token_s is None else float(r.first_token_s),
+        finish_s=None if r.finish_s is None else float(r.finish_s), preemptions=int(r.preemptions),
+        reason=str(r.reason))
+
+
+def sample(msg: common_pb2.SeriesSample) -> SeriesSample:
+    return SeriesSample(msg.t_s, msg.name, msg.value)
+
+
+def sample_msg(s: SeriesSample) -> common_pb2.SeriesSample:
+    return common_pb2.SeriesSample(t_s=float(s.t_s), name=str(s.name), value=float(s.value))
+
+
+def figures_msgs(components: dict[str, dict[str, float]]) -> dict[str, common_pb2.ComponentFigures]:
+    return {name: common_pb2.ComponentFigures(values={k: float(v) for k, v in values.items()})
+            for name, values in components.items()}
+
+
+def figures(msgs) -> dict[str, dict[str, float]]:
+    return {name: dict(msg.values) for name, msg in msgs.items()}

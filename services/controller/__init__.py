@@ -1,0 +1,1 @@
+"""The Controller service: traces in, replays and sweeps out to cluster replicas, records to the store."""

@@ -1,0 +1,91 @@
+"""The `twin` CLI end to end with click's CliRunner and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from services.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    def invoke(*args, ok=True):
+        result = CliRunner().invoke(cli, ["--db", db, *args], catch_exceptions=not ok)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+    return invoke
+
+
+def test_replay_prints_json_and_stores_the_run(run):
+    out = run("replay", "azure-conv-2023", "--limit", "40", "--model", "opt-1.3b", "--tp", "2",
+              "--slo-ttft", "1", "--slo-tpot", "0.05", "--json")
+    data = json.loads(out.output)
+    assert data["status"] == "complete"
+    summary = data["summary"]
+    assert summary["requests"]["done"] == 40
+    assert summary["twin"]["tp"] == 2 and summary["twin"]["replicas"] == 4
+    assert 0 <= summary["slo"]["attained"] <= 1
+    shown = json.loads(run("runs", "show", data["run_id"], "--json").output)
+    assert shown["summary"] == summary
+    assert data["run_id"][:12] in run("runs", "list").output
+
+
+def test_replay_human_summary(run):
+    out = run("replay", "azure-code-2023", "--limit", "20", "--model", "opt-1.3b", "--no-progress").output
+    for label in ("TTFT", "TPOT", "end-to-end", "throughput", "HBM bandwidth", "MAC utilisation", "ESL",
+                  "KV cache", "preemptions", "stored as run"):
+        assert label in out
+
+
+def test_trace_stats_and_catalog(run):
+    stats = json.loads(run("trace", "stats", "azure-conv-2023", "--json").output)
+    assert stats["count"] == 19366 and stats["input"]["p99"] == 4142.0
+    out = run("catalog").output
+    for name in ("lpu-asic-3280", "esl-asic", "orion-cloud", "mixtral-8x7b"):
+        assert name in out
+
+
+def test_bad_trace_row_names_file_line_and_column(run, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                   "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:47.0000000,abc,10\n")
+    result = run("replay", str(bad), ok=False)
+    assert result.exit_code == 1
+    assert "bad.csv:3" in result.output and "ContextTokens" in result.output
+    skipped = run("replay", str(bad), "--on-bad-row", "skip", "--model", "opt-1.3b", "--json")
+    assert json.loads(skipped.output[skipped.output.index("{"):])["summary"]["trace"]["bad_rows_skipped"] == 1
+
+
+def test_model_that_does_not_fit_is_refused_before_a_run_exists(run):
+    result = run("replay", "azure-conv-2023", "--limit", "5", "--model", "llama2-70b", "--tp", "1", ok=False)
+    assert result.exit_code == 1
+    assert "needs" in result.output and "What would fit: --tp 2" in result.output
+    assert "Runs" in run("runs", "list").output and "azure-conv" not in run("runs", "list").output
+
+
+def test_interrupted_replay_is_marked_with_what_was_kept(tmp_path):
+    from services.runner import stored_replay
+    from services.store import open_store
+    from twin.replay import RunSpec
+    from twin.traces import TraceOptions, load_trace
+    trace = load_trace("azure-conv-2023", TraceOptions(limit=300))
+    calls = []
+
+    def progress(done, total, now):
+        calls.append(done)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
+        run_id, result = stored_replay(store, RunSpec("lpu-8x-4nm", "opt-1.3b", tp=1), trace, progress=progress)
+        row = store.get_run(run_id)
+        kept = store.request_records(run_id, limit=10_000)
+    assert result.status == row.status == "interrupted"
+    assert "Ctrl-C" in row.error
+    assert 0 < len(kept) < 300 and row.summary["requests"]["done"] == len(kept)

@@ -1,0 +1,126 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TwinSpec(_message.Message):
+    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving")
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    TP_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    server: str
+    model: str
+    servers: int
+    tp: int
+    replicas: int
+    policy: QuantPolicy
+    serving: ServingConfig
+    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ...) -> None: ...
+
+class QuantPolicy(_message.Message):
+    __slots__ = ("weights", "kv")
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    KV_FIELD_NUMBER: _ClassVar[int]
+    weights: str
+    kv: str
+    def __init__(self, weights: _Optional[str] = ..., kv: _Optional[str] = ...) -> None: ...
+
+class ServingConfig(_message.Message):
+    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed")
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTION_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_EVERY_S_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    max_batch: int
+    policy: str
+    chunk_tokens: int
+    block_tokens: int
+    preemption: str
+    router: str
+    fidelity: str
+    sample_every_s: float
+    seed: int
+    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class Slo(_message.Message):
+    __slots__ = ("ttft_s", "tpot_s")
+    TTFT_S_FIELD_NUMBER: _ClassVar[int]
+    TPOT_S_FIELD_NUMBER: _ClassVar[int]
+    ttft_s: float
+    tpot_s: float
+    def __init__(self, ttft_s: _Optional[float] = ..., tpot_s: _Optional[float] = ...) -> None: ...
+
+class TraceRequest(_message.Message):
+    __slots__ = ("request_id", "arrival_s", "input_tokens", "output_tokens", "session_id", "block_ids")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_S_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_IDS_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    arrival_s: float
+    input_tokens: int
+    output_tokens: int
+    session_id: str
+    block_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, request_id: _Optional[int] = ..., arrival_s: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., session_id: _Optional[str] = ..., block_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RequestRecord(_message.Message):
+    __slots__ = ("request_id", "replica", "state", "arrival_s", "input_tokens", "output_tokens", "first_token_s", "finish_s", "preemptions", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_S_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOKEN_S_FIELD_NUMBER: _ClassVar[int]
+    FINISH_S_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    replica: int
+    state: str
+    arrival_s: float
+    input_tokens: int
+    output_tokens: int
+    first_token_s: float
+    finish_s: float
+    preemptions: int
+    reason: str
+    def __init__(self, request_id: _Optional[int] = ..., replica: _Optional[int] = ..., state: _Optional[str] = ..., arrival_s: _Optional[float] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., first_token_s: _Optional[float] = ..., finish_s: _Optional[float] = ..., preemptions: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SeriesSample(_message.Message):
+    __slots__ = ("t_s", "name", "value")
+    T_S_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    t_s: float
+    name: str
+    value: float
+    def __init__(self, t_s: _Optional[float] = ..., name: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ComponentFigures(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
