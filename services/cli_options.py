@@ -28,8 +28,10 @@ replay_options = _stack([
                                                        "[default: all chips of a server]."),
     click.option("--replicas", default=None, type=int, help="Replicas [default: as many as fit]."),
     click.option("--max-batch", default=256, show_default=True, help="Batch cap per replica."),
-    click.option("--policy", "sched", default="prefill-first", show_default=True,
-                 type=click.Choice(["prefill-first", "decode-first", "chunked"])),
+    click.option("--scheduler", "sched", default="prefill-first", show_default=True,
+                 type=click.Choice(["prefill-first", "decode-first", "chunked"]),
+                 help="Prefill/decode mixing: pause decodes for prefills, drain the batch first, "
+                      "or chunked prefill."),
     click.option("--chunk-tokens", default=512, show_default=True, help="Token budget per chunked step."),
     click.option("--preemption", default="recompute", show_default=True, type=click.Choice(["recompute", "swap"])),
     click.option("--router", default="round-robin", show_default=True,

@@ -23,6 +23,9 @@ from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
 
 
+TOKEN_ID_BYTES = 4  # int32 token ids sent to the chip
+
+
 class Simulation:
     def __init__(self, cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy | None = None,
                  serving: ServingConfig | None = None):
@@ -65,9 +68,15 @@ class Simulation:
         self.env.process(self._arrive(Request(spec)))
 
     def _arrive(self, r: Request):
-        yield self.env.timeout(r.spec.arrival_s - self.env.now)
+        yield self.env.timeout(r.spec.arrival_s - self.env.now + self._ingest_s(r.spec.input_tokens))
         loads = [rep.outstanding_tokens for rep in self.replicas]
         self.replicas[self.router.choose(loads)].enqueue(r)
+
+    def _ingest_s(self, tokens: int) -> float:
+        """Host time before a request can be scheduled: tokenise on the CPU, then DMA the ids over PCIe."""
+        host = self.cluster.server.host
+        return tokens * host.tokenize_s_per_token + tokens * TOKEN_ID_BYTES / host.pcie_bytes_per_s + \
+            host.pcie_latency_s
 
     def run(self, until_s: float | None = None) -> None:
         """Advance to `until_s`, or until every submitted request has finished."""

@@ -1,3 +1,5 @@
-from services.cluster.main import main
+"""python -m services.cluster: the same as `twin serve cluster`."""
 
-main()
+from services.common.serve_cmd import serve_cluster
+
+serve_cluster.main(prog_name="python -m services.cluster")

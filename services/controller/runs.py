@@ -1,0 +1,206 @@
+"""Runs in flight on the controller: started on a thread pool, watched, cancelled, wound down.
+
+A run is created RUNNING in the store before its id is returned, and always ends in one
+final status: complete, failed (the cluster was lost for good, or the twin failed),
+cancelled, or interrupted (the controller shut down; records so far are kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Callable, Iterator
+
+from services.controller.active import ActiveRun, Snapshot
+from services.controller.remote import Outcome, RemoteReplay, StoreSink
+from services.controller.sweep import Point, sweep_points
+from services.runner import trace_info
+from services.store import RunRow, Store
+from twin.errors import CapacityExceeded, NotRunning
+from twin.replay import RunSpec
+from twin.traces import LoadedTrace
+from twin_api.v1 import cluster_pb2_grpc
+
+log = logging.getLogger(__name__)
+SHUTDOWN = "the controller shut down during the run"
+NOT_STARTED = "the controller shut down before the run started"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_active_runs: int = 8  # replays driven at once; more wait in a queue
+    max_queued_runs: int = 512  # runs waiting or active; beyond, RESOURCE_EXHAUSTED
+    attempts: int = 3  # cluster replicas tried per run
+    run_timeout_s: float = 3600.0  # deadline of one attempt's session (seconds)
+    max_sweep_points: int = 64
+    sweep_parallel: int = 4  # points of one sweep in flight at once
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Each field from TWIN_<FIELD> when set, e.g. TWIN_MAX_ACTIVE_RUNS=16."""
+        given = {f.name: f.type for f in fields(cls) if os.environ.get(f"TWIN_{f.name.upper()}")}
+        return cls(**{name: (float if kind == "float" else int)(os.environ[f"TWIN_{name.upper()}"])
+                      for name, kind in given.items()})
+
+
+class RunManager:
+    def __init__(self, store: Store, cluster: cluster_pb2_grpc.ClusterTwinStub, limits: Limits = Limits()):
+        self.store, self.cluster, self.limits = store, cluster, limits
+        self._executor = ThreadPoolExecutor(limits.max_active_runs, thread_name_prefix="run")
+        self._active: dict[str, ActiveRun] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+
+    # ---- starting -----------------------------------------------------------------
+    def start_replay(self, spec: RunSpec, trace: LoadedTrace) -> str:
+        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests))
+        self._executor.submit(self._guarded, active, lambda: self._replay(active, spec, trace, lambda: active.stop_reason))
+        return active.run_id
+
+    def start_sweep(self, base: RunSpec, trace: LoadedTrace, axes: list[tuple[str, list[str]]]) -> str:
+        points = sweep_points(base, axes, self.limits.max_sweep_points)
+        spec = {"base": base.to_dict(), "axes": {field: list(values) for field, values in axes}}
+        active = self._create("sweep", trace, spec, _policy(base), len(points))
+        self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace))
+        return active.run_id
+
+    def _create(self, kind: str, trace: LoadedTrace, spec: dict, policy: dict, total: int) -> ActiveRun:
+        with self._lock:
+            if self._closing:
+                raise NotRunning("the controller is shutting down")
+            if len(self._active) >= self.limits.max_queued_runs:
+                raise CapacityExceeded(f"{len(self._active)} runs are in flight, the most this controller "
+                                       "takes; retry when some have ended")
+            run_id = self.store.create_run(kind=kind, trace=trace.name, spec=spec, policy=policy)
+            active = self._active[run_id] = ActiveRun(run_id, total)
+        return active
+
+    def _guarded(self, active: ActiveRun, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Exception:  # a thread pool swallows errors: say what happened, keep the run honest
+            log.exception("run %s failed in the controller", active.run_id)
+            self._interrupt(active, "the controller failed during the run; see its log")
+        finally:
+            with self._lock:
+                self._active.pop(active.run_id, None)
+
+    # ---- replays ------------------------------------------------------------------
+    def _replay(self, active: ActiveRun, spec: RunSpec, trace: LoadedTrace,
+                stop_reason: Callable[[], str | None]) -> Outcome:
+        sink = StoreSink(lambda r, s: self.store.append(active.run_id, r, s))
+        replay = RemoteReplay(self.cluster, spec, trace.requests, sink, stop_reason=stop_reason,
+                              progress=lambda done, total, now: active.update(finished=done, total=total,
+                                                                              simulated_s=now),
+                              attempts=self.limits.attempts, timeout_s=self.limits.run_timeout_s)
+        outcome = replay.run(on_attempt=lambda attempt: active.update(attempt=attempt))
+        if outcome.summary is not None:
+            outcome.summary["trace"] = trace_info(trace)
+        if outcome.status == "interrupted" and not outcome.error:
+            outcome.error = SHUTDOWN
+        self.store.finish(active.run_id, outcome.status, outcome.summary, outcome.components, outcome.error)
+        active.update(status=outcome.status, error=outcome.error)
+        return outcome
+
+    def _interrupt(self, active: ActiveRun, error: str) -> None:
+        try:
+            self.store.mark_interrupted(active.run_id, error)
+        except Exception:
+            log.exception("could not mark run %s interrupted", active.run_id)
+        active.update(status="interrupted", error=error)
+
+    # ---- sweeps -------------------------------------------------------------------
+    def _sweep(self, parent: ActiveRun, points: list[Point], trace: LoadedTrace) -> None:
+        with ThreadPoolExecutor(self.limits.sweep_parallel, thread_name_prefix="sweep") as pool:
+            rows = list(pool.map(lambda point: self._sweep_point(parent, point, trace), points))
+        done = sum(row["status"] == "complete" for row in rows)
+        status = parent.stop_reason or ("complete" if done == len(rows) else "failed")
+        error = {"complete": "", "cancelled": "", "interrupted": SHUTDOWN}.get(
+            status, f"{len(rows) - done} of {len(rows)} points did not complete")
+        self.store.finish(parent.run_id, status, {"status": status, "points": rows, "complete": done}, None, error)
+        parent.update(status=status, error=error)
+
+    def _sweep_point(self, parent: ActiveRun, point: Point, trace: LoadedTrace) -> dict:
+        row = {"values": point.values, "run_id": None, "status": "failed", "error": point.error}
+        if not point.error and parent.stop_reason:
+            row.update(status=parent.stop_reason, error="")
+        if not point.error and not parent.stop_reason:
+            active = self._create("replay", trace, point.spec.to_dict(), _policy(point.spec), len(trace.requests))
+            try:
+                outcome = self._replay(active, point.spec, trace, lambda: active.stop_reason or parent.stop_reason)
+            finally:
+                with self._lock:
+                    self._active.pop(active.run_id, None)
+            row.update(run_id=active.run_id, status=outcome.status, error=outcome.error, **key_figures(outcome))
+        parent.bump()
+        return row
+
+    # ---- watching, cancelling, shutting down --------------------------------------
+    def watch(self, run_id: str, is_active: Callable[[], bool], poll_s: float = 0.5) -> Iterator[Snapshot]:
+        """Progress of a run as it changes, ending with its final status (or when the client leaves)."""
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            yield row_snapshot(self.store.get_run(run_id))
+            return
+        version = -1
+        while is_active():
+            snapshot, newer = active.wait_newer(version, poll_s)
+            if newer != version:
+                version = newer
+                yield snapshot
+            if snapshot.status != "running":
+                return
+
+    def cancel(self, run_id: str, wait_s: float = 5.0) -> None:
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            raise NotRunning(f"run {run_id} is {self.store.get_run(run_id).status}, not running")
+        active.stop("cancelled")
+        version = -1
+        for _ in range(int(wait_s / 0.1)):
+            snapshot, version = active.wait_newer(version, 0.1)
+            if snapshot.status != "running":
+                return
+
+    def shutdown(self) -> None:
+        """Stop every run: those in flight end interrupted with what they stored, queued ones too."""
+        with self._lock:
+            self._closing = True
+            actives = list(self._active.values())
+        for active in actives:
+            active.stop("interrupted")
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            never_started = list(self._active.values())
+        for active in never_started:
+            self._interrupt(active, NOT_STARTED)
+
+
+def _policy(spec: RunSpec) -> dict:
+    return {"weights": spec.weights, "kv": spec.kv}
+
+
+def key_figures(outcome: Outcome) -> dict:
+    s = outcome.summary or {}
+    get = lambda *path: _dig(s, path)  # noqa: E731
+    return {"ttft_p99_s": get("ttft_s", "p99"), "tpot_p99_s": get("tpot_s", "p99"),
+            "output_tokens_per_s": get("throughput", "output_tokens_per_s"), "slo_attained": get("slo", "attained")}
+
+
+def _dig(d: dict, path: tuple[str, ...]):
+    for key in path:
+        d = d.get(key) if isinstance(d, dict) else None
+    return d
+
+
+def row_snapshot(row: RunRow) -> Snapshot:
+    summary = row.summary or {}
+    total = _dig(summary, ("requests", "submitted")) or len(summary.get("points", [])) or row.requests_recorded
+    simulated = _dig(summary, ("twin", "simulated_s")) or 0.0
+    finished = row.requests_recorded if row.kind == "replay" else summary.get("complete", 0)
+    return Snapshot(row.id, row.status, finished, total, simulated, row.error)

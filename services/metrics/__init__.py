@@ -1,0 +1,1 @@
+"""The Metrics service: reads stored runs back. It never writes."""
