@@ -19,6 +19,7 @@ from twin.errors import TwinError
 class Ctx:
     console: Console
     db: str | None
+    controller: str | None = None
 
 
 class TwinGroup(click.Group):
@@ -38,10 +39,12 @@ def main() -> None:
 @click.group(cls=TwinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="TWIN_DATABASE_URL", default=None,
               help="Database URL for stored runs [env TWIN_DATABASE_URL; default sqlite:///twin.db].")
+@click.option("--controller", envvar="TWIN_CONTROLLER", default=None,
+              help="Run replays on this controller (host:port) instead of in-process [env TWIN_CONTROLLER].")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, controller: str | None) -> None:
     """lpu-twin: a digital twin of an LLM-inference cluster of HyperAccel LPU chips."""
-    ctx.obj = Ctx(Console(), db)
+    ctx.obj = Ctx(Console(), db, controller)
 
 
 @cli.command()
@@ -50,11 +53,15 @@ def cli(ctx: click.Context, db: str | None) -> None:
 @trace_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--watch", is_flag=True, help="With --controller: stream progress, then print the summary.")
 @click.pass_obj
-def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, **opts) -> None:
+def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, **opts) -> None:
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
     from services.replay_cmd import run_replay_command
     spec = run_spec(opts)
+    if obj.controller:
+        from services.controller.client import remote_replay_command
+        sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json))
     code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress)
     sys.exit(code)
 
@@ -124,6 +131,15 @@ def catalog_cmd(obj: Ctx, kind: str | None) -> None:
     for k in [kind] if kind else catalog.KINDS:
         obj.console.print(render.catalog_table(k))
 
+
+def _register_service_commands() -> None:
+    from services.common.serve_cmd import serve
+    from services.up import up
+    cli.add_command(serve)
+    cli.add_command(up)
+
+
+_register_service_commands()
 
 if __name__ == "__main__":
     main()

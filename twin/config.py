@@ -53,6 +53,27 @@ class MemorySpec:
 
 
 @dataclass(frozen=True)
+class KvCodecSpec:
+    """Oaken's KV quantization and dequantization engines and its MMU, in the DMA path (Oaken §5).
+
+    The engines stream: quantization runs on each new K/V vector as it is written,
+    dequantization on the history as it is read, both pipelined with the DMA. What
+    shows in a step is what the pipelines cannot hide.
+    """
+
+    quant_elems_per_cycle: float  # exposed quantization throughput (calibrated)
+    dequant_fill_cycles: float  # dequant pipeline fill per request per layer (calibrated)
+    sparse_read_efficiency: float  # share of bandwidth the MMU's sparse (COO) pages stream at (calibrated)
+    quant_area_share: float = 0.0  # of a core (Table 4), reported
+    dequant_area_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "quant_elems_per_cycle", "dequant_fill_cycles", "sparse_read_efficiency")
+        if self.sparse_read_efficiency > 1:
+            raise InvalidSpec("sparse_read_efficiency", "must be <= 1")
+
+
+@dataclass(frozen=True)
 class ChipSpec:
     """One accelerator: SXE MAC trees x lanes, VXE, LMU SRAM, SMA over its memory, ESL and PCIe ports."""
 
@@ -67,6 +88,7 @@ class ChipSpec:
     memory: MemorySpec
     esl_ports: int = 2
     power_w: float = 0.0
+    kv_codec: KvCodecSpec | None = None  # Oaken's quant/dequant engines; None: the VXE does it
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -272,5 +294,5 @@ class ServingConfig:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
 
-__all__ = ["MemorySpec", "ChipSpec", "LinkSpec", "HostSpec", "ServerSpec", "ModelSpec",
+__all__ = ["MemorySpec", "KvCodecSpec", "ChipSpec", "LinkSpec", "HostSpec", "ServerSpec", "ModelSpec",
            "ClusterSpec", "ServingConfig", "field"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from twin.config import ChipSpec, HostSpec, LinkSpec, MemorySpec, ModelSpec, ServerSpec
+from twin.config import ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, ServerSpec
 from twin.errors import InvalidSpec, UnknownName
 
 KINDS = ("chips", "links", "servers", "models")
@@ -61,6 +61,9 @@ def chip_from_dict(data: dict[str, Any]) -> ChipSpec:
     if data.get("sampler_elems_per_cycle") == "calibrated":
         data["sampler_elems_per_cycle"] = cal["sampler_elems_per_cycle"][data["kind"]]
     data["memory"] = _build(MemorySpec, mem, f"{data.get('name')}.memory")
+    if data.get("kv_codec") is not None:
+        codec = {k: cal["kv_codec"][k] if v == "calibrated" else v for k, v in data["kv_codec"].items()}
+        data["kv_codec"] = _build(KvCodecSpec, codec, f"{data.get('name')}.kv_codec")
     return _build(ChipSpec, data, str(data.get("name")))
 
 

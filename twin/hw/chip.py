@@ -26,7 +26,7 @@ class Chip:
     def run_layers(self, cost, layers: int):
         """Execute `layers` identical layers of one step (a `LayerCost`)."""
         for _ in range(layers):
-            yield from self.hbm.stream(cost.mem_bytes, cost.busy_s)
+            yield from self.hbm.stream(cost.mem_bytes, cost.busy_s + cost.codec_s)  # the codec sits in the DMA
             self.macs += cost.macs
             self.compute_busy_s += cost.compute_s
             if cost.esl_exposed_s > 0 and self.esl_out is not None:

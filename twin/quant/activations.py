@@ -174,7 +174,7 @@ def _fp16(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float16).astype(np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class MiniLm:
     """all-MiniLM-L6-v2 run in numpy; `kv(batch)` gives every layer's K and V for one window."""
 

@@ -60,6 +60,18 @@ class KvScheme:
     def bytes_per_vector(self, n_elems: int) -> float:
         return n_elems * self.bits_per_elem(n_elems) / 8
 
+    def dense_bytes_per_vector(self, n_elems: int) -> float:
+        """Dense codes and metadata: the part that streams in long bursts."""
+        return (n_elems * self.dense_bits + self.metadata_bits_per_vector) / 8
+
+    def sparse_bytes_per_vector(self, n_elems: int) -> float:
+        """Sparse outlier entries (e.g. Oaken's COO), which a codec may keep in separate pages."""
+        return n_elems * self.outlier_fraction * self.outlier_entry_bits / 8
+
+    @property
+    def quantized(self) -> bool:
+        return self.dense_bits < 16
+
 
 WEIGHT_SCHEMES: dict[str, WeightScheme] = {
     "fp16": WeightScheme("fp16", 16),

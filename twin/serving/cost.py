@@ -52,6 +52,7 @@ class LayerCost:
     mem_s: float
     compute_s: float
     vxe_s: float
+    codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
 
     @property
     def busy_s(self) -> float:
@@ -59,7 +60,7 @@ class LayerCost:
 
     @property
     def time_s(self) -> float:
-        return self.busy_s + self.esl_exposed_s
+        return self.busy_s + self.esl_exposed_s + self.codec_s
 
 
 class CostModel:
@@ -72,6 +73,10 @@ class CostModel:
         self.macs_per_s = chip.macs_per_s
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
         self.kv_token_layer_bytes = 2 * policy.kv.bytes_per_vector(model.kv_dim)  # K and V
+        self.kv_dense_bytes = 2 * policy.kv.dense_bytes_per_vector(model.kv_dim)
+        self.kv_sparse_bytes = 2 * policy.kv.sparse_bytes_per_vector(model.kv_dim)
+        self.codec = chip.kv_codec if policy.kv.quantized else None
+        self.sparse_bw = self.bw * (self.codec.sparse_read_efficiency if self.codec else 1.0)
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
 
     # ---- weights -------------------------------------------------------------------
@@ -96,16 +101,38 @@ class CostModel:
     # ---- one layer -----------------------------------------------------------------
     def layer(self, s: StepShape) -> LayerCost:
         m, tp = self.model, self.tp
-        kv_read = (s.decode_context + s.prefill_past) * self.kv_token_layer_bytes / tp
+        history = s.decode_context + s.prefill_past
         kv_write = s.tokens * self.kv_token_layer_bytes / tp
-        mem = self.layer_weight_bytes(s.tokens) + kv_read + kv_write
+        dense = self.layer_weight_bytes(s.tokens) + history * self.kv_dense_bytes / tp + kv_write
+        sparse = history * self.kv_sparse_bytes / tp
+        mem_s = dense / self.bw + sparse / self.sparse_bw
         per_token = m.attn_params + m.experts_top_k * m.expert_params
         attn_pairs = s.decode_context + s.prefill_pairs
         macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
         vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
+        if self.policy.kv.quantized and self.codec is None:  # the VXE (de)quantizes, overlapped
+            vxe += (history + s.tokens) * 2 * m.kv_dim / tp
         exposed, esl_bytes = self.esl(s.tokens)
-        return LayerCost(mem, macs, vxe, exposed, esl_bytes, mem / self.bw, macs / self.macs_per_s,
-                         vxe / self.vxe_per_s)
+        return LayerCost(dense + sparse, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
+                         vxe / self.vxe_per_s, self.codec_time(s))
+
+    def codec_time(self, s: StepShape) -> float:
+        """Exposed codec time of one layer: quantizing the new K/V, filling the dequant pipeline."""
+        if self.codec is None or s.tokens == 0:
+            return 0.0
+        hz = self.server.chip.clock_ghz * 1e9
+        quant = s.tokens * 2 * self.model.kv_dim / self.tp / (self.codec.quant_elems_per_cycle * hz)
+        streams = s.decode_seqs + (1 if s.prefill_past else 0)
+        return quant + streams * self.codec.dequant_fill_cycles / hz
+
+    def attention_s(self, s: StepShape) -> float:
+        """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""
+        history = (s.decode_context + s.prefill_past) / self.tp
+        stream = history * (self.kv_dense_bytes / self.bw + self.kv_sparse_bytes / self.sparse_bw)
+        if self.codec is None:
+            return stream
+        streams = s.decode_seqs + (1 if s.prefill_past else 0)
+        return stream + streams * self.codec.dequant_fill_cycles / (self.server.chip.clock_ghz * 1e9)
 
     def esl(self, tokens: int) -> tuple[float, float]:
         """Exposed all-gather time of one layer and the bytes it moves.

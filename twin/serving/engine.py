@@ -87,7 +87,7 @@ class Replica(Lifecycle):
         """Step time as max of affine pieces (memory, compute, vector) in the step index."""
         cm, layers = self.cost, self.cost.model.layers
         l0, l1 = cm.layer(s0), cm.layer(s1)
-        const = layers * l0.esl_exposed_s + cm.head_time(s0) + cm.server.host.step_overhead_s
+        const = layers * (l0.esl_exposed_s + l0.codec_s) + cm.head_time(s0) + cm.server.host.step_overhead_s
         pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
         return StepTimes([Affine(layers * a + const, layers * (b - a)) for a, b in pairs])
 

@@ -17,6 +17,7 @@ class ReplicaStats:
     macs: float = 0.0  # per chip
     esl_bytes: float = 0.0  # per chip
     esl_exposed_s: float = 0.0  # time steps waited on ESL
+    codec_s: float = 0.0  # time steps waited on KV quantization/dequantization
     prefill_tokens: int = 0
     decode_tokens: int = 0  # output tokens made by decode steps
     prefill_outputs: int = 0  # output tokens made at the end of a prefill (first, or after a recompute)
@@ -32,6 +33,7 @@ class ReplicaStats:
         self.macs += cost.macs * n
         self.esl_bytes += cost.esl_bytes * n
         self.esl_exposed_s += cost.esl_exposed_s * n
+        self.codec_s += cost.codec_s * n
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -43,4 +45,5 @@ def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
 
 
 def _values(c: LayerCost) -> tuple[float, ...]:
-    return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s)
+    return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s,
+            c.codec_s)

@@ -56,33 +56,35 @@ def test_thresholds_are_averaged_quantiles():
     assert (t.outer_lo, t.inner_lo, t.inner_hi, t.outer_hi) == (519.0, 969.0, 1030.0, 1480.0)
 
 
-def _reference_decode(enc) -> np.ndarray:
-    """Element-by-element decoder written from the documented 8-bit entry layout."""
-    f32 = np.float32
-    t = enc["thresholds"].astype(f32)
-    mm = enc["minmax"].astype(f32)
+def _reference_entries(enc) -> dict[int, tuple[int, int]]:
+    """flat position -> (outer bit, bit 7), read from the documented 8-bit entry layout."""
     entries, pos = {}, -1
     for e in enc["entries"].tolist():
         pos += (e & 0b111111) + 1  # bits 5..0: gap since the previous entry
         entries[pos] = ((e >> 6) & 1, (e >> 7) & 1)  # bit 6: outer group; bit 7: side / 5th bit
+    return entries
+
+
+def _reference_decode(enc) -> np.ndarray:
+    """Element-by-element decoder written from the documented layout, not from the encoder."""
+    f32 = np.float32
+    t, mm, entries = enc["thresholds"].astype(f32), enc["minmax"].astype(f32), _reference_entries(enc)
     tokens, n = enc.shape
     out = np.zeros(enc.shape, f32)
     for tok in range(tokens):
         for ch in range(n):
-            c = int(enc["codes"][tok, ch])
-            if tok * n + ch in entries:
-                outer, bit7 = entries[tok * n + ch]
-                if outer and bit7:
-                    out[tok, ch] = t[0] - f32(c) * (-mm[tok, OUTER, 0] / f32(15))
-                elif outer:
-                    out[tok, ch] = t[3] + f32(c) * (mm[tok, OUTER, 1] / f32(15))
-                else:
-                    lo, hi = mm[tok, INNER]
-                    out[tok, ch] = lo + f32(c | bit7 << 4) * ((hi - lo) / f32(31))
-            else:
-                lo, hi = mm[tok, MIDDLE]
+            c, (lo, hi) = int(enc["codes"][tok, ch]), mm[tok, MIDDLE]
+            outer, bit7 = entries.get(tok * n + ch, (None, None))
+            if outer is None:
                 s = lo + f32(c) * ((hi - lo) / f32(15))
                 out[tok, ch] = s + (t[2] if s >= 0 else t[1])
+            elif outer and bit7:
+                out[tok, ch] = t[0] - f32(c) * (-mm[tok, OUTER, 0] / f32(15))
+            elif outer:
+                out[tok, ch] = t[3] + f32(c) * (mm[tok, OUTER, 1] / f32(15))
+            else:
+                lo, hi = mm[tok, INNER]
+                out[tok, ch] = lo + f32(c | bit7 << 4) * ((hi - lo) / f32(31))
     return out
 
 

@@ -37,7 +37,7 @@ def smooth_scales(batches: Iterable[np.ndarray], alpha: float = SMOOTH_ALPHA) ->
     return np.where(peak > 0, peak, 1.0).astype(np.float32) ** alpha
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class QServeKv(KvEncoder):
     """Per-token/per-head KV4; keys are smoothed by `smooth` (None for values)."""
 
