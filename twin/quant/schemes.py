@@ -79,10 +79,24 @@ WEIGHT_SCHEMES: dict[str, WeightScheme] = {
     "int4": WeightScheme("int4", 4, group_size=128),  # group-wise, as AWQ/GPTQ ship them
 }
 
+# Byte costs as the encoders in twin/quant/algos measure them on encoded tensors
+# (tests/twin/quant check each against its encoder's storage_bits).
 KV_SCHEMES: dict[str, KvScheme] = {
     "fp16": KvScheme("fp16", 16),
-    # per-token INT8 with an FP16 scale and zero point per vector
+    # per-token INT8 / INT4 with an FP16 scale and zero point per vector
     "int8": KvScheme("int8", 8, metadata_bits_per_vector=2 * 16),
+    "int4": KvScheme("int4", 4, metadata_bits_per_vector=2 * 16),
+    # Oaken (ISCA'25): 4-bit dense matrix, 10 % inner+outer entries as 8-bit COO,
+    # per-token min/max of 3 groups in FP16 (96 bits): 4.82 / 4.82 / 4.89 effective bits
+    "oaken": KvScheme("oaken", 4, outlier_fraction=0.10, outlier_entry_bits=8, metadata_bits_per_vector=96),
+    # KIVI-4 (group 128, 128 FP16 residual tokens): 4.25 + 1504/L bits; folded at L = 2048
+    "kivi": KvScheme("kivi", 4.984375),
+    "kivi2": KvScheme("kivi2", 3.109375),  # KIVI's native 2-bit, same folding
+    # KVQuant-style NUQ4 with 1 % FP16 outliers (value + 16-bit index) and row pointers
+    "kvquant": KvScheme("kvquant", 4, outlier_fraction=0.01, outlier_entry_bits=32, metadata_bits_per_vector=48),
+    # QServe-style per-token KV4 and Atom-style group-128 KV4: FP16 scale+zero per 128 elements
+    "qserve": KvScheme("qserve", 4.25),
+    "atom": KvScheme("atom", 4.25),
 }
 
 
