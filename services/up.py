@@ -30,16 +30,16 @@ class LocalStack:
     env: dict[str, str] | None = None  # environment of the children (default: this one)
     start_timeout_s: float = 120.0
     addrs: dict[str, str] = field(default_factory=dict)
-    _procs: list[subprocess.Popen] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self) -> dict[str, str]:
         """Start every service; returns {"controller": addr, "metrics": addr, "cluster0": addr, ...}."""
         try:
-            replicas = [self._spawn(f"cluster{i}", ["serve", "cluster"], self._port(10 + i))
+            replicas = [self.spawn(f"cluster{i}", ["serve", "cluster"], self._port(10 + i))
                         for i in range(self.clusters)]
             target = "ipv4:" + ",".join(replicas)
-            self._spawn("controller", ["serve", "controller", "--cluster", target], self._port(0))
-            self._spawn("metrics", ["serve", "metrics"], self._port(1))
+            self.spawn("controller", ["serve", "controller", "--cluster", target], self._port(0))
+            self.spawn("metrics", ["serve", "metrics"], self._port(1))
         except BaseException:
             self.stop()
             raise
@@ -48,20 +48,21 @@ class LocalStack:
     def _port(self, offset: int) -> int:
         return 0 if self.port == 0 else self.port + offset
 
-    def _spawn(self, name: str, args: list[str], port: int) -> str:
+    def spawn(self, name: str, args: list[str], port: int) -> str:
         db = ["--db", self.db] if self.db else []
         cmd = [sys.executable, "-m", "services.cli", *db, *args, "--host", self.host, "--port", str(port)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=self.env or dict(os.environ))
-        self._procs.append(proc)
+        self.processes[name] = proc
         self.addrs[name] = _ready_addr(proc, name, self.start_timeout_s)
         return self.addrs[name]
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM to every child, newest first (the controller marks its runs interrupted)."""
-        for proc in reversed(self._procs):
+        procs = list(reversed(self.processes.values()))
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self._procs):
+        for proc in procs:
             try:
                 proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -69,7 +70,7 @@ class LocalStack:
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
-        self._procs.clear()
+        self.processes.clear()
 
     def __enter__(self) -> LocalStack:
         self.start()

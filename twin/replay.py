@@ -15,6 +15,7 @@ from typing import Callable
 from twin.catalog import load_model, load_server
 from twin.config import ClusterSpec, ServingConfig
 from twin.metrics import RequestRecord, SeriesSample
+from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
 from twin.serving.request import TraceRequest
 from twin.sim import Simulation, hardware_summary
@@ -39,10 +40,15 @@ class RunSpec:
     kv: str = "fp16"
     serving: ServingConfig = field(default_factory=ServingConfig)
     slo: Slo = field(default_factory=Slo)
+    policy: dict | None = None  # a quantization policy (twin.quant.policy YAML as a dict), else weights/kv
 
     def build(self) -> Simulation:
         cluster = ClusterSpec(load_server(self.server), self.servers, self.tp, self.replicas)
-        return Simulation(cluster, load_model(self.model), QuantPolicy.named(self.weights, self.kv), self.serving)
+        model = load_model(self.model)
+        if self.policy is None:
+            return Simulation(cluster, model, QuantPolicy.named(self.weights, self.kv), self.serving)
+        spec = policy_from_dict(self.policy)
+        return Simulation(cluster, model, spec.policy(model.layers), self.serving, spec.rules)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -110,9 +116,24 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     summary["status"] = status
     summary["requests"]["submitted"] = sim.submitted
     summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
+    summary["quant"] = quant_summary(sim)
     summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
                        "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,
                        "max_batch": sim.serving.max_batch, "scheduler": sim.serving.policy,
                        "topology": sim.cluster.topology, "simulated_s": sim.now_s}
     return summary
+
+
+def quant_summary(sim: Simulation) -> dict:
+    """The policy, what its KV costs per element, its switches, and its published accuracy effect."""
+    from twin.quant.accuracy import expected_accuracy, missing_reason
+    policy, n = sim.policy, sim.model.kv_dim
+    names = sorted({s.name for s in (policy.layer_kv or (policy.kv,))})
+    switches = [{"t_s": t, "from": a, "to": b} for rep in sim.replicas for t, a, b in rep.switches]
+    accuracy = {name: expected_accuracy(name, sim.model.name) or {"unknown": missing_reason(name, sim.model.name)}
+                for name in names if name != "fp16"}
+    return {"policy": policy.label, "weights": policy.weights.name, "kv_schemes": names,
+            "kv_bits_per_elem": policy.kv_mean(lambda s: s.bits_per_elem(n)),
+            "codec_exposed_s": sum(rep.stats.codec_s for rep in sim.replicas) / len(sim.replicas),
+            "switches": switches[:1000], "switch_count": len(switches), "expected_accuracy": accuracy}

@@ -15,7 +15,7 @@ from twin.errors import InvalidSpec, NotRunning, UnknownName
 from twin.hw.cluster import LayerBackend, Server
 from twin.memory import MemoryPlan, plan_memory
 from twin.metrics import Recorder
-from twin.quant.schemes import QuantPolicy
+from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel
 from twin.serving.engine import Replica, StepBackend
 from twin.serving.kv_cache import KvCache
@@ -28,7 +28,7 @@ TOKEN_ID_BYTES = 4  # int32 token ids sent to the chip
 
 class Simulation:
     def __init__(self, cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy | None = None,
-                 serving: ServingConfig | None = None):
+                 serving: ServingConfig | None = None, rules: tuple = ()):
         self.cluster, self.model = cluster, model
         self.policy = policy or QuantPolicy()
         self.serving = serving or ServingConfig()
@@ -38,6 +38,10 @@ class Simulation:
         self.router = make_router(self.serving.router)
         self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
         self.replicas = [self._replica(i) for i in range(cluster.n_replicas)]
+        for rep in self.replicas:
+            rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
+        for rule in rules:  # every scheme a rule may switch to must leave room for KV
+            plan_memory(cluster, model, QuantPolicy(self.policy.weights, kv_scheme(rule.kv)), self.serving)
         self.submitted = 0
         self._last_arrival = 0.0
 
@@ -133,7 +137,7 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
         "esl_busy_s": per_chip(lambda s: s.esl_bytes) / link.bytes_per_s if tp > 1 else 0.0,
         "esl_exposed_s": per_chip(lambda s: s.esl_exposed_s),
         "replica_busy": per_chip(lambda s: s.busy_s) / span,
-        "kv_peak_occupancy": max(r.kv.peak / r.kv.capacity for r in sim.replicas),
+        "kv_peak_occupancy": max(r.kv.peak_occupancy for r in sim.replicas),
         "kv_capacity_tokens": sim.memory.kv_blocks * sim.serving.block_tokens,
         "weights_gb_per_chip": sim.memory.weight_bytes / 1e9,
         "preemptions": sum(s.preemptions for s in stats),

@@ -6,6 +6,8 @@ The unary calls and a Session both use them, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 from google.protobuf import struct_pb2
 
@@ -23,7 +25,8 @@ def twin_msg(twin: Twin) -> cluster_pb2.Twin:
     sim = twin.sim
     return cluster_pb2.Twin(twin_id=twin.twin_id, replicas=len(sim.replicas),
                             kv_capacity_tokens=sim.memory.kv_blocks * sim.serving.block_tokens,
-                            weight_bytes_per_chip=sim.memory.weight_bytes, policy=sim.policy.label, now_s=sim.now_s)
+                            weight_bytes_per_chip=sim.memory.weight_bytes, policy=sim.policy.label, now_s=sim.now_s,
+                            replica=f"{socket.gethostname()}/{os.getpid()}")
 
 
 def submit(twin: Twin, request: cluster_pb2.SubmitRequest) -> cluster_pb2.SubmitReply:

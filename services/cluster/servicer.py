@@ -56,6 +56,6 @@ class ClusterTwinServicer(cluster_pb2_grpc.ClusterTwinServicer):
 def create_server(addr: str, registry: TwinRegistry | None = None, *, security: Security | None = None,
                   health_servicer: health.HealthServicer | None = None,
                   max_workers: int = 32) -> tuple[grpc.Server, int]:
-    servicer = ClusterTwinServicer(registry or TwinRegistry())
+    servicer = ClusterTwinServicer(TwinRegistry() if registry is None else registry)
     return build_server(addr, [(cluster_pb2_grpc.add_ClusterTwinServicer_to_server, servicer, SERVICE)],
                         security=security, health_servicer=health_servicer, max_workers=max_workers)

@@ -19,6 +19,7 @@ class Snapshot:
     simulated_s: float = 0.0
     error: str = ""
     attempt: int = 1
+    replica: str = ""  # the cluster replica of the current attempt
 
 
 class ActiveRun:

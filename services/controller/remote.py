@@ -101,12 +101,12 @@ class RemoteReplay:
         self.progress, self.stop_reason = progress, stop_reason
         self.attempts, self.timeout_s = attempts, timeout_s
 
-    def run(self, on_attempt: Callable[[int], None] = lambda _: None) -> Outcome:
+    def run(self, on_attempt: Callable[[int, str], None] = lambda *_: None) -> Outcome:
+        """Replay, failing over to another replica up to `attempts` times; `on_attempt(n, replica)`."""
         for attempt in range(1, self.attempts + 1):
-            on_attempt(attempt)
             self.sink.restart()
             try:
-                return self._attempt(attempt)
+                return self._attempt(attempt, on_attempt)
             except (grpc.RpcError, ClusterLost) as exc:
                 code = exc.code() if isinstance(exc, grpc.RpcError) else grpc.StatusCode.UNAVAILABLE
                 error = f"cluster replica lost ({code.name}): {_details(exc)}"
@@ -115,10 +115,11 @@ class RemoteReplay:
                 log.warning("%s; starting attempt %d on another replica", error, attempt + 1)
         raise AssertionError("unreachable")
 
-    def _attempt(self, attempt: int) -> Outcome:
+    def _attempt(self, attempt: int, on_attempt: Callable[[int, str], None]) -> Outcome:
         session = ClusterSession(self.stub, self.timeout_s)
         try:
-            session.ask(create=cluster_pb2.CreateTwinRequest(spec=convert.twin_spec(self.spec)))
+            twin = session.ask(create=cluster_pb2.CreateTwinRequest(spec=convert.twin_spec(self.spec))).twin
+            on_attempt(attempt, twin.replica)
             for at in range(0, len(self.requests), SUBMIT_CHUNK):
                 chunk = [convert.trace_request_msg(r) for r in self.requests[at:at + SUBMIT_CHUNK]]
                 session.ask(submit=cluster_pb2.SubmitRequest(requests=chunk))

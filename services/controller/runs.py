@@ -96,7 +96,7 @@ class RunManager:
                               progress=lambda done, total, now: active.update(finished=done, total=total,
                                                                               simulated_s=now),
                               attempts=self.limits.attempts, timeout_s=self.limits.run_timeout_s)
-        outcome = replay.run(on_attempt=lambda attempt: active.update(attempt=attempt))
+        outcome = replay.run(on_attempt=lambda attempt, replica: active.update(attempt=attempt, replica=replica))
         if outcome.summary is not None:
             outcome.summary["trace"] = trace_info(trace)
         if outcome.status == "interrupted" and not outcome.error:

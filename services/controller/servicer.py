@@ -33,7 +33,8 @@ def run_msg(row: RunInfo) -> controller_pb2.Run:
 
 def progress_msg(s: Snapshot) -> controller_pb2.RunProgress:
     return controller_pb2.RunProgress(run_id=s.run_id, status=s.status, finished=s.finished, total=s.total,
-                                      simulated_s=s.simulated_s, error=s.error, attempt=s.attempt)
+                                      simulated_s=s.simulated_s, error=s.error, attempt=s.attempt,
+                                      replica=s.replica)
 
 
 class ControllerServicer(controller_pb2_grpc.ControllerServicer):

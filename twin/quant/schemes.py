@@ -118,6 +118,17 @@ class QuantPolicy:
 
     weights: WeightScheme = WEIGHT_SCHEMES["fp16"]
     kv: KvScheme = KV_SCHEMES["fp16"]
+    layer_kv: tuple[KvScheme, ...] = ()  # one scheme per decoder layer, overriding `kv`
+
+    def kv_mean(self, per_scheme) -> float:
+        """The mean over decoder layers of `per_scheme(scheme)` (layers run back to back)."""
+        schemes = self.layer_kv or (self.kv,)
+        return sum(per_scheme(s) for s in schemes) / len(schemes)
+
+    @property
+    def quantized_kv_share(self) -> float:
+        """Share of layers whose KV is quantized (and so passes through a codec)."""
+        return self.kv_mean(lambda s: 1.0 if s.quantized else 0.0)
 
     @classmethod
     def named(cls, weights: str = "fp16", kv: str = "fp16") -> "QuantPolicy":
@@ -125,4 +136,5 @@ class QuantPolicy:
 
     @property
     def label(self) -> str:
-        return f"w:{self.weights.name}/kv:{self.kv.name}"
+        kv = "per-layer" if self.layer_kv else self.kv.name
+        return f"w:{self.weights.name}/kv:{kv}"

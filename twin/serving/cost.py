@@ -72,10 +72,12 @@ class CostModel:
         self.bw = chip.memory.sustained_bytes_per_s
         self.macs_per_s = chip.macs_per_s
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
-        self.kv_token_layer_bytes = 2 * policy.kv.bytes_per_vector(model.kv_dim)  # K and V
-        self.kv_dense_bytes = 2 * policy.kv.dense_bytes_per_vector(model.kv_dim)
-        self.kv_sparse_bytes = 2 * policy.kv.sparse_bytes_per_vector(model.kv_dim)
-        self.codec = chip.kv_codec if policy.kv.quantized else None
+        n = model.kv_dim  # K and V vectors of this many elements per token and layer
+        self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n))
+        self.kv_dense_bytes = 2 * policy.kv_mean(lambda s: s.dense_bytes_per_vector(n))
+        self.kv_sparse_bytes = 2 * policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n))
+        self.quantized_share = policy.quantized_kv_share
+        self.codec = chip.kv_codec if self.quantized_share > 0 else None
         self.sparse_bw = self.bw * (self.codec.sparse_read_efficiency if self.codec else 1.0)
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
 
@@ -110,8 +112,8 @@ class CostModel:
         attn_pairs = s.decode_context + s.prefill_pairs
         macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
         vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
-        if self.policy.kv.quantized and self.codec is None:  # the VXE (de)quantizes, overlapped
-            vxe += (history + s.tokens) * 2 * m.kv_dim / tp
+        if self.quantized_share and self.codec is None:  # the VXE (de)quantizes, overlapped
+            vxe += self.quantized_share * (history + s.tokens) * 2 * m.kv_dim / tp
         exposed, esl_bytes = self.esl(s.tokens)
         return LayerCost(dense + sparse, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
                          vxe / self.vxe_per_s, self.codec_time(s))
@@ -123,7 +125,7 @@ class CostModel:
         hz = self.server.chip.clock_ghz * 1e9
         quant = s.tokens * 2 * self.model.kv_dim / self.tp / (self.codec.quant_elems_per_cycle * hz)
         streams = s.decode_seqs + (1 if s.prefill_past else 0)
-        return quant + streams * self.codec.dequant_fill_cycles / hz
+        return self.quantized_share * (quant + streams * self.codec.dequant_fill_cycles / hz)
 
     def attention_s(self, s: StepShape) -> float:
         """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""
@@ -132,7 +134,8 @@ class CostModel:
         if self.codec is None:
             return stream
         streams = s.decode_seqs + (1 if s.prefill_past else 0)
-        return stream + streams * self.codec.dequant_fill_cycles / (self.server.chip.clock_ghz * 1e9)
+        fill = streams * self.codec.dequant_fill_cycles / (self.server.chip.clock_ghz * 1e9)
+        return stream + self.quantized_share * fill
 
     def esl(self, tokens: int) -> tuple[float, float]:
         """Exposed all-gather time of one layer and the bytes it moves.

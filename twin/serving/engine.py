@@ -32,6 +32,8 @@ class Replica(Lifecycle):
 
     def run(self):
         while True:
+            if self.rules:
+                self.adapt()
             d = self.scheduler.plan(self.q)
             if d.idle:
                 yield self._wait_for_work()

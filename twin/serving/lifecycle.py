@@ -12,6 +12,7 @@ import simpy
 
 from twin.config import ServingConfig
 from twin.metrics import Recorder, RequestRecord
+from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
@@ -32,6 +33,24 @@ class Lifecycle:
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
         self._last_sample = -float("inf")
+        self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
+        self.base_policy = cost.policy
+        self.switches: list[tuple[float, str, str]] = []  # (time, from, to)
+
+    # ---- adaptive quantization -------------------------------------------------------
+    def adapt(self) -> None:
+        """Apply the first matching rule: new tokens use its KV scheme (the base one if none matches)."""
+        metrics = {"kv_occupancy": self.kv.occupancy, "queue_length": len(self.q.waiting)}
+        target = next((r.kv for r in self.rules if r.matches(metrics)), None)
+        policy = self.base_policy if target is None else QuantPolicy(self.base_policy.weights, kv_scheme(target))
+        if policy == self.cost.policy:
+            return
+        old, self.cost = self.cost, CostModel(self.cost.model, self.cost.server, self.cost.tp, policy)
+        self.backend.cost = self.cost
+        self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
+        self.switches.append((self.env.now, old.policy.label, policy.label))
+        self.recorder.sample(self.env.now, f"replica{self.index}/kv_bits_per_elem",
+                             policy.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
 
     # ---- arrivals ----------------------------------------------------------------
     def enqueue(self, r: Request) -> None:
@@ -100,7 +119,7 @@ class Lifecycle:
         now = self.env.now
         for r, take in d.prefill:
             self.admit(r)
-            self.kv.grow(r.id, r.prefilled + take if not r.swapped else r.context - 1)
+            self.kv.grow(r.id, r.context - 1 if r.swapped else r.prefill_target)
             r.prefilled += take
             self.stats.prefill_tokens += take
             if r.swapped:

@@ -47,6 +47,8 @@ class ReplicaQueues:
 
 
 class Scheduler(abc.ABC):
+    splits_prompts = False  # whether a step may carry a piece of a prompt when others fit whole
+
     def __init__(self, config: ServingConfig, kv: KvCache, prefill_budget: int):
         self.config, self.kv = config, kv
         self.prefill_budget = prefill_budget  # prompt tokens one prefill step may take
@@ -92,7 +94,10 @@ class Scheduler(abc.ABC):
             if slots <= 0 or budget <= 0:
                 break
             take = 0 if r.swapped else min(r.prefill_target, budget)  # a swapped request only swaps in
-            need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else take)
+            if 0 < take < r.prefill_target and d.prefill and not self.splits_prompts:
+                break  # a whole prompt in a later step rather than a piece now
+            # the whole prompt's blocks are taken at admission, so later chunks never wait for KV
+            need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else r.prefill_target)
             if need + max(self.reserve, (running + 1) * lookahead) > free:
                 break
             d.prefill.append((r, take))
@@ -116,6 +121,8 @@ class DecodeFirst(Scheduler):
 
 
 class Chunked(Scheduler):
+    splits_prompts = True
+
     def fill(self, q, d, decoding):
         d.decode = decoding
         budget = self.config.chunk_tokens - len(decoding)

@@ -16,20 +16,22 @@ class CreateTwinRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[_common_pb2.TwinSpec, _Mapping]] = ...) -> None: ...
 
 class Twin(_message.Message):
-    __slots__ = ("twin_id", "replicas", "kv_capacity_tokens", "weight_bytes_per_chip", "policy", "now_s")
+    __slots__ = ("twin_id", "replicas", "kv_capacity_tokens", "weight_bytes_per_chip", "policy", "now_s", "replica")
     TWIN_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     KV_CAPACITY_TOKENS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_BYTES_PER_CHIP_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     NOW_S_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     twin_id: str
     replicas: int
     kv_capacity_tokens: int
     weight_bytes_per_chip: float
     policy: str
     now_s: float
-    def __init__(self, twin_id: _Optional[str] = ..., replicas: _Optional[int] = ..., kv_capacity_tokens: _Optional[int] = ..., weight_bytes_per_chip: _Optional[float] = ..., policy: _Optional[str] = ..., now_s: _Optional[float] = ...) -> None: ...
+    replica: str
+    def __init__(self, twin_id: _Optional[str] = ..., replicas: _Optional[int] = ..., kv_capacity_tokens: _Optional[int] = ..., weight_bytes_per_chip: _Optional[float] = ..., policy: _Optional[str] = ..., now_s: _Optional[float] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("twin_id", "requests")

@@ -127,7 +127,7 @@ class WatchRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class RunProgress(_message.Message):
-    __slots__ = ("run_id", "status", "finished", "total", "simulated_s", "error", "attempt")
+    __slots__ = ("run_id", "status", "finished", "total", "simulated_s", "error", "attempt", "replica")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class RunProgress(_message.Message):
     SIMULATED_S_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     status: str
     finished: int
@@ -142,7 +143,8 @@ class RunProgress(_message.Message):
     simulated_s: float
     error: str
     attempt: int
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[str] = ..., finished: _Optional[int] = ..., total: _Optional[int] = ..., simulated_s: _Optional[float] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    replica: str
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[str] = ..., finished: _Optional[int] = ..., total: _Optional[int] = ..., simulated_s: _Optional[float] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
