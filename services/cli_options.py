@@ -7,6 +7,7 @@ import functools
 import click
 
 from twin.config import ServingConfig
+from twin.quant.policy import load_policy
 from twin.replay import RunSpec
 from twin.summary import Slo
 from twin.traces import TraceOptions, parse_mapping
@@ -38,7 +39,11 @@ replay_options = _stack([
                  type=click.Choice(["round-robin", "least-tokens"])),
     click.option("--fidelity", default="step", show_default=True, type=click.Choice(["step", "layer"])),
     click.option("--weights", default="fp16", show_default=True, help="Weight scheme: fp16, int8, int4."),
-    click.option("--kv-quant", "kv", default="fp16", show_default=True, help="KV-cache scheme."),
+    click.option("--kv-quant", "kv", default="fp16", show_default=True,
+                 help="KV-cache scheme: fp16, int8, int4, oaken, kivi, kivi2, kvquant, qserve, atom."),
+    click.option("--policy", "policy_file", default=None, type=click.Path(exists=True, dir_okay=False),
+                 help="Quantization policy YAML (per-layer schemes, adaptive rules); overrides "
+                      "--weights/--kv-quant."),
     click.option("--slo-ttft", default=None, type=float, help="TTFT SLO in seconds."),
     click.option("--slo-tpot", default=None, type=float, help="TPOT SLO in seconds."),
     click.option("--seed", default=0, show_default=True, help="Seed for anything random."),
@@ -76,9 +81,11 @@ def run_spec(opts: dict) -> RunSpec:
     serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
                             preemption=opts["preemption"], router=opts["router"], fidelity=opts["fidelity"],
                             seed=opts["seed"])
+    policy = load_policy(opts["policy_file"]).to_dict() if opts.get("policy_file") else None
+    weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
-                   replicas=opts["replicas"], weights=opts["weights"], kv=opts["kv"], serving=serving,
-                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]))
+                   replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
+                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy)
 
 
 __all__ = ["functools", "replay_options", "trace_options", "trace_options_from", "run_spec"]

@@ -142,7 +142,8 @@ def print_profile(r: dict) -> None:
     if r["channels"] != r["model_kv_dim"]:
         click.echo(f"  note: {r['source']} vectors have {r['channels']} elements, "
                    f"{r['model']}'s have {r['model_kv_dim']}")
-    click.echo(f"{'layer':>5} {'K bits':>7} {'V bits':>7} {'K NMSE':>10} {'V NMSE':>10}  thresholds (o_lo i_lo i_hi o_hi)")
+    click.echo(f"{'layer':>5} {'K bits':>7} {'V bits':>7} {'K NMSE':>10} {'V NMSE':>10}  "
+               "thresholds (o_lo i_lo i_hi o_hi)")
     for row in r["layers"]:
         k, v = row["k"], row["v"]
         line = (f"{row['layer']:>5} {k['effective_bits']:>7.4f} {v['effective_bits']:>7.4f} "
@@ -171,6 +172,8 @@ def _print_accuracy(r: dict) -> None:
         return
     click.echo(f"published accuracy ({acc['source']}): Wikitext2 PPL {acc['wikitext2_ppl']:.2f} "
                f"vs FP16 {acc['fp16_wikitext2_ppl']:.2f} ({acc['delta_ppl']:+.2f})")
+    if not acc["zero_shot"]:
+        click.echo(f"  zero-shot accuracy: not published for {r['kv_scheme']} on {r['model']}")
     for task, z in acc["zero_shot"].items():
         click.echo(f"  {task}: {z['accuracy_pct']:.2f} % vs FP16 {z['fp16_accuracy_pct']:.2f} % "
                    f"({z['delta_pct']:+.2f})")

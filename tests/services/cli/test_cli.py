@@ -89,3 +89,20 @@ def test_interrupted_replay_is_marked_with_what_was_kept(tmp_path):
     assert result.status == row.status == "interrupted"
     assert "Ctrl-C" in row.error
     assert 0 < len(kept) < 300 and row.summary["requests"]["done"] == len(kept)
+
+
+def test_replay_with_a_policy_file_and_a_quantized_kv(run, tmp_path):
+    from pathlib import Path
+    policy = Path(__file__).resolve().parents[3] / "examples" / "policies" / "adaptive.yaml"
+    out = json.loads(run("replay", "azure-conv-2023", "--limit", "30", "--server", "oaken-lpddr",
+                         "--model", "llama2-7b", "--policy", str(policy), "--json").output)
+    assert out["summary"]["quant"]["policy"] == "w:fp16/kv:fp16"
+    oaken = json.loads(run("replay", "azure-conv-2023", "--limit", "30", "--server", "oaken-lpddr",
+                           "--model", "llama2-7b", "--kv-quant", "oaken", "--json").output)
+    q = oaken["summary"]["quant"]
+    assert q["kv_bits_per_elem"] == pytest.approx(4.82, abs=0.01)
+    assert q["expected_accuracy"]["oaken"]["wikitext2_ppl"] == 5.53  # published, Oaken Table 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {when: heat, above: 1, kv: oaken}\n")
+    result = run("replay", "azure-conv-2023", "--policy", str(bad), ok=False)
+    assert result.exit_code == 1 and "rules[0].when" in result.output
