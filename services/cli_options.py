@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
 from twin.config import ServingConfig
@@ -88,4 +86,4 @@ def run_spec(opts: dict) -> RunSpec:
                    slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy)
 
 
-__all__ = ["functools", "replay_options", "trace_options", "trace_options_from", "run_spec"]
+__all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec"]

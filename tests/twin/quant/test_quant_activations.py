@@ -6,7 +6,6 @@ import json
 import struct
 
 import numpy as np
-import pytest
 
 from twin.quant.activations import MINILM_SOURCE, SyntheticKv, read_safetensors, synthetic_kv, wordpiece
 

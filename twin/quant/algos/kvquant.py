@@ -32,7 +32,7 @@ import numpy as np
 
 from twin.errors import InvalidSpec
 from twin.quant.algos.base import Encoded, KvEncoder, Part, Stored, as_matrix, check_kind
-from twin.quant.algos.uniform import fp16_down, fp16_up, safe_reciprocal
+from twin.quant.algos.uniform import fp16_up, safe_reciprocal
 
 OUTLIER_SHARE = 0.01
 
