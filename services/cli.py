@@ -134,9 +134,11 @@ def catalog_cmd(obj: Ctx, kind: str | None) -> None:
 
 def _register_service_commands() -> None:
     from services.common.serve_cmd import serve
+    from services.quant_cmd import quant
     from services.up import up
     cli.add_command(serve)
     cli.add_command(up)
+    cli.add_command(quant)
 
 
 _register_service_commands()

@@ -59,7 +59,7 @@ def profile(model: str, kv: str, source: str, tokens: int, seed: int, layers: tu
     """Thresholds, effective bits and NMSE of a KV scheme on a model's K/V, per layer."""
     try:
         report = build_profile(model, kv, source, tokens, seed, layers)
-    except TwinError as exc:  # unknown model, bad layer, MiniLM missing: one clear line
+    except TwinError as exc:  # e.g. an unknown model: one clear line, not a traceback
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -66,6 +66,7 @@ class KvCodecSpec:
     sparse_read_efficiency: float  # share of bandwidth the MMU's sparse (COO) pages stream at (calibrated)
     quant_area_share: float = 0.0  # of a core (Table 4), reported
     dequant_area_share: float = 0.0
+    schemes: tuple[str, ...] = ("oaken",)  # KV formats the engines implement; others go through the VXE
 
     def __post_init__(self) -> None:
         _positive(self, "quant_elems_per_cycle", "dequant_fill_cycles", "sparse_read_efficiency")

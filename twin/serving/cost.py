@@ -76,9 +76,12 @@ class CostModel:
         self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n))
         self.kv_dense_bytes = 2 * policy.kv_mean(lambda s: s.dense_bytes_per_vector(n))
         self.kv_sparse_bytes = 2 * policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n))
-        self.quantized_share = policy.quantized_kv_share
-        self.codec = chip.kv_codec if self.quantized_share > 0 else None
-        self.sparse_bw = self.bw * (self.codec.sparse_read_efficiency if self.codec else 1.0)
+        codec = chip.kv_codec
+        self.codec_share = policy.kv_mean(lambda s: 1.0 if codec and s.name in codec.schemes else 0.0)
+        self.vxe_share = policy.quantized_kv_share - self.codec_share  # (de)quantized on the VXE
+        self.codec = codec if self.codec_share > 0 else None
+        sparse_eff = self.codec.sparse_read_efficiency if self.codec else 1.0
+        self.sparse_bw = self.bw * (self.codec_share * sparse_eff + 1 - self.codec_share)
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
 
     # ---- weights -------------------------------------------------------------------
@@ -112,8 +115,8 @@ class CostModel:
         attn_pairs = s.decode_context + s.prefill_pairs
         macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
         vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
-        if self.quantized_share and self.codec is None:  # the VXE (de)quantizes, overlapped
-            vxe += self.quantized_share * (history + s.tokens) * 2 * m.kv_dim / tp
+        if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
+            vxe += self.vxe_share * (history + s.tokens) * 2 * m.kv_dim / tp
         exposed, esl_bytes = self.esl(s.tokens)
         return LayerCost(dense + sparse, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
                          vxe / self.vxe_per_s, self.codec_time(s))
@@ -125,7 +128,7 @@ class CostModel:
         hz = self.server.chip.clock_ghz * 1e9
         quant = s.tokens * 2 * self.model.kv_dim / self.tp / (self.codec.quant_elems_per_cycle * hz)
         streams = s.decode_seqs + (1 if s.prefill_past else 0)
-        return self.quantized_share * (quant + streams * self.codec.dequant_fill_cycles / hz)
+        return self.codec_share * (quant + streams * self.codec.dequant_fill_cycles / hz)
 
     def attention_s(self, s: StepShape) -> float:
         """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""
@@ -135,7 +138,7 @@ class CostModel:
             return stream
         streams = s.decode_seqs + (1 if s.prefill_past else 0)
         fill = streams * self.codec.dequant_fill_cycles / (self.server.chip.clock_ghz * 1e9)
-        return stream + self.quantized_share * fill
+        return stream + self.codec_share * fill
 
     def esl(self, tokens: int) -> tuple[float, float]:
         """Exposed all-gather time of one layer and the bytes it moves.
