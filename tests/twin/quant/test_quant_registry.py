@@ -30,7 +30,7 @@ import pytest
 
 from twin.catalog import load_model
 from twin.quant.activations import SyntheticKv, synthetic_kv
-from twin.quant.algos import effective_bits, make_encoder, scheme_terms
+from twin.quant.algos import ENCODER_OF_SCHEME, effective_bits, make_encoder, scheme_terms
 from twin.quant.schemes import KV_SCHEMES
 
 # registry name -> (encoder name, tokens in the test tensor, tolerance in bits)
@@ -68,6 +68,7 @@ def _measured(scheme: str, n: int, kind: str):
 def test_every_quantized_scheme_has_an_encoder_check():
     """A scheme added to the registry without an encoder would be priced by an unchecked constant."""
     assert set(KV_SCHEMES) - {"fp16"} == set(ENCODER_OF)
+    assert {name: enc for name, (enc, _, _) in ENCODER_OF.items()} == ENCODER_OF_SCHEME
     assert KV_SCHEMES["fp16"].bits_per_elem(4096) == 16
 
 

@@ -63,7 +63,14 @@ def make_encoder(name: str, kind: str, calibration: Calibration = None) -> KvEnc
     return ENCODERS[name](check_kind(kind), calibration)
 
 
+# The encoder that implements each registered KV scheme (twin.quant.schemes.KV_SCHEMES).
+ENCODER_OF_SCHEME: dict[str, str] = {
+    "int8": "int8", "int4": "int4_token", "kivi": "kivi4", "kivi2": "kivi2", "kvquant": "kvquant4",
+    "qserve": "qserve4", "atom": "atom4", "oaken": "oaken",
+}
+
 __all__ = [
+    "ENCODER_OF_SCHEME",
     "ENCODERS",
     "Encoded",
     "KvEncoder",
