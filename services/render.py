@@ -41,6 +41,7 @@ def overview_table(summary: dict) -> Table:
         ("HBM bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak (sustained efficiency "
                           f"{hw['memory_efficiency']:.3f}, calibrated)"),
         ("MAC utilisation", _pct(hw["mac_util"])),
+        ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
         ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s"),
         ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens"),
         ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:.2f} GB)"),

@@ -140,6 +140,9 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
         "kv_peak_occupancy": max(r.kv.peak_occupancy for r in sim.replicas),
         "kv_capacity_tokens": sim.memory.kv_blocks * sim.serving.block_tokens,
         "weights_gb_per_chip": sim.memory.weight_bytes / 1e9,
+        "bound_by": _bound_by(sum(s.macs for s in stats) / chip.macs_per_s,
+                              sum(s.mem_bytes for s in stats) / chip.memory.sustained_bytes_per_s,
+                              sum(s.esl_exposed_s + s.codec_s for s in stats), sum(s.busy_s for s in stats)),
         "preemptions": sum(s.preemptions for s in stats),
         "swap_gb": sum(s.swap_bytes for s in stats) / 1e9,
         "steps": sum(s.steps for s in stats),
@@ -150,3 +153,11 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
+
+
+def _bound_by(compute_s: float, memory_s: float, exposed_s: float, busy_s: float) -> str:
+    """Which resource the busy time mostly went to: MAC trees, memory streaming, or exposed transfers."""
+    if busy_s <= 0:
+        return "idle"
+    shares = {"compute (MAC trees)": compute_s, "memory bandwidth": memory_s, "ESL / KV codec": exposed_s}
+    return max(shares, key=shares.get)

@@ -6,6 +6,9 @@ the controller's disk.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from services.common import convert
 from services.controller.uploads import UploadStore
 from twin.catalog import load_model
@@ -15,7 +18,30 @@ from twin.traces import BUILTIN_TRACES, LoadedTrace, TraceOptions, load_trace, p
 from twin_api.v1 import controller_pb2
 
 
-def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore,
+class TraceCache:
+    """Built-in and synthetic traces as loaded with given options, the most recent `size` kept.
+
+    Reading the Azure trace costs a fifth of a second of CPU; many clients replay the same
+    slice, and a loaded trace is never changed, so it is shared.
+    """
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._traces: OrderedDict[tuple[str, TraceOptions], LoadedTrace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, name: str, options: TraceOptions) -> LoadedTrace:
+        key = (name, options)
+        with self._lock:  # held while loading: clients asking at once for one trace load it once
+            if key not in self._traces:
+                self._traces[key] = load_trace(name, options)
+                while len(self._traces) > self.size:
+                    self._traces.popitem(last=False)
+            self._traces.move_to_end(key)
+            return self._traces[key]
+
+
+def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore, traces: TraceCache,
                   check_spec: bool = True) -> tuple[RunSpec, LoadedTrace]:
     """(spec, trace). Raises InvalidSpec, UnknownName or CapacityExceeded (the model does not fit)."""
     spec = convert.run_spec(request.spec, convert.slo(request.slo))
@@ -27,7 +53,7 @@ def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore,
         return spec, uploads.load(uploads.get(request.trace.upload_id), options)
     if source is None or not request.trace.name:
         raise InvalidSpec("trace", "give a built-in trace name, a synthetic: source or an upload id")
-    return spec, load_trace(_served_name(request.trace.name), options)
+    return spec, traces.load(_served_name(request.trace.name), options)
 
 
 def _served_name(name: str) -> str:

@@ -10,7 +10,7 @@ from grpc_health.v1 import health
 from services.common.security import Security
 from services.common.server import build_server
 from services.controller.active import Snapshot
-from services.controller.inputs import replay_inputs
+from services.controller.inputs import TraceCache, replay_inputs
 from services.controller.runs import RunManager
 from services.controller.uploads import UploadStore
 from services.store import RunInfo, RunRow, Store
@@ -38,8 +38,9 @@ def progress_msg(s: Snapshot) -> controller_pb2.RunProgress:
 
 
 class ControllerServicer(controller_pb2_grpc.ControllerServicer):
-    def __init__(self, runs: RunManager, uploads: UploadStore, store: Store):
+    def __init__(self, runs: RunManager, uploads: UploadStore, store: Store, traces: TraceCache | None = None):
         self.runs, self.uploads, self.store = runs, uploads, store
+        self.traces = traces or TraceCache()
 
     def UploadTrace(self, request_iterator, context):
         upload, trace = self.uploads.receive((c.name, c.format, c.data) for c in request_iterator)
@@ -48,11 +49,11 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
                                             size_bytes=upload.size_bytes, requests=len(trace.requests), span_s=span)
 
     def StartReplay(self, request, context):
-        spec, trace = replay_inputs(request, self.uploads)
+        spec, trace = replay_inputs(request, self.uploads, self.traces)
         return run_msg(self.store.get_run(self.runs.start_replay(spec, trace)))
 
     def StartSweep(self, request, context):
-        base, trace = replay_inputs(request.base, self.uploads, check_spec=False)
+        base, trace = replay_inputs(request.base, self.uploads, self.traces, check_spec=False)
         axes = [(axis.field, list(axis.values)) for axis in request.axes]
         return run_msg(self.store.get_run(self.runs.start_sweep(base, trace, axes)))
 
