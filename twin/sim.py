@@ -55,6 +55,8 @@ class Simulation:
                    LayerBackend(self.env, cost, server.chips[first:first + self.cluster.tp], server.host, first))
         host_bytes = self.cluster.server.host.memory_gb * 1e9 / per_server
         replica = Replica(self.env, index, cost, kv, self.serving, self.recorder, backend, host_bytes)
+        for chip in server.chips[first:first + self.cluster.tp]:
+            chip.hbm.activity = replica.stats
         self.env.process(replica.run())
         return replica
 
@@ -115,6 +117,11 @@ class Simulation:
                 for obj in (chip, chip.hbm):
                     if obj.name == path:
                         return obj
+                prefix = f"{chip.hbm.name}/ch"
+                if path.startswith(prefix) and path[len(prefix):].isdigit():
+                    index = int(path[len(prefix):])
+                    if index < chip.hbm.spec.channels:
+                        return chip.hbm.channel(index)
             for obj in (*server.links, server.host):
                 if obj.name == path:
                     return obj

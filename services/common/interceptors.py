@@ -34,7 +34,8 @@ def status_of(exc: Exception) -> grpc.StatusCode:
 
 def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
     """The same handler with its behaviour wrapped by `wrap(behaviour, streaming_response)`."""
-    kinds = (("unary_unary", grpc.unary_unary_rpc_method_handler), ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    kinds = (("unary_unary", grpc.unary_unary_rpc_method_handler),
+             ("unary_stream", grpc.unary_stream_rpc_method_handler),
              ("stream_unary", grpc.stream_unary_rpc_method_handler),
              ("stream_stream", grpc.stream_stream_rpc_method_handler))
     for attr, make in kinds:

@@ -57,7 +57,8 @@ class RunManager:
     # ---- starting -----------------------------------------------------------------
     def start_replay(self, spec: RunSpec, trace: LoadedTrace) -> str:
         active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests))
-        self._executor.submit(self._guarded, active, lambda: self._replay(active, spec, trace, lambda: active.stop_reason))
+        body = lambda: self._replay(active, spec, trace, lambda: active.stop_reason)  # noqa: E731
+        self._executor.submit(self._guarded, active, body)
         return active.run_id
 
     def start_sweep(self, base: RunSpec, trace: LoadedTrace, axes: list[tuple[str, list[str]]]) -> str:

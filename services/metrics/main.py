@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from grpc_health.v1 import health
 
 from services.common.security import Security

@@ -24,7 +24,8 @@ from services.common.security import Security
 from twin_api.v1 import common_pb2, controller_pb2, controller_pb2_grpc, metrics_pb2, metrics_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE, DB_IMAGE = os.environ.get("TWIN_IMAGE", "lpu-twin:latest"), os.environ.get("TWIN_DB_IMAGE", "lpu-twin-postgres:latest")
+IMAGE = os.environ.get("TWIN_IMAGE", "lpu-twin:latest")
+DB_IMAGE = os.environ.get("TWIN_DB_IMAGE", "lpu-twin-postgres:latest")
 SPEC = common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", tp=1)
 
 if os.environ.get("TWIN_COMPOSE_TEST") != "1":
@@ -120,7 +121,8 @@ def test_a_replay_is_stored_in_postgres_and_read_back_by_metrics(stack) -> None:
         assert _watch(stub, run_id)[-1].status == "complete"
         run = stub.GetRun(controller_pb2.GetRunRequest(run_id=run_id), timeout=10)
     with open_channel(f"127.0.0.1:{stack['ports']['metrics']}", Security()) as channel:
-        summary = metrics_pb2_grpc.MetricsStub(channel).GetSummary(metrics_pb2.GetSummaryRequest(run_id=run_id), timeout=10)
+        metrics = metrics_pb2_grpc.MetricsStub(channel)
+        summary = metrics.GetSummary(metrics_pb2.GetSummaryRequest(run_id=run_id), timeout=10)
     assert json.loads(summary.summary_json) == json.loads(run.summary_json)
     assert json.loads(run.summary_json)["requests"]["done"] == 50
     assert _psql(stack, f"select count(*) from request_records where run_id = '{run_id}'") == "50"

@@ -17,7 +17,8 @@ from services.cluster.servicer import create_server as cluster_server
 from services.common.channel import open_channel
 from services.common.security import Security
 from services.controller.runs import Limits, RunManager
-from services.controller.servicer import ControllerServicer, create_server as controller_server
+from services.controller.servicer import ControllerServicer
+from services.controller.servicer import create_server as controller_server
 from services.controller.uploads import UploadStore
 from services.metrics.servicer import create_server as metrics_server
 from services.store import Store, open_store
@@ -97,7 +98,8 @@ def start_stack(url: str, clusters: int = 2, limits: Limits = Limits(), security
     met, met_port = metrics_server("127.0.0.1:0", store, security=security)
     ctl.start()
     met.start()
-    ctl_channel, met_channel = open_channel(f"127.0.0.1:{ctl_port}", security), open_channel(f"127.0.0.1:{met_port}", security)
+    ctl_channel = open_channel(f"127.0.0.1:{ctl_port}", security)
+    met_channel = open_channel(f"127.0.0.1:{met_port}", security)
     return Stack(store, runs, addrs, [*servers, ctl, met], controller_pb2_grpc.ControllerStub(ctl_channel),
                  metrics_pb2_grpc.MetricsStub(met_channel), f"127.0.0.1:{ctl_port}",
                  [cluster_channel, ctl_channel, met_channel])

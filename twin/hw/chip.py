@@ -33,6 +33,8 @@ class Chip:
                 yield from self.esl_out.send(cost.esl_bytes, cost.esl_exposed_s)
 
     def state(self) -> dict[str, float]:
+        act = self.hbm.activity
+        macs = act.macs if self.macs == 0 and act is not None else self.macs
         return {"kind": self.spec.kind, "mac_trees": self.spec.mac_trees, "lanes": self.spec.lanes,
-                "macs": self.macs, "compute_busy_s": self.compute_busy_s, **{
+                "macs": macs, "compute_busy_s": macs / self.spec.macs_per_s, **{
                     f"hbm_{k}": v for k, v in self.hbm.state().items()}}

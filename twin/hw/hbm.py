@@ -18,6 +18,7 @@ class Hbm:
         self.channels = simpy.Container(env, capacity=spec.channels, init=spec.channels)
         self.busy_s = 0.0
         self.bytes_moved = 0.0
+        self.activity = None  # the replica's counters, which `step` fidelity keeps instead of events
 
     def stream(self, nbytes: float, duration_s: float, channels: int | None = None):
         """Hold `channels` (default: all) for `duration_s` while `nbytes` move."""
@@ -28,7 +29,29 @@ class Hbm:
         self.busy_s += duration_s * n / self.spec.channels
         self.bytes_moved += nbytes
 
+    def channel(self, index: int) -> "HbmChannel":
+        return HbmChannel(self, index)
+
+    def totals(self) -> tuple[float, float]:
+        """(bytes moved, busy seconds), from events in `layer` fidelity or the replica's counters in `step`."""
+        if self.bytes_moved == 0 and self.activity is not None:
+            return self.activity.mem_bytes, self.activity.mem_busy_s
+        return self.bytes_moved, self.busy_s
+
     def state(self) -> dict[str, float]:
+        moved, busy = self.totals()
         return {"channels": self.spec.channels, "channels_free": self.channels.level,
-                "capacity_bytes": self.spec.capacity_bytes, "bytes_moved": self.bytes_moved,
-                "busy_s": self.busy_s}
+                "capacity_bytes": self.spec.capacity_bytes, "bytes_moved": moved, "busy_s": busy}
+
+
+class HbmChannel:
+    """A view of one channel: the SMA stripes every stream over all channels evenly."""
+
+    def __init__(self, hbm: Hbm, index: int):
+        self.hbm, self.index, self.name = hbm, index, f"{hbm.name}/ch{index}"
+
+    def state(self) -> dict[str, float]:
+        spec, n = self.hbm.spec, self.hbm.spec.channels
+        return {"channel": self.index, "bandwidth_bytes_per_s": spec.peak_bytes_per_s / n,
+                "capacity_bytes": spec.capacity_bytes / n, "bytes_moved": self.hbm.totals()[0] / n,
+                "busy_s": self.hbm.totals()[1], "in_use": float(self.hbm.channels.level < n)}

@@ -43,7 +43,8 @@ def code_of(call) -> grpc.StatusCode:
 
 def test_a_twin_driven_by_unary_calls_matches_the_embedded_replay(stub, requests) -> None:
     twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC))
-    stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, requests=[convert.trace_request_msg(r) for r in requests]))
+    msgs = [convert.trace_request_msg(r) for r in requests]
+    stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, requests=msgs))
     progress = stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id))
     batches = list(stub.Drain(cluster_pb2.DrainRequest(twin_id=twin.twin_id, batch_records=7)))
     records = [convert.record(r) for b in batches for r in b.requests]
@@ -59,7 +60,8 @@ def test_a_twin_driven_by_unary_calls_matches_the_embedded_replay(stub, requests
 def test_components_policy_summary_and_delete(stub) -> None:
     twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC))
     hbm = stub.GetComponent(cluster_pb2.ComponentRequest(twin_id=twin.twin_id, path="server0/chip3/hbm"))
-    ring = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b")))
+    ring_spec = common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b")  # tp=8: an ESL ring
+    ring = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=ring_spec))
     link = stub.GetComponent(cluster_pb2.ComponentRequest(twin_id=ring.twin_id, path="server0/esl/link2"))
     changed = stub.SetPolicy(cluster_pb2.SetPolicyRequest(twin_id=twin.twin_id,
                                                           policy=common_pb2.QuantPolicy(weights="int8", kv="int8")))
@@ -69,7 +71,8 @@ def test_components_policy_summary_and_delete(stub) -> None:
     assert changed.policy == "w:int8/kv:int8"
     assert json.loads(summary.summary_json)["twin"]["policy"] == "w:int8/kv:int8"
     assert set(summary.components) == {f"replica{i}" for i in range(8)}
-    assert code_of(lambda: stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id)))[0] is grpc.StatusCode.NOT_FOUND
+    gone = code_of(lambda: stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id)))
+    assert gone[0] is grpc.StatusCode.NOT_FOUND
 
 
 @pytest.mark.parametrize("spec, code, named", [
@@ -93,8 +96,8 @@ def test_bad_requests_on_a_live_twin(stub) -> None:
         is grpc.StatusCode.INVALID_ARGUMENT
     assert code_of(lambda: stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id, until_s=5.0)))[0] \
         is grpc.StatusCode.FAILED_PRECONDITION
-    assert code_of(lambda: stub.GetComponent(cluster_pb2.ComponentRequest(twin_id=twin.twin_id, path="server0/gpu1")))[0] \
-        is grpc.StatusCode.NOT_FOUND
+    unknown = cluster_pb2.ComponentRequest(twin_id=twin.twin_id, path="server0/gpu1")
+    assert code_of(lambda: stub.GetComponent(unknown))[0] is grpc.StatusCode.NOT_FOUND
 
 
 def test_too_many_twins_is_resource_exhausted(stub) -> None:

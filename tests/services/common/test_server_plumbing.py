@@ -80,7 +80,8 @@ def test_tls_with_token(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     server, addr = serve(Security(token="t", tls_cert=cert, tls_key=key))
     with open_channel(addr, Security(token="t", tls_ca=cert)) as channel:
-        twin = cluster_pb2_grpc.ClusterTwinStub(channel).CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC), timeout=10)
+        stub = cluster_pb2_grpc.ClusterTwinStub(channel)
+        twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC), timeout=10)
     with open_channel(addr, Security(token="t")) as plaintext:
         with pytest.raises(grpc.RpcError) as caught:
             health_status(plaintext)

@@ -49,7 +49,8 @@ def test_an_uploaded_trace_replays_by_id(stack, replay_req, stored) -> None:
 
 
 def test_a_malformed_upload_names_its_line(stack, stored) -> None:
-    error = rpc_error(lambda: stack.controller.UploadTrace(chunks("bad.csv", HEADER + ROWS + b"2023-11-16 18:16:00,abc,5\n")))
+    bad = HEADER + ROWS + b"2023-11-16 18:16:00,abc,5\n"
+    error = rpc_error(lambda: stack.controller.UploadTrace(chunks("bad.csv", bad)))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "bad.csv:4" in error.details() and "ContextTokens" in error.details()
     assert_unharmed(stack, stored)
@@ -85,7 +86,8 @@ def test_bad_replay_requests_are_refused_before_a_run_exists(stack, replay_req, 
 
 
 def test_a_bad_sweep_axis_names_itself(stack, replay_req) -> None:
-    request = controller_pb2.SweepRequest(base=replay_req(), axes=[controller_pb2.SweepAxis(field="colour", values=["red"])])
+    axes = [controller_pb2.SweepAxis(field="colour", values=["red"])]
+    request = controller_pb2.SweepRequest(base=replay_req(), axes=axes)
     error = rpc_error(lambda: stack.controller.StartSweep(request))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "axes[0].field" in error.details()
 

@@ -34,7 +34,8 @@ class Controller:
         addrs = [self.replicas.spawn(f"cluster{i}", ["serve", "cluster"], 0) for i in range(replicas)]
         self.store = open_store(url)
         self.cluster_channel = open_channel("ipv4:" + ",".join(addrs), Security())
-        self.runs = RunManager(self.store, cluster_pb2_grpc.ClusterTwinStub(self.cluster_channel), Limits(attempts=attempts))
+        cluster = cluster_pb2_grpc.ClusterTwinStub(self.cluster_channel)
+        self.runs = RunManager(self.store, cluster, Limits(attempts=attempts))
         self.server, port = create_server("127.0.0.1:0", ControllerServicer(self.runs, UploadStore(), self.store))
         self.server.start()
         self.channel = open_channel(f"127.0.0.1:{port}", Security())
