@@ -26,6 +26,7 @@ from services.store.db import create_store_engine
 from twin_api.v1 import cluster_pb2_grpc, common_pb2, controller_pb2, controller_pb2_grpc, metrics_pb2_grpc
 
 PG_URL_ENV = "TWIN_TEST_PG_URL"
+EXAMPLE_PG_URL = "postgresql+psycopg://twin:twin@127.0.0.1:5432/twin_test"
 SMALL_SPEC = common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", tp=1)
 
 
@@ -40,18 +41,25 @@ def replay_request(limit: int = 30, spec: common_pb2.TwinSpec = SMALL_SPEC, **se
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, or a fresh schema in $TWIN_TEST_PG_URL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'twin.db'}"
         return
     base = os.environ.get(PG_URL_ENV)
     if not base:
-        pytest.skip(f"{PG_URL_ENV} is not set")
-    schema = f"svc_{uuid.uuid4().hex[:12]}"
+        pytest.skip(f"{PG_URL_ENV} is not set, e.g. to {EXAMPLE_PG_URL}")
+    yield from _pg_schema(base)
+
+
+def _pg_schema(base: str) -> Iterator[str]:
+    # A schema per test, reached through search_path, so tests never see each other's runs.
+    schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_store_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
