@@ -41,9 +41,9 @@ class Replica(Lifecycle):
             transfer_s = self.preempt(d.preempt) + self.swap_in_time(d)
             self.sample()
             if d.prefill or not self.closed_form:
-                shape = self.shape_of(d)
+                shape, start = self.shape_of(d), self.env.now
                 yield from self.backend.step(shape, transfer_s)
-                self.account(shape, transfer_s)
+                self.account(shape, self.env.now - start)
                 self.finish_step(d)
             else:
                 yield from self.decode_run(d.decode, transfer_s)

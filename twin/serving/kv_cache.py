@@ -59,9 +59,6 @@ class KvCache:
         """Blocks a request would need beyond what it holds to cover `tokens` tokens."""
         return max(0, blocks_for(tokens, self.block_tokens) - self.held(request_id))
 
-    def fits(self, request_id: int, tokens: int, reserve: int = 0) -> bool:
-        return self.extra_for(request_id, tokens) + reserve <= self.free
-
     def grow(self, request_id: int, tokens: int) -> None:
         self.grow_many([(request_id, tokens)])
 

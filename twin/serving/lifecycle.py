@@ -155,9 +155,9 @@ class Lifecycle:
         self.recorder.request(_record(r))
 
     # ---- accounting ----------------------------------------------------------------
-    def account(self, shape: StepShape, transfer_s: float) -> None:
+    def account(self, shape: StepShape, elapsed: float) -> None:
+        """One step that took `elapsed` seconds (its cost-model time, plus any transfer or contention)."""
         cm = self.cost
-        elapsed = cm.step_time(shape) + transfer_s
         self.stats.steps += 1
         self.stats.busy_s += elapsed
         if shape.prefill_tokens == 0:

@@ -73,16 +73,20 @@ class Scheduler(abc.ABC):
             return victims
         need = sum(self.kv.extra_for(r.id, r.context) for r in decoding)
         candidates = [r for r in reversed(q.running)]
-        while need > self.kv.free + sum(self.kv.held(v.id) for v in victims) and candidates:
+        while need > self.free_after(victims) and candidates:
             v = candidates.pop(0)
             victims.append(v)
             if v in decoding:
                 need -= self.kv.extra_for(v.id, v.context)
         return victims
 
+    def free_after(self, victims: list[Request]) -> int:
+        """Free KV blocks once `victims` are preempted."""
+        return self.kv.free + sum(self.kv.held(v.id) for v in victims)
+
     def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
         """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
-        free = self.kv.free + sum(self.kv.held(v.id) for v in d.preempt)
+        free = self.free_after(d.preempt)
         running = len(q.running) - len(d.preempt)
         lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
         for r in [r for r in q.running if r.state is RequestState.PREFILLING and r not in d.preempt]:
