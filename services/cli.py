@@ -80,9 +80,15 @@ def trace_stats_cmd(obj: Ctx, trace: str, as_json: bool, **opts) -> None:
     """Request count, span, mean rate and token percentiles of TRACE."""
     from services.cli_options import trace_options_from
     from twin.traces import load_trace, trace_stats
+    from twin.traces.prefix import prefix_reuse
     loaded = load_trace(trace, trace_options_from(opts, None))
     stats = trace_stats(loaded.requests).to_dict()
     stats["bad_rows_skipped"] = loaded.bad_rows
+    reuse = prefix_reuse(loaded.requests)
+    if reuse is not None:  # the infinite-cache bound on any replay's prefix hit rate
+        stats["prefix_reuse_infinite_cache"] = {"block_hit_pct": 100 * reuse["block_hit_rate"],
+                                                "token_hit_pct": 100 * reuse["token_hit_rate"],
+                                                "blocks": reuse["blocks"], "hit_tokens": reuse["hit_tokens"]}
     if as_json:
         click.echo(json.dumps(stats, indent=2))
     else:

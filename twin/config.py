@@ -147,8 +147,25 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """The host network between servers: NICs per server, each with its bandwidth, and a one-way latency."""
+
+    nics: int
+    nic_gbit_s: float  # per NIC, per direction
+    latency_s: float  # one way, NIC to NIC through one switch (RDMA)
+    kind: str = "ethernet"
+
+    def __post_init__(self) -> None:
+        _positive(self, "nics", "nic_gbit_s", "latency_s")
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.nics * self.nic_gbit_s * GBIT
+
+
+@dataclass(frozen=True)
 class ServerSpec:
-    """A server: chips of one kind on ESL, and a host."""
+    """A server: chips of one kind on ESL, a host, and the NICs that reach other servers."""
 
     name: str
     chip: ChipSpec
@@ -156,6 +173,7 @@ class ServerSpec:
     link: LinkSpec
     host: HostSpec
     description: str = ""
+    network: NetworkSpec | None = None
 
     def __post_init__(self) -> None:
         _positive(self, "chips")
@@ -279,7 +297,7 @@ class ServingConfig:
     chunk_tokens: int = 512  # token budget per step under chunked prefill
     block_tokens: int = 16  # KV page size in tokens
     preemption: str = "recompute"  # recompute | swap
-    router: str = "round-robin"  # round-robin | least-tokens
+    router: str = "round-robin"  # round-robin | least-tokens | prefix-affinity
     fidelity: str = "step"  # step | layer
     sample_every_s: float = 1.0  # time-series sampling period
     seed: int = 0
@@ -288,12 +306,12 @@ class ServingConfig:
         _positive(self, "max_batch", "chunk_tokens", "block_tokens", "sample_every_s")
         choices = {"policy": ("prefill-first", "decode-first", "chunked"),
                    "preemption": ("recompute", "swap"),
-                   "router": ("round-robin", "least-tokens"),
+                   "router": ("round-robin", "least-tokens", "prefix-affinity"),
                    "fidelity": ("step", "layer")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
 
-__all__ = ["MemorySpec", "KvCodecSpec", "ChipSpec", "LinkSpec", "HostSpec", "ServerSpec", "ModelSpec",
+__all__ = ["MemorySpec", "KvCodecSpec", "ChipSpec", "LinkSpec", "HostSpec", "NetworkSpec", "ServerSpec", "ModelSpec",
            "ClusterSpec", "ServingConfig", "field"]

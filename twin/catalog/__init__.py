@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from twin.config import ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, ServerSpec
+from twin.config import ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec
 from twin.errors import InvalidSpec, UnknownName
 
 KINDS = ("chips", "links", "servers", "models")
@@ -73,6 +73,8 @@ def server_from_dict(data: dict[str, Any]) -> ServerSpec:
     if isinstance(host.get("step_overhead_s"), str):
         host["step_overhead_s"] = calibration()[host["step_overhead_s"]]
     data["host"] = _build(HostSpec, host, f"{data.get('name')}.host")
+    if data.get("network") is not None:
+        data["network"] = _build(NetworkSpec, data["network"], f"{data.get('name')}.network")
     data["chip"] = load_chip(data["chip"]) if isinstance(data["chip"], str) else chip_from_dict(data["chip"])
     data["link"] = load_link(data["link"]) if isinstance(data["link"], str) else _build(LinkSpec, data["link"], "link")
     return _build(ServerSpec, data, str(data.get("name")))

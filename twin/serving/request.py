@@ -15,7 +15,8 @@ class TraceRequest:
     input_tokens: int
     output_tokens: int
     session_id: str | None = None
-    block_ids: tuple[int, ...] = ()
+    block_ids: tuple[int, ...] = ()  # prefix blocks of the prompt, in order (twin.serving.prefix_cache)
+    block_sizes: tuple[int, ...] = ()  # tokens of each block (filled at load: twin.traces.prefix)
 
 
 class RequestState(enum.Enum):

@@ -24,6 +24,7 @@ from twin.traces import transforms as tf
 from twin.traces.builtin import BUILTIN_TRACES
 from twin.traces.formats import ColumnMapping
 from twin.traces.lengths import EmpiricalLengths
+from twin.traces.prefix import ragpulse_sizes, with_prefix_blocks
 from twin.traces.readers import BAD_ROW_POLICIES, BadRows, detect_format, stream_requests
 from twin.traces.synthetic import generate, is_synthetic, parse_synthetic
 
@@ -85,6 +86,8 @@ def load_trace(source: str | Path, options: TraceOptions | None = None) -> Loade
     options = options or TraceOptions()
     loaded = _read_source(str(source), options)
     requests, clamped = apply_options(loaded.requests, options)
+    requests = with_prefix_blocks(requests, loaded.block_tokens,
+                                  ragpulse_sizes(loaded.path.parent) if loaded.fmt == "ragpulse" else None)
     return LoadedTrace(loaded.name, loaded.path, loaded.fmt, requests, loaded.bad_rows, clamped,
                        loaded.first_bad_row, loaded.block_tokens, loaded.timed)
 

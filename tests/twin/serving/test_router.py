@@ -1,0 +1,24 @@
+"""Routers choose a replica from loads (and, for prefix affinity, cached prefixes) given as data."""
+
+from twin.serving.router import PrefixAffinity, make_router
+
+
+def test_prefix_affinity_prefers_the_longest_cached_prefix():
+    assert PrefixAffinity().choose([500, 100, 900], cached=[0, 0, 1024]) == 2
+
+
+def test_prefix_affinity_falls_back_to_load_on_a_miss_or_a_tie():
+    r = PrefixAffinity()
+    assert r.choose([500, 100, 900], cached=[0, 0, 0]) == 1
+    assert r.choose([500, 100, 900], cached=[64, 64, 0]) == 1
+
+
+def test_prefix_affinity_does_not_pile_onto_an_overloaded_replica():
+    r = PrefixAffinity()
+    assert r.choose([PrefixAffinity.IMBALANCE_TOKENS + 1001, 1000], cached=[4096, 0]) == 1
+
+
+def test_least_tokens_and_round_robin():
+    assert make_router("least-tokens").choose([3, 1, 2]) == 1
+    rr = make_router("round-robin")
+    assert [rr.choose([0, 0]) for _ in range(3)] == [0, 1, 0]

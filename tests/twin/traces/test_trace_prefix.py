@@ -1,0 +1,55 @@
+"""Prefix blocks of traces: sizes, session-derived ids, and the infinite-cache reuse bound."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from twin.serving.request import TraceRequest
+from twin.traces import load_trace
+from twin.traces.prefix import derive_session_blocks, prefix_reuse, with_prefix_blocks
+
+
+def req(i, ids, n, session=None):
+    return TraceRequest(i, float(i), n, 10, session, tuple(ids))
+
+
+def test_mooncake_blocks_are_512_tokens_with_a_remainder(tmp_path):
+    path = tmp_path / "m.jsonl"
+    rows = [{"timestamp": 0, "input_length": 1000, "output_length": 5, "hash_ids": [1, 2]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_trace(path).requests[0].block_sizes == (512, 488)
+
+
+def test_reuse_bound_counts_leading_runs_already_seen():
+    # README rule: the leading run of a prompt's blocks seen before, in arrival order.
+    reqs = with_prefix_blocks([req(0, [1, 2, 3], 1536), req(1, [1, 2, 9], 1536), req(2, [7, 2, 3], 1500)], 512)
+    bound = prefix_reuse(reqs)
+    assert (bound["hit_blocks"], bound["blocks"]) == (2, 9)  # block 2 after 7 is another prefix
+    assert bound["token_hit_rate"] == pytest.approx(1024 / (1536 + 1536 + 1500))
+
+
+def test_session_turns_inherit_the_previous_prompt():
+    reqs = derive_session_blocks([req(0, [], 200, "s"), req(1, [], 300, "s"), req(2, [], 100, "t")], size=64)
+    a, b, c = reqs
+    assert a.block_sizes == (64, 64, 64, 8) and sum(b.block_sizes) == 300
+    assert b.block_ids[:3] == a.block_ids[:3] and b.block_ids[3] != a.block_ids[3]
+    assert not set(c.block_ids) & set(a.block_ids)
+    bound = prefix_reuse(reqs)
+    assert bound["hit_tokens"] == 3 * 64
+
+
+def test_ragpulse_sizes_come_from_the_lookup_files(shared_traces):
+    path = shared_traces / "ragpulse" / "0_trace.jsonl"
+    first = load_trace(path).requests
+    sizes = {}
+    for name, key in (("1_sys_prompt.jsonl", "sys_prompt_id"), ("2_passages.jsonl", "passage_id"),
+                      ("3_history.jsonl", "history_id"), ("4_user_input.jsonl", "user_input_id"),
+                      ("5_web_search.jsonl", "web_search_id")):
+        for line in open(shared_traces / "ragpulse" / name):
+            if line.strip():
+                o = json.loads(line)
+                sizes[o[key]] = o["token_length"]
+    r = first[0]
+    assert r.block_sizes == tuple(sizes[b] for b in r.block_ids)
