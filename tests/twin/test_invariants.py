@@ -15,12 +15,8 @@ from twin.traces import TraceOptions, load_trace
 class CheckedKv(KvCache):
     """A KV cache that fails the test the moment it would exceed its capacity."""
 
-    def grow(self, request_id, tokens):
-        super().grow(request_id, tokens)
-        assert 0 <= self.used <= self.capacity
-
-    def grow_many(self, wanted):
-        super().grow_many(wanted)
+    def _take(self, blocks):  # every allocation, by prefills and decode runs alike, passes here
+        super()._take(blocks)
         assert 0 <= self.used <= self.capacity
 
 

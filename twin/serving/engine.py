@@ -14,7 +14,6 @@ import simpy
 from twin.serving.closed_form import Affine, StepTimes
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.lifecycle import Lifecycle
-from twin.serving.request import Request
 
 
 class StepBackend:
@@ -46,15 +45,16 @@ class Replica(Lifecycle):
                 self.account(shape, self.env.now - start)
                 self.finish_step(d)
             else:
-                yield from self.decode_run(d.decode, transfer_s)
+                yield from self.decode_run(transfer_s)
 
     def _wait_for_work(self) -> simpy.Event:
         self.wake = self.env.event()
         return self.wake
 
     # ---- decode runs in closed form -----------------------------------------------
-    def decode_run(self, batch: list[Request], transfer_s: float):
-        steps, times, s0, growing = self.plan_run(batch)
+    def decode_run(self, transfer_s: float):
+        steps, times = self.plan_run()
+        s0, growing = self.decode_shape(), self.q.batch.growing
         if transfer_s:
             yield self.env.timeout(transfer_s)
         start, total = self.env.now, times.total(steps)
@@ -69,21 +69,13 @@ class Replica(Lifecycle):
         else:
             yield self.env.timeout(total)
         self.account_run(s0, growing, steps, times.total(steps) + transfer_s)
-        self.advance_decodes(batch, steps, start, times)
+        for r in self.decode_steps(steps):
+            self.complete(r, start + times.total(steps))
 
-    def plan_run(self, batch: list[Request]) -> tuple[int, StepTimes, StepShape, int]:
-        window = self.cost.model.sliding_window
-        ctx = [r.context for r in batch]
-        growing = sum(1 for c in ctx if window is None or c < window)
-        c0 = sum(c if window is None else min(c, window) for c in ctx)
-        n = len(batch)
-        s0 = StepShape(decode_seqs=n, decode_context=c0, outputs=n)
-        s1 = StepShape(decode_seqs=n, decode_context=c0 + growing, outputs=n)
-        steps = min(r.remaining for r in batch)
-        steps = self.kv_steps(batch, steps)
-        if window is not None and growing:
-            steps = min(steps, min(window - c for c in ctx if c < window) or 1)
-        return max(steps, 1), self.step_times(s0, s1), s0, growing
+    def plan_run(self) -> tuple[int, StepTimes]:
+        """Steps until the batch must change (a completion, a window edge, KV running out) and their times."""
+        steps = self.kv.steps_free(self.q.batch.steps_to_event())
+        return max(steps, 1), self.step_times(self.decode_shape(0), self.decode_shape(1))
 
     def step_times(self, s0: StepShape, s1: StepShape) -> StepTimes:
         """Step time as max of affine pieces (memory, compute, vector) in the step index."""
@@ -92,31 +84,3 @@ class Replica(Lifecycle):
         const = layers * (l0.esl_exposed_s + l0.codec_s) + cm.head_time(s0) + cm.server.host.step_overhead_s
         pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
         return StepTimes([Affine(layers * a + const, layers * (b - a)) for a, b in pairs])
-
-    def kv_steps(self, batch: list[Request], limit: int) -> int:
-        """How many decode steps (at most `limit`) the free KV blocks allow before the batch must change."""
-        kv, bs = self.kv, self.kv.block_tokens
-        if len(batch) * (-(-(limit + bs) // bs)) <= kv.free:  # each request needs at most this many blocks
-            return limit
-        held = [(r.context, kv.held(r.id)) for r in batch]
-
-        def need(k: int) -> int:  # extra blocks after k steps (step j writes token context + j)
-            return sum(max(0, -(-(c + k - 1) // bs) - h) for c, h in held)
-
-        lo, hi = 0, limit
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if need(mid) <= kv.free:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    def advance_decodes(self, batch: list[Request], steps: int, start: float, times: StepTimes) -> None:
-        end = start + times.total(steps)
-        self.kv.grow_many([(r.id, r.context + steps - 1) for r in batch])
-        self.stats.decode_tokens += steps * len(batch)
-        for r in batch:
-            r.generated += steps
-            if r.generated == r.spec.output_tokens:
-                self.complete(r, end)

@@ -4,6 +4,12 @@ Pure bookkeeping (no SimPy): the scheduler asks it whether a request fits and th
 engine grows and frees allocations. Capacity is in bytes: a block costs what the KV
 scheme in force when it was allocated says, so a policy that switches the scheme for
 newly written tokens changes how many more blocks fit, not what is already stored.
+
+Decoding requests are *followed*: each writes one token per decode step, so a request
+needs a new block every `block_tokens` steps, at a phase fixed by its position in its
+block. The cache keeps how many followers sit at each phase, so the blocks a decode run
+of k steps needs, and the longest run the free blocks allow, cost O(block_tokens)
+whatever the batch size; a follower's own count is worked out only when asked.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ class KvCache:
         self.used = 0  # blocks held
         self.peak = 0
         self.peak_bytes = 0.0
-        self._held: dict[int, int] = {}
+        self._held: dict[int, int] = {}  # blocks per request (for followers: when last rebased)
         self._bytes: dict[int, float] = {}
+        self.tick = 0  # decode steps taken by the followers
+        self._follow: dict[int, int] = {}  # follower -> its KV tokens minus `tick`
+        self._phase = [0] * block_tokens  # followers needing a new block at ticks of each residue
 
     @property
     def free(self) -> int:
@@ -50,31 +59,28 @@ class KvCache:
 
     def switch(self, block_bytes: float) -> None:
         """Blocks allocated from now on cost `block_bytes` (a new KV scheme for new tokens)."""
+        for rid in self._follow:  # what followers allocated so far was priced at the old size
+            self._rebase(rid)
         self.block_bytes = block_bytes
 
     def held(self, request_id: int) -> int:
-        return self._held.get(request_id, 0)
+        off = self._follow.get(request_id)
+        return self._held.get(request_id, 0) if off is None else blocks_for(off + self.tick, self.block_tokens)
 
     def extra_for(self, request_id: int, tokens: int) -> int:
         """Blocks a request would need beyond what it holds to cover `tokens` tokens."""
         return max(0, blocks_for(tokens, self.block_tokens) - self.held(request_id))
 
     def grow(self, request_id: int, tokens: int) -> None:
-        self.grow_many([(request_id, tokens)])
-
-    def grow_many(self, wanted: list[tuple[int, int]]) -> None:
-        """Grow every request to cover its token count (the hot path of a decode run)."""
-        held, sizes, bs, size = self._held, self._bytes, self.block_tokens, self.block_bytes
-        extra = 0
-        for rid, tokens in wanted:
-            blocks = -(-tokens // bs)
-            have = held.get(rid, 0)
-            if blocks > have:
-                held[rid] = blocks
-                sizes[rid] = sizes.get(rid, 0.0) + (blocks - have) * size
-                extra += blocks - have
+        """Grow a request that is not followed to cover `tokens` tokens."""
+        blocks = blocks_for(tokens, self.block_tokens)
+        extra = blocks - self._held.get(request_id, 0)
+        if extra <= 0:
+            return
         if extra > self.free:
             raise CapacityExceeded(f"KV cache: {extra} more blocks needed, {self.free} free")
+        self._held[request_id] = blocks
+        self._bytes[request_id] = self._bytes.get(request_id, 0.0) + extra * self.block_bytes
         self._take(extra)
 
     def _take(self, blocks: int) -> None:
@@ -83,7 +89,55 @@ class KvCache:
         self.peak = max(self.peak, self.used)
         self.peak_bytes = max(self.peak_bytes, self.capacity_bytes - self.free_bytes)
 
+    # ---- decoding requests -------------------------------------------------------------
+    def follow(self, request_id: int, tokens: int) -> None:
+        """From now on the request writes one more token of KV per `advance` step; it holds `tokens`."""
+        if self.held(request_id) != blocks_for(tokens, self.block_tokens):
+            raise ValueError(f"request {request_id} holds {self.held(request_id)} blocks, not those of {tokens} tokens")
+        self._follow[request_id] = off = tokens - self.tick
+        self._phase[(1 - off) % self.block_tokens] += 1  # a block fills when its tokens reach 1 mod size
+
+    def unfollow(self, request_id: int) -> None:
+        self._rebase(request_id)
+        off = self._follow.pop(request_id)
+        self._phase[(1 - off) % self.block_tokens] -= 1
+
+    def _rebase(self, rid: int) -> None:
+        """Record what a follower holds now at today's block size."""
+        blocks = self.held(rid)
+        self._bytes[rid] = self._bytes.get(rid, 0.0) + (blocks - self._held.get(rid, 0)) * self.block_bytes
+        self._held[rid] = blocks
+
+    def need(self, steps: int) -> int:
+        """New blocks the followers take over the next `steps` decode steps."""
+        bs, n = self.block_tokens, len(self._follow)
+        full, part = divmod(steps, bs)
+        return full * n + sum(self._phase[(self.tick + j) % bs] for j in range(1, part + 1))
+
+    def steps_free(self, limit: int) -> int:
+        """The most decode steps (at most `limit`) the free blocks allow the followers."""
+        bs, n, free = self.block_tokens, len(self._follow), self.free
+        if n == 0 or n * -(-limit // bs) <= free:
+            return limit
+        cycles, left = divmod(free, n)
+        steps = cycles * bs
+        for j in range(1, bs):
+            left -= self._phase[(self.tick + steps + j) % bs]
+            if left < 0:
+                return min(limit, steps + j - 1)
+        return min(limit, steps + bs - 1)
+
+    def advance(self, steps: int) -> None:
+        """The followers take `steps` decode steps, allocating the blocks they fill into."""
+        extra = self.need(steps)
+        if extra > self.free:
+            raise CapacityExceeded(f"KV cache: {extra} more blocks needed, {self.free} free")
+        self.tick += steps
+        self._take(extra)
+
     def release(self, request_id: int) -> int:
+        if request_id in self._follow:
+            self.unfollow(request_id)
         blocks = self._held.pop(request_id, 0)
         self.used -= blocks
         self.free_bytes += self._bytes.pop(request_id, 0.0)

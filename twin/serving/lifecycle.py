@@ -16,7 +16,8 @@ from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
-from twin.serving.scheduler import Decision, ReplicaQueues, make_scheduler
+from twin.serving.queues import ReplicaQueues
+from twin.serving.scheduler import Decision, make_scheduler
 from twin.serving.stats import ReplicaStats, mean_cost
 
 
@@ -25,7 +26,7 @@ class Lifecycle:
                  config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float):
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
         self.config, self.recorder, self.backend = config, recorder, backend
-        self.q = ReplicaQueues()
+        self.q = ReplicaQueues(cost.model.sliding_window, kv)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"
@@ -80,7 +81,7 @@ class Lifecycle:
         transfer = 0.0
         for v in victims:
             decoding = v.state is RequestState.DECODING
-            self.q.running.remove(v)
+            self.q.remove(v)
             blocks = self.kv.release(v.id)
             nbytes = blocks * self.kv.block_bytes
             v.state, v.preemptions = RequestState.PREEMPTED, v.preemptions + 1
@@ -104,53 +105,63 @@ class Lifecycle:
         return nbytes / self.cost.tp / host.pcie_bytes_per_s + host.pcie_latency_s
 
     # ---- step shapes and completion ----------------------------------------------
+    # The token counts of a step are worked out here and nowhere else: `decode_shape` for the
+    # batch's decodes (one token per sequence per step), `shape_of` adding the prompt pieces.
+    def decode_shape(self, k: int = 0) -> StepShape:
+        """The decode part of the k-th step from now: every batch member writes and samples one token."""
+        b = self.q.batch
+        return StepShape(decode_seqs=b.n, decode_context=b.context_sum() + b.growing * k, outputs=b.n)
+
     def shape_of(self, d: Decision) -> StepShape:
-        window = self.cost.model.sliding_window
-        ctx = sum(min(r.context, window) if window else r.context for r in d.decode)
+        n, ctx = (d.decode, self.q.batch.context_sum()) if d.decode else (0, 0)
         tokens = pairs = past = outputs = 0
         for r, take in d.prefill:
             tokens += take
             past += r.prefilled
             pairs += take * (r.prefilled + (take + 1) / 2)
             outputs += r.prefilled + take >= r.prefill_target and not r.swapped
-        return StepShape(len(d.decode), ctx, tokens, pairs, past, outputs + len(d.decode))
+        return StepShape(n, ctx, tokens, pairs, past, outputs + n)
 
     def finish_step(self, d: Decision) -> None:
+        """The end of one step: every KV write of the step is allocated before finished requests free theirs."""
         now = self.env.now
+        finished = self.decode_steps(1) if d.decode else []  # first: requests starting to decode now wait
         for r, take in d.prefill:
-            self.admit(r)
+            if r.state in (RequestState.QUEUED, RequestState.PREEMPTED):
+                self.q.admit(r)
             self.kv.grow(r.id, r.context - 1 if r.swapped else r.prefill_target)
             r.prefilled += take
             self.stats.prefill_tokens += take
             if r.swapped:
-                r.swapped, r.state = False, RequestState.DECODING
+                r.swapped = False
                 self.swap_free += self.kv.held(r.id) * self.kv.block_bytes
+                self.q.start_decoding(r)
             elif r.prefilled >= r.prefill_target:
                 self.stats.prefill_outputs += 1
                 self._emit(r, now)
-        for r in d.decode:
-            self.kv.grow(r.id, r.context)
-            self.stats.decode_tokens += 1
-            self._emit(r, now)
+        for r in finished:
+            self.complete(r, now)
 
-    def admit(self, r: Request) -> None:
-        if r.state in (RequestState.QUEUED, RequestState.PREEMPTED):
-            self.q.waiting.remove(r)
-            self.q.running.append(r)
-            r.state = RequestState.PREFILLING
+    def decode_steps(self, steps: int) -> list[Request]:
+        """The batch takes `steps` decode steps: KV blocks and tokens; returns who finished at the last."""
+        self.kv.advance(steps)
+        self.stats.decode_tokens += steps * self.q.batch.n
+        return self.q.batch.advance(steps)
 
     def _emit(self, r: Request, now: float) -> None:
+        """A prefill's last chunk samples the request's next token."""
         r.generated += 1
-        r.state = RequestState.DECODING
         if r.first_token_s is None:
             r.first_token_s = now
         if r.remaining == 0:
             self.complete(r, now)
+        else:
+            self.q.start_decoding(r)
 
     def complete(self, r: Request, now: float) -> None:
-        r.state, r.finish_s = RequestState.DONE, now
-        self.q.running.remove(r)
+        self.q.remove(r)
         self.kv.release(r.id)
+        r.state, r.finish_s = RequestState.DONE, now
         self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
         self.recorder.request(_record(r))
 

@@ -36,16 +36,31 @@ class Request:
     state: RequestState = RequestState.QUEUED
     replica: int = -1
     prefilled: int = 0  # prompt (or recompute) tokens already prefilled in this residency
-    generated: int = 0  # output tokens produced so far (the first comes from prefill)
+    gen: int = 0  # output tokens produced before joining the current decode batch
     first_token_s: float | None = None
     finish_s: float | None = None
     preemptions: int = 0
     swapped: bool = False  # KV lives in host memory (swap preemption)
     reason: str = ""  # why a request was rejected
+    batch: object = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
+    t0: int = 0  # the batch's tick when this request joined it
+    serial: int = 0  # which membership of a batch this is (stale heap entries carry an old one)
 
     @property
     def id(self) -> int:
         return self.spec.request_id
+
+    @property
+    def generated(self) -> int:
+        """Output tokens produced so far (the first comes from prefill); decoding adds one per batch tick."""
+        b = self.batch
+        return self.gen if b is None else self.gen + b.tick - self.t0
+
+    @generated.setter
+    def generated(self, value: int) -> None:
+        if self.batch is not None:
+            raise RuntimeError("a decoding request's token count follows its batch")
+        self.gen = value
 
     @property
     def context(self) -> int:

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import abc
-from collections import deque
 from dataclasses import dataclass, field
 
 from twin.config import ServingConfig
 from twin.serving.kv_cache import KvCache
+from twin.serving.queues import ReplicaQueues
 from twin.serving.request import Request, RequestState
 
 WATERMARK = 0.01  # share of KV blocks kept free at admission, so running requests can grow
@@ -31,19 +31,11 @@ class Decision:
 
     preempt: list[Request] = field(default_factory=list)
     prefill: list[tuple[Request, int]] = field(default_factory=list)  # (request, prompt tokens this step)
-    decode: list[Request] = field(default_factory=list)
+    decode: int = 0  # decoding sequences this step carries: all of the batch's after preemption, or none
 
     @property
     def idle(self) -> bool:
         return not (self.prefill or self.decode)
-
-
-@dataclass
-class ReplicaQueues:
-    """A replica's requests: waiting in arrival order (preempted ones go back in front) and running."""
-
-    waiting: deque[Request] = field(default_factory=deque)
-    running: list[Request] = field(default_factory=list)  # admission order: the last is preempted first
 
 
 class Scheduler(abc.ABC):
@@ -56,27 +48,28 @@ class Scheduler(abc.ABC):
 
     def plan(self, q: ReplicaQueues) -> Decision:
         d = Decision()
-        decoding = [r for r in q.running if r.state is RequestState.DECODING]
-        d.preempt = self._preempt_for_growth(q, decoding)
-        decoding = [r for r in decoding if r not in d.preempt]
+        d.preempt = self._preempt_for_growth(q)
+        decoding = q.decoding - sum(v.state is RequestState.DECODING for v in d.preempt)
         self.fill(q, d, decoding)
         return d
 
     @abc.abstractmethod
-    def fill(self, q: ReplicaQueues, d: Decision, decoding: list[Request]) -> None:
-        """Choose this step's prefills and decodes."""
+    def fill(self, q: ReplicaQueues, d: Decision, decoding: int) -> None:
+        """Choose this step's prefills and whether the `decoding` sequences decode."""
 
-    def _preempt_for_growth(self, q: ReplicaQueues, decoding: list[Request]) -> list[Request]:
+    def _preempt_for_growth(self, q: ReplicaQueues) -> list[Request]:
         """Victims, newest first, until every decode can write its next token's KV."""
         victims: list[Request] = []
-        if len(decoding) <= self.kv.free:  # one step writes one token: at most one new block each
+        if q.decoding <= self.kv.free:  # one step writes one token: at most one new block each
             return victims
-        need = sum(self.kv.extra_for(r.id, r.context) for r in decoding)
-        candidates = [r for r in reversed(q.running)]
-        while need > self.free_after(victims) and candidates:
-            v = candidates.pop(0)
+        need = self.kv.need(1)
+        candidates = reversed(q.running.values())
+        while need > self.free_after(victims):
+            v = next(candidates, None)
+            if v is None:
+                break
             victims.append(v)
-            if v in decoding:
+            if v.state is RequestState.DECODING:
                 need -= self.kv.extra_for(v.id, v.context)
         return victims
 
@@ -89,7 +82,9 @@ class Scheduler(abc.ABC):
         free = self.free_after(d.preempt)
         running = len(q.running) - len(d.preempt)
         lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
-        for r in [r for r in q.running if r.state is RequestState.PREFILLING and r not in d.preempt]:
+        for r in q.prefilling.values():
+            if r in d.preempt:
+                continue
             take = min(r.prefill_target - r.prefilled, budget)
             if take > 0:
                 d.prefill.append((r, take))
@@ -129,7 +124,7 @@ class Chunked(Scheduler):
 
     def fill(self, q, d, decoding):
         d.decode = decoding
-        budget = self.config.chunk_tokens - len(decoding)
+        budget = self.config.chunk_tokens - decoding
         slots = self.config.max_batch - (len(q.running) - len(d.preempt))
         self.admit(q, d, budget, slots)
 

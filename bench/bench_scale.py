@@ -1,0 +1,76 @@
+"""Scale benchmark: 10 k / 100 k / 1 M synthetic requests at about 70 % load, step fidelity.
+
+Each run is a fresh process (so peak RSS and start-up belong to that run alone) replaying
+``synthetic:poisson?rate=1.2&n=N&input=128..2048&output=64..512`` on lpu-8x-4nm with
+Llama-2-7B (tp 8). A saturated run of this mix serves about 1.74 requests/s, so 1.2
+requests/s is about 70 % load. Prints, per size, the median and min-max over the runs of:
+wall seconds, simulated output tokens per wall second, peak RSS (MiB) and start-up
+seconds (process start until the first request can be submitted: imports, catalogue,
+twin built). Run on demand:
+
+    python bench/bench_scale.py [--sizes 10000,100000,1000000] [--runs 5] [--runs-1m 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+SOURCE = "synthetic:poisson?rate=1.2&n={n}&input=128..2048&output=64..512&seed=1"
+
+
+def child(n: int, t0: float) -> None:
+    """One run, in this process; prints a JSON line of its figures."""
+    import resource
+
+    from twin.replay import RunSpec, replay
+    from twin.traces import TraceOptions, load_trace
+
+    trace = load_trace(SOURCE.format(n=n), TraceOptions(max_context=4096))
+    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8).build()
+    ready = time.time()
+    result = replay(sim, trace.requests)
+    end = time.time()
+    s = result.summary
+    print(json.dumps({"startup_s": ready - t0, "core_s": end - ready, "wall_s": end - t0,
+                      "tokens": s["throughput"]["output_tokens"], "done": s["requests"]["done"],
+                      "status": result.status,
+                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def one_run(n: int) -> dict:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, __file__, "--child", str(n), "--t0", repr(t0)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(n: int, runs: list[dict]) -> None:
+    def fig(key, fmt, f=lambda r, k: r[k]):
+        vals = [f(r, key) for r in runs]
+        return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}-{fmt.format(max(vals))})"
+
+    tps = lambda r, _k: r["tokens"] / r["core_s"]  # noqa: E731
+    print(f"{n:>9,} requests, {len(runs)} run(s), status {runs[0]['status']}, {runs[0]['tokens']:,} output tokens: "
+          f"wall {fig('wall_s', '{:.2f}')} s, core {fig('core_s', '{:.2f}')} s, "
+          f"{fig('tps', '{:,.0f}', tps)} simulated tokens per wall s (core), "
+          f"peak RSS {fig('rss_mib', '{:.0f}')} MiB, start-up {fig('startup_s', '{:.2f}')} s", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs-1m", type=int, default=1, help="runs for sizes of 1,000,000 and more")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--t0", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.t0)
+    else:
+        for size in (int(x) for x in args.sizes.split(",")):
+            report(size, [one_run(size) for _ in range(args.runs if size < 1_000_000 else args.runs_1m)])

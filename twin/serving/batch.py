@@ -1,0 +1,90 @@
+"""A replica's decoding requests as running totals, so a decode run costs O(1) per event.
+
+Every decode step advances every decoding request by one token, so the batch keeps
+one step counter (`tick`) and each member remembers the tick at which it joined: its
+generated tokens are `gen + tick - t0` without touching it. The batch keeps the sum
+of the members' contexts (contexts grow together, so the sum is a base plus `growing`
+per tick), a heap of the ticks at which members finish, and a heap of the ticks at
+which a context reaches the model's sliding window (after which it stops growing in
+attention). A decode run then needs only the heads of the heaps, and the work of
+advancing it is proportional to the completions and window edges it crosses.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from twin.serving.request import Request
+
+
+class DecodeBatch:
+    def __init__(self, window: int | None = None):
+        self.window = window  # sliding-window length in tokens, None for full attention
+        self.tick = 0  # decode steps this batch has taken
+        self.members: dict[int, Request] = {}  # by request id, in the order they joined
+        self.growing = 0  # members whose attended context still grows (below the window)
+        self.capped = 0  # members attending exactly `window` tokens
+        self._base = 0  # sum over growing members of (context - tick)
+        self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
+        self._edge: list[tuple[int, int, Request]] = []  # (tick its context reaches the window, ...)
+        self._serial = itertools.count(1)
+
+    @property
+    def n(self) -> int:
+        return len(self.members)
+
+    def context_sum(self) -> int:
+        """Attended context summed over the members (each capped at the window)."""
+        return self._base + self.growing * self.tick + self.capped * (self.window or 0)
+
+    def join(self, r: Request) -> None:
+        """`r` starts decoding: from now each tick is one more token for it."""
+        r.batch, r.t0, r.serial = self, self.tick, next(self._serial)
+        self.members[r.id] = r
+        c = r.context
+        heapq.heappush(self._finish, (self.tick + r.remaining, r.serial, r))
+        if self.window is not None and c >= self.window:
+            self.capped += 1
+            return
+        self.growing += 1
+        self._base += c - self.tick
+        if self.window is not None:
+            heapq.heappush(self._edge, (self.tick + self.window - c, r.serial, r))
+
+    def leave(self, r: Request) -> None:
+        """`r` stops decoding (finished or preempted); its token count is fixed from now."""
+        c = r.context
+        if self.window is not None and c >= self.window:
+            self.capped -= 1
+        else:
+            self.growing -= 1
+            self._base -= c - self.tick
+        r.gen, r.batch, r.serial = r.generated, None, 0
+        del self.members[r.id]
+
+    def steps_to_event(self) -> int:
+        """Decode steps until a member finishes or reaches the window (the batch must change)."""
+        steps = self._head(self._finish) - self.tick
+        if self._edge:
+            steps = min(steps, self._head(self._edge) - self.tick)
+        return steps
+
+    def advance(self, steps: int) -> list[Request]:
+        """Take `steps` decode steps; returns the members that finished at the last one."""
+        self.tick += steps
+        while self._edge and self._head(self._edge) <= self.tick:
+            edge = heapq.heappop(self._edge)[0]  # there its context, base + edge, was the window
+            self.growing -= 1
+            self.capped += 1
+            self._base -= self.window - edge
+        done = []
+        while self._finish and self._head(self._finish) <= self.tick:
+            done.append(heapq.heappop(self._finish)[2])
+        return done
+
+    def _head(self, heap: list[tuple[int, int, Request]]) -> int:
+        """The earliest live entry's tick (entries of members that left are dropped here)."""
+        while heap and heap[0][2].serial != heap[0][1]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else 1 << 62
