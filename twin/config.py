@@ -56,22 +56,26 @@ class MemorySpec:
 class KvCodecSpec:
     """Oaken's KV quantization and dequantization engines and its MMU, in the DMA path (Oaken §5).
 
-    The engines stream: quantization runs on each new K/V vector as it is written,
-    dequantization on the history as it is read, both pipelined with the DMA. What
-    shows in a step is what the pipelines cannot hide.
+    One quant and one dequant engine per core (`engines`). The MMU keeps each head's K/V
+    history in dense and sparse pages of `page_bytes`, read in bursts of `burst_bytes`.
+    The engines stream; what shows in a step is what they cannot hide (twin.serving.codec).
     """
 
-    quant_elems_per_cycle: float  # exposed quantization throughput (calibrated)
-    dequant_fill_cycles: float  # dequant pipeline fill per request per layer (calibrated)
-    sparse_read_efficiency: float  # share of bandwidth the MMU's sparse (COO) pages stream at (calibrated)
+    engines: int  # cores, each with its own quant and dequant engine
+    quant_elems_per_cycle: float  # exposed quantization throughput of the chip (calibrated)
+    dequant_elems_per_cycle: float  # one dequant engine's throughput (calibrated)
+    page_open_ns: float  # row precharge + activate on the channel holding a page the MMU opens
+    dequant_fill_cycles: float  # pipeline fill per request, K/V phase and layer
+    page_bytes: int  # MMU page
+    burst_bytes: int  # memory access granule
     quant_area_share: float = 0.0  # of a core (Table 4), reported
     dequant_area_share: float = 0.0
     schemes: tuple[str, ...] = ("oaken",)  # KV formats the engines implement; others go through the VXE
 
     def __post_init__(self) -> None:
-        _positive(self, "quant_elems_per_cycle", "dequant_fill_cycles", "sparse_read_efficiency")
-        if self.sparse_read_efficiency > 1:
-            raise InvalidSpec("sparse_read_efficiency", "must be <= 1")
+        _positive(self, "engines", "quant_elems_per_cycle", "dequant_elems_per_cycle", "page_bytes", "burst_bytes")
+        if self.page_open_ns < 0 or self.dequant_fill_cycles < 0:
+            raise InvalidSpec("page_open_ns", "codec latencies must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from twin.config import ModelSpec, ServerSpec
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
+from twin.serving.codec import KvCodec
 
 VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per token per layer
 
@@ -74,14 +75,14 @@ class CostModel:
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
         n = model.kv_dim  # K and V vectors of this many elements per token and layer
         self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n))
-        self.kv_dense_bytes = 2 * policy.kv_mean(lambda s: s.dense_bytes_per_vector(n))
-        self.kv_sparse_bytes = 2 * policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n))
         codec = chip.kv_codec
-        self.codec_share = policy.kv_mean(lambda s: 1.0 if codec and s.name in codec.schemes else 0.0)
+        handled = (lambda s: codec is not None and s.name in codec.schemes)
+        self.codec_share = policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
         self.vxe_share = policy.quantized_kv_share - self.codec_share  # (de)quantized on the VXE
-        self.codec = codec if self.codec_share > 0 else None
-        sparse_eff = self.codec.sparse_read_efficiency if self.codec else 1.0
-        self.sparse_bw = self.bw * (self.codec_share * sparse_eff + 1 - self.codec_share)
+        # History the codec does not handle is contiguous: it streams at the sustained bandwidth.
+        self.kv_plain_bytes = 2 * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n))
+        self.codec = _codec(codec, model, tp, chip, self.bw, policy, handled) \
+            if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
 
     # ---- weights -------------------------------------------------------------------
@@ -108,9 +109,13 @@ class CostModel:
         m, tp = self.model, self.tp
         history = s.decode_context + s.prefill_past
         kv_write = s.tokens * self.kv_token_layer_bytes / tp
-        dense = self.layer_weight_bytes(s.tokens) + history * self.kv_dense_bytes / tp + kv_write
-        sparse = history * self.kv_sparse_bytes / tp
-        mem_s = dense / self.bw + sparse / self.sparse_bw
+        plain = self.layer_weight_bytes(s.tokens) + history * self.kv_plain_bytes / tp + kv_write
+        codec = self.codec_step(s)
+        mem_bytes, mem_s = plain, plain / self.bw
+        if codec is not None:
+            mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
+                                                                     history)
+            mem_s += self.codec_share * codec.kv_stream_s
         per_token = m.attn_params + m.experts_top_k * m.expert_params
         attn_pairs = s.decode_context + s.prefill_pairs
         macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
@@ -118,27 +123,31 @@ class CostModel:
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + s.tokens) * 2 * m.kv_dim / tp
         exposed, esl_bytes = self.esl(s.tokens)
-        return LayerCost(dense + sparse, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
-                         vxe / self.vxe_per_s, self.codec_time(s))
+        codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
+        return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
+                         vxe / self.vxe_per_s, codec_s)
+
+    # ---- the KV codec (twin.serving.codec) -------------------------------------------
+    def codec_step(self, s: StepShape):
+        if self.codec is None or s.tokens == 0:
+            return None
+        return self.codec.step(s.decode_seqs, s.decode_context, s.prefill_past, s.tokens)
 
     def codec_time(self, s: StepShape) -> float:
-        """Exposed codec time of one layer: quantizing the new K/V, filling the dequant pipeline."""
-        if self.codec is None or s.tokens == 0:
-            return 0.0
-        hz = self.server.chip.clock_ghz * 1e9
-        quant = s.tokens * 2 * self.model.kv_dim / self.tp / (self.codec.quant_elems_per_cycle * hz)
-        streams = s.decode_seqs + (1 if s.prefill_past else 0)
-        return self.codec_share * (quant + streams * self.codec.dequant_fill_cycles / hz)
+        """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""
+        c = self.codec_step(s)
+        return 0.0 if c is None else self.codec_share * c.exposed_s
+
+    def codec_parts(self, s: StepShape) -> tuple[float, float]:
+        """(quantization, dequantization) exposed in one layer, as the paper splits its overheads."""
+        c = self.codec_step(s)
+        return (0.0, 0.0) if c is None else (self.codec_share * c.quant_s, self.codec_share * c.dequant_exposed_s)
 
     def attention_s(self, s: StepShape) -> float:
         """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""
         history = (s.decode_context + s.prefill_past) / self.tp
-        stream = history * (self.kv_dense_bytes / self.bw + self.kv_sparse_bytes / self.sparse_bw)
-        if self.codec is None:
-            return stream
-        streams = s.decode_seqs + (1 if s.prefill_past else 0)
-        fill = streams * self.codec.dequant_fill_cycles / (self.server.chip.clock_ghz * 1e9)
-        return stream + self.codec_share * fill
+        c = self.codec_step(s)
+        return history * self.kv_plain_bytes / self.bw + (0.0 if c is None else self.codec_share * c.attention_s)
 
     def esl(self, tokens: int) -> tuple[float, float]:
         """Exposed all-gather time of one layer and the bytes it moves.
@@ -178,6 +187,16 @@ class CostModel:
         if s.tokens == 0:
             return 0.0
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
+
+
+def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy, handled) -> KvCodec:
+    """The codec for the KV formats it handles, with their per-head dense and sparse bytes."""
+    n, share = model.kv_dim, policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
+    dense = policy.kv_mean(lambda s: s.dense_bytes_per_vector(n) if handled(s) else 0.0) / share
+    sparse = policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n) if handled(s) else 0.0) / share
+    heads = model.kv_heads / tp
+    return KvCodec(spec, heads, model.head_dim, dense / model.kv_heads, sparse / model.kv_heads,
+                   chip.clock_ghz * 1e9, bw, chip.memory.channels)
 
 
 def _gather_geometry(tp: int, chips_per_server: int) -> tuple[float, int]:

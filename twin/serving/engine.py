@@ -82,5 +82,6 @@ class Replica(Lifecycle):
         cm, layers = self.cost, self.cost.model.layers
         l0, l1 = cm.layer(s0), cm.layer(s1)
         const = layers * (l0.esl_exposed_s + l0.codec_s) + cm.head_time(s0) + cm.server.host.step_overhead_s
+        grows = layers * (l1.codec_s - l0.codec_s)  # dequantization a longer history exposes
         pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
-        return StepTimes([Affine(layers * a + const, layers * (b - a)) for a, b in pairs])
+        return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])

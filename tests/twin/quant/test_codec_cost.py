@@ -1,33 +1,42 @@
-"""Oaken's KV codec on the chip: the three calibrated overheads, and what they predict.
+"""Oaken's KV codec on the chip: calibrated on end-to-end seconds, checked on what the paper says of it.
 
-(a) Calibrated (twin/catalog/calibration.yaml `kv_codec`, reference §2): Llama2-7B,
-    batch 64, 1K:1K on oaken-lpddr. Over the decode steps at contexts 1024..2047, the
-    quantization engine's exposed time is 1.29 % and the dequantization engine's 3.23 %
-    of the steps' summed latency, and attention (KV streaming plus dequantization) is
-    55 % shorter than with FP16 KV. Each within 1 point. The shares are of summed
-    latency (a time-weighted mean over the steps), which is what "of latency" means
-    for a run; the plain mean of per-step shares differs by < 0.1 point.
-(b) Simulated, same platform, batch 256: Oaken decodes faster than FP16 KV and holds
-    more requests, and the run's own figures say why (fewer bytes per decoded token,
-    more KV capacity, no preemption).
-(c) Not fitted: the same parameters on the HBM platform with Llama2-13B, and an
-    'oaken' KV policy on a chip without the codec (the LPU ASIC).
+(a) Calibrated (calibration.yaml `kv_codec`, reference §6.1, Oaken Fig. 12(b)): Llama2-7B,
+    1K:1K on oaken-lpddr, the seconds for the whole batch at batch 16 / 32 / 64, for the
+    LPU baseline (FP16 KV; not fitted here, it follows from the memory calibration) and for
+    Oaken. Measured as the CLI reports it: batch x 1024 tokens / decode-only throughput.
+(b) Predicted (reference §2): quantization 1.29 % and dequantization 3.23 % of latency at
+    batch 64, and attention 55 % shorter than with FP16 KV. The paper's own Fig. 12(b) reads
+    1 - 18.5/50 = 63 % for the last, so a prediction anywhere in 55..63 % (plus the ±1 point
+    of digitization) agrees with the paper; the codec seconds are read to ±0.5 s of a 31 s run,
+    so each share is checked to ±1.6 points.
+(c) Physics of the layout, checked independently of the cost formulas: the bytes and pages
+    the codec streams equal those of an explicit page table filled with what the Oaken
+    encoder stores; sparse pages stream at nearly full bandwidth; the dequant engines bind
+    only at small batches.
+(d) Simulated consequences at batch 256 and on other platforms.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from twin.catalog import load_model, load_server
 from twin.config import ServingConfig
 from twin.quant import QuantPolicy
+from twin.quant.activations import SyntheticKv, synthetic_kv
+from twin.quant.algos import make_encoder
+from twin.quant.algos.base import Part
 from twin.replay import RunSpec
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.request import TraceRequest
 
-CONTEXTS = range(1024, 2048)  # a 1K:1K request's decode steps attend 1024..2047 tokens
+FIG12B = {"fp16": {16: 24.9, 32: 36.0, 64: 61.0}, "oaken": {16: 18.4, 32: 21.0, 64: 31.0}}
+# Worst errors achieved: FP16 2.1 %, Oaken 2.5 %; tolerances 1.5x those (reference §6.1).
+FIG12B_REL = {"fp16": 0.031, "oaken": 0.038}
 
 
 def _cost(kv: str, model: str = "llama2-7b", server: str = "oaken-lpddr", tp: int = 1) -> CostModel:
@@ -38,42 +47,95 @@ def _decode(batch: int, context: int) -> StepShape:
     return StepShape(decode_seqs=batch, decode_context=batch * context, outputs=batch)
 
 
-def _codec_shares(cm: CostModel, batch: int) -> tuple[float, float]:
-    """(quantization, dequantization) share of summed step latency over the decode steps, in %."""
-    hz = cm.server.chip.clock_ghz * 1e9
-    layers = cm.model.layers
-    quant = dequant = total = 0.0
-    for c in CONTEXTS:
-        s = _decode(batch, c)
-        layer = cm.layer(s)
-        # The quant engine's exposed part: the step's new K and V elements at its exposed rate;
-        # the rest of codec_s is the dequant pipeline filling for each request's history.
-        q = s.tokens * 2 * cm.model.kv_dim / cm.tp / (cm.codec.quant_elems_per_cycle * hz)
-        quant += layers * q
-        dequant += layers * (layer.codec_s - q)
-        total += cm.step_time(s)
-    return 100 * quant / total, 100 * dequant / total
+def batch_seconds(kv: str, batch: int) -> float:
+    """Seconds for `batch` 1K:1K requests: batch x 1024 output tokens at the decode-only throughput."""
+    sim = RunSpec("oaken-lpddr", "llama2-7b", kv=kv, serving=ServingConfig(max_batch=batch)).build()
+    for i in range(batch):
+        sim.submit(TraceRequest(i, 0.0, 1024, 1024))
+    sim.run()
+    st = sim.replicas[0].stats
+    return batch * 1024 / (st.decode_tokens / st.decode_busy_s)
 
 
-def _attention(cm: CostModel, batch: int) -> float:
-    return sum(cm.model.layers * cm.attention_s(_decode(batch, c)) for c in CONTEXTS)
+@pytest.mark.parametrize("kv", ["fp16", "oaken"])
+@pytest.mark.parametrize("batch", [16, 32, 64])
+def test_fig12b_end_to_end_seconds(kv, batch):
+    assert batch_seconds(kv, batch) == pytest.approx(FIG12B[kv][batch], rel=FIG12B_REL[kv])
 
 
-def test_calibrated_quant_and_dequant_shares_at_batch_64():
-    quant, dequant = _codec_shares(_cost("oaken"), 64)
-    assert quant == pytest.approx(1.29, abs=1.0)
-    assert dequant == pytest.approx(3.23, abs=1.0)
-    assert 0 < quant < dequant  # the dequant engine streams every step's whole history
+# ---- (b) the paper's percentages, predicted --------------------------------------------------
+
+def _shares_at_batch_64() -> tuple[float, float, float]:
+    """(quant %, dequant % of summed latency, attention % shorter than FP16) over contexts 1024..2047."""
+    oaken, fp16 = _cost("oaken"), _cost("fp16")
+    layers = oaken.model.layers
+    quant = dequant = total = attn = attn_fp16 = 0.0
+    for c in range(1024, 2048):
+        s = _decode(64, c)
+        q, d = oaken.codec_parts(s)
+        quant, dequant, total = quant + layers * q, dequant + layers * d, total + oaken.step_time(s)
+        attn, attn_fp16 = attn + oaken.attention_s(s), attn_fp16 + fp16.attention_s(s)
+    return 100 * quant / total, 100 * dequant / total, 100 * (1 - attn / attn_fp16)
 
 
-def test_calibrated_attention_55_percent_shorter_than_fp16():
-    shorter = 100 * (1 - _attention(_cost("oaken"), 64) / _attention(_cost("fp16"), 64))
-    assert shorter == pytest.approx(55.0, abs=1.0)
-    # Less than the 70 % the bit ratio alone would give: the sparse COO pages stream slower.
-    assert shorter < 100 * (1 - 4.82 / 16)
+def test_quant_and_dequant_shares_predicted_within_what_the_figure_allows():
+    quant, dequant, _ = _shares_at_batch_64()
+    assert quant == pytest.approx(1.29, abs=1.6)
+    assert dequant == pytest.approx(3.23, abs=1.6)
+    assert 0 < quant < dequant  # the dequant engines handle every step's whole history
 
 
-# ---- (b) and (c): batched 1K:1K runs, as tests/twin/test_calibration.py measures them ----
+def test_attention_shorter_within_the_papers_two_statements():
+    _, _, shorter = _shares_at_batch_64()
+    assert 55.0 - 1 <= shorter <= 63.0 + 1
+    assert shorter < 100 * (1 - 4.82 / 16)  # page opens and fills: less than the bit ratio alone
+
+
+# ---- (c) the layout's physics ------------------------------------------------------------------
+
+def _encoder_bytes_per_head_token(model) -> tuple[float, float]:
+    """(dense + metadata, sparse) bytes the Oaken encoder stores per token and head of `model`'s K."""
+    spec = SyntheticKv(channels=model.kv_dim)
+    enc = make_encoder("oaken", "k", [synthetic_kv(spec, "k", 64, batch=b).values for b in range(3)])
+    x = synthetic_kv(spec, "k", 256, batch=7).values
+    bits = enc.encode(x).bits_by_part()
+    tokens, heads = x.shape[0], model.kv_heads
+    return (bits[Part.DENSE] + bits[Part.META]) / 8 / tokens / heads, bits[Part.SPARSE] / 8 / tokens / heads
+
+
+def test_codec_streams_what_an_explicit_page_table_holds():
+    cm = _cost("oaken")
+    dense, sparse = _encoder_bytes_per_head_token(cm.model)
+    page, burst = cm.codec.spec.page_bytes, cm.codec.spec.burst_bytes
+    streams = 2 * cm.model.kv_heads  # K and V of every head, each a dense and a sparse stream
+    pages = nbytes = model_pages = model_bytes = 0.0
+    for c in range(1024, 2048):
+        for per_token in (dense, sparse):
+            pages += streams * math.ceil(c * per_token / page)
+            nbytes += streams * math.ceil(c * per_token / burst) * burst
+        model_pages += cm.codec.pages(1, c)
+        model_bytes += cm.codec.history_bytes(1, c)
+    assert model_bytes == pytest.approx(nbytes, rel=0.01)
+    assert model_pages == pytest.approx(pages, rel=0.01)
+
+
+def test_sparse_pages_stream_at_nearly_full_bandwidth():
+    """An MMU that reads history in bursts loses only row opens: not the 28.5 % of the old fit."""
+    cm = _cost("oaken")
+    nbytes = cm.codec.history_bytes(64, 64 * 1536)
+    assert nbytes / cm.codec.stream_s(64, 64 * 1536) > 0.85 * cm.bw
+
+
+def test_dequant_engines_bind_at_batch_16_and_hide_at_64():
+    cm = _cost("oaken")
+    small, large = cm.codec_step(_decode(16, 1536)), cm.codec_step(_decode(64, 1536))
+    assert small.dequant_s > small.kv_stream_s  # one engine per request, little memory traffic
+    assert large.dequant_s < large.kv_stream_s
+    # so the exposed dequantization per request falls as the batch grows
+    assert small.dequant_exposed_s / 16 > large.dequant_exposed_s / 64
+
+
+# ---- (d) batched 1K:1K runs ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Run:
@@ -133,3 +195,9 @@ def test_oaken_policy_on_a_chip_without_codec_saves_bytes_at_no_codec_cost():
     small = run("lpu-8x-4nm", "llama2-7b", "oaken", 16, tp=8)
     assert small.codec_s == 0
     assert small.kv_capacity_tokens > run("lpu-8x-4nm", "llama2-7b", "fp16", 16, tp=8).kv_capacity_tokens
+
+
+def test_codec_bytes_follow_the_encoder_not_a_constant():
+    dense, sparse = _encoder_bytes_per_head_token(load_model("llama2-7b"))
+    assert sparse / (dense + sparse) == pytest.approx(0.8 / 4.82, rel=0.05)  # 10 % x 8 bits of 4.82
+    assert np.isfinite(dense)
