@@ -11,7 +11,6 @@ from rich.console import Console
 
 from services import render
 from services.cli_options import replay_options, run_spec, trace_options
-from twin import catalog
 from twin.errors import TwinError
 
 
@@ -20,6 +19,17 @@ class Ctx:
     console: Console
     db: str | None
     controller: str | None = None
+    catalog_folders: tuple[str, ...] = ()
+    catalog_override: bool = False
+    _catalog: object = None
+
+    @property
+    def catalog(self):
+        """The package catalogue, TWIN_CATALOG_PATH and --catalog folders (built on first use)."""
+        if self._catalog is None:
+            from twin.catalog import Catalog, default_catalog
+            self._catalog = Catalog((*default_catalog().folders, *self.catalog_folders), override=self.catalog_override)
+        return self._catalog
 
 
 class TwinGroup(click.Group):
@@ -41,10 +51,16 @@ def main() -> None:
               help="Database URL for stored runs [env TWIN_DATABASE_URL; default sqlite:///twin.db].")
 @click.option("--controller", envvar="TWIN_CONTROLLER", default=None,
               help="Run replays on this controller (host:port) instead of in-process [env TWIN_CONTROLLER].")
+@click.option("--catalog", "catalog_folders", multiple=True, type=click.Path(file_okay=False),
+              help="A folder of user chips/, links/, servers/, models/ YAML files (repeatable) "
+                   "[also env TWIN_CATALOG_PATH, separated like PATH].")
+@click.option("--catalog-override", is_flag=True,
+              help="Let --catalog entries replace package entries of the same name.")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, controller: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, controller: str | None, catalog_folders: tuple[str, ...],
+        catalog_override: bool) -> None:
     """lpu-twin: a digital twin of an LLM-inference cluster of HyperAccel LPU chips."""
-    ctx.obj = Ctx(Console(), db, controller)
+    ctx.obj = Ctx(Console(), db, controller, catalog_folders, catalog_override)
 
 
 @cli.command()
@@ -58,7 +74,7 @@ def cli(ctx: click.Context, db: str | None, controller: str | None) -> None:
 def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, **opts) -> None:
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
     from services.replay_cmd import run_replay_command
-    spec = run_spec(opts)
+    spec = run_spec(opts, obj.catalog)
     if obj.controller:
         from services.controller.client import remote_replay_command
         sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json))
@@ -129,22 +145,15 @@ def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
         render.print_summary(obj.console, run.summary)
 
 
-@cli.command("catalog")
-@click.argument("kind", required=False, type=click.Choice(catalog.KINDS))
-@click.pass_obj
-def catalog_cmd(obj: Ctx, kind: str | None) -> None:
-    """List chips, links, servers and models (or one KIND)."""
-    for k in [kind] if kind else catalog.KINDS:
-        obj.console.print(render.catalog_table(k))
-
-
 def _register_service_commands() -> None:
+    from services.catalog_cmd import catalog as catalog_group
     from services.common.serve_cmd import serve
     from services.quant_cmd import quant
     from services.up import up
     cli.add_command(serve)
     cli.add_command(up)
     cli.add_command(quant)
+    cli.add_command(catalog_group)
 
 
 _register_service_commands()

@@ -73,9 +73,14 @@ def trace_options_from(opts: dict, max_context: int | None) -> TraceOptions:
                         max_context=max_context)
 
 
-def run_spec(opts: dict) -> RunSpec:
-    from twin.catalog import load_server
-    tp = opts["tp"] or load_server(opts["server"]).chips
+def run_spec(opts: dict, catalog=None) -> RunSpec:
+    """The RunSpec of the replay options; user catalogue entries it uses travel inside it."""
+    from twin.catalog import default_catalog
+    catalog = catalog or default_catalog()
+    overrides = opts.get("overrides") or None
+    tp = opts["tp"] or catalog.server(opts["server"], overrides or {}).chips
+    catalog.model(opts["model"])  # an unknown model fails here, before any trace is read
+    definitions = catalog.definitions_for(("servers", opts["server"]), ("models", opts["model"])) or None
     serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
                             preemption=opts["preemption"], router=opts["router"], fidelity=opts["fidelity"],
                             seed=opts["seed"])
@@ -83,7 +88,8 @@ def run_spec(opts: dict) -> RunSpec:
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
                    replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
-                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy)
+                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, definitions=definitions,
+                   overrides=overrides)
 
 
 __all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec"]

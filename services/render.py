@@ -84,24 +84,33 @@ def runs_table(runs) -> Table:
     return t
 
 
-def catalog_table(kind: str) -> Table:
-    from twin import catalog
+def catalog_table(kind: str, catalog=None) -> Table:
+    from twin.catalog import default_catalog
+    catalog = catalog or default_catalog()
     t = Table(title=kind, title_justify="left")
     t.add_column("name")
+    t.add_column("source")
     t.add_column("details")
-    load = {"chips": catalog.load_chip, "links": catalog.load_link, "servers": catalog.load_server,
-            "models": catalog.load_model}[kind]
+    load = {"chips": catalog.chip, "links": catalog.link, "servers": catalog.server, "models": catalog.model}[kind]
     for name in catalog.names(kind):
-        t.add_row(name, _describe(load(name)))
+        entry = catalog.entry(kind, name)
+        t.add_row(name, "package" if entry.package else entry.source, _describe(load(name)))
     return t
+
+
+def _engine_words(e) -> str:
+    shape = {"mac-tree": lambda: f"{e.trees}x{e.lanes} MAC trees", "systolic": lambda: f"{e.rows}x{e.cols} systolic",
+             "tensor-core": lambda: f"{e.units} SMs"}[e.type]()
+    return f"{shape} @ {e.clock_ghz} GHz"
 
 
 def _describe(spec) -> str:
     from twin.config import ChipSpec, ModelSpec, ServerSpec
     if isinstance(spec, ChipSpec):
         m = spec.memory
-        return (f"{spec.kind}, {spec.mac_trees}x{spec.lanes} MACs @ {spec.clock_ghz} GHz ({spec.peak_tflops:.1f} "
-                f"TFLOPS), {m.capacity_bytes / 1e9:.0f} GB {m.kind} at {m.peak_bytes_per_s / 1e12:.2f} TB/s")
+        engines = " + ".join(_engine_words(e) for e in spec.compute_engines)
+        return (f"{spec.kind}, {engines} ({spec.peak_tflops:.1f} TFLOPS), "
+                f"{m.capacity_bytes / 1e9:.0f} GB {m.kind} at {m.peak_bytes_per_s / 1e12:.2f} TB/s")
     if isinstance(spec, ServerSpec):
         return f"{spec.chips}x {spec.chip.name}, ESL {spec.link.name}, host {spec.host.cpu}"
     if isinstance(spec, ModelSpec):

@@ -11,7 +11,6 @@ from services import render
 from services.cli_options import trace_options_from
 from services.runner import stored_replay
 from services.store import open_store
-from twin.catalog import load_model
 from twin.replay import RunSpec
 from twin.traces import load_trace
 
@@ -20,7 +19,7 @@ EXIT = {"complete": 0, "failed": 1, "cancelled": 1, "interrupted": 130}
 
 def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: str, opts: dict,
                        as_json: bool, no_progress: bool) -> int:
-    trace = load_trace(source, trace_options_from(opts, load_model(spec.model).max_context))
+    trace = load_trace(source, trace_options_from(opts, spec.model_spec().max_context))
     if trace.bad_rows:
         console.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
     with open_store(db) as store:

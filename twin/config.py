@@ -80,30 +80,57 @@ class KvCodecSpec:
 
 @dataclass(frozen=True)
 class ChipSpec:
-    """One accelerator: SXE MAC trees x lanes, VXE, LMU SRAM, SMA over its memory, ESL and PCIe ports."""
+    """One accelerator: SXE MAC trees x lanes (and any other compute engines), VXE, LMU SRAM,
+    SMA over its memory, ESL and PCIe ports; its energy figures and die area.
+
+    A GPU has no MAC trees (``mac_trees: 0``): its tensor cores are an engine in ``engines``,
+    and ``kernel_launch_s`` is what each launch-bound kernel of a layer costs it.
+    """
 
     name: str
-    kind: str  # asic | fpga | npu
+    kind: str  # asic | fpga | npu | gpu
     clock_ghz: float
-    mac_trees: int  # l
+    mac_trees: int  # l (0: no SXE)
     lanes: int  # v
     vxe_lanes: int  # elements per cycle through the vector engine
     sampler_elems_per_cycle: float  # logits the VXE sampler sorts per cycle
     sram_kb: float
     memory: MemorySpec
     esl_ports: int = 2
-    power_w: float = 0.0
+    power_w: float = 0.0  # published power figure, for reference (energy comes from `energy`)
     kv_codec: KvCodecSpec | None = None  # Oaken's quant/dequant engines; None: the VXE does it
+    psum_tokens: int = 64  # SXE: tokens whose partial sums a MAC tree holds per pass (twin.hw.engines)
+    pipeline_depth_cycles: int = 16  # SXE: pipeline drained per pass of a multi-token matmul
+    engines: tuple = ()  # further compute engines (systolic arrays, tensor cores): twin.hw.engines
+    energy: object = None  # twin.energy.EnergySpec; None: no energy figures for this chip
+    die_area_mm2: float | None = None  # published die area; None: from the LPU per-unit model (twin.area)
+    kernel_launch_s: float = 0.0  # GPUs: time each launch-bound kernel of a layer costs (calibrated)
     description: str = ""
 
     def __post_init__(self) -> None:
-        _positive(self, "clock_ghz", "mac_trees", "lanes", "vxe_lanes", "sampler_elems_per_cycle", "sram_kb")
+        _positive(self, "clock_ghz", "lanes", "vxe_lanes", "sampler_elems_per_cycle", "sram_kb",
+                  "psum_tokens", "pipeline_depth_cycles")
         if self.esl_ports < 0:
             raise InvalidSpec("esl_ports", "must be >= 0")
+        if not isinstance(self.mac_trees, int) or self.mac_trees < 0:
+            raise InvalidSpec("mac_trees", f"must be a whole number >= 0, got {self.mac_trees!r}")
+        if self.mac_trees == 0 and not self.engines:
+            raise InvalidSpec("engines", "a chip without MAC trees needs at least one compute engine")
+        if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
+            raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
+
+    @property
+    def compute_engines(self) -> tuple:
+        """Every compute engine: the SXE MAC trees (if any) first, then the others."""
+        from twin.hw.engines import MacTreeArray
+        sxe = (MacTreeArray("sxe", self.mac_trees, self.lanes, self.clock_ghz, self.psum_tokens,
+                            self.pipeline_depth_cycles),) if self.mac_trees else ()
+        return sxe + tuple(self.engines)
 
     @property
     def macs_per_s(self) -> float:
-        return self.mac_trees * self.lanes * self.clock_ghz * 1e9
+        """Peak MACs per second of all engines together."""
+        return sum(e.macs_per_cycle * e.clock_ghz * 1e9 for e in self.compute_engines)
 
     @property
     def peak_tflops(self) -> float:
@@ -118,10 +145,16 @@ class LinkSpec:
     bandwidth_gbit_s: float  # per direction per port
     hop_latency_s: float
     chunk_bytes: int  # column chunk forwarded while the next one computes
+    kind: str = "esl"  # esl: ring of P2P ports, overlapped gathers | nvlink: switched, all-reduce kernels
+    pj_per_byte: float = 0.0  # energy per byte sent over the link (SerDes and its share of the switch)
     description: str = ""
 
     def __post_init__(self) -> None:
         _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes")
+        if self.kind not in ("esl", "nvlink"):
+            raise InvalidSpec("kind", f"must be esl or nvlink, got {self.kind!r}")
+        if not (isinstance(self.pj_per_byte, (int, float)) and self.pj_per_byte >= 0):
+            raise InvalidSpec("pj_per_byte", "must be a number >= 0")
 
     @property
     def bytes_per_s(self) -> float:
@@ -139,11 +172,14 @@ class HostSpec:
     pcie_latency_s: float
     step_overhead_s: float  # CPU scheduling cost per batch step
     tokenize_s_per_token: float  # CPU cost to tokenise a prompt, per token
+    power_w: float = 0.0  # the host's draw while serving (CPUs, DRAM, NICs, fans), constant
 
     def __post_init__(self) -> None:
         _positive(self, "cores", "memory_gb", "pcie_gbps", "pcie_latency_s")
         if self.step_overhead_s < 0 or self.tokenize_s_per_token < 0:
             raise InvalidSpec("step_overhead_s", "host overheads must be >= 0")
+        if not (isinstance(self.power_w, (int, float)) and self.power_w >= 0):
+            raise InvalidSpec("power_w", "must be a number >= 0")
 
     @property
     def pcie_bytes_per_s(self) -> float:

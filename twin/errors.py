@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+QUOTE_CHARS = 64  # at most this much of a user's value is echoed back in an error
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """`repr` of a user value, cut to a short prefix so errors never echo unbounded input."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 class TwinError(Exception):
     """Base of every error the twin raises on purpose."""
 
@@ -21,7 +30,7 @@ class UnknownName(TwinError):
 
     def __init__(self, kind: str, name: str, known: list[str] | None = None):
         hint = f" (known: {', '.join(sorted(known))})" if known else ""
-        super().__init__(f"unknown {kind} {name!r}{hint}")
+        super().__init__(f"unknown {kind} {quote(name)}{hint}")
         self.kind = kind
         self.name = name
 

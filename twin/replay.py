@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
-from twin.catalog import load_model, load_server
-from twin.config import ClusterSpec, ServingConfig
+from twin.catalog import Catalog, catalog_for
+from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
@@ -41,10 +41,21 @@ class RunSpec:
     serving: ServingConfig = field(default_factory=ServingConfig)
     slo: Slo = field(default_factory=Slo)
     policy: dict | None = None  # a quantization policy (twin.quant.policy YAML as a dict), else weights/kv
+    definitions: dict | None = None  # user catalogue entries the spec uses: {"chips": {name: {...}}, ...}
+    overrides: dict | None = None  # hardware fields changed for this run: {"chip.mac_trees": 64, ...}
+
+    def catalog(self) -> Catalog:
+        return catalog_for(self.definitions)
+
+    def server_spec(self) -> ServerSpec:
+        return self.catalog().server(self.server, self.overrides or {})
+
+    def model_spec(self) -> ModelSpec:
+        return self.catalog().model(self.model, self.overrides or {})
 
     def build(self) -> Simulation:
-        cluster = ClusterSpec(load_server(self.server), self.servers, self.tp, self.replicas)
-        model = load_model(self.model)
+        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas)
+        model = self.model_spec()
         if self.policy is None:
             return Simulation(cluster, model, QuantPolicy.named(self.weights, self.kv), self.serving)
         spec = policy_from_dict(self.policy)

@@ -20,22 +20,52 @@ def _set_fields(msg, names) -> dict:
 
 def run_spec(msg: common_pb2.TwinSpec, slo: Slo = Slo()) -> RunSpec:
     """A RunSpec from a TwinSpec; unset fields take the core's defaults (tp: all chips of a server)."""
-    from twin.catalog import load_server
+    from twin.catalog import catalog_for
     from twin.errors import InvalidSpec
     if not msg.server or not msg.model:
         raise InvalidSpec("spec.server" if not msg.server else "spec.model", "is required")
-    tp = msg.tp if msg.HasField("tp") else load_server(msg.server).chips
+    definitions = _yaml_mapping(msg.definitions_yaml, "spec.definitions_yaml", MAX_DEFINITIONS_BYTES)
+    overrides = _yaml_mapping(msg.overrides_yaml, "spec.overrides_yaml", MAX_OVERRIDES_BYTES)
+    catalog = catalog_for(definitions)
+    server = catalog.server(msg.server, overrides or {})
+    catalog.model(msg.model, overrides or {})
+    tp = msg.tp if msg.HasField("tp") else server.chips
     return RunSpec(server=msg.server, model=msg.model, servers=msg.servers if msg.HasField("servers") else 1,
                    tp=tp, replicas=msg.replicas if msg.HasField("replicas") else None,
                    weights=msg.policy.weights or "fp16", kv=msg.policy.kv or "fp16",
-                   serving=ServingConfig(**_set_fields(msg.serving, _SERVING_FIELDS)), slo=slo)
+                   serving=ServingConfig(**_set_fields(msg.serving, _SERVING_FIELDS)), slo=slo,
+                   definitions=definitions, overrides=overrides)
+
+
+MAX_DEFINITIONS_BYTES = 64 * 1024
+MAX_OVERRIDES_BYTES = 4 * 1024
+
+
+def _yaml_mapping(text: str, field: str, limit: int) -> dict | None:
+    """An optional YAML mapping sent as text: bounded, parsed safely, refused with the field's name."""
+    import yaml
+    from twin.errors import InvalidSpec
+    if not text:
+        return None
+    if len(text.encode()) > limit:
+        raise InvalidSpec(field, f"larger than its limit of {limit // 1024} KB")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InvalidSpec(field, "is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise InvalidSpec(field, "must be a YAML mapping")
+    return data
 
 
 def twin_spec(spec: RunSpec) -> common_pb2.TwinSpec:
+    import yaml
     serving = {name: getattr(spec.serving, name) for name in _SERVING_FIELDS}
     return common_pb2.TwinSpec(server=spec.server, model=spec.model, servers=spec.servers, tp=spec.tp,
                                replicas=spec.replicas, policy=common_pb2.QuantPolicy(weights=spec.weights, kv=spec.kv),
-                               serving=common_pb2.ServingConfig(**serving))
+                               serving=common_pb2.ServingConfig(**serving),
+                               definitions_yaml=yaml.safe_dump(spec.definitions) if spec.definitions else "",
+                               overrides_yaml=yaml.safe_dump(spec.overrides) if spec.overrides else "")
 
 
 def slo(msg: common_pb2.Slo) -> Slo:

@@ -11,7 +11,6 @@ from collections import OrderedDict
 
 from services.common import convert
 from services.controller.uploads import UploadStore
-from twin.catalog import load_model
 from twin.errors import InvalidSpec
 from twin.replay import RunSpec
 from twin.traces import BUILTIN_TRACES, LoadedTrace, TraceOptions, load_trace, parse_mapping, parse_synthetic
@@ -47,7 +46,7 @@ def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore, t
     spec = convert.run_spec(request.spec, convert.slo(request.slo))
     if check_spec:
         spec.build()
-    options = trace_options(request.options, load_model(spec.model).max_context)
+    options = trace_options(request.options, spec.model_spec().max_context)
     source = request.trace.WhichOneof("source")
     if source == "upload_id":
         return spec, uploads.load(uploads.get(request.trace.upload_id), options)

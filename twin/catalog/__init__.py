@@ -1,40 +1,33 @@
-"""The hardware and model catalogue: small YAML files shipped in the package.
+"""The hardware and model catalogue: small YAML files, in the package and in user folders.
 
-Add a chip, link, server or model by adding a file. Values marked ``calibrated`` (or
-naming a key of ``calibration.yaml``) are filled from that one file, so every fitted
-parameter lives in one place.
+Add a chip, link, server or model by adding a file (to a folder passed as ``--catalog`` or
+listed in ``TWIN_CATALOG_PATH``). Values marked ``calibrated`` (or naming a key of
+``calibration.yaml``) are filled from that one file, so every fitted parameter lives in one
+place. Errors name the file and the field.
+
+    cat = Catalog(["./my-hw"])
+    server = cat.server("my-lpu-systolic", overrides={"chip.mac_trees": 64})
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
 
+from twin.catalog.index import KINDS, SINGULAR, Entry, Index, kind_of, valid_name
 from twin.config import ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec
-from twin.errors import InvalidSpec, UnknownName
+from twin.errors import InvalidSpec, TwinError, UnknownName
 
-KINDS = ("chips", "links", "servers", "models")
+__all__ = ["KINDS", "SINGULAR", "Catalog", "default_catalog", "names", "load_chip", "load_link", "load_server",
+           "load_model", "calibration", "kind_of", "valid_name", "Entry"]
 
-
-def _dir(kind: str):
-    return resources.files(__package__).joinpath(kind)
-
-
-def names(kind: str) -> list[str]:
-    """Names of the catalogue entries of one kind (chips, links, servers, models)."""
-    return sorted(p.name[:-5] for p in _dir(kind).iterdir() if p.name.endswith(".yaml"))
-
-
-@lru_cache(maxsize=None)
-def _raw(kind: str, name: str) -> dict[str, Any]:
-    path = _dir(kind).joinpath(f"{name}.yaml")
-    if not path.is_file():
-        raise UnknownName(kind[:-1], name, names(kind))
-    return yaml.safe_load(path.read_text())
+CATALOG_PATH_ENV = "TWIN_CATALOG_PATH"
 
 
 @lru_cache(maxsize=None)
@@ -42,7 +35,7 @@ def calibration() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("calibration.yaml").read_text())
 
 
-def _build(cls, data: dict[str, Any], where: str):
+def _build(cls, data: Mapping[str, Any], where: str):
     known = {f.name for f in fields(cls)}
     extra = set(data) - known
     if extra:
@@ -50,51 +43,179 @@ def _build(cls, data: dict[str, Any], where: str):
     try:
         return cls(**data)
     except TypeError as exc:  # a missing required field
-        raise InvalidSpec(where, str(exc)) from None
+        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
 
 
-def chip_from_dict(data: dict[str, Any]) -> ChipSpec:
-    data, cal = dict(data), calibration()
-    mem = dict(data.pop("memory"))
-    if mem.get("sustained_efficiency") == "calibrated":
-        mem["sustained_efficiency"] = cal["memory_sustained_efficiency"][mem["kind"]]
-    if data.get("sampler_elems_per_cycle") == "calibrated":
-        data["sampler_elems_per_cycle"] = cal["sampler_elems_per_cycle"][data["kind"]]
-    data["memory"] = _build(MemorySpec, mem, f"{data.get('name')}.memory")
+def _calibrated(value: Any, table: Mapping[str, Any], key: str, where: str) -> Any:
+    """``calibrated`` -> table[key]; ``calibrated:other`` -> table[other]; anything else as given."""
+    if not (isinstance(value, str) and value.startswith("calibrated")):
+        return value
+    wanted = value.partition(":")[2] or key
+    if wanted not in table:
+        raise InvalidSpec(where, f"no calibrated value {wanted!r} (calibration.yaml has: {', '.join(table)})")
+    return table[wanted]
+
+
+def _mapping(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidSpec(where, "must be a mapping of fields")
+    return dict(data)
+
+
+def chip_from_dict(data: Mapping[str, Any], where: str = "chip") -> ChipSpec:
+    from twin.hw.engines import engines_from_dicts
+    from twin.energy import energy_from_dict
+    data, cal = _mapping(data, where), calibration()
+    mem = _mapping(data.pop("memory", None), f"{where}.memory")
+    mem["sustained_efficiency"] = _calibrated(mem.get("sustained_efficiency"), cal["memory_sustained_efficiency"],
+                                              str(mem.get("kind")), f"{where}.memory.sustained_efficiency")
+    data["sampler_elems_per_cycle"] = _calibrated(data.get("sampler_elems_per_cycle"), cal["sampler_elems_per_cycle"],
+                                                  str(data.get("kind")), f"{where}.sampler_elems_per_cycle")
+    data["memory"] = _build(MemorySpec, mem, f"{where}.memory")
     if data.get("kv_codec") is not None:
-        codec = {k: cal["kv_codec"][k] if v == "calibrated" else v for k, v in data["kv_codec"].items()}
-        data["kv_codec"] = _build(KvCodecSpec, codec, f"{data.get('name')}.kv_codec")
-    return _build(ChipSpec, data, str(data.get("name")))
+        codec = _mapping(data["kv_codec"], f"{where}.kv_codec")
+        codec = {k: _calibrated(v, cal["kv_codec"], k, f"{where}.kv_codec.{k}") for k, v in codec.items()}
+        data["kv_codec"] = _build(KvCodecSpec, codec, f"{where}.kv_codec")
+    data["engines"] = engines_from_dicts(data.get("engines") or (), f"{where}.engines", cal)
+    data["energy"] = energy_from_dict(data.get("energy"), f"{where}.energy", cal)
+    return _build(ChipSpec, data, where)
 
 
-def server_from_dict(data: dict[str, Any]) -> ServerSpec:
-    data = dict(data)
-    host = dict(data.pop("host"))
-    if isinstance(host.get("step_overhead_s"), str):
-        host["step_overhead_s"] = calibration()[host["step_overhead_s"]]
-    data["host"] = _build(HostSpec, host, f"{data.get('name')}.host")
-    if data.get("network") is not None:
-        data["network"] = _build(NetworkSpec, data["network"], f"{data.get('name')}.network")
-    data["chip"] = load_chip(data["chip"]) if isinstance(data["chip"], str) else chip_from_dict(data["chip"])
-    data["link"] = load_link(data["link"]) if isinstance(data["link"], str) else _build(LinkSpec, data["link"], "link")
-    return _build(ServerSpec, data, str(data.get("name")))
+def _set_path(data: dict, path: list[str], value: Any, where: str) -> None:
+    head, *rest = path
+    if head not in data:
+        raise InvalidSpec(where, f"no field {head!r} to set (fields: {', '.join(sorted(map(str, data)))})")
+    if rest:
+        if not isinstance(data[head], dict):
+            raise InvalidSpec(where, f"{head!r} has no sub-fields")
+        _set_path(data[head], rest, value, where)
+    else:
+        data[head] = value
 
 
-@lru_cache(maxsize=None)
+class Catalog:
+    """Chips, links, servers and models by name, from the package and the given folders/definitions."""
+
+    def __init__(self, folders: Iterable[str] = (), definitions: Mapping[str, Any] | None = None,
+                 override: bool = False):
+        self.folders = tuple(str(f) for f in folders)
+        self.index = Index(self.folders, definitions, override)
+
+    def names(self, kind: str) -> list[str]:
+        return self.index.names(kind)
+
+    def entry(self, kind: str, name: object) -> Entry:
+        return self.index.entry(kind, name)
+
+    def _data(self, kind: str, name: object, overrides: Mapping[str, Any], prefix: str) -> tuple[dict, str]:
+        entry = self.entry(kind, name)
+        data = copy.deepcopy(dict(entry.data))
+        for key, value in overrides.items():
+            if key.startswith(prefix + "."):
+                _set_path(data, key[len(prefix) + 1:].split("."), value, f"set {key}")
+        return data, entry.source
+
+    def chip(self, name: object, overrides: Mapping[str, Any] = {}) -> ChipSpec:
+        data, source = self._data("chips", name, overrides, "chip")
+        return chip_from_dict(data, f"{source}: {data['name']}")
+
+    def link(self, name: object, overrides: Mapping[str, Any] = {}) -> LinkSpec:
+        data, source = self._data("links", name, overrides, "link")
+        return _build(LinkSpec, data, f"{source}: {data['name']}")
+
+    def model(self, name: object, overrides: Mapping[str, Any] = {}) -> ModelSpec:
+        data, source = self._data("models", name, overrides, "model")
+        return _build(ModelSpec, data, f"{source}: {data['name']}")
+
+    def server(self, name: object, overrides: Mapping[str, Any] = {}) -> ServerSpec:
+        _check_override_keys(overrides)
+        data, source = self._data("servers", name, overrides, "server")
+        where = f"{source}: {data['name']}"
+        host = _mapping(data.pop("host", None), f"{where}.host")
+        overhead = host.get("step_overhead_s")
+        if isinstance(overhead, str) and not overhead.startswith("calibrated"):
+            overhead = f"calibrated:{overhead}"  # a key of calibration.yaml named directly
+        host["step_overhead_s"] = _calibrated(overhead, calibration(), "host_step_overhead_s",
+                                              f"{where}.host.step_overhead_s")
+        data["host"] = _build(HostSpec, host, f"{where}.host")
+        if data.get("network") is not None:
+            data["network"] = _build(NetworkSpec, _mapping(data["network"], f"{where}.network"), f"{where}.network")
+        data["chip"] = self._part("chips", data.get("chip"), overrides, where)
+        data["link"] = self._part("links", data.get("link"), overrides, where)
+        return _build(ServerSpec, data, where)
+
+    def _part(self, kind: str, ref: Any, overrides: Mapping[str, Any], where: str):
+        """A server's chip or link: a catalogue name or an inline mapping."""
+        build = self.chip if kind == "chips" else self.link
+        field = SINGULAR[kind]
+        if isinstance(ref, Mapping):
+            return chip_from_dict(ref, f"{where}.{field}") if kind == "chips" else _build(LinkSpec, ref, f"{where}.{field}")
+        try:
+            return build(ref, overrides)
+        except UnknownName as exc:
+            raise InvalidSpec(f"{where}.{field}", str(exc)) from None
+
+    def definitions_for(self, *refs: tuple[str, str]) -> dict[str, dict[str, Any]]:
+        """The user (non-package) entries that `refs` ((kind, name) pairs) use, as inline definitions."""
+        out: dict[str, dict[str, Any]] = {}
+        todo = list(refs)
+        while todo:
+            kind, name = todo.pop()
+            entry = self.entry(kind, name)
+            if kind == "servers":
+                todo += [(k, entry.data[SINGULAR[k]]) for k in ("chips", "links")
+                         if isinstance(entry.data.get(SINGULAR[k]), str)]
+            if not entry.package:
+                out.setdefault(kind, {})[name] = dict(entry.data)
+        return out
+
+
+OVERRIDE_PREFIXES = ("chip.", "link.", "server.", "model.")
+
+
+def _check_override_keys(overrides: Mapping[str, Any]) -> None:
+    for key in overrides:
+        if not key.startswith(OVERRIDE_PREFIXES):
+            raise InvalidSpec(f"set {key}", f"hardware fields start with one of {', '.join(OVERRIDE_PREFIXES)}")
+
+
+@lru_cache(maxsize=8)
+def _cached(folders: tuple[str, ...]) -> Catalog:
+    return Catalog(folders)
+
+
+def default_catalog() -> Catalog:
+    """The package catalogue plus the folders in TWIN_CATALOG_PATH (separated like PATH)."""
+    path = os.environ.get(CATALOG_PATH_ENV, "")
+    return _cached(tuple(p for p in path.split(os.pathsep) if p))
+
+
+def catalog_for(definitions: Mapping[str, Any] | None = None) -> Catalog:
+    if not definitions:
+        return default_catalog()
+    return Catalog(default_catalog().folders, definitions)
+
+
+def names(kind: str) -> list[str]:
+    return default_catalog().names(kind)
+
+
 def load_chip(name: str) -> ChipSpec:
-    return chip_from_dict(_raw("chips", name))
+    return default_catalog().chip(name)
 
 
-@lru_cache(maxsize=None)
 def load_link(name: str) -> LinkSpec:
-    return _build(LinkSpec, _raw("links", name), name)
+    return default_catalog().link(name)
 
 
-@lru_cache(maxsize=None)
 def load_server(name: str) -> ServerSpec:
-    return server_from_dict(_raw("servers", name))
+    return default_catalog().server(name)
 
 
-@lru_cache(maxsize=None)
 def load_model(name: str) -> ModelSpec:
-    return _build(ModelSpec, _raw("models", name), name)
+    return default_catalog().model(name)
+
+
+__all__ += ["catalog_for", "chip_from_dict", "TwinError"]

@@ -31,6 +31,8 @@ class Chip:
             self.compute_busy_s += cost.compute_s
             if cost.esl_exposed_s > 0 and self.esl_out is not None:
                 yield from self.esl_out.send(cost.esl_bytes, cost.esl_exposed_s)
+            if cost.launch_s > 0:  # a GPU's launch-bound kernels: the chip waits on the host's launches
+                yield self.env.timeout(cost.launch_s)
 
     def state(self) -> dict[str, float]:
         act = self.hbm.activity

@@ -19,10 +19,15 @@ import math
 from dataclasses import dataclass
 
 from twin.config import ModelSpec, ServerSpec
+from twin.hw.engines import engine_seconds, peak_macs_per_s
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 
 VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per token per layer
+# Kernels of a layer too small to hide their launch on a GPU: two norms, two residual adds, the
+# activation and the softmax (a gated MLP adds its multiply). The matmuls and attention are long
+# enough to cover the next launch at batch 1 (their time is already in memory/compute).
+LAUNCH_BOUND_KERNELS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ class LayerCost:
     compute_s: float
     vxe_s: float
     codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
+    launch_s: float = 0.0  # GPUs: launch-bound kernels of the layer (norms, adds, activation, softmax)
+    ideal_compute_s: float = 0.0  # the MACs at the engines' peak: compute_s over this is the utilisation loss
 
     @property
     def busy_s(self) -> float:
@@ -61,7 +68,7 @@ class LayerCost:
 
     @property
     def time_s(self) -> float:
-        return self.busy_s + self.esl_exposed_s + self.codec_s
+        return self.busy_s + self.esl_exposed_s + self.codec_s + self.launch_s
 
 
 class CostModel:
@@ -84,6 +91,8 @@ class CostModel:
         self.codec = _codec(codec, model, tp, chip, self.bw, policy, handled) \
             if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
+        self.engines = chip.compute_engines
+        self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
@@ -124,14 +133,44 @@ class CostModel:
             vxe += self.vxe_share * (history + s.tokens) * 2 * m.kv_dim / tp
         exposed, esl_bytes = self.esl(s.tokens)
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, macs / self.macs_per_s,
-                         vxe / self.vxe_per_s, codec_s)
+        compute_s = self.matmuls_s(s.tokens) + self.attention_macs_s(attn_pairs)
+        return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
+                         codec_s, self.launch_s if s.tokens else 0.0, macs / self.macs_per_s)
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
     def codec_step(self, s: StepShape):
         if self.codec is None or s.tokens == 0:
             return None
         return self.codec.step(s.decode_seqs, s.decode_context, s.prefill_past, s.tokens)
+
+    # ---- compute engines -------------------------------------------------------------
+    def matmul_shapes(self, tokens: int) -> list[tuple[float, float, float, float]]:
+        """(count, M, K, N per chip) of one layer's weight matmuls; N is column-split over tp."""
+        m, tp = self.model, self.tp
+        active = self.active_experts(tokens)
+        per_expert = tokens * m.experts_top_k / active  # tokens each active expert sees
+        return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp),  # Q, K, V
+                (1, tokens, m.hidden, m.hidden / tp),  # O
+                (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
+                (active, per_expert, m.ffn, m.hidden / tp)]  # FC2
+
+    def matmul_s(self, m: float, k: float, n: float) -> float:
+        """One matmul on the engine that finishes it first."""
+        return min(engine_seconds(e, m, k, n) for e in self.engines)
+
+    def matmuls_s(self, tokens: int) -> float:
+        if tokens == 0:
+            return 0.0
+        return sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
+
+    def engine_of(self, tokens: int) -> str:
+        """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
+        _, mm, k, n = self.matmul_shapes(max(tokens, 1))[2]
+        return min(self.engines, key=lambda e: engine_seconds(e, mm, k, n)).name
+
+    def attention_macs_s(self, pairs: float) -> float:
+        """Score and context products over the KV history: vector work on the first engine (SXE or SMs)."""
+        return 2 * self.model.hidden * pairs / self.tp / peak_macs_per_s(self.engines[0])
 
     def codec_time(self, s: StepShape) -> float:
         """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""
@@ -157,6 +196,8 @@ class CostModel:
         """
         if self.tp == 1 or tokens == 0:
             return 0.0, 0.0
+        if self.server.link.kind == "nvlink":
+            return self.all_reduce(tokens)
         m, link = self.model, self.server.link
         tail = link.chunk_bytes / link.bytes_per_s + self.hops * link.hop_latency_s
         producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
@@ -167,10 +208,20 @@ class CostModel:
             slice_bytes = tokens * width * FP16_BYTES / self.tp
             serial = slice_bytes * self.link_load / self.server.link.bytes_per_s
             produce = max(self.policy.weights.bytes_for(params) / self.tp / self.bw,
-                          tokens * params / self.tp / self.macs_per_s)
+                          self.matmul_s(tokens, params / width, width / self.tp))
             exposed += max(0.0, serial - produce) + (0.0 if i == 2 else tail)
             moved += slice_bytes * self.link_load
         return exposed, moved
+
+    def all_reduce(self, tokens: int) -> tuple[float, float]:
+        """Two ring all-reduces per layer (after O and after FC2) over a switched link (NVLink).
+
+        Each moves 2(n-1)/n of the activations through every GPU's link and takes 2(n-1) steps
+        of the link's latency; the kernels run between the matmuls, so all of it is exposed.
+        """
+        n, link = self.tp, self.server.link
+        moved = 2 * (2 * (n - 1) / n) * tokens * self.model.hidden * FP16_BYTES
+        return moved / link.bytes_per_s + 2 * 2 * (n - 1) * link.hop_latency_s, moved
 
     # ---- LM head, sampler, host ------------------------------------------------------
     def head_time(self, s: StepShape) -> float:
@@ -178,7 +229,7 @@ class CostModel:
             return 0.0
         m, chip = self.model, self.server.chip
         mem = self.policy.weights.bytes_for(m.head_params) / self.tp / self.bw
-        compute = s.outputs * m.head_params / self.tp / self.macs_per_s
+        compute = self.matmul_s(s.outputs, m.hidden, m.vocab / self.tp)
         per_chip = math.ceil(s.outputs / self.tp)  # sequences are sampled in parallel over chips
         sample = per_chip * m.vocab / (chip.sampler_elems_per_cycle * chip.clock_ghz * 1e9)
         return max(mem, compute) + sample

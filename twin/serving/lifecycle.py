@@ -18,6 +18,7 @@ from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
+from twin.energy import step_dynamic_w
 from twin.serving.stats import ReplicaStats, mean_cost
 
 
@@ -171,9 +172,13 @@ class Lifecycle:
         cm = self.cost
         self.stats.steps += 1
         self.stats.busy_s += elapsed
+        cost = cm.layer(shape)
         if shape.prefill_tokens == 0:
             self.stats.decode_busy_s += elapsed
-        self.stats.add_layers(cm.layer(shape), cm.model.layers)
+        else:
+            self.stats.add_prefill(cost, cm.model.layers, elapsed)
+        self.stats.add_layers(cost, cm.model.layers)
+        self._note_power(cost, 1, elapsed)
 
     def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
         cm = self.cost
@@ -181,7 +186,15 @@ class Lifecycle:
         self.stats.steps += steps
         self.stats.busy_s += elapsed
         self.stats.decode_busy_s += elapsed
-        self.stats.add_layers(mean_cost(cm.layer(first), cm.layer(last)), cm.model.layers, steps)
+        cost = mean_cost(cm.layer(first), cm.layer(last))
+        self.stats.add_layers(cost, cm.model.layers, steps)
+        self._note_power(cost, steps, elapsed)
+
+    def _note_power(self, cost, steps: int, elapsed: float) -> None:
+        """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""
+        chip, layers = self.cost.server.chip, self.cost.model.layers * steps
+        self.stats.note_power(step_dynamic_w(chip.energy, self.cost.server.link.pj_per_byte, cost.macs * layers,
+                                             cost.mem_bytes * layers, cost.esl_bytes * layers, elapsed))
 
     def sample(self) -> None:
         now = self.env.now

@@ -24,6 +24,10 @@ class ReplicaStats:
     preemptions: int = 0
     swap_bytes: float = 0.0
     rejected: int = 0
+    prefill_busy_s: float = 0.0  # time in steps that carried prompt tokens
+    prefill_macs: float = 0.0  # per chip, in those steps
+    prefill_ideal_s: float = 0.0  # those MACs at the engines' peak (prefill MAC utilisation = this / busy)
+    peak_dynamic_w: float = 0.0  # per chip: dynamic power of the most power-hungry step (twin.energy)
 
     def add_layers(self, cost: LayerCost, layers: int, steps: int = 1) -> None:
         """Add `steps` steps of `layers` layers each costing `cost` (an average, for horizons)."""
@@ -34,6 +38,14 @@ class ReplicaStats:
         self.esl_bytes += cost.esl_bytes * n
         self.esl_exposed_s += cost.esl_exposed_s * n
         self.codec_s += cost.codec_s * n
+
+    def add_prefill(self, cost: LayerCost, layers: int, elapsed: float) -> None:
+        self.prefill_busy_s += elapsed
+        self.prefill_macs += cost.macs * layers
+        self.prefill_ideal_s += cost.ideal_compute_s * layers
+
+    def note_power(self, watts: float) -> None:
+        self.peak_dynamic_w = max(self.peak_dynamic_w, watts)
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -46,4 +58,4 @@ def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
 
 def _values(c: LayerCost) -> tuple[float, ...]:
     return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s,
-            c.codec_s)
+            c.codec_s, c.launch_s, c.ideal_compute_s)

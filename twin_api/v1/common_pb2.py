@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18twin_api/v1/common.proto\x12\x0btwin_api.v1\"\xde\x01\n\x08TwinSpec\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x07servers\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x02tp\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08replicas\x18\x05 \x01(\rH\x02\x88\x01\x01\x12(\n\x06policy\x18\x06 \x01(\x0b\x32\x18.twin_api.v1.QuantPolicy\x12+\n\x07serving\x18\x07 \x01(\x0b\x32\x1a.twin_api.v1.ServingConfigB\n\n\x08_serversB\x05\n\x03_tpB\x0b\n\t_replicas\"*\n\x0bQuantPolicy\x12\x0f\n\x07weights\x18\x01 \x01(\t\x12\n\n\x02kv\x18\x02 \x01(\t\"\xe5\x02\n\rServingConfig\x12\x16\n\tmax_batch\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x13\n\x06policy\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x19\n\x0c\x63hunk_tokens\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x19\n\x0c\x62lock_tokens\x18\x04 \x01(\rH\x03\x88\x01\x01\x12\x17\n\npreemption\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x13\n\x06router\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x15\n\x08\x66idelity\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x1b\n\x0esample_every_s\x18\x08 \x01(\x01H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\t \x01(\x04H\x08\x88\x01\x01\x42\x0c\n\n_max_batchB\t\n\x07_policyB\x0f\n\r_chunk_tokensB\x0f\n\r_block_tokensB\r\n\x0b_preemptionB\t\n\x07_routerB\x0b\n\t_fidelityB\x11\n\x0f_sample_every_sB\x07\n\x05_seed\"E\n\x03Slo\x12\x13\n\x06ttft_s\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06tpot_s\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\t\n\x07_ttft_sB\t\n\x07_tpot_s\"\x89\x01\n\x0cTraceRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x11\n\tarrival_s\x18\x02 \x01(\x01\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\r\x12\x15\n\routput_tokens\x18\x04 \x01(\r\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x11\n\tblock_ids\x18\x06 \x03(\x04\"\xfa\x01\n\rRequestRecord\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07replica\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x11\n\tarrival_s\x18\x04 \x01(\x01\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\r\x12\x15\n\routput_tokens\x18\x06 \x01(\r\x12\x1a\n\rfirst_token_s\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08\x66inish_s\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0bpreemptions\x18\t \x01(\r\x12\x0e\n\x06reason\x18\n \x01(\tB\x10\n\x0e_first_token_sB\x0b\n\t_finish_s\"8\n\x0cSeriesSample\x12\x0b\n\x03t_s\x18\x01 \x01(\x01\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\"|\n\x10\x43omponentFigures\x12\x39\n\x06values\x18\x01 \x03(\x0b\x32).twin_api.v1.ComponentFigures.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18twin_api/v1/common.proto\x12\x0btwin_api.v1\"\x90\x02\n\x08TwinSpec\x12\x0e\n\x06server\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x07servers\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x02tp\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x15\n\x08replicas\x18\x05 \x01(\rH\x02\x88\x01\x01\x12(\n\x06policy\x18\x06 \x01(\x0b\x32\x18.twin_api.v1.QuantPolicy\x12+\n\x07serving\x18\x07 \x01(\x0b\x32\x1a.twin_api.v1.ServingConfig\x12\x18\n\x10\x64\x65\x66initions_yaml\x18\x14 \x01(\t\x12\x16\n\x0eoverrides_yaml\x18\x15 \x01(\tB\n\n\x08_serversB\x05\n\x03_tpB\x0b\n\t_replicas\"*\n\x0bQuantPolicy\x12\x0f\n\x07weights\x18\x01 \x01(\t\x12\n\n\x02kv\x18\x02 \x01(\t\"\xe5\x02\n\rServingConfig\x12\x16\n\tmax_batch\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x13\n\x06policy\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x19\n\x0c\x63hunk_tokens\x18\x03 \x01(\rH\x02\x88\x01\x01\x12\x19\n\x0c\x62lock_tokens\x18\x04 \x01(\rH\x03\x88\x01\x01\x12\x17\n\npreemption\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x13\n\x06router\x18\x06 \x01(\tH\x05\x88\x01\x01\x12\x15\n\x08\x66idelity\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x1b\n\x0esample_every_s\x18\x08 \x01(\x01H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\t \x01(\x04H\x08\x88\x01\x01\x42\x0c\n\n_max_batchB\t\n\x07_policyB\x0f\n\r_chunk_tokensB\x0f\n\r_block_tokensB\r\n\x0b_preemptionB\t\n\x07_routerB\x0b\n\t_fidelityB\x11\n\x0f_sample_every_sB\x07\n\x05_seed\"E\n\x03Slo\x12\x13\n\x06ttft_s\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06tpot_s\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\t\n\x07_ttft_sB\t\n\x07_tpot_s\"\x89\x01\n\x0cTraceRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x11\n\tarrival_s\x18\x02 \x01(\x01\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\r\x12\x15\n\routput_tokens\x18\x04 \x01(\r\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x11\n\tblock_ids\x18\x06 \x03(\x04\"\xfa\x01\n\rRequestRecord\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07replica\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x11\n\tarrival_s\x18\x04 \x01(\x01\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\r\x12\x15\n\routput_tokens\x18\x06 \x01(\r\x12\x1a\n\rfirst_token_s\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08\x66inish_s\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0bpreemptions\x18\t \x01(\r\x12\x0e\n\x06reason\x18\n \x01(\tB\x10\n\x0e_first_token_sB\x0b\n\t_finish_s\"8\n\x0cSeriesSample\x12\x0b\n\x03t_s\x18\x01 \x01(\x01\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\"|\n\x10\x43omponentFigures\x12\x39\n\x06values\x18\x01 \x03(\x0b\x32).twin_api.v1.ComponentFigures.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPONENTFIGURES_VALUESENTRY']._loaded_options = None
   _globals['_COMPONENTFIGURES_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_TWINSPEC']._serialized_start=42
-  _globals['_TWINSPEC']._serialized_end=264
-  _globals['_QUANTPOLICY']._serialized_start=266
-  _globals['_QUANTPOLICY']._serialized_end=308
-  _globals['_SERVINGCONFIG']._serialized_start=311
-  _globals['_SERVINGCONFIG']._serialized_end=668
-  _globals['_SLO']._serialized_start=670
-  _globals['_SLO']._serialized_end=739
-  _globals['_TRACEREQUEST']._serialized_start=742
-  _globals['_TRACEREQUEST']._serialized_end=879
-  _globals['_REQUESTRECORD']._serialized_start=882
-  _globals['_REQUESTRECORD']._serialized_end=1132
-  _globals['_SERIESSAMPLE']._serialized_start=1134
-  _globals['_SERIESSAMPLE']._serialized_end=1190
-  _globals['_COMPONENTFIGURES']._serialized_start=1192
-  _globals['_COMPONENTFIGURES']._serialized_end=1316
-  _globals['_COMPONENTFIGURES_VALUESENTRY']._serialized_start=1271
-  _globals['_COMPONENTFIGURES_VALUESENTRY']._serialized_end=1316
+  _globals['_TWINSPEC']._serialized_end=314
+  _globals['_QUANTPOLICY']._serialized_start=316
+  _globals['_QUANTPOLICY']._serialized_end=358
+  _globals['_SERVINGCONFIG']._serialized_start=361
+  _globals['_SERVINGCONFIG']._serialized_end=718
+  _globals['_SLO']._serialized_start=720
+  _globals['_SLO']._serialized_end=789
+  _globals['_TRACEREQUEST']._serialized_start=792
+  _globals['_TRACEREQUEST']._serialized_end=929
+  _globals['_REQUESTRECORD']._serialized_start=932
+  _globals['_REQUESTRECORD']._serialized_end=1182
+  _globals['_SERIESSAMPLE']._serialized_start=1184
+  _globals['_SERIESSAMPLE']._serialized_end=1240
+  _globals['_COMPONENTFIGURES']._serialized_start=1242
+  _globals['_COMPONENTFIGURES']._serialized_end=1366
+  _globals['_COMPONENTFIGURES_VALUESENTRY']._serialized_start=1321
+  _globals['_COMPONENTFIGURES_VALUESENTRY']._serialized_end=1366
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TwinSpec(_message.Message):
-    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving")
+    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving", "definitions_yaml", "overrides_yaml")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,8 @@ class TwinSpec(_message.Message):
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    DEFINITIONS_YAML_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_YAML_FIELD_NUMBER: _ClassVar[int]
     server: str
     model: str
     servers: int
@@ -22,7 +24,9 @@ class TwinSpec(_message.Message):
     replicas: int
     policy: QuantPolicy
     serving: ServingConfig
-    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ...) -> None: ...
+    definitions_yaml: str
+    overrides_yaml: str
+    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ..., definitions_yaml: _Optional[str] = ..., overrides_yaml: _Optional[str] = ...) -> None: ...
 
 class QuantPolicy(_message.Message):
     __slots__ = ("weights", "kv")

@@ -1,0 +1,111 @@
+"""Power and energy: static power plus dynamic energy where the work is accounted.
+
+Every chip draws its static power (logic leakage, clocks) and each memory stack its own
+(refresh, PHY) for the whole run, busy or not; each MAC, each byte read from or written to
+device memory and each byte sent over a chip-to-chip link costs a fixed energy; each host
+draws a constant power. The replicas already count MACs, memory bytes and link bytes per chip
+(both fidelities count the same), so both fidelities report the same joules.
+
+Peak power is the static floor plus, for every replica, the dynamic power of its most
+power-hungry step: what the cluster draws if every replica hits its peak at once (the figure
+one provisions for). Figures and their sources are in each chip's YAML.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from twin.errors import InvalidSpec
+
+PJ = 1e-12
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """A chip's power figures (per chip; memory per stack or package)."""
+
+    static_w: float  # chip logic, always on
+    memory_static_w_per_stack: float  # per HBM stack / LPDDR package, always on
+    pj_per_mac: float  # one multiply-accumulate on a compute engine
+    pj_per_mem_byte: float  # one byte read from or written to device memory, delivered to the engines
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and value >= 0 and math.isfinite(value)):
+                raise InvalidSpec(f.name, f"must be a number >= 0, got {value!r}")
+
+    def dynamic_j(self, macs: float, mem_bytes: float) -> float:
+        return (macs * self.pj_per_mac + mem_bytes * self.pj_per_mem_byte) * PJ
+
+
+def energy_from_dict(data: Any, where: str, calibration: Mapping[str, Any] | None = None) -> EnergySpec | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise InvalidSpec(where, "must be a mapping of energy figures")
+    table = (calibration or {}).get("energy", {})
+    values = {}
+    for key, value in data.items():
+        if isinstance(value, str) and value.startswith("calibrated"):
+            wanted = value.partition(":")[2] or key
+            if wanted not in table:
+                raise InvalidSpec(f"{where}.{key}", f"no calibrated energy value {wanted!r}")
+            value = table[wanted]
+        values[key] = value
+    known = {f.name for f in fields(EnergySpec)}
+    extra = sorted(set(values) - known)
+    if extra:
+        raise InvalidSpec(f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+    try:
+        return EnergySpec(**values)
+    except TypeError as exc:
+        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+
+
+def step_dynamic_w(spec: EnergySpec | None, link_pj: float, macs: float, mem_bytes: float, link_bytes: float,
+                   seconds: float) -> float:
+    """Dynamic power of one chip over a step (or a run of steps) that did this work in `seconds`."""
+    if spec is None or seconds <= 0:
+        return 0.0
+    return (spec.dynamic_j(macs, mem_bytes) + link_bytes * link_pj * PJ) / seconds
+
+
+def static_power_w(cluster) -> dict[str, float]:
+    """The always-on draw of every chip, memory stack and host in `cluster` (a ClusterSpec)."""
+    server, n = cluster.server, cluster.servers
+    chips = n * server.chips
+    spec = server.chip.energy
+    return {"chips": chips * spec.static_w if spec else 0.0,
+            "memory": chips * server.chip.memory.stacks * spec.memory_static_w_per_stack if spec else 0.0,
+            "host": n * server.host.power_w}
+
+
+def run_energy(cluster, stats: list, makespan_s: float, output_tokens: int) -> dict | None:
+    """Energy of a run from the replicas' per-chip counters (twin.serving.stats.ReplicaStats)."""
+    spec = cluster.server.chip.energy
+    if spec is None:
+        return None
+    tp, link = cluster.tp, cluster.server.link
+    static = static_power_w(cluster)
+    span = max(makespan_s, 0.0)
+    components = {
+        "chips": {"static_j": static["chips"] * span, "compute_j": sum(s.macs for s in stats) * tp * spec.pj_per_mac * PJ},
+        "memory": {"static_j": static["memory"] * span,
+                   "access_j": sum(s.mem_bytes for s in stats) * tp * spec.pj_per_mem_byte * PJ},
+        "links": {"transfer_j": sum(s.esl_bytes for s in stats) * tp * link.pj_per_byte * PJ},
+        "host": {"static_j": static["host"] * span},
+    }
+    total = sum(v for parts in components.values() for v in parts.values())
+    floor = sum(static.values())
+    avg = total / span if span > 0 else floor
+    peak = floor + tp * sum(getattr(s, "peak_dynamic_w", 0.0) for s in stats)
+    return {"energy_j": total, "avg_power_w": avg, "peak_power_w": max(peak, avg), "static_power_w": floor,
+            "j_per_output_token": total / output_tokens if output_tokens else None,
+            "output_tok_s_per_kw": output_tokens / span / (avg / 1e3) if span > 0 and avg > 0 else None,
+            "components": components}
