@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import simpy
 
-from twin.serving.closed_form import Affine, StepTimes
+from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.lifecycle import Lifecycle
+from twin.serving.shape_cost import ShapeCosts
 
 
 class StepBackend:
@@ -21,9 +22,12 @@ class StepBackend:
 
     def __init__(self, env: simpy.Environment, cost: CostModel):
         self.env, self.cost = env, cost
+        self._costs = ShapeCosts(cost)
 
     def step(self, shape: StepShape, transfer_s: float):
-        yield self.env.timeout(self.cost.step_time(shape) + transfer_s)
+        if self._costs.cost is not self.cost:  # a policy switch replaced the cost model
+            self._costs = ShapeCosts(self.cost)
+        yield self.env.timeout(self._costs.step_time(shape) + transfer_s)
 
 
 class Replica(Lifecycle):
@@ -74,14 +78,6 @@ class Replica(Lifecycle):
 
     def plan_run(self) -> tuple[int, StepTimes]:
         """Steps until the batch must change (a completion, a window edge, KV running out) and their times."""
-        steps = self.kv.steps_free(self.q.batch.steps_to_event())
-        return max(steps, 1), self.step_times(self.decode_shape(0), self.decode_shape(1))
-
-    def step_times(self, s0: StepShape, s1: StepShape) -> StepTimes:
-        """Step time as max of affine pieces (memory, compute, vector) in the step index."""
-        cm, layers = self.cost, self.cost.model.layers
-        l0, l1 = cm.layer(s0), cm.layer(s1)
-        const = layers * (l0.esl_exposed_s + l0.codec_s) + cm.head_time(s0) + cm.server.host.step_overhead_s
-        grows = layers * (l1.codec_s - l0.codec_s)  # dequantization a longer history exposes
-        pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
-        return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])
+        b = self.q.batch
+        steps = self.kv.steps_free(b.steps_to_event())
+        return max(steps, 1), self.costs.decode_times(b.n, b.context_sum(), b.growing)

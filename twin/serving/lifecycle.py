@@ -6,8 +6,6 @@ transitions so that they read in one place.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import simpy
 
 from twin.config import ServingConfig
@@ -19,6 +17,7 @@ from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
 from twin.energy import step_dynamic_w
+from twin.serving.shape_cost import ShapeCosts
 from twin.serving.stats import ReplicaStats, mean_cost
 
 
@@ -28,6 +27,7 @@ class Lifecycle:
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
         self.config, self.recorder, self.backend = config, recorder, backend
         self.q = ReplicaQueues(cost.model.sliding_window, kv)
+        self._costs = ShapeCosts(cost)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"
@@ -166,29 +166,34 @@ class Lifecycle:
         self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
         self.recorder.request(_record(r))
 
+    @property
+    def costs(self) -> ShapeCosts:
+        """The cost model behind a per-shape cache (renewed when a policy switch replaces the model)."""
+        if self._costs.cost is not self.cost:
+            self._costs = ShapeCosts(self.cost)
+        return self._costs
+
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:
         """One step that took `elapsed` seconds (its cost-model time, plus any transfer or contention)."""
-        cm = self.cost
         self.stats.steps += 1
         self.stats.busy_s += elapsed
-        cost = cm.layer(shape)
+        cost, layers = self.costs.layer(shape), self.cost.model.layers
         if shape.prefill_tokens == 0:
             self.stats.decode_busy_s += elapsed
         else:
-            self.stats.add_prefill(cost, cm.model.layers, elapsed)
-        self.stats.add_layers(cost, cm.model.layers)
+            self.stats.add_prefill(cost, layers, elapsed)
+        self.stats.add_layers(cost, layers)
         self._note_power(cost, 1, elapsed)
 
     def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
-        cm = self.cost
-        last = replace(first, decode_context=first.decode_context + growing * (steps - 1))
+        n, c0 = first.decode_seqs, first.decode_context
+        mean = mean_cost(self.costs.decode_layer(n, c0), self.costs.decode_layer(n, c0 + growing * (steps - 1)))
         self.stats.steps += steps
         self.stats.busy_s += elapsed
         self.stats.decode_busy_s += elapsed
-        cost = mean_cost(cm.layer(first), cm.layer(last))
-        self.stats.add_layers(cost, cm.model.layers, steps)
-        self._note_power(cost, steps, elapsed)
+        self.stats.add_layers(mean, self.cost.model.layers, steps)
+        self._note_power(mean, steps, elapsed)
 
     def _note_power(self, cost, steps: int, elapsed: float) -> None:
         """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""

@@ -1,0 +1,44 @@
+"""The per-shape cache answers what the cost model answers: whole shapes exactly, decode shapes
+through the affine-in-context form (checked against direct evaluation at other contexts)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from twin.catalog import load_model, load_server
+from twin.quant.schemes import QuantPolicy
+from twin.serving.cost import CostModel, StepShape
+from twin.serving.shape_cost import ShapeCosts
+
+CASES = [("lpu-8x-4nm", "llama2-7b", 8, "fp16", "fp16"), ("lpu-8x-4nm", "mixtral-8x7b", 8, "int8", "int8"),
+         ("oaken-lpddr", "llama2-13b", 1, "fp16", "oaken"), ("lpu-8x-4nm", "mistral-7b", 2, "int4", "kivi")]
+
+
+def model(server: str, name: str, tp: int, weights: str, kv: str) -> CostModel:
+    return CostModel(load_model(name), load_server(server), tp, QuantPolicy.named(weights, kv))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_step_time_and_layers_equal_the_cost_model(case):
+    cm = model(*case)
+    costs = ShapeCosts(cm)
+    for s in (StepShape(3, 900, 512, 512 * 257.0, 0, 4), StepShape(0, 0, 2048, 2048 * 1024.5, 4096, 1),
+              StepShape(17, 40_000, outputs=17), StepShape()):
+        assert math.isclose(costs.step_time(s), cm.step_time(s), rel_tol=1e-12)
+        assert costs.layer(s) == cm.layer(s)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_decode_runs_from_the_affine_form_match_direct_evaluation(case):
+    cm = model(*case)
+    costs = ShapeCosts(cm)
+    for n, ctx, growing in ((1, 37, 1), (64, 64 * 700, 60), (256, 256 * 3000, 256)):
+        times = costs.decode_times(n, ctx, growing)
+        for k in (0, 1, 100, 2000):
+            direct = cm.step_time(StepShape(decode_seqs=n, decode_context=ctx + growing * k, outputs=n))
+            assert math.isclose(times.at(k), direct, rel_tol=1e-9)
+        layer, direct = costs.decode_layer(n, ctx), cm.layer(StepShape(n, ctx, outputs=n))
+        for f in ("mem_bytes", "macs", "vxe_elems", "esl_bytes", "mem_s", "compute_s", "vxe_s", "codec_s"):
+            assert math.isclose(getattr(layer, f), getattr(direct, f), rel_tol=1e-9, abs_tol=1e-18), f

@@ -1,0 +1,96 @@
+"""The cost model as the engine asks it: each step shape evaluated once, decode runs in closed form.
+
+A pure-decode step of n sequences differs from the next only in its attended context.
+Where every quantity of a layer's cost is affine in that context (bytes, MACs, vector
+elements and their times are, for a fixed n, unless a KV codec's exposed dequantization,
+a max(), switches on), the layer cost of n decodes is kept per n as a value at zero
+context plus a per-token slope, and decode runs take their step times and accounting from
+those without calling the cost model again. Whether it is affine is checked, not assumed:
+four probes (0, 1 Ki, 4 Mi, 8 Mi tokens) must lie on one line, field by field; otherwise
+each decode shape is evaluated directly. Other shapes (prefill, mixed steps) are cached
+whole. The cache belongs to one CostModel: a policy switch makes a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from twin.serving.closed_form import Affine, StepTimes
+from twin.serving.cost import CostModel, LayerCost, StepShape
+
+_FIELDS = tuple(f.name for f in fields(LayerCost))
+PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
+LINEAR_TOL = 1e-9  # relative misfit below which a probe counts as on the line
+LIMIT = 4096  # shapes kept before the whole-shape cache is emptied (prefill shapes rarely repeat)
+
+
+def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: int | None = None) -> StepTimes:
+    """Step k of a decode run as the max of affine pieces (memory, compute, vector) in k, from the layer
+    costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts."""
+    layers = layers or cm.model.layers
+    const = layers * (l0.esl_exposed_s + l0.codec_s) + head_s + cm.server.host.step_overhead_s
+    grows = layers * (l1.codec_s - l0.codec_s)  # dequantization a longer history exposes
+    pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
+    return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])
+
+
+def _line(points: list[LayerCost]) -> tuple[LayerCost, LayerCost] | None:
+    """(value at 0, slope per token) if every field of the probes lies on a line, else None."""
+    x = PROBES
+    zero = points[0]
+    slope = LayerCost(*((getattr(points[-1], f) - getattr(zero, f)) / x[-1] for f in _FIELDS))
+    for xi, p in zip(x[1:-1], points[1:-1]):
+        for f in _FIELDS:
+            want, got = getattr(zero, f) + xi * getattr(slope, f), getattr(p, f)
+            if abs(got - want) > LINEAR_TOL * max(abs(got), abs(want), 1e-30):
+                return None
+    return zero, slope
+
+
+class ShapeCosts:
+    def __init__(self, cost: CostModel):
+        self.cost = cost
+        self._layer: dict[StepShape, LayerCost] = {}
+        self._decode: dict[int, tuple[LayerCost, LayerCost] | None] = {}  # n -> (at 0, per token), or None
+        self._head: dict[int, float] = {}
+
+    def layer(self, s: StepShape) -> LayerCost:
+        c = self._layer.get(s)
+        if c is None:
+            if len(self._layer) >= LIMIT:
+                self._layer.clear()
+            c = self._layer[s] = self.cost.layer(s)
+        return c
+
+    def step_time(self, s: StepShape) -> float:
+        """CostModel.step_time from the cached layer cost, so a step's shape is evaluated once
+        (tests/twin/serving/test_shape_cost.py holds the two equal)."""
+        if s.tokens == 0:
+            return 0.0
+        cm = self.cost
+        return cm.model.layers * self.layer(s).time_s + cm.head_time(s) + cm.server.host.step_overhead_s
+
+    def _decode_line(self, n: int) -> tuple[LayerCost, LayerCost] | None:
+        if n not in self._decode:
+            shapes = [StepShape(decode_seqs=n, decode_context=c, outputs=n) for c in PROBES]
+            self._decode[n] = _line([self.cost.layer(s) for s in shapes])
+        return self._decode[n]
+
+    def decode_layer(self, n: int, context: int) -> LayerCost:
+        """One layer of a step of `n` decodes attending `context` tokens in all."""
+        line = self._decode_line(n) if context <= PROBES[-1] else None
+        if line is None:
+            return self.layer(StepShape(decode_seqs=n, decode_context=context, outputs=n))
+        zero, slope = line
+        return LayerCost(*(getattr(zero, f) + context * getattr(slope, f) for f in _FIELDS))
+
+    def head_time(self, n: int) -> float:
+        t = self._head.get(n)
+        if t is None:
+            t = self._head[n] = self.cost.head_time(StepShape(decode_seqs=n, outputs=n))
+        return t
+
+    def decode_times(self, n: int, context: int, growing: int) -> StepTimes:
+        """Step k of a run of `n` decodes from `context`, `growing` of them adding a token per step."""
+        l0, l1 = self.decode_layer(n, context), self.decode_layer(n, context + growing)
+        return run_times(self.cost, l0, l1, self.head_time(n))
