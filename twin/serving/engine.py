@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import simpy
 
-from twin.serving.closed_form import Affine, StepTimes
+from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.lifecycle import Lifecycle
-from twin.serving.shape_cost import ShapeCosts
+from twin.serving.shape_cost import ShapeCosts, run_times
 
 
 class StepBackend:
@@ -83,10 +83,7 @@ class Replica(Lifecycle):
         return max(steps, 1), self.costs.decode_times(b.n, b.context_sum(), b.growing)
 
     def step_times(self, s0: StepShape, s1: StepShape) -> StepTimes:
-        """Step time as max of affine pieces (memory, compute, vector) in the step index, straight from
-        the cost model (the replica's own decode runs use the cached `costs.decode_times`)."""
-        cm, layers = self.cost, self.cost.model.layers
-        l0, l1 = cm.layer(s0), cm.layer(s1)
-        const = layers * (l0.esl_exposed_s + l0.codec_s) + cm.head_time(s0) + cm.server.host.step_overhead_s
-        pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
-        return StepTimes([Affine(layers * a + const, layers * (b - a)) for a, b in pairs])
+        """A decode run's step times straight from the cost model, from the shapes of its first two
+        steps (the replica's own decode runs use the cached `costs.decode_times`)."""
+        cm = self.cost
+        return run_times(cm, cm.layer(s0), cm.layer(s1), cm.head_time(s0))

@@ -1,5 +1,6 @@
 """The per-shape cache answers what the cost model answers: whole shapes exactly, decode shapes
-through the affine-in-context form (checked against direct evaluation at other contexts)."""
+through the affine-in-context form where the probes prove it (checked against direct evaluation
+at other contexts)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def test_decode_runs_from_the_affine_form_match_direct_evaluation(case):
     costs = ShapeCosts(cm)
     for n, ctx, growing in ((1, 37, 1), (64, 64 * 700, 60), (256, 256 * 3000, 256)):
         times = costs.decode_times(n, ctx, growing)
-        for k in (0, 1, 100, 2000):
+        proven = costs._decode_line(n) is not None  # else only the first two steps are exact by construction
+        for k in (0, 1, 100, 2000) if proven else (0, 1):
             direct = cm.step_time(StepShape(decode_seqs=n, decode_context=ctx + growing * k, outputs=n))
             assert math.isclose(times.at(k), direct, rel_tol=1e-9)
         layer, direct = costs.decode_layer(n, ctx), cm.layer(StepShape(n, ctx, outputs=n))
