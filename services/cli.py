@@ -149,11 +149,13 @@ def _register_service_commands() -> None:
     from services.catalog_cmd import catalog as catalog_group
     from services.common.serve_cmd import serve
     from services.quant_cmd import quant
+    from services.sweep_cmd import sweep
     from services.up import up
     cli.add_command(serve)
     cli.add_command(up)
     cli.add_command(quant)
     cli.add_command(catalog_group)
+    cli.add_command(sweep)
 
 
 _register_service_commands()

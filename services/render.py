@@ -40,15 +40,34 @@ def overview_table(summary: dict) -> Table:
         ("SLO attainment", _slo(summary["slo"])),
         ("HBM bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak (sustained efficiency "
                           f"{hw['memory_efficiency']:.3f}, calibrated)"),
-        ("MAC utilisation", _pct(hw["mac_util"])),
+        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run; {_pct(hw.get('prefill_mac_util'))} "
+                            f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
+                            f"decode on {hw.get('decode_engine', '-')})"),
         ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
         ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s"),
         ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens"),
         ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:.2f} GB)"),
     ]
+    rows += _energy_rows(summary.get("energy"), summary.get("area"))
     for k, v in rows:
         t.add_row(k, v)
     return t
+
+
+def _energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]:
+    rows = []
+    if energy:
+        per_token = energy["j_per_output_token"]
+        rows.append(("power", f"{energy['avg_power_w']:,.0f} W average, {energy['peak_power_w']:,.0f} W peak, "
+                              f"{energy['static_power_w']:,.0f} W static floor (chips, memory, hosts)"))
+        rows.append(("energy", f"{energy['energy_j'] / 3.6e6:,.3f} kWh, "
+                               f"{'-' if per_token is None else f'{per_token:.3f}'} J per output token, "
+                               f"{energy['output_tok_s_per_kw'] or 0:,.0f} output tok/s per kW"))
+    if area and area.get("total_mm2"):
+        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({area['chips']} x "
+                                         f"{area['die_mm2_per_chip']:,.3f} mm², {area['source']}), "
+                                         f"{area['output_tok_s_per_mm2']:,.2f} output tok/s per mm²"))
+    return rows
 
 
 def _slo(slo: dict) -> str:

@@ -116,6 +116,8 @@ class ChipSpec:
             raise InvalidSpec("mac_trees", f"must be a whole number >= 0, got {self.mac_trees!r}")
         if self.mac_trees == 0 and not self.engines:
             raise InvalidSpec("engines", "a chip without MAC trees needs at least one compute engine")
+        if self.kind == "gpu" and self.mac_trees:
+            raise InvalidSpec("mac_trees", "a GPU has no MAC trees (its tensor cores are an engine)")
         if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
             raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
 

@@ -109,3 +109,12 @@ def run_energy(cluster, stats: list, makespan_s: float, output_tokens: int) -> d
             "j_per_output_token": total / output_tokens if output_tokens else None,
             "output_tok_s_per_kw": output_tokens / span / (avg / 1e3) if span > 0 and avg > 0 else None,
             "components": components}
+
+
+def full_load_power_w(chip) -> float | None:
+    """A chip's draw with every MAC busy and its memory streaming at peak: how datasheet powers are quoted."""
+    spec = chip.energy
+    if spec is None:
+        return None
+    return (spec.static_w + chip.memory.stacks * spec.memory_static_w_per_stack
+            + chip.macs_per_s * spec.pj_per_mac * PJ + chip.memory.peak_bytes_per_s * spec.pj_per_mem_byte * PJ)

@@ -12,7 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
+from twin.area import area_summary
 from twin.catalog import Catalog, catalog_for
+from twin.energy import run_energy
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
@@ -128,6 +130,9 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     summary["requests"]["submitted"] = sim.submitted
     summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
     summary["quant"] = quant_summary(sim)
+    summary["energy"] = run_energy(sim.cluster, [r.stats for r in sim.replicas], summary["makespan_s"],
+                                   summary["throughput"]["output_tokens"])
+    summary["area"] = area_summary(sim.cluster, summary["throughput"]["output_tokens_per_s"])
     summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
                        "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from services.controller.active import ActiveRun, Snapshot
 from services.controller.remote import Outcome, RemoteReplay, StoreSink
-from services.controller.sweep import Point, sweep_points
+from twin.explore.sweep import Point, sweep_points
 from services.runner import trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning

@@ -74,6 +74,9 @@ def chip_from_dict(data: Mapping[str, Any], where: str = "chip") -> ChipSpec:
     data["sampler_elems_per_cycle"] = _calibrated(data.get("sampler_elems_per_cycle"), cal["sampler_elems_per_cycle"],
                                                   str(data.get("kind")), f"{where}.sampler_elems_per_cycle")
     data["memory"] = _build(MemorySpec, mem, f"{where}.memory")
+    if "kernel_launch_s" in data:
+        data["kernel_launch_s"] = _calibrated(data["kernel_launch_s"], cal["kernel_launch_s"], str(data.get("kind")),
+                                              f"{where}.kernel_launch_s")
     if data.get("kv_codec") is not None:
         codec = _mapping(data["kv_codec"], f"{where}.kv_codec")
         codec = {k: _calibrated(v, cal["kv_codec"], k, f"{where}.kv_codec.{k}") for k, v in codec.items()}

@@ -28,7 +28,7 @@ def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers
     """Step k of a decode run as the max of affine pieces (memory, compute, vector) in k, from the layer
     costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts."""
     layers = layers or cm.model.layers
-    const = layers * (l0.esl_exposed_s + l0.codec_s) + head_s + cm.server.host.step_overhead_s
+    const = layers * (l0.esl_exposed_s + l0.codec_s + l0.launch_s) + head_s + cm.server.host.step_overhead_s
     grows = layers * (l1.codec_s - l0.codec_s)  # dequantization a longer history exposes
     pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
     return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])

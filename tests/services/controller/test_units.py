@@ -6,7 +6,7 @@ import pytest
 
 from services.controller.remote import StoreSink
 from services.controller.runs import Limits
-from services.controller.sweep import sweep_points
+from twin.explore.sweep import sweep_points
 from twin.errors import CapacityExceeded, InvalidSpec
 from twin.metrics import RequestRecord, SeriesSample
 from twin.replay import RunSpec

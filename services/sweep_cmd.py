@@ -1,0 +1,137 @@
+"""`twin sweep`: a design-space sweep, run in local processes or by the controller's cluster replicas.
+
+    twin sweep azure-conv-2023 --model llama2-7b --set server=lpu-8x-4nm,dgx-h100 --set chip.mac_trees=32,64
+    twin sweep azure-conv-2023 --limit 2000 --set server=lpu-8x-4nm,dgx-a100 --find-max-rate --slo-ttft 2 --slo-tpot 0.1
+
+The points come from one expansion (twin.explore.sweep); the local executor runs them in `--jobs`
+processes, the remote one (`--controller`) hands them to the controller's StartSweep. Either way
+the sweep is stored as a sweep run with one child run per point, and the table is sorted by the
+objective (goodput with --find-max-rate, else output tokens/s) with the Pareto front marked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+import click
+from rich.console import Console
+
+from services.cli_options import replay_options, run_spec, trace_options, trace_options_from
+from services.sweep_view import figures, print_table, sweep_summary
+from twin.errors import InvalidSpec
+from twin.explore.sweep import Point, parse_set, sweep_points
+
+MAX_LOCAL_POINTS = 256  # points one local sweep may have; split bigger studies into several sweeps
+EXIT = {"complete": 0, "failed": 1, "interrupted": 130}
+
+
+@click.command("sweep")
+@click.argument("trace")
+@replay_options
+@trace_options
+@click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
+              help="A field and its values (repeatable; the points are the cartesian product). Fields: server, "
+                   "model, servers, tp, replicas, weights, kv, max_batch, policy, chunk_tokens, preemption, "
+                   "router, fidelity, and hardware fields chip.X, link.X, server.X, model.X (e.g. chip.mac_trees).")
+@click.option("--jobs", type=int, default=None, help="Local worker processes [default: the CPU count].")
+@click.option("--find-max-rate", is_flag=True,
+              help="Bisect each point's arrival rate for the highest with SLO attainment >= --target (goodput).")
+@click.option("--target", default=0.9, show_default=True, help="SLO attainment --find-max-rate must keep.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep's rows as JSON.")
+@click.pass_obj
+def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rate: bool, target: float,
+          as_json: bool, **opts) -> None:
+    """Run TRACE at every point of a sweep and compare them (goodput, latency, J/token, mm²)."""
+    axes = [parse_set(s) for s in sets]
+    if find_max_rate and opts["slo_ttft"] is None and opts["slo_tpot"] is None:
+        raise InvalidSpec("--find-max-rate", "needs an SLO to meet: give --slo-ttft and/or --slo-tpot")
+    if not 0 < target <= 1:
+        raise InvalidSpec("--target", "must be in (0, 1]")
+    base = _with_axis_definitions(run_spec(opts, obj.catalog), axes, obj.catalog)
+    if obj.controller:
+        from services.sweep_remote import remote_sweep
+        sys.exit(remote_sweep(obj.console, obj.controller, base, trace, opts, axes, find_max_rate, target, as_json))
+    points = sweep_points(base, axes, MAX_LOCAL_POINTS)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    status, rows, parent = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate, target, as_json)
+    summary = sweep_summary(rows, find_max_rate)
+    print_table(obj.console, summary, as_json)
+    if not as_json:
+        obj.console.print(f"sweep [bold]{parent}[/] ({status}): {len(rows)} points stored in "
+                          f"{obj.db or 'sqlite:///twin.db'}")
+    sys.exit(EXIT[status])
+
+
+def _with_axis_definitions(base, axes, catalog):
+    """The user catalogue entries every swept server and model needs travel in the base spec."""
+    import dataclasses
+    refs = [("servers", base.server), ("models", base.model)]
+    refs += [("servers" if f == "server" else "models", v) for f, values in axes if f in ("server", "model")
+             for v in values]
+    return dataclasses.replace(base, definitions=catalog.definitions_for(*refs) or None)
+
+
+def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, find_max_rate, target, quiet):
+    from services.store import open_store
+    from twin.traces import load_trace
+    trace = load_trace(trace_name, trace_options_from(opts, base.model_spec().max_context))
+    requests = list(trace.requests)
+    rows: list[dict] = []
+    with open_store(obj.db) as store:
+        parent = store.create_run(kind="sweep", trace=trace.name, policy={"weights": base.weights, "kv": base.kv},
+                                  spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
+                                        "find_max_rate": find_max_rate, "target": target})
+        status = "complete"
+        try:
+            log = None if quiet else Console(stderr=True)
+            _run_points(store, trace.name, points, requests, jobs, find_max_rate, target, rows, log)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        missed = sum(r["status"] not in ("complete", "n/a") for r in rows)
+        status = "failed" if status == "complete" and missed else status
+        summary = sweep_summary(rows, find_max_rate)
+        error = "interrupted by the user (Ctrl-C): finished points kept" if status == "interrupted" else \
+            ("" if status == "complete" else f"{missed} points did not complete")
+        store.finish(parent, status, summary, None, error)
+    return status, rows, parent
+
+
+def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target, rows, console) -> None:
+    from services.sweep_worker import run_point
+    for point in points:
+        if point.error:
+            rows.append({"values": point.values, "status": "failed" if point.applies else "n/a",
+                         "error": point.error, "run_id": None})
+    runnable = [p for p in points if not p.error]
+    pool = ProcessPoolExecutor(max_workers=min(jobs, max(len(runnable), 1)))
+    try:
+        pending = {pool.submit(run_point, p.spec.to_dict(), requests, find_max_rate, target): p for p in runnable}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                point = pending.pop(future)
+                rows.append(_store_point(store, trace_name, point, future.result()))
+                if console is not None:
+                    console.print(f"[dim]point {len(rows)}/{len(points)} done: {point.values}[/]", highlight=False)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()  # a point in flight is dropped; finished ones are already stored
+        raise
+    pool.shutdown(wait=True)
+
+
+def _store_point(store, trace_name: str, point: Point, out: dict) -> dict:
+    """A child run for the point (its records, series and summary) and the row the table shows."""
+    row = {"values": point.values, "status": out["status"], "error": out["error"]}
+    run_id = store.create_run(kind="replay", trace=trace_name, spec=out["spec"],
+                              policy={"weights": point.spec.weights, "kv": point.spec.kv})
+    for start in range(0, len(out["records"]), 10_000):
+        store.append(run_id, out["records"][start:start + 10_000], out["series"] if start == 0 else [])
+    if not out["records"] and out["series"]:
+        store.append(run_id, [], out["series"])
+    store.finish(run_id, out["status"], out["summary"], out["components"], out["error"])
+    row.update(run_id=run_id, **figures(out["summary"]), goodput_rps=out.get("rate"))
+    return row

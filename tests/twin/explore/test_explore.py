@@ -1,0 +1,65 @@
+"""Design-space exploration: sweep expansion, the rate search, the Pareto front."""
+
+from __future__ import annotations
+
+import pytest
+
+from twin.catalog import load_model, load_server
+from twin.config import ClusterSpec
+from twin.errors import InvalidSpec
+from twin.explore.pareto import pareto_front
+from twin.explore.search import at_rate, find_max_rate, mean_rate
+from twin.explore.sweep import parse_set, sweep_points
+from twin.replay import RunSpec, replay
+from twin.serving.request import TraceRequest
+from twin.sim import Simulation
+from twin.summary import Slo
+
+BASE = RunSpec(server="lpu-8x-4nm", model="llama2-7b", tp=8)
+
+
+def test_hardware_axes_become_overrides_and_tp_follows_the_server() -> None:
+    points = sweep_points(BASE, [parse_set("server=lpu-8x-4nm,h100x2"), parse_set("chip.mac_trees=32,64")], 8)
+    assert [(p.spec.server, p.spec.tp, p.spec.overrides) for p in points] == [
+        ("lpu-8x-4nm", 8, {"chip.mac_trees": 32}), ("lpu-8x-4nm", 8, {"chip.mac_trees": 64}),
+        ("h100x2", 2, {"chip.mac_trees": 32}), ("h100x2", 2, {"chip.mac_trees": 64})]
+    assert [p.applies for p in points] == [True, True, False, False]  # a GPU has no MAC trees
+    assert points[1].spec.build().cluster.server.chip.mac_trees == 64
+
+
+@pytest.mark.parametrize("text", ["mac_trees", "=1", "chip.mac_trees=", "bogus=1"])
+def test_bad_axes_are_refused(text: str) -> None:
+    with pytest.raises(InvalidSpec):
+        sweep_points(BASE, [parse_set(text)], 8)
+
+
+def test_bisection_finds_a_threshold_within_tolerance() -> None:
+    calls = []
+    search = find_max_rate(lambda r: calls.append(r) or (1.0 if r <= 7.3 else 0.5), first=1.0, rel_tol=0.01)
+    assert 7.3 * 0.99 <= search.rate <= 7.3
+    assert len(calls) < 20
+
+
+def test_rescaled_arrivals_have_the_asked_mean_rate() -> None:
+    reqs = [TraceRequest(i, 3.0 + 0.7 * i * (1 + (i % 3)), 10, 10) for i in range(50)]
+    assert mean_rate(at_rate(reqs, 12.5)) == pytest.approx(12.5)
+
+
+def _attainment(rate: float) -> float:
+    """SLO attainment of a small, fixed mix at `rate` on one LPU (TTFT <= 0.5 s)."""
+    reqs = at_rate([TraceRequest(i, float(i), 256 + 64 * (i % 4), 16) for i in range(60)], rate)
+    sim = Simulation(ClusterSpec(load_server("lpu-8x-4nm"), tp=8, replicas=1), load_model("llama2-7b"))
+    s = replay(sim, reqs, Slo(ttft_s=0.5)).summary
+    return s["slo"]["attained"] * s["requests"]["done"] / len(reqs)
+
+
+def test_find_max_rate_agrees_with_a_brute_force_scan() -> None:
+    search = find_max_rate(_attainment, first=2.0, target=0.9, rel_tol=0.02)
+    scan = [r / 4 for r in range(1, 200)]
+    brute = max(r for r in scan if _attainment(r) >= 0.9)
+    assert search.rate == pytest.approx(brute, rel=0.05)
+
+
+def test_pareto_front_keeps_points_no_other_beats_everywhere() -> None:
+    rows = [{"g": 10, "j": 1.0}, {"g": 8, "j": 0.5}, {"g": 7, "j": 0.9}, {"g": 10, "j": 1.2}, {"g": None, "j": 0.1}]
+    assert pareto_front(rows, {"g": "max", "j": "min"}) == [0, 1, 4]

@@ -1,0 +1,52 @@
+"""Die area of a chip: published where the vendor states it, else a per-unit model of the LPU ASIC.
+
+The three published LPU ASIC configurations (reference §1.2: 8 / 16 / 32 MAC trees of 64 lanes,
+812 / 910 / 1107 KB SRAM, 1 / 2 / 4 HBM stacks, 0.548 / 0.646 / 0.824 mm² at 4 nm) scale trees,
+SRAM and stacks together, so a fit can only separate a fixed part (ICP, VXE, interfaces, the
+base of the LMU) from what grows per MAC lane (the SXE, plus the SRAM and SMA that grow with it):
+`calibration.yaml` holds both, fitted by least squares. SRAM beyond the LPU's own sizing rule is
+priced at an assumed 4 nm macro density, and a systolic-array PE as an SXE lane plus the registers
+that forward its operands. The published areas cannot include HBM PHYs (one alone is larger), so
+neither does the model: it is the compute die's logic and SRAM.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from twin.config import ChipSpec
+from twin.hw.engines import MacTreeArray, SystolicArray
+
+
+def lpu_area_mm2(chip: ChipSpec, cal: Mapping[str, Any]) -> float:
+    """The per-unit model of an LPU-like ASIC (MAC trees, SRAM, extra engines)."""
+    lanes = chip.mac_trees * chip.lanes
+    sram_rule_kb = cal["sram_kb_fixed"] + cal["sram_kb_per_lane"] * lanes  # what the published chips carry
+    area = cal["fixed_mm2"] + cal["mm2_per_lane"] * lanes + (chip.sram_kb - sram_rule_kb) * cal["sram_mm2_per_kb"]
+    for engine in chip.engines:
+        if isinstance(engine, SystolicArray):
+            area += engine.rows * engine.cols * cal["mm2_per_lane"] * cal["systolic_pe_factor"]
+        elif isinstance(engine, MacTreeArray):
+            area += engine.trees * engine.lanes * cal["mm2_per_lane"]
+    return area
+
+
+def die_area_mm2(chip: ChipSpec) -> float | None:
+    """Compute-die area of one chip (mm²), or None where it is neither published nor modelled."""
+    if chip.die_area_mm2 is not None:
+        return chip.die_area_mm2
+    if chip.kind != "asic" or chip.mac_trees == 0:
+        return None  # an FPGA's die is the FPGA's, not the design's
+    from twin.catalog import calibration
+    return lpu_area_mm2(chip, calibration()["area"])
+
+
+def area_summary(cluster, output_tokens_per_s: float) -> dict:
+    """Area of the cluster's compute dies and the output tokens/s each mm² delivers."""
+    per_chip = die_area_mm2(cluster.server.chip)
+    chips = cluster.servers * cluster.server.chips
+    total = per_chip * chips if per_chip is not None else None
+    return {"die_mm2_per_chip": per_chip, "chips": chips, "total_mm2": total,
+            "source": "published" if cluster.server.chip.die_area_mm2 is not None else
+            ("per-unit LPU model" if per_chip is not None else "not published"),
+            "output_tok_s_per_mm2": output_tokens_per_s / total if total else None}
