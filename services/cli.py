@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from services import render
+from services.common.messages import one_line
 from services.cli_options import replay_options, run_spec, trace_options
 from twin.errors import TwinError
 
@@ -39,7 +40,12 @@ class TwinGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TwinError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(one_line(exc)) from exc
+        except Exception as exc:
+            from sqlalchemy.exc import DBAPIError  # loaded already whenever a database was used
+            if isinstance(exc, DBAPIError):  # e.g. a read-only database file
+                raise click.ClickException(one_line(exc)) from exc
+            raise
 
 
 def main() -> None:

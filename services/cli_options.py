@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from twin.config import ServingConfig
+from twin.errors import InvalidSpec, quote
 from twin.quant.policy import load_policy
 from twin.replay import RunSpec
 from twin.summary import Slo
@@ -62,15 +65,26 @@ trace_options = _stack([
 
 
 def trace_options_from(opts: dict, max_context: int | None) -> TraceOptions:
-    start, end = 0.0, None
-    if opts.get("window"):
-        a, _, b = opts["window"].partition(":")
-        start, end = float(a or 0), (float(b) if b else None)
+    start, end = parse_window(opts.get("window"))
     return TraceOptions(fmt=opts.get("fmt"), mapping=parse_mapping(opts["mapping"]) if opts.get("mapping") else None,
                         on_bad_row=opts.get("on_bad_row", "raise"), window_start_s=start, window_end_s=end,
                         sample_fraction=opts.get("sample", 1.0), sample_seed=opts.get("seed", 0) or 0,
                         limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"),
                         max_context=max_context)
+
+
+def parse_window(text: str | None) -> tuple[float, float | None]:
+    """`START:END` seconds (either may be empty) as (start, end or None)."""
+    if not text:
+        return 0.0, None
+    a, colon, b = text.partition(":")
+    try:
+        start, end = float(a or 0), (float(b) if b else None)
+    except ValueError:
+        colon = ""
+    if not colon or not math.isfinite(start) or (end is not None and math.isnan(end)):
+        raise InvalidSpec("--window", f"expected START:END in seconds (e.g. 60:600 or 60:), got {quote(text)}")
+    return start, end
 
 
 def run_spec(opts: dict, catalog=None) -> RunSpec:

@@ -1,35 +1,75 @@
-"""A replay whose records land in the store: used by the CLI and by the controller service."""
+"""A replay whose records land in the store: used by the CLI and by the controller service.
+
+Records reach the store before the run is marked: a batch whose transaction did not
+commit stays pending and goes with the next one, and the run is finished (with its
+summary) only after the last batch is stored, so the stored summary counts exactly the
+stored records, however the run was stopped.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Callable
 
+from services.signals import StopSignals
 from services.store import Store
+from twin.metrics import RequestRecord, SeriesSample
 from twin.replay import Progress, RunResult, RunSpec, replay
 from twin.traces import LoadedTrace
 
 
+class PendingSink:
+    """Appends batches to the store; a batch is dropped from memory only once it is committed."""
+
+    def __init__(self, append: Callable[[list[RequestRecord], list[SeriesSample]], None],
+                 guard: Callable[[], AbstractContextManager]):
+        self.append, self.guard = append, guard
+        self.requests: list[RequestRecord] = []
+        self.series: list[SeriesSample] = []
+
+    def __call__(self, requests: list[RequestRecord], series: list[SeriesSample]) -> None:
+        self.requests.extend(requests)
+        self.series.extend(series)
+        self.flush()
+
+    def flush(self) -> None:
+        with self.guard():  # a signal does not cut one batch's transaction short
+            self.append(self.requests, self.series)
+            self.requests, self.series = [], []
+
+
 def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None,
-                  on_created: Callable[[str], None] | None = None) -> tuple[str, RunResult]:
-    """Build the twin, create the run, stream its records into the store in batches, finish it."""
+                  on_created: Callable[[str], None] | None = None,
+                  signals: StopSignals | None = None) -> tuple[str, RunResult]:
+    """Build the twin, create the run, stream its records into the store in batches, finish it.
+
+    With `signals` (entered by the caller), SIGINT/SIGTERM end the run `interrupted` at the next
+    checkpoint, with every record and a summary of exactly those records.
+    """
     sim = spec.build()  # bad specs fail here, before a run row exists
+    signals = signals or StopSignals()  # not entered: never fires, but its sections still work
     run_id = store.create_run(kind="replay", trace=trace.name, spec=spec.to_dict(),
                               policy={"weights": spec.weights, "kv": spec.kv})
     if on_created is not None:
         on_created(run_id)
+    sink = PendingSink(lambda r, s: store.append(run_id, r, s), signals.deferred)
+    stop = lambda: signals.signum is not None or (should_stop is not None and should_stop())  # noqa: E731
     try:
-        result = replay(sim, trace.requests, spec.slo, sink=lambda r, s: store.append(run_id, r, s),
-                        progress=progress, should_stop=should_stop)
-    except BaseException as exc:  # the sink itself failed: keep what was stored, say why
+        result = replay(sim, trace.requests, spec.slo, sink=sink, progress=progress, should_stop=stop)
+        sink.flush()
+    except BaseException as exc:  # the sink itself failed, or a second signal: keep what was stored, say why
         store.mark_interrupted(run_id, f"{type(exc).__name__}: {exc}")
         raise
+    if result.status == "cancelled" and signals.reason:
+        result = RunResult("interrupted", {**result.summary, "status": "interrupted"}, signals.reason)
     result.summary["trace"] = trace_info(trace)
     components = {f"replica{r.index}": r.stats.as_dict() for r in sim.replicas}
-    store.finish(run_id, result.status, result.summary, components, result.error)
+    with signals.deferred():
+        store.finish(run_id, result.status, result.summary, components, result.error)
     return run_id, result
 
 
 def trace_info(trace: LoadedTrace) -> dict:
     return {"name": trace.name, "format": trace.fmt, "requests": len(trace.requests),
-            "bad_rows_skipped": trace.bad_rows, "clamped": trace.clamped}
+            "bad_rows_skipped": trace.bad_rows, "clamped": trace.clamped, "out_of_order": trace.out_of_order}

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from services.cli_options import replay_options, run_spec, trace_options, trace_options_from
+from services.limits import RunLimits
 from services.sweep_view import figures, print_table, sweep_summary
 from twin.errors import InvalidSpec
 from twin.explore.sweep import Point, parse_set, sweep_points
@@ -53,7 +54,7 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
     if obj.controller:
         from services.sweep_remote import remote_sweep
         sys.exit(remote_sweep(obj.console, obj.controller, base, trace, opts, axes, find_max_rate, target, as_json))
-    points = sweep_points(base, axes, MAX_LOCAL_POINTS)
+    points = sweep_points(base, axes, MAX_LOCAL_POINTS, check=RunLimits.from_env().check_spec)
     jobs = max(1, jobs or os.cpu_count() or 1)
     status, rows, parent = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate, target, as_json)
     summary = sweep_summary(rows, find_max_rate)

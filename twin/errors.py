@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+QUOTE_CHARS = 60  # at most this much of a user's value is echoed in an error
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """`repr` of a user-supplied value, cut to `limit` characters (and saying how long it was).
+
+    Errors travel back to users (gRPC trailers are limited to a few kB): a 1 MB name must
+    not come back whole.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
 
 QUOTE_CHARS = 64  # at most this much of a user's value is echoed back in an error
 
@@ -43,7 +57,7 @@ class TraceFormatError(TwinError):
     """A trace row that cannot be read. Names the file, the 1-based line and the column."""
 
     def __init__(self, path: str, line: int, column: str, message: str):
-        super().__init__(f"{path}:{line}: column {column!r}: {message}")
+        super().__init__(f"{path}:{line}: column {quote(column)}: {message}")
         self.path = path
         self.line = line
         self.column = column

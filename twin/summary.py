@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from twin.errors import InvalidSpec
 from twin.metrics import RequestRecord
 
 
@@ -13,6 +15,13 @@ from twin.metrics import RequestRecord
 class Slo:
     ttft_s: float | None = None
     tpot_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_s", "tpot_s"):
+            value = getattr(self, name)
+            # NaN fails every comparison, so a NaN or negative target would be met by nothing, silently.
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise InvalidSpec(f"slo.{name}", f"must be a finite number of seconds > 0, got {value}")
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:

@@ -13,7 +13,7 @@ from google.protobuf import struct_pb2
 
 from services.cluster.twins import Twin
 from services.common import convert
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy
 from twin_api.v1 import cluster_pb2
 
@@ -33,9 +33,9 @@ def submit(twin: Twin, request: cluster_pb2.SubmitRequest) -> cluster_pb2.Submit
     return cluster_pb2.SubmitReply(submitted=twin.submit([convert.trace_request(r) for r in request.requests]))
 
 
-def advance(twin: Twin, request: cluster_pb2.AdvanceRequest) -> cluster_pb2.Progress:
+def advance(twin: Twin, request: cluster_pb2.AdvanceRequest, is_active=lambda: True) -> cluster_pb2.Progress:
     until = request.until_s if request.HasField("until_s") else None
-    now, finished, submitted, error = twin.advance(until)
+    now, finished, submitted, error = twin.advance(until, is_active)
     return cluster_pb2.Progress(now_s=now, finished=finished, submitted=submitted, error=error)
 
 
@@ -58,7 +58,7 @@ def drain(twin: Twin, request: cluster_pb2.DrainRequest):
 def summarize(twin: Twin, request: cluster_pb2.SummarizeRequest) -> cluster_pb2.TwinSummary:
     status = request.status or "complete"
     if status not in STATUSES:
-        raise InvalidSpec("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
+        raise InvalidSpec("status", f"must be one of {', '.join(STATUSES)}, got {quote(status)}")
     summary, components = twin.summarize(convert.slo(request.slo), status)
     return cluster_pb2.TwinSummary(summary_json=json.dumps(summary), components=convert.figures_msgs(components))
 

@@ -31,7 +31,7 @@ class ClusterTwinServicer(cluster_pb2_grpc.ClusterTwinServicer):
         return ops.submit(self.registry.get(request.twin_id), request)
 
     def Advance(self, request, context):
-        return ops.advance(self.registry.get(request.twin_id), request)
+        return ops.advance(self.registry.get(request.twin_id), request, context.is_active)
 
     def Drain(self, request, context):
         yield from ops.drain(self.registry.get(request.twin_id), request)

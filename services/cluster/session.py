@@ -25,7 +25,7 @@ def run_session(registry: TwinRegistry, commands, context):
                 twin = registry.create(convert.run_spec(command.create.spec))
                 yield cluster_pb2.SessionReply(twin=ops.twin_msg(twin))
                 continue
-            yield from _reply(kind, twin, getattr(command, kind))
+            yield from _reply(kind, twin, getattr(command, kind), context)
             if not context.is_active():
                 return
     finally:
@@ -33,7 +33,7 @@ def run_session(registry: TwinRegistry, commands, context):
             registry.discard(twin.twin_id)
 
 
-def _reply(kind: str, twin, request):
+def _reply(kind: str, twin, request, context):
     if kind == "drain":
         for batch in ops.drain(twin, request):
             yield cluster_pb2.SessionReply(records=batch)
@@ -41,5 +41,8 @@ def _reply(kind: str, twin, request):
     op, field = {"submit": (ops.submit, "submitted"), "advance": (ops.advance, "progress"),
                  "set_policy": (ops.set_policy, "twin"), "component": (ops.component, "component"),
                  "summarize": (ops.summarize, "summary")}[kind]
+    if kind == "advance":  # the long one: it stops early once the client is gone
+        yield cluster_pb2.SessionReply(progress=ops.advance(twin, request, context.is_active))
+        return
     yield cluster_pb2.SessionReply(**{field: op(twin, request)})
 

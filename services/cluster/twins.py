@@ -11,7 +11,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
+from services.limits import RunLimits
 from twin.errors import CapacityExceeded, NotRunning, UnknownName
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.schemes import QuantPolicy
@@ -19,6 +21,9 @@ from twin.replay import RunSpec, advance, summarize
 from twin.serving.request import TraceRequest
 from twin.sim import Simulation
 from twin.summary import Slo
+
+
+PIECES = 20  # checkpoints within one Advance at which a cancelled caller stops the twin
 
 
 @dataclass
@@ -35,23 +40,47 @@ class Twin:
                 self.sim.submit(r)
             return self.sim.submitted
 
-    def advance(self, until_s: float | None) -> tuple[float, int, int, str]:
-        """(now, finished, submitted, error). A failure is reported, as a replay reports it."""
+    def advance(self, until_s: float | None, is_active: Callable[[], bool] = lambda: True
+                ) -> tuple[float, int, int, str]:
+        """(now, finished, submitted, error). A failure is reported, as a replay reports it.
+
+        Once `is_active()` turns false (the caller cancelled, or its deadline passed) the twin
+        stops at the next of `PIECES` checkpoints instead of running on for nobody."""
         with self.lock:
             if until_s is not None and until_s < self.sim.now_s:
                 raise NotRunning(f"cannot run back to {until_s} s; the twin is at {self.sim.now_s} s")
             if not self.error:
                 try:
-                    self._run(until_s)
+                    self._run(until_s, is_active)
                 except Exception as exc:  # the run is failed; the caller still gets what was recorded
                     self.error = f"{type(exc).__name__}: {exc}"
             return self.sim.now_s, self.sim.finished, self.sim.submitted, self.error
 
-    def _run(self, until_s: float | None) -> None:
+    def _run(self, until_s: float | None, is_active: Callable[[], bool]) -> None:
         if until_s is None:
-            self.sim.run()  # an empty schedule with requests unfinished raises: the twin stalled
-        else:
-            advance(self.sim, until_s)
+            self._run_all(is_active)
+            return
+        env, start = self.sim.env, self.sim.now_s
+        for piece in range(1, PIECES):
+            if not env.peek() < until_s:  # nothing happens before until_s: one last jump
+                break
+            if not is_active():
+                return
+            advance(self.sim, start + (until_s - start) * piece / PIECES)
+        advance(self.sim, until_s)
+
+    def _run_all(self, is_active: Callable[[], bool]) -> None:
+        """Step until every request finished, checking `is_active` every 10,000 events."""
+        sim = self.sim
+        while sim.finished < sim.submitted:
+            if not is_active():
+                return
+            if sim.env.peek() == float("inf"):
+                sim.run()  # raises: an empty schedule with requests unfinished, the twin stalled
+            for _ in range(10_000):
+                if sim.finished >= sim.submitted:
+                    break
+                sim.env.step()
 
     def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
         with self.lock:
@@ -74,12 +103,14 @@ class Twin:
 class TwinRegistry:
     """The twins of this replica by id, at most `max_twins` at once."""
 
-    def __init__(self, max_twins: int = 64, idle_s: float = 3600.0):
+    def __init__(self, max_twins: int = 64, idle_s: float = 3600.0, limits: RunLimits | None = None):
         self.max_twins, self.idle_s = max_twins, idle_s
+        self.limits = limits or RunLimits()
         self._twins: dict[str, Twin] = {}
         self._lock = threading.Lock()
 
     def create(self, spec: RunSpec) -> Twin:
+        self.limits.check_spec(spec)  # before building: a million servers would take the memory
         sim = spec.build()  # bad specs raise here, before any room is taken
         twin = Twin(uuid.uuid4().hex, sim)
         with self._lock:

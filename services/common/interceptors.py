@@ -8,7 +8,9 @@ import logging
 from typing import Callable
 
 import grpc
+from sqlalchemy.exc import DBAPIError
 
+from services.common.messages import one_line
 from services.store import StoreError
 from twin.errors import CapacityExceeded, InvalidSpec, NotRunning, TraceFormatError, TwinError, UnknownName
 
@@ -32,6 +34,13 @@ def status_of(exc: Exception) -> grpc.StatusCode:
     return next(code for kind, code in STATUS_OF if isinstance(exc, kind))
 
 
+def _abort(context, exc: Exception) -> None:
+    if isinstance(exc, DBAPIError):  # e.g. a read-only or full database: not the caller's fault
+        log.warning("database error: %s", exc.orig)
+        context.abort(grpc.StatusCode.UNAVAILABLE, one_line(exc))
+    context.abort(status_of(exc), one_line(exc))
+
+
 def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
     """The same handler with its behaviour wrapped by `wrap(behaviour, streaming_response)`."""
     kinds = (("unary_unary", grpc.unary_unary_rpc_method_handler),
@@ -53,16 +62,16 @@ def _map_errors(behaviour: Callable, streaming: bool) -> Callable:
         def stream(request, context):
             try:
                 yield from behaviour(request, context)
-            except TwinError as exc:
-                context.abort(status_of(exc), str(exc))
+            except (TwinError, DBAPIError) as exc:
+                _abort(context, exc)
         return stream
 
     @functools.wraps(behaviour)
     def unary(request, context):
         try:
             return behaviour(request, context)
-        except TwinError as exc:
-            context.abort(status_of(exc), str(exc))
+        except (TwinError, DBAPIError) as exc:
+            _abort(context, exc)
     return unary
 
 

@@ -28,6 +28,7 @@ class ActiveRun:
         self._version = 0
         self._changed = threading.Condition()
         self.stop_reason: str | None = None  # "cancelled" or "interrupted" once asked to stop
+        self.records = 0  # request records the run holds in memory (for the controller's limit)
 
     @property
     def run_id(self) -> str:

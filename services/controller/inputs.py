@@ -11,7 +11,8 @@ from collections import OrderedDict
 
 from services.common import convert
 from services.controller.uploads import UploadStore
-from twin.errors import InvalidSpec
+from services.limits import RunLimits
+from twin.errors import InvalidSpec, quote
 from twin.replay import RunSpec
 from twin.traces import BUILTIN_TRACES, LoadedTrace, TraceOptions, load_trace, parse_mapping, parse_synthetic
 from twin_api.v1 import controller_pb2
@@ -41,18 +42,30 @@ class TraceCache:
 
 
 def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore, traces: TraceCache,
-                  check_spec: bool = True) -> tuple[RunSpec, LoadedTrace]:
-    """(spec, trace). Raises InvalidSpec, UnknownName or CapacityExceeded (the model does not fit)."""
+                  check_spec: bool = True, limits: RunLimits | None = None) -> tuple[RunSpec, LoadedTrace]:
+    """(spec, trace). Raises InvalidSpec, UnknownName or CapacityExceeded (the model does not fit,
+    or the run asks for more than `limits` allow)."""
+    limits = limits or RunLimits()
     spec = convert.run_spec(request.spec, convert.slo(request.slo))
     if check_spec:
+        limits.check_spec(spec)
         spec.build()
     options = trace_options(request.options, spec.model_spec().max_context)
-    source = request.trace.WhichOneof("source")
-    if source == "upload_id":
-        return spec, uploads.load(uploads.get(request.trace.upload_id), options)
-    if source is None or not request.trace.name:
+    trace = _trace(request.trace, options, uploads, traces, limits)
+    limits.check_trace(trace)
+    return spec, trace
+
+
+def _trace(source: controller_pb2.TraceSource, options: TraceOptions, uploads: UploadStore, traces: TraceCache,
+           limits: RunLimits) -> LoadedTrace:
+    kind = source.WhichOneof("source")
+    if kind == "upload_id":
+        return uploads.load(uploads.get(source.upload_id), options)
+    if kind is None or not source.name:
         raise InvalidSpec("trace", "give a built-in trace name, a synthetic: source or an upload id")
-    return spec, traces.load(_served_name(request.trace.name), options)
+    name = _served_name(source.name)
+    limits.check_source(name)
+    return traces.load(name, options)
 
 
 def _served_name(name: str) -> str:
@@ -60,7 +73,7 @@ def _served_name(name: str) -> str:
         return name
     if name.startswith("synthetic:") and parse_synthetic(name).lengths in (None, *BUILTIN_TRACES):
         return name
-    raise InvalidSpec("trace.name", f"{name!r} is not a built-in trace ({', '.join(BUILTIN_TRACES)}) or a "
+    raise InvalidSpec("trace.name", f"{quote(name)} is not a built-in trace ({', '.join(BUILTIN_TRACES)}) or a "
                                     "synthetic: source over built-in lengths; upload files with UploadTrace")
 
 

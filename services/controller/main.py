@@ -15,8 +15,10 @@ from services.common.channel import open_channel
 from services.common.security import Security
 from services.common.server import serve_until_signalled
 from services.common.storage import open_store_patiently
+from services.store.repo import process_owner
 from services.controller.runs import Limits, RunManager
 from services.controller.servicer import ControllerServicer, create_server
+from services.limits import RunLimits
 from services.controller.uploads import DEFAULT_MAX_BYTES, UploadStore
 from twin_api.v1 import cluster_pb2_grpc
 
@@ -25,12 +27,13 @@ log = logging.getLogger(__name__)
 
 def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str | None = None,
           max_upload_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None) -> None:
-    store = open_store_patiently(db)
-    stale = store.mark_stale_running_as_interrupted()  # runs of a controller that died
-    if stale:
-        log.warning("marked %d run(s) left running by a previous controller as interrupted", stale)
+    store = open_store_patiently(db, owner=process_owner(f"controller {host}:{port}"))
+    taken = store.take_over_expired()  # runs whose process died; live runs of other processes stay
+    if taken:
+        log.warning("took over %d run(s) whose lease expired, marked interrupted: %s", len(taken), ", ".join(taken))
     channel = open_channel(cluster)
-    runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(channel), limits or Limits.from_env())
+    runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(channel), limits or Limits.from_env(),
+                      RunLimits.from_env())
     servicer = ControllerServicer(runs, UploadStore(upload_dir, max_upload_bytes), store)
     health_servicer = health.HealthServicer()
     server, bound = create_server(f"{host}:{port}", servicer, security=Security.from_env(),

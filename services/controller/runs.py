@@ -16,10 +16,11 @@ from typing import Callable, Iterator
 
 from services.controller.active import ActiveRun, Snapshot
 from services.controller.remote import Outcome, RemoteReplay, StoreSink
-from twin.explore.sweep import Point, sweep_points
+from services.limits import RunLimits
 from services.runner import trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning
+from twin.explore.sweep import Point, sweep_points
 from twin.replay import RunSpec
 from twin.traces import LoadedTrace
 from twin_api.v1 import cluster_pb2_grpc
@@ -47,8 +48,10 @@ class Limits:
 
 
 class RunManager:
-    def __init__(self, store: Store, cluster: cluster_pb2_grpc.ClusterTwinStub, limits: Limits = Limits()):
+    def __init__(self, store: Store, cluster: cluster_pb2_grpc.ClusterTwinStub, limits: Limits = Limits(),
+                 run_limits: RunLimits | None = None):
         self.store, self.cluster, self.limits = store, cluster, limits
+        self.run_limits = run_limits or RunLimits()
         self._executor = ThreadPoolExecutor(limits.max_active_runs, thread_name_prefix="run")
         self._active: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
@@ -56,27 +59,32 @@ class RunManager:
 
     # ---- starting -----------------------------------------------------------------
     def start_replay(self, spec: RunSpec, trace: LoadedTrace) -> str:
-        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests))
+        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests),
+                              records=len(trace.requests))
         body = lambda: self._replay(active, spec, trace, lambda: active.stop_reason)  # noqa: E731
         self._executor.submit(self._guarded, active, body)
         return active.run_id
 
     def start_sweep(self, base: RunSpec, trace: LoadedTrace, axes: list[tuple[str, list[str]]]) -> str:
-        points = sweep_points(base, axes, self.limits.max_sweep_points)
+        points = sweep_points(base, axes, self.limits.max_sweep_points, check=self.run_limits.check_spec)
         spec = {"base": base.to_dict(), "axes": {field: list(values) for field, values in axes}}
         active = self._create("sweep", trace, spec, _policy(base), len(points))
         self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace))
         return active.run_id
 
-    def _create(self, kind: str, trace: LoadedTrace, spec: dict, policy: dict, total: int) -> ActiveRun:
+    def _create(self, kind: str, trace: LoadedTrace, spec: dict, policy: dict, total: int,
+                records: int = 0) -> ActiveRun:
+        """A new RUNNING run; `records`: request records it will hold in memory while in flight."""
         with self._lock:
             if self._closing:
                 raise NotRunning("the controller is shutting down")
             if len(self._active) >= self.limits.max_queued_runs:
                 raise CapacityExceeded(f"{len(self._active)} runs are in flight, the most this controller "
                                        "takes; retry when some have ended")
+            self.run_limits.check_in_memory(sum(a.records for a in self._active.values()), records)
             run_id = self.store.create_run(kind=kind, trace=trace.name, spec=spec, policy=policy)
             active = self._active[run_id] = ActiveRun(run_id, total)
+            active.records = records
         return active
 
     def _guarded(self, active: ActiveRun, body: Callable[[], None]) -> None:
@@ -91,8 +99,8 @@ class RunManager:
 
     # ---- replays ------------------------------------------------------------------
     def _replay(self, active: ActiveRun, spec: RunSpec, trace: LoadedTrace,
-                stop_reason: Callable[[], str | None]) -> Outcome:
-        sink = StoreSink(lambda r, s: self.store.append(active.run_id, r, s))
+                stop_reason: Callable[[], str | None], parent: str | None = None) -> Outcome:
+        sink = StoreSink(lambda r, s: self._append(active.run_id, r, s, parent))
         replay = RemoteReplay(self.cluster, spec, trace.requests, sink, stop_reason=stop_reason,
                               progress=lambda done, total, now: active.update(finished=done, total=total,
                                                                               simulated_s=now),
@@ -105,6 +113,11 @@ class RunManager:
         self.store.finish(active.run_id, outcome.status, outcome.summary, outcome.components, outcome.error)
         active.update(status=outcome.status, error=outcome.error)
         return outcome
+
+    def _append(self, run_id: str, requests: list, series: list, parent: str | None) -> None:
+        self.store.append(run_id, requests, series)  # renews the run's lease
+        if parent is not None:
+            self.store.renew(parent)  # a sweep stores nothing itself until its end: its points keep it alive
 
     def _interrupt(self, active: ActiveRun, error: str) -> None:
         try:
@@ -129,9 +142,11 @@ class RunManager:
         if not point.error and parent.stop_reason:
             row.update(status=parent.stop_reason, error="")
         if not point.error and not parent.stop_reason:
-            active = self._create("replay", trace, point.spec.to_dict(), _policy(point.spec), len(trace.requests))
+            active = self._create("replay", trace, point.spec.to_dict(), _policy(point.spec), len(trace.requests),
+                                  records=len(trace.requests))
             try:
-                outcome = self._replay(active, point.spec, trace, lambda: active.stop_reason or parent.stop_reason)
+                outcome = self._replay(active, point.spec, trace, lambda: active.stop_reason or parent.stop_reason,
+                                       parent.run_id)
             finally:
                 with self._lock:
                     self._active.pop(active.run_id, None)

@@ -49,11 +49,12 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
                                             size_bytes=upload.size_bytes, requests=len(trace.requests), span_s=span)
 
     def StartReplay(self, request, context):
-        spec, trace = replay_inputs(request, self.uploads, self.traces)
+        spec, trace = replay_inputs(request, self.uploads, self.traces, limits=self.runs.run_limits)
         return run_msg(self.store.get_run(self.runs.start_replay(spec, trace)))
 
     def StartSweep(self, request, context):
-        base, trace = replay_inputs(request.base, self.uploads, self.traces, check_spec=False)
+        base, trace = replay_inputs(request.base, self.uploads, self.traces, check_spec=False,
+                                    limits=self.runs.run_limits)
         axes = [(axis.field, list(axis.values)) for axis in request.axes]
         return run_msg(self.store.get_run(self.runs.start_sweep(base, trace, axes)))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from twin.errors import CapacityExceeded, InvalidSpec, TraceFormatError, UnknownName
+from twin.errors import CapacityExceeded, InvalidSpec, TraceFormatError, UnknownName, quote
 from twin.traces import LoadedTrace, TraceOptions, load_trace
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -61,7 +61,7 @@ class UploadStore:
                     out = (folder / name).open("wb")
                 size += len(data)
                 if size > self.max_bytes:
-                    raise CapacityExceeded(f"upload {name!r} exceeds the {self.max_bytes:,}-byte limit")
+                    raise CapacityExceeded(f"upload {quote(name)} exceeds the {self.max_bytes:,}-byte limit")
                 out.write(data)
         finally:
             if out is not None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from services.store.rows import RunInfo
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 from twin.metrics import RequestRecord, SeriesSample
 
 _E = TypeVar("_E", bound=enum.Enum)
@@ -23,7 +23,7 @@ def parse(enum_type: type[_E], field: str, value: str) -> _E:
         return enum_type(value)
     except ValueError:
         allowed = ", ".join(str(e.value) for e in enum_type)
-        raise InvalidSpec(field, f"{value!r} is not one of: {allowed}") from None
+        raise InvalidSpec(field, f"{quote(value)} is not one of: {allowed}") from None
 
 
 def jsonable(field: str, value: dict) -> dict:

@@ -67,6 +67,10 @@ class RunModel(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     requests_recorded: Mapped[int] = mapped_column(BigInteger, default=0)
     series_recorded: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Which process drives a RUNNING run, and until when it holds it: each stored batch renews
+    # the lease, and another process takes the run over only once the lease has expired.
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    lease_expires_at: Mapped[datetime | None]
 
 
 class RequestModel(Base):

@@ -8,11 +8,13 @@ interruption helpers, in exactly one final status.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, insert, select, true, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.store import convert
@@ -24,29 +26,55 @@ from twin.metrics import RequestRecord, SeriesSample
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
 _INFO_COLUMNS = tuple(getattr(RunModel, f.name) for f in fields(RunInfo))
-INTERRUPTED_AT_STARTUP = "the process stopped before the run finished (found running at startup)"
+LEASE_ENV = "TWIN_RUN_LEASE_S"
+DEFAULT_LEASE_S = 300.0  # a run whose batches stop for this long is taken to be dead
 
 
-def open_store(url: str | None = None) -> Store:
+def process_owner(role: str) -> str:
+    """Who drives a run: role, host and process id, e.g. 'controller on node-1, pid 42'."""
+    return f"{role} on {socket.gethostname()}, pid {os.getpid()}"
+
+
+def lease_seconds() -> float:
+    """$TWIN_RUN_LEASE_S, else DEFAULT_LEASE_S."""
+    text = os.environ.get(LEASE_ENV)
+    try:
+        value = float(text) if text else DEFAULT_LEASE_S
+    except ValueError:
+        raise InvalidSpec(LEASE_ENV, f"must be a number of seconds, got {text[:40]!r}") from None
+    if not value > 0:
+        raise InvalidSpec(LEASE_ENV, f"must be > 0 seconds, got {value}")
+    return value
+
+
+def open_store(url: str | None = None, owner: str | None = None) -> Store:
     """Open the store at `url` (else $TWIN_DATABASE_URL, else sqlite:///twin.db) and migrate it.
 
-    Raises `StoreError` naming the URL (password hidden) when the database is unreachable.
+    Runs it creates are owned by `owner` (default: this process, see `process_owner`) with a
+    lease of $TWIN_RUN_LEASE_S seconds. Raises `StoreError` naming the URL (password hidden)
+    when the database is unreachable.
     """
     url = resolve_url(url)
+    lease_s = lease_seconds()
     engine = create_store_engine(url)
     try:
         migrate(engine, url)
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine)
+    return Store(engine, owner, lease_s)
 
 
 class Store:
     """Runs and what they recorded, in the database behind `engine` (already migrated)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, owner: str | None = None, lease_s: float = DEFAULT_LEASE_S):
         self.engine = engine
+        self.owner = owner or process_owner("process")
+        self.lease_s = lease_s
+
+    def _lease_end(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.lease_s)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,6 +99,8 @@ class Store:
             error="",
             requests_recorded=0,
             series_recorded=0,
+            owner=self.owner,
+            lease_expires_at=self._lease_end(),
         )
         with Session(self.engine) as session, session.begin():
             session.add(run)
@@ -88,6 +118,7 @@ class Store:
                 .values(
                     requests_recorded=RunModel.requests_recorded + len(requests),
                     series_recorded=RunModel.series_recorded + len(series),
+                    lease_expires_at=self._lease_end(),  # progress renews the lease
                 )
             )
             if counted.rowcount == 0:
@@ -130,14 +161,32 @@ class Store:
                 _require_run(session, run_id)
         return ended == 1
 
-    def mark_stale_running_as_interrupted(self) -> int:
-        """At start-up, mark every run still RUNNING interrupted; returns how many.
-
-        Call it only in the one process that writes runs: it cannot tell a live run of
-        another process from a run whose process died.
-        """
+    def renew(self, run_id: str) -> None:
+        """Extend a RUNNING run's lease (as every append does). NotRunning if it ended or was taken over."""
         with Session(self.engine) as session, session.begin():
-            return _end_running(session, true(), RunStatus.INTERRUPTED, INTERRUPTED_AT_STARTUP)
+            renewed = session.execute(
+                update(RunModel)
+                .where(RunModel.id == run_id, RunModel.status == RunStatus.RUNNING.value)
+                .values(lease_expires_at=self._lease_end())
+            )
+            if renewed.rowcount == 0:
+                _raise_not_running(session, run_id)
+
+    def take_over_expired(self) -> list[str]:
+        """At start-up: mark interrupted every RUNNING run whose lease expired (its process
+        stopped storing batches), saying so in its error; live runs of other processes are
+        left alone. Returns the ids taken over."""
+        now = datetime.now(UTC)
+        expired = and_(RunModel.status == RunStatus.RUNNING.value,
+                       or_(RunModel.lease_expires_at.is_(None), RunModel.lease_expires_at < now))
+        query = select(RunModel.id, RunModel.owner, RunModel.lease_expires_at).where(expired)
+        taken = []
+        with Session(self.engine) as session, session.begin():
+            for run_id, owner, expires in session.execute(query).all():
+                reason = takeover_reason(owner, expires, self.owner)
+                if _end_running(session, and_(RunModel.id == run_id, expired), RunStatus.INTERRUPTED, reason):
+                    taken.append(run_id)
+        return taken
 
     def get_run(self, run_id: str) -> RunRow:
         with Session(self.engine) as session:
@@ -189,6 +238,13 @@ class Store:
             for component, metric, value in session.execute(query):
                 out.setdefault(component, {})[metric] = convert.nan_if_null(value)
         return out
+
+
+def takeover_reason(owner: str, expires: datetime | None, by: str) -> str:
+    if expires is None:
+        return f"taken over at start-up by {by}: the run has no lease (written before leases existed)"
+    return (f"taken over at start-up by {by}: its owner ({owner or 'unknown'}) stopped storing "
+            f"records; its lease expired at {expires:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def _end_running(

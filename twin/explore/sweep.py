@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import yaml
 
@@ -42,8 +42,10 @@ def parse_set(text: str) -> tuple[str, list[str]]:
     return field.strip(), [v.strip() for v in values.split(",") if v.strip()]
 
 
-def sweep_points(base: RunSpec, axes: Sequence[tuple[str, Sequence[str]]], max_points: int) -> list[Point]:
-    """Every point, checked: a bad field or value raises; a point that does not fit is kept, marked."""
+def sweep_points(base: RunSpec, axes: Sequence[tuple[str, Sequence[str]]], max_points: int,
+                 check: Callable[[RunSpec], None] = lambda spec: None) -> list[Point]:
+    """Every point, checked: a bad field or value raises, as does a point `check` refuses before it
+    is built (a run over the caller's limits); a point that does not fit is kept, marked."""
     if not axes:
         raise InvalidSpec("axes", "a sweep needs at least one axis")
     if len(axes) > MAX_AXES:
@@ -55,7 +57,7 @@ def sweep_points(base: RunSpec, axes: Sequence[tuple[str, Sequence[str]]], max_p
     if count > max_points:
         raise CapacityExceeded(f"the sweep has {count} points; at most {max_points} are allowed")
     names = [field for field, _ in parsed]
-    return [_point(base, dict(zip(names, combo))) for combo in itertools.product(*(v for _, v in parsed))]
+    return [_point(base, dict(zip(names, combo)), check) for combo in itertools.product(*(v for _, v in parsed))]
 
 
 def _axis(index: int, field: str, values: Sequence[str]) -> tuple[str, list]:
@@ -81,7 +83,7 @@ def _scalar(text: str):
     return value
 
 
-def _point(base: RunSpec, values: dict) -> Point:
+def _point(base: RunSpec, values: dict, check: Callable[[RunSpec], None]) -> Point:
     spec_changes = {k: v for k, v in values.items() if k in SPEC_FIELDS}
     overrides = {**(base.overrides or {}), **{k: v for k, v in values.items() if k.startswith(HARDWARE_PREFIXES)}}
     serving = dataclasses.replace(base.serving, **{k: v for k, v in values.items() if k in SERVING_FIELDS})
@@ -90,6 +92,7 @@ def _point(base: RunSpec, values: dict) -> Point:
     spec = dataclasses.replace(base, serving=serving, overrides=overrides or None, **spec_changes)
     if spec.tp is None:
         spec = dataclasses.replace(spec, tp=_chips(spec) or 1)
+    check(spec)
     try:
         spec.build()
     except CapacityExceeded as exc:

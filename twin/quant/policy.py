@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy, kv_scheme, weight_scheme
 
 METRICS = ("kv_occupancy", "queue_length")
@@ -78,8 +78,15 @@ def load_policy(path: str | Path) -> PolicySpec:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise InvalidSpec("policy", f"cannot read {path}: {exc}") from None
+        raise InvalidSpec("policy", f"cannot read {path}: {_first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise InvalidSpec("policy", f"cannot read {path}: not UTF-8 text (a binary file?)") from None
     return policy_from_dict(data)
+
+
+def _first_line(exc: Exception) -> str:
+    """YAML errors span several lines (with a caret under the text); one is enough here."""
+    return " ".join(str(exc).split())[:200]
 
 
 def _layer(i: int, x: dict) -> tuple[int, int, str]:
@@ -99,7 +106,7 @@ def _rule(i: int, x: dict) -> SwitchRule:
     except (KeyError, TypeError, ValueError):
         raise InvalidSpec(f"rules[{i}]", "needs when (kv_occupancy|queue_length), above (number) and kv") from None
     if metric not in METRICS:
-        raise InvalidSpec(f"rules[{i}].when", f"must be one of {', '.join(METRICS)}, got {metric!r}")
+        raise InvalidSpec(f"rules[{i}].when", f"must be one of {', '.join(METRICS)}, got {quote(metric)}")
     if metric == "kv_occupancy" and not 0 <= above < 1:
         raise InvalidSpec(f"rules[{i}].above", "a KV occupancy threshold is a fraction in [0, 1)")
     kv_scheme(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 
 PROCESSES = ("poisson", "gamma")
 
@@ -26,7 +26,7 @@ def gaps(process: str, count: int, rate_rps: float, cv: float, rng: np.random.Ge
             raise InvalidSpec("cv", f"must be > 0, got {cv}")
         shape = 1.0 / cv**2
         return rng.gamma(shape, 1.0 / (rate_rps * shape), size=count)
-    raise InvalidSpec("process", f"must be one of {', '.join(PROCESSES)}, got {process!r}")
+    raise InvalidSpec("process", f"must be one of {', '.join(PROCESSES)}, got {quote(process)}")
 
 
 def arrival_times(process: str, rate_rps: float, rng: np.random.Generator, *, cv: float = 1.0,

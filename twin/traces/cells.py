@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from twin.errors import quote
+
 
 class CellError(ValueError):
     """One cell of one row cannot be used. Internal: readers add file and line."""
@@ -30,7 +32,7 @@ def seconds(value: object, column: str, scale: float = 1.0) -> float:
     """A non-negative, finite time; ``scale`` converts the column's unit to seconds."""
     number = _number(value, column)
     if not math.isfinite(number) or number < 0:
-        raise CellError(column, f"time must be finite and >= 0, got {value!r}")
+        raise CellError(column, f"time must be finite and >= 0, got {quote(value)}")
     return number * scale
 
 
@@ -77,7 +79,7 @@ def _integer(value: object, column: str) -> int:
             pass
     number = _number(value, column)
     if not number.is_integer():
-        raise CellError(column, f"expected an integer, got {value!r}")
+        raise CellError(column, f"expected an integer, got {quote(value)}")
     return int(number)
 
 
@@ -89,4 +91,4 @@ def _number(value: object, column: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise CellError(column, f"expected a number, got {value!r}")
+    raise CellError(column, f"expected a number, got {quote(value)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from twin.errors import quote
 from twin.serving.request import TraceRequest
 from twin.traces import cells
 from twin.traces.cells import CellError
@@ -35,7 +36,7 @@ def locate(spec: FormatSpec, header: Sequence[str], by_position: bool) -> dict[s
             missing.append(name)
     if missing:
         raise CellError(missing[0], f"format {spec.name!r} needs column(s) {', '.join(missing)}; "
-                                    f"header has {', '.join(map(str, header))}")
+                                    f"header has {quote(', '.join(map(str, header)), 200)}")
     return located
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from twin.errors import InvalidSpec, UnknownName
+from twin.errors import InvalidSpec, UnknownName, quote
 
 # Seconds per unit of a numeric arrival column; "datetime" means wall-clock text.
 ARRIVAL_UNITS = MappingProxyType({"s": 1.0, "ms": 1e-3, "us": 1e-6, "datetime": 0.0})
@@ -172,7 +172,7 @@ def parse_mapping(text: str) -> ColumnMapping:
         role, sep, column = item.partition("=")
         if not sep or role.strip() not in (*ROLES, "arrival_unit"):
             raise InvalidSpec("mapping", f"expected role=column with role in {', '.join(ROLES)} "
-                                         f"or arrival_unit, got {item!r}")
+                                         f"or arrival_unit, got {quote(item)}")
         pairs[role.strip()] = column.strip()
     if "input" not in pairs or "output" not in pairs:
         raise InvalidSpec("mapping", "needs at least input=<column> and output=<column>")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
 
 
@@ -69,7 +69,7 @@ def parse_range(text: str, field: str) -> TokenRange:
     try:
         bounds = (int(low), int(high) if sep else int(low))
     except ValueError:
-        raise InvalidSpec(field, f"expected an integer or low..high, got {text!r}") from None
+        raise InvalidSpec(field, f"expected an integer or low..high, got {quote(text)}") from None
     try:
         return TokenRange(*bounds)
     except InvalidSpec as error:

@@ -15,10 +15,12 @@ the requests actually replayed. Request ids are always the final position
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin.errors import InvalidSpec, UnknownName
+from twin.errors import InvalidSpec, TraceFormatError, UnknownName
 from twin.serving.request import TraceRequest
 from twin.traces import transforms as tf
 from twin.traces.builtin import BUILTIN_TRACES
@@ -79,6 +81,7 @@ class LoadedTrace:
     first_bad_row: str | None = None  # message of the first dropped row
     block_tokens: int | None = None  # tokens per block id, when the format defines it
     timed: bool = True  # False for lengths-only files: every arrival is t=0
+    out_of_order: int = 0  # rows that arrive before a row above them in the file (sorted on reading)
 
 
 def load_trace(source: str | Path, options: TraceOptions | None = None) -> LoadedTrace:
@@ -86,10 +89,12 @@ def load_trace(source: str | Path, options: TraceOptions | None = None) -> Loade
     options = options or TraceOptions()
     loaded = _read_source(str(source), options)
     requests, clamped = apply_options(loaded.requests, options)
+    if not requests:  # a run of no requests would "complete" having shown nothing
+        raise InvalidSpec("trace", f"no requests left in {loaded.name} after the window, sample and limit "
+                                   "options")
     requests = with_prefix_blocks(requests, loaded.block_tokens,
                                   ragpulse_sizes(loaded.path.parent) if loaded.fmt == "ragpulse" else None)
-    return LoadedTrace(loaded.name, loaded.path, loaded.fmt, requests, loaded.bad_rows, clamped,
-                       loaded.first_bad_row, loaded.block_tokens, loaded.timed)
+    return dataclasses.replace(loaded, requests=requests, clamped=clamped)
 
 
 def apply_options(requests: list[TraceRequest], options: TraceOptions) -> tuple[list[TraceRequest], int]:
@@ -126,9 +131,27 @@ def read_file(source: str, options: TraceOptions) -> LoadedTrace:
     path, builtin_fmt, name = resolve_path(source)
     explicit = options.fmt is not None or options.mapping is not None
     spec = detect_format(path, options.fmt if explicit else builtin_fmt, options.mapping)
-    bad = BadRows(options.on_bad_row)
-    requests = tf.normalise(stream_requests(path, spec, bad))
-    return LoadedTrace(name, path, spec.name, requests, bad.count, 0, bad.first, spec.block_tokens, spec.timed)
+    bad, order = BadRows(options.on_bad_row), ArrivalOrder()
+    requests = tf.normalise(order.watch(stream_requests(path, spec, bad)))
+    if not requests:
+        skipped = f" ({bad.count} bad row(s) skipped; first: {bad.first})" if bad.count else ""
+        raise TraceFormatError(name, 1, "<file>", f"no requests in {name}{skipped}")
+    return LoadedTrace(name, path, spec.name, requests, bad.count, 0, bad.first, spec.block_tokens, spec.timed,
+                       order.out_of_order)
+
+
+class ArrivalOrder:
+    """Counts requests that arrive before one listed above them: the trace is sorted on reading,
+    and the summary says how many were out of order instead of hiding it."""
+
+    def __init__(self) -> None:
+        self.out_of_order, self._latest = 0, float("-inf")
+
+    def watch(self, requests: Iterable[TraceRequest]) -> Iterator[TraceRequest]:
+        for r in requests:
+            self.out_of_order += r.arrival_s < self._latest
+            self._latest = max(self._latest, r.arrival_s)
+            yield r
 
 
 def _read_source(source: str, options: TraceOptions) -> LoadedTrace:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
-from twin.errors import InvalidSpec, TraceFormatError
+from twin.errors import InvalidSpec, TraceFormatError, quote
 from twin.serving.request import TraceRequest
 from twin.traces import formats
 from twin.traces.cells import CellError
@@ -48,19 +49,48 @@ class BadRows:
             self.first = str(error)
 
 
-def open_text(path: Path) -> TextIO:
-    """Text stream of a trace; ``.gz`` is decompressed; a UTF-8 BOM is dropped."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+MAX_LINE_BYTES = 1 << 20  # no trace format has longer lines; a longer one is a binary or broken file
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """Decoded lines of a trace (``.gz`` decompressed, a UTF-8 BOM dropped), each at most
+    ``MAX_LINE_BYTES``: memory stays bounded whatever the file holds, and a binary file is a
+    ``TraceFormatError`` naming its first bad line, not a ``UnicodeDecodeError``."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as raw:
+        for number in itertools.count(1):
+            line = _read_line(raw, path, number)
+            if not line:
+                return
+            yield _decode(line, path, number)
+
+
+def _read_line(raw, path: Path, number: int) -> bytes:
+    try:
+        line = raw.readline(MAX_LINE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz
+        raise TraceFormatError(str(path), number, "<file>", f"cannot read: {exc}") from None
+    if len(line) > MAX_LINE_BYTES:
+        raise TraceFormatError(str(path), number, "<line>", f"line longer than {MAX_LINE_BYTES:,} bytes "
+                                                          "(not a trace, or a binary file)")
+    return line
+
+
+def _decode(line: bytes, path: Path, number: int) -> str:
+    if b"\0" in line:
+        raise TraceFormatError(str(path), number, "<line>", "NUL bytes: a binary file, not a text trace")
+    try:
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(str(path), number, "<line>",
+                               f"not UTF-8 text (byte {exc.start + 1} of the line): a binary file?") from None
 
 
 def sniff_kind(path: Path) -> str:
     """'jsonl' if the first non-blank character is '{', else 'csv'."""
-    with open_text(path) as stream:
-        for line in stream:
-            if line.strip():
-                return "jsonl" if line.lstrip().startswith("{") else "csv"
+    for line in text_lines(path):
+        if line.strip():
+            return "jsonl" if line.lstrip().startswith("{") else "csv"
     raise TraceFormatError(str(path), 1, "<file>", "empty trace file")
 
 
@@ -86,7 +116,7 @@ def _detect_preset(path: Path) -> FormatSpec:
     if spec is None:
         known = ", ".join(name for name, s in formats.FORMATS.items() if s.kind == kind)
         raise TraceFormatError(str(path), 1, "<header>",
-                               f"unrecognised columns {list(header)}; known {kind} formats: {known}; "
+                               f"unrecognised columns {quote(str(header), 200)}; known {kind} formats: {known}; "
                                "pass fmt= or a column mapping")
     # Azure 2023 and 2024 share a header; the 2024 timestamps carry a UTC offset.
     if spec.name == "azure2023" and first is not None:
@@ -98,18 +128,21 @@ def _detect_preset(path: Path) -> FormatSpec:
 
 def _peek(path: Path, kind: str) -> tuple[list[str], list | None]:
     """Header names and the first data row (CSV), or the first record's keys and values (JSONL)."""
-    with open_text(path) as stream:
-        if kind == "csv":
-            reader = csv.reader(stream)
+    stream = text_lines(path)
+    if kind == "csv":
+        reader = csv.reader(stream)
+        try:
             header = next(reader, [])
             first = next((row for row in reader if row), None)
-            return [name.strip() for name in header], first
-        number, line = next((n, line) for n, line in enumerate(stream, start=1) if line.strip())
-        try:
-            record = _record(line)
-        except CellError as error:
-            raise TraceFormatError(str(path), number, error.column, error.message) from None
-        return list(record), list(record.values())
+        except csv.Error as error:
+            raise TraceFormatError(str(path), reader.line_num, "<row>", f"malformed CSV: {error}") from None
+        return [name.strip() for name in header], first
+    number, line = next((n, line) for n, line in enumerate(stream, start=1) if line.strip())
+    try:
+        record = _record(line)
+    except CellError as error:
+        raise TraceFormatError(str(path), number, error.column, error.message) from None
+    return list(record), list(record.values())
 
 
 def stream_requests(path: Path, spec: FormatSpec, bad: BadRows | None = None) -> Iterator[TraceRequest]:
@@ -121,22 +154,24 @@ def stream_requests(path: Path, spec: FormatSpec, bad: BadRows | None = None) ->
 
 
 def _stream_csv(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceRequest]:
-    with open_text(path) as stream:
-        reader = csv.reader(stream)
+    reader = csv.reader(text_lines(path))
+    try:
         header = [name.strip() for name in next(reader, [])]
+    except csv.Error as error:
+        raise TraceFormatError(str(path), reader.line_num, "<header>", f"malformed CSV: {error}") from None
+    try:
+        decoder = RowDecoder(spec, locate(spec, header, by_position=True))
+    except CellError as error:
+        raise TraceFormatError(str(path), 1, error.column, error.message) from None
+    count = 0
+    for row in _csv_rows(reader, path, bad):
         try:
-            decoder = RowDecoder(spec, locate(spec, header, by_position=True))
+            request = decoder.decode(row, count)
         except CellError as error:
-            raise TraceFormatError(str(path), 1, error.column, error.message) from None
-        count = 0
-        for row in _csv_rows(reader, path, bad):
-            try:
-                request = decoder.decode(row, count)
-            except CellError as error:
-                bad.handle(TraceFormatError(str(path), reader.line_num, error.column, error.message))
-                continue
-            count += 1
-            yield request
+            bad.handle(TraceFormatError(str(path), reader.line_num, error.column, error.message))
+            continue
+        count += 1
+        yield request
 
 
 def _csv_rows(reader, path: Path, bad: BadRows) -> Iterator[list[str]]:
@@ -154,22 +189,21 @@ def _csv_rows(reader, path: Path, bad: BadRows) -> Iterator[list[str]]:
 
 
 def _stream_jsonl(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceRequest]:
-    with open_text(path) as stream:
-        decoder, count = None, 0
-        for line_number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue  # blank lines (RAGPulse ends with one)
-            try:
-                record = _record(line)
-                if decoder is None:
-                    # Keys are located once, from the first record, as a CSV header would be.
-                    decoder = RowDecoder(spec, locate(spec, list(record), by_position=False))
-                request = decoder.decode(record, count)
-            except CellError as error:
-                bad.handle(TraceFormatError(str(path), line_number, error.column, error.message))
-                continue
-            count += 1
-            yield request
+    decoder, count = None, 0
+    for line_number, line in enumerate(text_lines(path), start=1):
+        if not line.strip():
+            continue  # blank lines (RAGPulse ends with one)
+        try:
+            record = _record(line)
+            if decoder is None:
+                # Keys are located once, from the first record, as a CSV header would be.
+                decoder = RowDecoder(spec, locate(spec, list(record), by_position=False))
+            request = decoder.decode(record, count)
+        except CellError as error:
+            bad.handle(TraceFormatError(str(path), line_number, error.column, error.message))
+            continue
+        count += 1
+        yield request
 
 
 def _record(line: str) -> dict:
@@ -177,6 +211,8 @@ def _record(line: str) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise CellError("<json>", f"invalid JSON: {error.msg}") from None
+    except (ValueError, RecursionError) as error:  # a 5000-digit number, nesting 10^5 deep
+        raise CellError("<json>", f"invalid JSON: {type(error).__name__}: {quote(str(error))}") from None
     if not isinstance(record, dict):
         raise CellError("<json>", f"expected a JSON object, got {type(record).__name__}")
     return record

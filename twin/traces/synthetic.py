@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from twin.errors import InvalidSpec
+from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
 from twin.traces.arrivals import PROCESSES, arrival_times
 from twin.traces.lengths import EmpiricalLengths, TokenRange, UniformLengths, parse_range
@@ -53,7 +53,7 @@ class SyntheticSpec:
 
     def __post_init__(self) -> None:
         if self.process not in PROCESSES:
-            raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {self.process!r}")
+            raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {quote(self.process)}")
         if not 0 < self.rate_rps < float("inf"):
             raise InvalidSpec("synthetic.rate", f"must be a finite number > 0 requests/s, got {self.rate_rps}")
         if not 0 < self.cv < float("inf"):
@@ -81,10 +81,10 @@ def is_synthetic(source: str) -> bool:
 def parse_synthetic(source: str) -> SyntheticSpec:
     """Parse ``synthetic:<process>?k=v&...``; InvalidSpec names the key at fault."""
     if not is_synthetic(source):
-        raise InvalidSpec("synthetic", f"source must start with {PREFIX!r}, got {source!r}")
+        raise InvalidSpec("synthetic", f"source must start with {PREFIX!r}, got {quote(source)}")
     process, _, query = source[len(PREFIX):].partition("?")
     if process not in PROCESSES:
-        raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {process!r}")
+        raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {quote(process)}")
     params = _query(query)
     if process == "gamma" and "cv" not in params:
         raise InvalidSpec("synthetic.cv", "gamma needs cv=<coefficient of variation>")
@@ -106,7 +106,7 @@ def _query(query: str) -> dict[str, str]:
     for item in filter(None, query.split("&")):
         key, sep, value = item.partition("=")
         if not sep or not value:
-            raise InvalidSpec("synthetic", f"expected key=value, got {item!r}")
+            raise InvalidSpec("synthetic", f"expected key=value, got {quote(item)}")
         if key not in KEYS:
             raise InvalidSpec(f"synthetic.{key}", f"unknown key; known: {', '.join(KEYS)}")
         if key in params:
@@ -123,7 +123,7 @@ def _number(params: dict[str, str], key: str, kind: type, default):
     try:
         return kind(params[key])
     except ValueError:
-        raise InvalidSpec(f"synthetic.{key}", f"expected {kind.__name__}, got {params[key]!r}") from None
+        raise InvalidSpec(f"synthetic.{key}", f"expected {kind.__name__}, got {quote(params[key])}") from None
 
 
 def generate(spec: SyntheticSpec, empirical: EmpiricalLengths | None = None) -> list[TraceRequest]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from twin.errors import quote
+
 # date, time to the second, optional fraction of any length, optional zone.
 _WALL_CLOCK = re.compile(
     r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?"
@@ -34,7 +36,7 @@ class WallClock:
         """Seconds since the first timestamp this instance parsed (may be negative)."""
         match = _WALL_CLOCK.fullmatch(text.strip())
         if match is None:
-            raise ValueError(f"not a timestamp like 'YYYY-MM-DD HH:MM:SS[.fffffff][+HH:MM]': {text!r}")
+            raise ValueError(f"not a timestamp like 'YYYY-MM-DD HH:MM:SS[.fffffff][+HH:MM]': {quote(text)}")
         whole, fraction, zone = match.groups()
         stamp = datetime.fromisoformat(whole + (zone or ""))
         if stamp.tzinfo is None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -149,12 +151,14 @@ def test_records_survive_a_writer_that_dies_before_finish(db_url):
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_WRITER, db_url],
         cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TWIN_RUN_LEASE_S": "0.5"},
     )
     assert child.returncode == 9, child.stderr
     run_id = child.stdout.strip()
     with open_store(db_url) as store:
         assert store.get_run(run_id).status == "running"
-        assert store.mark_stale_running_as_interrupted() == 1
+        time.sleep(0.6)  # the dead writer's lease runs out
+        assert store.take_over_expired() == [run_id]
         run = store.get_run(run_id)
         assert (run.status, run.requests_recorded, run.series_recorded) == ("interrupted", 3, 3)
         assert [r.request_id for r in store.request_records(run_id)] == [0, 1, 2]

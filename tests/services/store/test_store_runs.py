@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC
 
 import pytest
 
-from services.store.repo import INTERRUPTED_AT_STARTUP
+from services.store import Store
 from twin.errors import InvalidSpec, NotRunning, UnknownName
 from twin.metrics import RequestRecord, SeriesSample
 
@@ -121,17 +122,36 @@ def test_mark_interrupted_only_ends_running_runs(store):
     assert store.request_records(running) == [RECORD]
 
 
-def test_stale_running_runs_are_marked_interrupted(store):
-    stale = [new_run(store), new_run(store, kind="sweep")]
-    done = new_run(store)
-    store.finish(done, "complete", {})
-    assert store.mark_stale_running_as_interrupted() == 2
-    assert store.mark_stale_running_as_interrupted() == 0
+def test_only_runs_whose_lease_expired_are_taken_over(store):
+    live = new_run(store)
+    dead_owner = Store(store.engine, owner="controller on gone, pid 1", lease_s=0.05)
+    stale = [new_run(dead_owner), new_run(dead_owner, kind="sweep")]
+    done = new_run(dead_owner)
+    dead_owner.finish(done, "complete", {})
+    time.sleep(0.1)
+    assert sorted(store.take_over_expired()) == sorted(stale)
+    assert store.take_over_expired() == []
     for run_id in stale:
         run = store.get_run(run_id)
-        assert (run.status, run.error) == ("interrupted", INTERRUPTED_AT_STARTUP)
-        assert run.finished_at is not None
+        assert run.status == "interrupted" and run.finished_at is not None
+        assert "taken over at start-up by" in run.error and "controller on gone, pid 1" in run.error
+        assert "lease expired" in run.error
     assert store.get_run(done).status == "complete"
+    assert store.get_run(live).status == "running"
+    store.append(live, [RECORD], [])  # the live run goes on
+
+
+def test_appending_renews_the_lease(store):
+    short = Store(store.engine, owner="a busy writer", lease_s=0.3)
+    run_id = new_run(short)
+    for _ in range(4):  # 0.4 s in all, longer than one lease, but renewed by every batch
+        time.sleep(0.1)
+        short.append(run_id, [RECORD], [])
+    assert store.take_over_expired() == []
+    time.sleep(0.35)
+    assert store.take_over_expired() == [run_id]
+    with pytest.raises(NotRunning, match="interrupted"):
+        short.append(run_id, [RECORD], [])
 
 
 def test_list_runs_newest_first_with_limit_and_status(store):
