@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services import render
 from services.common import convert
+from services.cli_options import parse_window
 from services.common.channel import open_channel
 from services.replay_cmd import EXIT
 from twin.replay import RunSpec
@@ -35,9 +36,16 @@ def upload_chunks(path: Path, fmt: str | None) -> Iterator[controller_pb2.TraceC
             first = False
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system: not a file to upload
+        return False
+
+
 def trace_source(stub: controller_pb2_grpc.ControllerStub, source: str, fmt: str | None) -> controller_pb2.TraceSource:
     path = Path(source).expanduser()
-    if source in BUILTIN_TRACES or source.startswith("synthetic:") or not path.is_file():
+    if source in BUILTIN_TRACES or source.startswith("synthetic:") or not _is_file(path):
         return controller_pb2.TraceSource(name=source)
     uploaded = stub.UploadTrace(upload_chunks(path, fmt), timeout=CALL_TIMEOUT_S)
     return controller_pb2.TraceSource(upload_id=uploaded.upload_id)
@@ -48,10 +56,9 @@ def options_msg(opts: dict) -> controller_pb2.TraceOptions:
                                       on_bad_row=opts.get("on_bad_row") or "", sample_seed=opts.get("seed") or 0,
                                       limit=opts.get("limit"), rate_rps=opts.get("rate"))
     if opts.get("window"):
-        start, _, end = opts["window"].partition(":")
-        msg.window_start_s = float(start or 0)
-        if end:
-            msg.window_end_s = float(end)
+        msg.window_start_s, end = parse_window(opts["window"])
+        if end is not None:
+            msg.window_end_s = end
     if opts.get("sample", 1.0) != 1.0:
         msg.sample_fraction = opts["sample"]
     if opts.get("speedup", 1.0) != 1.0:

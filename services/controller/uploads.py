@@ -61,7 +61,9 @@ class UploadStore:
                     out = (folder / name).open("wb")
                 size += len(data)
                 if size > self.max_bytes:
-                    raise CapacityExceeded(f"upload {quote(name)} exceeds the {self.max_bytes:,}-byte limit")
+                    raise CapacityExceeded(f"upload {quote(name)} exceeds the {self.max_bytes:,}-byte limit "
+                                           "(max_upload_bytes: set TWIN_MAX_UPLOAD_BYTES in the controller's "
+                                           "environment to raise it)")
                 out.write(data)
         finally:
             if out is not None:

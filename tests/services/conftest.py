@@ -20,6 +20,7 @@ from services.controller.runs import Limits, RunManager
 from services.controller.servicer import ControllerServicer
 from services.controller.servicer import create_server as controller_server
 from services.controller.uploads import UploadStore
+from services.limits import RunLimits
 from services.metrics.servicer import create_server as metrics_server
 from services.store import Store, open_store
 from services.store.db import create_store_engine
@@ -91,7 +92,7 @@ class Stack:
 
 
 def start_stack(url: str, clusters: int = 2, limits: Limits = Limits(), security: Security = Security(),
-                upload_max_bytes: int = 1 << 20, tmp_path=None) -> Stack:
+                upload_max_bytes: int = 1 << 20, tmp_path=None, run_limits: RunLimits | None = None) -> Stack:
     servers, addrs = [], []
     for _ in range(clusters):
         server, port = cluster_server("127.0.0.1:0", security=security)
@@ -100,7 +101,7 @@ def start_stack(url: str, clusters: int = 2, limits: Limits = Limits(), security
         addrs.append(f"127.0.0.1:{port}")
     store = open_store(url)
     cluster_channel = open_channel("ipv4:" + ",".join(addrs), security)
-    runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(cluster_channel), limits)
+    runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(cluster_channel), limits, run_limits)
     uploads = UploadStore(tmp_path / "uploads" if tmp_path else None, upload_max_bytes)
     ctl, ctl_port = controller_server("127.0.0.1:0", ControllerServicer(runs, uploads, store), security=security)
     met, met_port = metrics_server("127.0.0.1:0", store, security=security)

@@ -20,11 +20,16 @@ class CellError(ValueError):
         self.message = message
 
 
+# Far beyond any context window, and what the API's uint32 token fields carry.
+MAX_TOKENS = 2**31 - 1
+MAX_BLOCK_ID = 2**64 - 1  # block ids are hashes; the API carries them as uint64
+
+
 def tokens(value: object, column: str) -> int:
     """A token count: an integer >= 1 (a request needs a prompt token to prefill and one output token)."""
     count = _integer(value, column)
-    if count < 1:
-        raise CellError(column, f"token count must be >= 1, got {count}")
+    if not 1 <= count <= MAX_TOKENS:
+        raise CellError(column, f"token count must be in 1..{MAX_TOKENS:,}, got {quote(count)}")
     return count
 
 
@@ -52,11 +57,18 @@ def block_ids(value: object, column: str) -> tuple[int, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, dict):
-        return tuple(_integer(v, column) for part in value.values() for v in _as_list(part, column))
+        return tuple(_block(v, column) for part in value.values() for v in _as_list(part, column))
     if isinstance(value, str):
         parts = value.translate(_SEPARATORS).split()
-        return tuple(_integer(v, column) for v in parts)
-    return tuple(_integer(v, column) for v in _as_list(value, column))
+        return tuple(_block(v, column) for v in parts)
+    return tuple(_block(v, column) for v in _as_list(value, column))
+
+
+def _block(value: object, column: str) -> int:
+    block = _integer(value, column)
+    if not 0 <= block <= MAX_BLOCK_ID:
+        raise CellError(column, f"a block id must be in 0..2^64-1, got {quote(block)}")
+    return block
 
 
 _SEPARATORS = str.maketrans({"[": " ", "]": " ", ",": " ", ";": " "})

@@ -121,9 +121,16 @@ def resolve_path(source: str) -> tuple[Path, str | None, str]:
         entry = BUILTIN_TRACES[source]
         return entry.path, entry.fmt, source
     path = Path(source).expanduser()
-    if path.is_file():
+    if _is_file(path):
         return path, None, path.name
     raise UnknownName("trace (not a file, built-in or synthetic: source)", source, list(BUILTIN_TRACES))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL in it
+        return False
 
 
 def read_file(source: str, options: TraceOptions) -> LoadedTrace:

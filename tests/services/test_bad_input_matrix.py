@@ -1,0 +1,224 @@
+"""The bad-input matrix: every hostile or mistaken input, through the CLI and through the services.
+
+Each case names its expected CLI exit code or gRPC status and a fragment of the message. No
+case may end in a Python traceback (CLI) or an UNKNOWN / INTERNAL status (gRPC), and no
+message may echo more than a bounded prefix of what the user sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from click.testing import CliRunner
+
+from services.cli import cli
+from services.common.messages import MAX_CHARS
+from services.limits import RunLimits
+from twin_api.v1 import common_pb2, controller_pb2
+
+HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n"
+SMALL = ["--model", "opt-1.3b", "--tp", "1", "--no-progress"]
+MEGA = "x" * 1_000_000
+
+
+def files(folder: Path) -> dict[str, Path]:
+    """The hostile files, written once per test."""
+    made = {
+        "binary.csv": bytes(range(128, 256)) * 32,  # not UTF-8, and no NUL bytes
+        "zeros.csv": bytes(4096),
+        "header-only.csv": HEADER.encode(),
+        "big-field.csv": (HEADER + ROWS + '"' + "9" * 200_000 + '",1,1\n').encode(),
+        "bad-row.csv": (HEADER + ROWS + "2023-11-16 18:16:00,abc,5\n").encode(),
+        "out-of-order.csv": (HEADER + "2023-11-16 18:15:50.0,300,10\n2023-11-16 18:15:46.0,374,44\n"
+                             "2023-11-16 18:15:48.0,200,20\n").encode(),
+        "policy.bin": bytes(range(128, 256)) * 4,
+    }
+    paths = {}
+    for name, data in made.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    sparse = folder / "sparse-1gb.csv"  # 1 GB of zeros that takes no disk: must not take 1 GB of memory
+    with sparse.open("wb") as f:
+        f.truncate(1 << 30)
+    paths["sparse-1gb.csv"] = sparse
+    return paths
+
+
+@dataclass(frozen=True)
+class CliCase:
+    name: str
+    args: list[str]  # {name} is replaced by the path of that hostile file
+    exit_code: int
+    fragment: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+CLI_CASES = [
+    CliCase("servers=1000000", ["replay", "azure-conv-2023", "--servers", "1000000", *SMALL], 1, "TWIN_MAX_CHIPS"),
+    CliCase("synthetic n=50000000", ["replay", "synthetic:poisson?rate=5&n=50000000&input=10..20&output=5..9",
+                                     *SMALL], 1, "TWIN_MAX_SYNTHETIC_REQUESTS"),
+    CliCase("requests over the limit", ["replay", "azure-conv-2023", "--limit", "20", *SMALL], 1,
+            "TWIN_MAX_REQUESTS", {"TWIN_MAX_REQUESTS": "10"}),
+    CliCase("1 MB run id", ["runs", "show", MEGA], 1, "unknown run 'xxx"),
+    CliCase("1 MB trace name", ["replay", MEGA, *SMALL], 1, "unknown trace"),
+    CliCase("binary trace", ["replay", "{binary.csv}", *SMALL], 1, "binary.csv:1: column '<line>': not UTF-8"),
+    CliCase("zero-filled trace", ["replay", "{zeros.csv}", *SMALL], 1, "zeros.csv:1: column '<line>': NUL bytes"),
+    CliCase("sparse 1 GB trace", ["replay", "{sparse-1gb.csv}", *SMALL], 1, "sparse-1gb.csv:1: column '<line>'"),
+    CliCase("CSV field over the limit", ["replay", "{big-field.csv}", *SMALL], 1, "big-field.csv:4"),
+    CliCase("malformed row", ["replay", "{bad-row.csv}", *SMALL], 1, "bad-row.csv:4: column 'ContextTokens'"),
+    CliCase("header-only trace", ["replay", "{header-only.csv}", *SMALL], 1, "no requests in header-only.csv"),
+    CliCase("window cuts every request", ["replay", "azure-conv-2023", "--window", "1e9:", *SMALL], 1,
+            "no requests left"),
+    CliCase("--window garbage", ["replay", "azure-conv-2023", "--window", "garbage", *SMALL], 1, "--window"),
+    CliCase("binary --policy", ["replay", "azure-conv-2023", "--policy", "{policy.bin}", *SMALL], 1,
+            "not UTF-8 text"),
+    CliCase("negative SLO", ["replay", "azure-conv-2023", "--limit", "5", "--slo-ttft", "-1", *SMALL], 1,
+            "slo.ttft_s: must be a finite number of seconds > 0"),
+    CliCase("NaN SLO", ["replay", "azure-conv-2023", "--limit", "5", "--slo-tpot", "nan", *SMALL], 1,
+            "slo.tpot_s: must be a finite number of seconds > 0"),
+    CliCase("unknown model", ["replay", "azure-conv-2023", "--model", "gpt-9"], 1, "unknown model 'gpt-9'"),
+    CliCase("model does not fit", ["replay", "azure-conv-2023", "--model", "llama2-70b", "--tp", "1"], 1, "needs"),
+    CliCase("tp that does not divide", ["replay", "azure-conv-2023", "--tp", "3", "--model", "opt-1.3b"], 1, "tp"),
+    CliCase("missing trace file", ["replay", "no/such/file.csv", *SMALL], 1, "unknown trace"),
+    CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
+                                   "--limit", "5", *SMALL], 1, "readonly database"),
+]
+
+
+def run_cli(case: CliCase, paths: dict[str, Path], db: str, monkeypatch):
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
+    args = []
+    for arg in case.args:
+        for name, path in paths.items():
+            arg = arg.replace("{" + name + "}", str(path))
+        args.append(arg)
+    if args[0] != "--db":
+        args = ["--db", db, *args]
+    return CliRunner().invoke(cli, args)
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
+def test_cli_bad_input(case: CliCase, tmp_path, monkeypatch) -> None:
+    paths = files(tmp_path)
+    paths["ro.db"] = tmp_path / "ro.db"
+    db = f"sqlite:///{tmp_path / 'twin.db'}"
+    CliRunner().invoke(cli, ["--db", f"sqlite:///{paths['ro.db']}", "runs", "list"])  # an existing, migrated file
+    result = run_cli(case, paths, db, monkeypatch)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.exit_code == case.exit_code, result.output
+    assert case.fragment in result.output, result.output
+    assert len(result.output) < MAX_CHARS + 200  # one bounded line, never the user's megabyte back
+    assert "stored as run" not in result.output  # refused before any run exists
+
+
+def test_cli_out_of_order_timestamps_are_sorted_and_counted(tmp_path) -> None:
+    paths = files(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 't.db'}", "replay", str(paths["out-of-order.csv"]),
+                                      *SMALL, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])["summary"]
+    assert summary["trace"]["out_of_order"] == 2 and summary["requests"]["done"] == 3
+    human = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 't.db'}", "replay",
+                                     str(paths["out-of-order.csv"]), *SMALL])
+    assert "2 request(s) of out-of-order.csv arrive before a row above them" in human.output
+
+
+# ---- the same inputs through the services --------------------------------------------------
+
+
+def chunks(name: str, data: bytes, size: int = 64 * 1024):
+    for at in range(0, max(len(data), 1), size):
+        yield controller_pb2.TraceChunk(name=name if at == 0 else "", data=data[at:at + size])
+
+
+def rpc_error(call) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    error = caught.value
+    assert error.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), error.details()
+    assert len(error.details()) <= MAX_CHARS + 50
+    return error
+
+
+@pytest.mark.parametrize("name, code, fragment", [
+    ("binary.csv", grpc.StatusCode.INVALID_ARGUMENT, "binary.csv:1: column '<line>': not UTF-8"),
+    ("zeros.csv", grpc.StatusCode.INVALID_ARGUMENT, "zeros.csv:1: column '<line>': NUL bytes"),
+    ("header-only.csv", grpc.StatusCode.INVALID_ARGUMENT, "no requests in header-only.csv"),
+    ("big-field.csv", grpc.StatusCode.INVALID_ARGUMENT, "big-field.csv:4"),
+    ("bad-row.csv", grpc.StatusCode.INVALID_ARGUMENT, "bad-row.csv:4: column 'ContextTokens'"),
+])
+def test_grpc_bad_uploads(stack, tmp_path, name, code, fragment) -> None:
+    data = files(tmp_path)[name].read_bytes()
+    error = rpc_error(lambda: stack.controller.UploadTrace(chunks(name, data)))
+    assert error.code() is code and fragment in error.details(), error.details()
+
+
+def test_grpc_oversized_upload_names_the_limit(stack) -> None:
+    error = rpc_error(lambda: stack.controller.UploadTrace(chunks("big.csv", (HEADER + ROWS * 40_000).encode())))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_UPLOAD_BYTES" in error.details()
+
+
+def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, **spec) -> controller_pb2.ReplayRequest:
+    request = replay_req()
+    if trace is not None:
+        request.trace.name = trace
+    for key, value in spec.items():
+        setattr(request.spec, key, value)
+    if slo:
+        request.slo.CopyFrom(common_pb2.Slo(**slo))
+    return request
+
+
+@pytest.mark.parametrize("change, code, fragment", [
+    (dict(servers=1_000_000), grpc.StatusCode.RESOURCE_EXHAUSTED, "TWIN_MAX_CHIPS"),
+    (dict(trace="synthetic:poisson?rate=5&n=50000000&input=10..20&output=5..9"), grpc.StatusCode.RESOURCE_EXHAUSTED,
+     "TWIN_MAX_SYNTHETIC_REQUESTS"),
+    (dict(trace="synthetic:poisson?rate=1000&duration_s=1e7&input=10..20&output=5..9"),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "TWIN_MAX_SYNTHETIC_REQUESTS"),
+    (dict(slo=dict(ttft_s=-1.0)), grpc.StatusCode.INVALID_ARGUMENT, "slo.ttft_s"),
+    (dict(slo=dict(tpot_s=float("nan"))), grpc.StatusCode.INVALID_ARGUMENT, "slo.tpot_s"),
+    (dict(model="gpt-9"), grpc.StatusCode.NOT_FOUND, "unknown model 'gpt-9'"),
+    (dict(trace=MEGA), grpc.StatusCode.INVALID_ARGUMENT, "1,000,000 characters"),
+    (dict(trace="/etc/passwd"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),
+    (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GB per chip"),
+    (dict(tp=5), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
+])
+def test_grpc_bad_replay_requests(stack, replay_req, change, code, fragment) -> None:
+    error = rpc_error(lambda: stack.controller.StartReplay(_request(replay_req, **change), timeout=60))
+    assert error.code() is code and fragment in error.details(), error.details()
+    assert list(stack.controller.ListRuns(controller_pb2.ListRunsRequest()).runs) == []
+
+
+def test_grpc_megabyte_run_id_is_not_found_with_a_bounded_message(stack) -> None:
+    for call in (lambda: stack.controller.GetRun(controller_pb2.GetRunRequest(run_id=MEGA)),
+                 lambda: stack.controller.CancelRun(controller_pb2.CancelRunRequest(run_id=MEGA)),
+                 lambda: list(stack.controller.WatchRun(controller_pb2.WatchRunRequest(run_id=MEGA)))):
+        error = rpc_error(call)
+        assert error.code() is grpc.StatusCode.NOT_FOUND and "unknown run 'xxx" in error.details()
+
+
+def test_grpc_requests_per_run_and_records_in_memory(make_stack, sqlite_url, replay_req) -> None:
+    limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=40, max_records_in_memory=60))
+    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=41)))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_REQUESTS" in error.details()
+    running = limited.controller.StartReplay(replay_req(limit=40, fidelity="layer"))
+    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=30)))
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_RECORDS_IN_MEMORY" in error.details()
+    assert limited.wait(running.run_id).status == "complete"
+    assert limited.wait(limited.controller.StartReplay(replay_req(limit=30)).run_id).status == "complete"
+
+
+def test_grpc_out_of_order_upload_is_sorted_and_counted(stack, replay_req, tmp_path) -> None:
+    data = files(tmp_path)["out-of-order.csv"].read_bytes()
+    uploaded = stack.controller.UploadTrace(chunks("ooo.csv", data))
+    request = replay_req()
+    request.trace.upload_id = uploaded.upload_id
+    run = stack.wait(stack.controller.StartReplay(request).run_id)
+    assert json.loads(run.summary_json)["trace"]["out_of_order"] == 2
