@@ -17,15 +17,6 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
-QUOTE_CHARS = 64  # at most this much of a user's value is echoed back in an error
-
-
-def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """`repr` of a user value, cut to a short prefix so errors never echo unbounded input."""
-    text = str(value)
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
-
-
 class TwinError(Exception):
     """Base of every error the twin raises on purpose."""
 

@@ -29,7 +29,7 @@ def tokens(value: object, column: str) -> int:
     """A token count: an integer >= 1 (a request needs a prompt token to prefill and one output token)."""
     count = _integer(value, column)
     if not 1 <= count <= MAX_TOKENS:
-        raise CellError(column, f"token count must be in 1..{MAX_TOKENS:,}, got {quote(count)}")
+        raise CellError(column, f"token count must be >= 1 and <= {MAX_TOKENS:,}, got {quote(count)}")
     return count
 
 
