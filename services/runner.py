@@ -15,6 +15,7 @@ from services.signals import StopSignals
 from services.store import Store
 from twin.metrics import RequestRecord, SeriesSample
 from twin.replay import Progress, RunResult, RunSpec, replay
+from twin.sim import component_figures
 from twin.traces import LoadedTrace
 
 
@@ -64,7 +65,7 @@ def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: 
     if result.status == "cancelled" and signals.reason:
         result = RunResult("interrupted", {**result.summary, "status": "interrupted"}, signals.reason)
     result.summary["trace"] = trace_info(trace)
-    components = {f"replica{r.index}": r.stats.as_dict() for r in sim.replicas}
+    components = component_figures(sim)
     with signals.deferred():
         store.finish(run_id, result.status, result.summary, components, result.error)
     return run_id, result

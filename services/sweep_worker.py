@@ -9,13 +9,14 @@ from __future__ import annotations
 from twin.explore.search import at_rate, find_max_rate, mean_rate
 from twin.replay import RunSpec, replay
 from twin.serving.request import TraceRequest
+from twin.sim import component_figures
 
 
 def _replay(spec: RunSpec, requests: list[TraceRequest]) -> dict:
     sim = spec.build()
     records, series = [], []
     result = replay(sim, requests, spec.slo, sink=lambda r, s: (records.extend(r), series.extend(s)))
-    components = {f"replica{r.index}": r.stats.as_dict() for r in sim.replicas}
+    components = component_figures(sim)
     return {"status": result.status, "error": result.error, "summary": result.summary, "records": records,
             "series": series, "components": components, "spec": spec.to_dict()}
 

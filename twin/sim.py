@@ -162,6 +162,20 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
     }
 
 
+def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
+    """Per-replica counters with their dynamic energy (J, all chips of the replica), for the store."""
+    spec, tp, link = sim.cluster.server.chip.energy, sim.cluster.tp, sim.cluster.server.link
+    out = {}
+    for r in sim.replicas:
+        figures = r.stats.as_dict()
+        if spec is not None:
+            figures["compute_j"] = r.stats.macs * tp * spec.pj_per_mac * 1e-12
+            figures["memory_access_j"] = r.stats.mem_bytes * tp * spec.pj_per_mem_byte * 1e-12
+            figures["link_j"] = r.stats.esl_bytes * tp * link.pj_per_byte * 1e-12
+        out[f"replica{r.index}"] = figures
+    return out
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 

@@ -19,7 +19,7 @@ from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.schemes import QuantPolicy
 from twin.replay import RunSpec, advance, summarize
 from twin.serving.request import TraceRequest
-from twin.sim import Simulation
+from twin.sim import component_figures, Simulation
 from twin.summary import Slo
 
 
@@ -88,7 +88,7 @@ class Twin:
 
     def summarize(self, slo: Slo, status: str) -> tuple[dict, dict[str, dict[str, float]]]:
         with self.lock:
-            components = {f"replica{r.index}": r.stats.as_dict() for r in self.sim.replicas}
+            components = component_figures(self.sim)
             return summarize(self.sim, slo, status), components
 
     def component(self, path: str) -> dict:

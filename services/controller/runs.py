@@ -7,6 +7,8 @@ cancelled, or interrupted (the controller shut down; records so far are kept).
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import threading
@@ -20,6 +22,9 @@ from services.limits import RunLimits
 from services.runner import trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning
+from services.sweep_view import figures, sweep_summary
+from services.sweep_worker import sustained_attainment
+from twin.explore.search import at_rate, find_max_rate, mean_rate
 from twin.explore.sweep import Point, sweep_points
 from twin.replay import RunSpec
 from twin.traces import LoadedTrace
@@ -65,11 +70,14 @@ class RunManager:
         self._executor.submit(self._guarded, active, body)
         return active.run_id
 
-    def start_sweep(self, base: RunSpec, trace: LoadedTrace, axes: list[tuple[str, list[str]]]) -> str:
+    def start_sweep(self, base: RunSpec, trace: LoadedTrace, axes: list[tuple[str, list[str]]],
+                    rate_target: float | None = None) -> str:
+        """A sweep run; with `rate_target`, each point's goodput is bisected (every try a child run)."""
         points = sweep_points(base, axes, self.limits.max_sweep_points, check=self.run_limits.check_spec)
-        spec = {"base": base.to_dict(), "axes": {field: list(values) for field, values in axes}}
+        spec = {"base": base.to_dict(), "axes": {field: list(values) for field, values in axes},
+                "find_max_rate": rate_target is not None, "target": rate_target}
         active = self._create("sweep", trace, spec, _policy(base), len(points))
-        self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace))
+        self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace, rate_target))
         return active.run_id
 
     def _create(self, kind: str, trace: LoadedTrace, spec: dict, policy: dict, total: int,
@@ -127,32 +135,58 @@ class RunManager:
         active.update(status="interrupted", error=error)
 
     # ---- sweeps -------------------------------------------------------------------
-    def _sweep(self, parent: ActiveRun, points: list[Point], trace: LoadedTrace) -> None:
+    def _sweep(self, parent: ActiveRun, points: list[Point], trace: LoadedTrace, rate_target: float | None) -> None:
         with ThreadPoolExecutor(self.limits.sweep_parallel, thread_name_prefix="sweep") as pool:
-            rows = list(pool.map(lambda point: self._sweep_point(parent, point, trace), points))
-        done = sum(row["status"] == "complete" for row in rows)
+            rows = list(pool.map(lambda point: self._sweep_point(parent, point, trace, rate_target), points))
+        done = sum(row["status"] in ("complete", "n/a") for row in rows)
         status = parent.stop_reason or ("complete" if done == len(rows) else "failed")
         error = {"complete": "", "cancelled": "", "interrupted": SHUTDOWN}.get(
             status, f"{len(rows) - done} of {len(rows)} points did not complete")
-        self.store.finish(parent.run_id, status, {"status": status, "points": rows, "complete": done}, None, error)
+        summary = {"status": status, **sweep_summary(rows, rate_target is not None)}
+        self.store.finish(parent.run_id, status, summary, None, error)
         parent.update(status=status, error=error)
 
-    def _sweep_point(self, parent: ActiveRun, point: Point, trace: LoadedTrace) -> dict:
-        row = {"values": point.values, "run_id": None, "status": "failed", "error": point.error}
+    def _sweep_point(self, parent: ActiveRun, point: Point, trace: LoadedTrace, rate_target: float | None) -> dict:
+        row = {"values": point.values, "run_id": None, "status": "failed" if point.applies else "n/a",
+               "error": point.error}
         if not point.error and parent.stop_reason:
             row.update(status=parent.stop_reason, error="")
         if not point.error and not parent.stop_reason:
-            active = self._create("replay", trace, point.spec.to_dict(), _policy(point.spec), len(trace.requests),
-                                  records=len(trace.requests))
-            try:
-                outcome = self._replay(active, point.spec, trace, lambda: active.stop_reason or parent.stop_reason,
-                                       parent.run_id)
-            finally:
-                with self._lock:
-                    self._active.pop(active.run_id, None)
-            row.update(run_id=active.run_id, status=outcome.status, error=outcome.error, **key_figures(outcome))
+            if rate_target is None:
+                outcome, run_id = self._child(parent, point.spec, trace)
+            else:
+                outcome, run_id, rate = self._goodput(parent, point.spec, trace, rate_target)
+                row["goodput_rps"] = rate
+            row.update(run_id=run_id, status=outcome.status, error=outcome.error, **figures(outcome.summary))
         parent.bump()
         return row
+
+    def _child(self, parent: ActiveRun, spec: RunSpec, trace: LoadedTrace) -> tuple[Outcome, str]:
+        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests),
+                              records=len(trace.requests))
+        try:
+            outcome = self._replay(active, spec, trace, lambda: active.stop_reason or parent.stop_reason,
+                                   parent.run_id)
+            return outcome, active.run_id
+        finally:
+            with self._lock:
+                self._active.pop(active.run_id, None)
+
+    def _goodput(self, parent: ActiveRun, spec: RunSpec, trace: LoadedTrace, target: float):
+        """The bisection of twin.explore.search with every try a child run on a cluster replica."""
+        tries: dict[float, tuple[Outcome, str]] = {}
+        requests = list(trace.requests)
+
+        def attainment(rate: float) -> float:
+            rescaled = dataclasses.replace(trace, requests=at_rate(requests, rate))
+            tries[rate] = outcome, _ = self._child(parent, spec, rescaled)
+            if outcome.status != "complete" or outcome.summary is None:
+                return 0.0
+            return sustained_attainment(outcome.summary, len(requests), rate)
+
+        search = find_max_rate(attainment, mean_rate(requests), target)
+        outcome, run_id = tries.get(search.rate) or tries[min(tries)]
+        return outcome, run_id, search.rate
 
     # ---- watching, cancelling, shutting down --------------------------------------
     def watch(self, run_id: str, is_active: Callable[[], bool], poll_s: float = 0.5) -> Iterator[Snapshot]:
@@ -199,13 +233,6 @@ class RunManager:
 
 def _policy(spec: RunSpec) -> dict:
     return {"weights": spec.weights, "kv": spec.kv}
-
-
-def key_figures(outcome: Outcome) -> dict:
-    s = outcome.summary or {}
-    get = lambda *path: _dig(s, path)  # noqa: E731
-    return {"ttft_p99_s": get("ttft_s", "p99"), "tpot_p99_s": get("tpot_s", "p99"),
-            "output_tokens_per_s": get("throughput", "output_tokens_per_s"), "slo_attained": get("slo", "attained")}
 
 
 def _dig(d: dict, path: tuple[str, ...]):

@@ -14,6 +14,7 @@ from services.controller.inputs import TraceCache, replay_inputs
 from services.controller.runs import RunManager
 from services.controller.uploads import UploadStore
 from services.store import RunInfo, RunRow, Store
+from twin.errors import InvalidSpec
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
 
 SERVICE = "twin_api.v1.Controller"
@@ -56,7 +57,11 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         base, trace = replay_inputs(request.base, self.uploads, self.traces, check_spec=False,
                                     limits=self.runs.run_limits)
         axes = [(axis.field, list(axis.values)) for axis in request.axes]
-        return run_msg(self.store.get_run(self.runs.start_sweep(base, trace, axes)))
+        target = request.target if request.HasField("target") else 0.9
+        if request.find_max_rate and (base.slo.ttft_s is None and base.slo.tpot_s is None or not 0 < target <= 1):
+            raise InvalidSpec("find_max_rate", "needs base.slo (ttft_s and/or tpot_s) and a target in (0, 1]")
+        run_id = self.runs.start_sweep(base, trace, axes, target if request.find_max_rate else None)
+        return run_msg(self.store.get_run(run_id))
 
     def WatchRun(self, request, context):
         for snapshot in self.runs.watch(request.run_id, context.is_active):

@@ -18,7 +18,7 @@ from twin.hw.link import EslLink
 class Chip:
     def __init__(self, env: simpy.Environment, spec: ChipSpec, name: str):
         self.env, self.spec, self.name = env, spec, name
-        self.hbm = Hbm(env, spec.memory, f"{name}/hbm")
+        self.hbm = Hbm(env, spec.memory, f"{name}/hbm", spec.energy)
         self.esl_out: EslLink | None = None  # set when the topology is wired
         self.macs = 0.0
         self.compute_busy_s = 0.0
@@ -37,6 +37,9 @@ class Chip:
     def state(self) -> dict[str, float]:
         act = self.hbm.activity
         macs = act.macs if self.macs == 0 and act is not None else self.macs
+        energy = self.spec.energy
+        joules = {} if energy is None else {
+            "static_j": energy.static_w * self.env.now, "compute_j": macs * energy.pj_per_mac * 1e-12}
         return {"kind": self.spec.kind, "mac_trees": self.spec.mac_trees, "lanes": self.spec.lanes,
-                "macs": macs, "compute_busy_s": macs / self.spec.macs_per_s, **{
+                "macs": macs, "compute_busy_s": macs / self.spec.macs_per_s, **joules, **{
                     f"hbm_{k}": v for k, v in self.hbm.state().items()}}

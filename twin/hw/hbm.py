@@ -13,8 +13,9 @@ from twin.config import MemorySpec
 
 
 class Hbm:
-    def __init__(self, env: simpy.Environment, spec: MemorySpec, name: str):
+    def __init__(self, env: simpy.Environment, spec: MemorySpec, name: str, chip_energy=None):
         self.env, self.spec, self.name = env, spec, name
+        self.chip_energy = chip_energy  # twin.energy.EnergySpec of the chip it belongs to, or None
         self.channels = simpy.Container(env, capacity=spec.channels, init=spec.channels)
         self.busy_s = 0.0
         self.bytes_moved = 0.0
@@ -40,8 +41,12 @@ class Hbm:
 
     def state(self) -> dict[str, float]:
         moved, busy = self.totals()
+        energy = self.chip_energy
+        joules = {} if energy is None else {
+            "static_j": energy.memory_static_w_per_stack * self.spec.stacks * self.env.now,
+            "access_j": moved * energy.pj_per_mem_byte * 1e-12}
         return {"channels": self.spec.channels, "channels_free": self.channels.level,
-                "capacity_bytes": self.spec.capacity_bytes, "bytes_moved": moved, "busy_s": busy}
+                "capacity_bytes": self.spec.capacity_bytes, "bytes_moved": moved, "busy_s": busy, **joules}
 
 
 class HbmChannel:

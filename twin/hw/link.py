@@ -24,4 +24,5 @@ class EslLink:
 
     def state(self) -> dict[str, float]:
         return {"bandwidth_gbit_s": self.spec.bandwidth_gbit_s, "busy_s": self.busy_s,
-                "bytes_moved": self.bytes_moved, "in_use": self.port.count}
+                "bytes_moved": self.bytes_moved, "in_use": self.port.count,
+                "energy_j": self.bytes_moved * self.spec.pj_per_byte * 1e-12}

@@ -87,12 +87,16 @@ class SweepAxis(_message.Message):
     def __init__(self, field: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SweepRequest(_message.Message):
-    __slots__ = ("base", "axes")
+    __slots__ = ("base", "axes", "find_max_rate", "target")
     BASE_FIELD_NUMBER: _ClassVar[int]
     AXES_FIELD_NUMBER: _ClassVar[int]
+    FIND_MAX_RATE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     base: ReplayRequest
     axes: _containers.RepeatedCompositeFieldContainer[SweepAxis]
-    def __init__(self, base: _Optional[_Union[ReplayRequest, _Mapping]] = ..., axes: _Optional[_Iterable[_Union[SweepAxis, _Mapping]]] = ...) -> None: ...
+    find_max_rate: bool
+    target: float
+    def __init__(self, base: _Optional[_Union[ReplayRequest, _Mapping]] = ..., axes: _Optional[_Iterable[_Union[SweepAxis, _Mapping]]] = ..., find_max_rate: _Optional[bool] = ..., target: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
     __slots__ = ("run_id", "kind", "trace", "status", "created_at", "finished_at", "error", "requests_recorded", "series_recorded", "spec_json", "summary_json")

@@ -123,3 +123,16 @@ def test_validate_names_the_file_and_field(tmp_path: Path, my_hw: Path) -> None:
     (my_hw / "chips" / "my-lpu.yaml").write_text(yaml.safe_dump(bad))
     result = _cli(tmp_path, "catalog", "validate", str(my_hw / "chips" / "my-lpu.yaml"), ok=False)
     assert result.exit_code != 0 and "my-lpu.yaml" in result.output and "memory.stacks" in result.output
+
+
+def test_remote_sweep_with_a_hardware_axis_and_goodput(stack, my_hw: Path, tmp_path: Path) -> None:
+    """The same sweep through the controller: a user server, a hardware axis, --find-max-rate."""
+    out = _cli(tmp_path, "--controller", stack.controller_addr, "--catalog", str(my_hw), "sweep", TRACE,
+               "--server", "my-server", "--set", "chip.mac_trees=32,64", "--find-max-rate", "--slo-ttft", "0.5",
+               "--json")
+    summary = json.loads(out.output[out.output.index("{"):])
+    assert summary["objective"] == "goodput_rps"
+    points = {p["values"]["chip.mac_trees"]: p for p in summary["points"]}
+    assert set(points) == {32, 64} and all(p["status"] == "complete" for p in points.values())
+    assert points[64]["goodput_rps"] >= points[32]["goodput_rps"] > 0  # more MAC trees prefill faster
+    assert points[64]["total_mm2"] > points[32]["total_mm2"]
