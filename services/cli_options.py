@@ -36,8 +36,26 @@ replay_options = _stack([
                       "or chunked prefill."),
     click.option("--chunk-tokens", default=512, show_default=True, help="Token budget per chunked step."),
     click.option("--preemption", default="recompute", show_default=True, type=click.Choice(["recompute", "swap"])),
-    click.option("--router", default="round-robin", show_default=True,
-                 type=click.Choice(["round-robin", "least-tokens"])),
+    click.option("--router", default=None, type=click.Choice(["round-robin", "least-tokens", "prefix-affinity"]),
+                 help="Request routing [default: round-robin; least-tokens for the prefill pool of --pd]."),
+    click.option("--pd", default=None, help="Disaggregate: P prefill and D decode replicas, e.g. 1:1."),
+    click.option("--prefill-server", default=None, help="Server type of the prefill pool (with --pd)."),
+    click.option("--decode-router", default="least-tokens", show_default=True,
+                 type=click.Choice(["round-robin", "least-tokens"]), help="Routing to the decode pool (--pd)."),
+    click.option("--prefix-cache", default="none", show_default=True, type=click.Choice(["none", "lru"]),
+                 help="Keep prompt-prefix KV blocks per replica and reuse them."),
+    click.option("--prefix-cache-share", default=0.2, show_default=True,
+                 help="Share of a replica's KV memory for the prefix cache."),
+    click.option("--prefix-cache-gb", default=None, type=float,
+                 help="Prefix-cache capacity per replica in GB instead of a share (inf: unbounded)."),
+    click.option("--prefix-cache-host", "prefix_cache_host_gb", default=0.0, show_default=True,
+                 help="GB of host memory per replica for a second prefix-cache tier (over PCIe)."),
+    click.option("--speculative", default=0, show_default=True, help="Draft tokens per step (0: off)."),
+    click.option("--acceptance", default=0.7, show_default=True, help="Per-token draft acceptance probability."),
+    click.option("--acceptance-dist", default=None, help="a,b: per-request acceptance drawn from Beta(a, b)."),
+    click.option("--draft-model", default=None, help="Draft model from the catalogue (same chips)."),
+    click.option("--draft-skip", default=None, type=float,
+                 help="Self-speculative draft: share of the target's layers skipped."),
     click.option("--fidelity", default="step", show_default=True, type=click.Choice(["step", "layer"])),
     click.option("--weights", default="fp16", show_default=True, help="Weight scheme: fp16, int8, int4."),
     click.option("--kv-quant", "kv", default="fp16", show_default=True,
@@ -95,15 +113,34 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     tp = opts["tp"] or catalog.server(opts["server"], overrides or {}).chips
     catalog.model(opts["model"])  # an unknown model fails here, before any trace is read
     definitions = catalog.definitions_for(("servers", opts["server"]), ("models", opts["model"])) or None
-    serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
-                            preemption=opts["preemption"], router=opts["router"], fidelity=opts["fidelity"],
-                            seed=opts["seed"])
     policy = load_policy(opts["policy_file"]).to_dict() if opts.get("policy_file") else None
+    serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
+                            preemption=opts["preemption"], fidelity=opts["fidelity"], seed=opts["seed"],
+                            **_architecture(opts, (policy or {}).get("serving", {})))
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
                    replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
                    slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, definitions=definitions,
                    overrides=overrides)
+
+
+def _architecture(opts: dict, from_policy: dict) -> dict:
+    """Serving-architecture fields from the flags; a policy file's `serving:` section fills what the flags leave at
+    their defaults."""
+    from twin.serving.options import parse_beta
+    router = opts.get("router")
+    fields = {"router": router or "round-robin", "prefill_router": router or "least-tokens",
+              **{k: opts[k] for k in ("pd", "prefill_server", "decode_router", "prefix_cache", "prefix_cache_share",
+                                      "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
+                                      "draft_model", "draft_skip")},
+              "acceptance_dist": parse_beta(opts["acceptance_dist"]) if opts.get("acceptance_dist") else None}
+    defaults = ServingConfig()
+    for key, value in from_policy.items():
+        if router is None and key == "router":
+            fields["prefill_router"] = value
+        if fields.get(key) == getattr(defaults, key):
+            fields[key] = value
+    return fields
 
 
 __all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec"]

@@ -343,8 +343,26 @@ class ServingConfig:
     fidelity: str = "step"  # step | layer
     sample_every_s: float = 1.0  # time-series sampling period
     seed: int = 0
+    # serving architectures (rules in twin.serving.options)
+    pd: str | None = None  # "P:D" prefill and decode replicas (disaggregation); None: colocated
+    prefill_server: str | None = None  # catalogue server of the prefill pool (default: the decode one)
+    prefill_router: str = "least-tokens"
+    decode_router: str = "least-tokens"
+    prefix_cache: str = "none"  # none | lru
+    prefix_cache_share: float = 0.2  # of a replica's KV memory set aside for the device tier
+    prefix_cache_gb: float | None = None  # or this many GB per replica (inf: unbounded)
+    prefix_cache_host_gb: float = 0.0  # second tier in host memory, per replica, over PCIe
+    speculative: int = 0  # drafted tokens per step (0: off)
+    acceptance: float = 0.7  # per-token acceptance probability
+    acceptance_dist: tuple[float, float] | None = None  # Beta(a, b) per request instead
+    draft_model: str | None = None
+    draft_skip: float | None = None  # share of the target's layers a self-speculative draft skips
 
     def __post_init__(self) -> None:
+        from twin.serving.options import check_architecture
+        if self.acceptance_dist is not None:  # a JSON list back to a tuple
+            object.__setattr__(self, "acceptance_dist", tuple(self.acceptance_dist))
+        check_architecture(self)
         _positive(self, "max_batch", "chunk_tokens", "block_tokens", "sample_every_s")
         choices = {"policy": ("prefill-first", "decode-first", "chunked"),
                    "preemption": ("recompute", "swap"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from twin.config import ClusterSpec, ModelSpec, ServingConfig
@@ -18,6 +19,8 @@ class MemoryPlan:
     activation_bytes: float  # per chip, workspace for the largest step
     kv_block_bytes: float  # one block over the whole replica
     kv_blocks: int  # per replica
+    prefix_cache_tokens: float = 0.0  # per replica, set aside from the KV memory (math.inf: unbounded study)
+    draft_weight_bytes: float = 0.0  # per chip, a speculative draft model's weights
 
     @property
     def kv_bytes(self) -> float:
@@ -27,15 +30,39 @@ class MemoryPlan:
 def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig) -> MemoryPlan:
     tp, chip = cluster.tp, cluster.server.chip
     cost = CostModel(model, cluster.server, tp, policy)
-    weights = cost.weight_bytes()
+    draft_weights, draft_kv = _draft(cluster, policy, serving)
+    weights = cost.weight_bytes() + draft_weights
     step_tokens = max(model.max_context, serving.chunk_tokens)
     act = step_tokens * (2 * model.hidden + model.ffn) * FP16_BYTES / tp
-    block = serving.block_tokens * model.layers * cost.kv_token_layer_bytes  # whole replica
+    block = serving.block_tokens * (model.layers * cost.kv_token_layer_bytes + draft_kv)  # whole replica
     free = chip.memory.capacity_bytes - weights - act
     blocks = int(free * tp // block) if free > 0 else 0
+    cached = _prefix_cache_blocks(serving, blocks, block)
+    blocks -= 0 if cached == math.inf else int(cached)
     if blocks * serving.block_tokens < model.max_context // 8 or free <= 0:
         raise CapacityExceeded(_does_not_fit(cluster, model, policy, weights + act, serving))
-    return MemoryPlan(chip.memory.capacity_bytes, weights, act, block, blocks)
+    return MemoryPlan(chip.memory.capacity_bytes, weights, act, block, blocks,
+                      cached * serving.block_tokens, draft_weights)
+
+
+def _draft(cluster: ClusterSpec, policy: QuantPolicy, serving: ServingConfig) -> tuple[float, float]:
+    """(weight bytes per chip, KV bytes per token over the replica) of a speculative draft model."""
+    if not serving.speculative or serving.draft_model is None:
+        return 0.0, 0.0
+    from twin.catalog import load_model
+    draft = CostModel(load_model(serving.draft_model), cluster.server, cluster.tp, policy)
+    return draft.weight_bytes(), draft.model.layers * draft.kv_token_layer_bytes
+
+
+def _prefix_cache_blocks(serving: ServingConfig, blocks: int, block_bytes: float) -> float:
+    """KV blocks set aside for the prefix cache's device tier (math.inf: unbounded, nothing set aside)."""
+    if serving.prefix_cache == "none":
+        return 0
+    if serving.prefix_cache_gb is None:
+        return int(blocks * serving.prefix_cache_share)
+    if serving.prefix_cache_gb == math.inf:
+        return math.inf
+    return int(serving.prefix_cache_gb * GB // block_bytes)
 
 
 def _does_not_fit(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, need: float,

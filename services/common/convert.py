@@ -10,7 +10,9 @@ from twin.summary import Slo
 from twin_api.v1 import common_pb2
 
 _SERVING_FIELDS = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity",
-                   "sample_every_s", "seed")
+                   "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache",
+                   "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
+                   "draft_model", "draft_skip")
 
 
 def _set_fields(msg, names) -> dict:
@@ -33,7 +35,7 @@ def run_spec(msg: common_pb2.TwinSpec, slo: Slo = Slo()) -> RunSpec:
     return RunSpec(server=msg.server, model=msg.model, servers=msg.servers if msg.HasField("servers") else 1,
                    tp=tp, replicas=msg.replicas if msg.HasField("replicas") else None,
                    weights=msg.policy.weights or "fp16", kv=msg.policy.kv or "fp16",
-                   serving=ServingConfig(**_set_fields(msg.serving, _SERVING_FIELDS)), slo=slo,
+                   serving=_serving(msg.serving), slo=slo,
                    definitions=definitions, overrides=overrides)
 
 
@@ -58,9 +60,22 @@ def _yaml_mapping(text: str, field: str, limit: int) -> dict | None:
     return data
 
 
+def _serving(msg: common_pb2.ServingConfig) -> ServingConfig:
+    """The core's ServingConfig; a bad value raises InvalidSpec naming `spec.serving.<field>`."""
+    from twin.errors import InvalidSpec
+    fields = _set_fields(msg, _SERVING_FIELDS)
+    if msg.acceptance_dist:
+        fields["acceptance_dist"] = tuple(msg.acceptance_dist)
+    try:
+        return ServingConfig(**fields)
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"spec.serving.{exc.field}", exc.message) from None
+
+
 def twin_spec(spec: RunSpec) -> common_pb2.TwinSpec:
     import yaml
     serving = {name: getattr(spec.serving, name) for name in _SERVING_FIELDS}
+    serving["acceptance_dist"] = list(spec.serving.acceptance_dist or ())
     return common_pb2.TwinSpec(server=spec.server, model=spec.model, servers=spec.servers, tp=spec.tp,
                                replicas=spec.replicas, policy=common_pb2.QuantPolicy(weights=spec.weights, kv=spec.kv),
                                serving=common_pb2.ServingConfig(**serving),

@@ -8,6 +8,11 @@
     rules:                   # optional, checked at every batch change, first match wins
       - {when: kv_occupancy, above: 0.8, kv: oaken}
       - {when: queue_length, above: 64, kv: oaken}
+    serving:                 # optional serving-architecture options (twin.config.ServingConfig fields)
+      pd: "1:1"
+      prefix_cache: lru
+      speculative: 4
+      draft_model: llama2-7b
 
 A rule switches the KV scheme used for newly written tokens; what is already stored
 keeps its format. When no rule matches, the starting scheme comes back.
@@ -42,6 +47,7 @@ class PolicySpec:
     kv: str = "fp16"
     layers: tuple[tuple[int, int, str], ...] = ()
     rules: tuple[SwitchRule, ...] = ()
+    serving: tuple[tuple[str, object], ...] = ()  # ServingConfig fields the file sets
 
     def policy(self, n_layers: int, kv: str | None = None) -> QuantPolicy:
         """The QuantPolicy for a model of `n_layers` layers (optionally with another default KV)."""
@@ -58,20 +64,41 @@ class PolicySpec:
     def to_dict(self) -> dict:
         return {"weights": self.weights, "kv": self.kv,
                 "layers": [{"first": f, "last": la, "kv": k} for f, la, k in self.layers],
-                "rules": [{"when": r.metric, "above": r.above, "kv": r.kv} for r in self.rules]}
+                "rules": [{"when": r.metric, "above": r.above, "kv": r.kv} for r in self.rules],
+                "serving": dict(self.serving)}
 
 
 def policy_from_dict(data: dict) -> PolicySpec:
     if not isinstance(data, dict):
         raise InvalidSpec("policy", "must be a mapping with weights, kv, layers, rules")
-    unknown = set(data) - {"weights", "kv", "layers", "rules"}
+    unknown = set(data) - {"weights", "kv", "layers", "rules", "serving"}
     if unknown:
-        raise InvalidSpec(f"policy.{sorted(unknown)[0]}", "unknown key (known: weights, kv, layers, rules)")
+        raise InvalidSpec(f"policy.{sorted(unknown)[0]}", "unknown key (known: weights, kv, layers, rules, serving)")
     weights, kv = str(data.get("weights", "fp16")), str(data.get("kv", "fp16"))
     weight_scheme(weights), kv_scheme(kv)  # UnknownName for a misspelt scheme
     layers = tuple(_layer(i, x) for i, x in enumerate(data.get("layers") or ()))
     rules = tuple(_rule(i, x) for i, x in enumerate(data.get("rules") or ()))
-    return PolicySpec(weights, kv, layers, rules)
+    return PolicySpec(weights, kv, layers, rules, _serving(data.get("serving") or {}))
+
+
+def _serving(data: dict) -> tuple[tuple[str, object], ...]:
+    """The `serving:` section, checked field by field against ServingConfig (errors name policy.serving.X)."""
+    from dataclasses import fields
+
+    from twin.config import ServingConfig
+    if not isinstance(data, dict):
+        raise InvalidSpec("policy.serving", "must be a mapping of serving options")
+    known = {f.name for f in fields(ServingConfig)}
+    for key in data:
+        if key not in known:
+            raise InvalidSpec(f"policy.serving.{key}", f"unknown option (known: {', '.join(sorted(known))})")
+    try:
+        ServingConfig(**data)
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"policy.serving.{exc.field}", exc.message) from None
+    except TypeError as exc:
+        raise InvalidSpec("policy.serving", str(exc)) from None
+    return tuple(sorted(data.items()))
 
 
 def load_policy(path: str | Path) -> PolicySpec:

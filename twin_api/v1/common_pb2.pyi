@@ -37,7 +37,7 @@ class QuantPolicy(_message.Message):
     def __init__(self, weights: _Optional[str] = ..., kv: _Optional[str] = ...) -> None: ...
 
 class ServingConfig(_message.Message):
-    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed")
+    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache", "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance", "acceptance_dist", "draft_model", "draft_skip")
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CHUNK_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,19 @@ class ServingConfig(_message.Message):
     FIDELITY_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_EVERY_S_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    PD_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_SERVER_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_ROUTER_FIELD_NUMBER: _ClassVar[int]
+    DECODE_ROUTER_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_CACHE_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_CACHE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_CACHE_GB_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_CACHE_HOST_GB_FIELD_NUMBER: _ClassVar[int]
+    SPECULATIVE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTANCE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTANCE_DIST_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_SKIP_FIELD_NUMBER: _ClassVar[int]
     max_batch: int
     policy: str
     chunk_tokens: int
@@ -56,7 +69,20 @@ class ServingConfig(_message.Message):
     fidelity: str
     sample_every_s: float
     seed: int
-    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    pd: str
+    prefill_server: str
+    prefill_router: str
+    decode_router: str
+    prefix_cache: str
+    prefix_cache_share: float
+    prefix_cache_gb: float
+    prefix_cache_host_gb: float
+    speculative: int
+    acceptance: float
+    acceptance_dist: _containers.RepeatedScalarFieldContainer[float]
+    draft_model: str
+    draft_skip: float
+    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ..., pd: _Optional[str] = ..., prefill_server: _Optional[str] = ..., prefill_router: _Optional[str] = ..., decode_router: _Optional[str] = ..., prefix_cache: _Optional[str] = ..., prefix_cache_share: _Optional[float] = ..., prefix_cache_gb: _Optional[float] = ..., prefix_cache_host_gb: _Optional[float] = ..., speculative: _Optional[int] = ..., acceptance: _Optional[float] = ..., acceptance_dist: _Optional[_Iterable[float]] = ..., draft_model: _Optional[str] = ..., draft_skip: _Optional[float] = ...) -> None: ...
 
 class Slo(_message.Message):
     __slots__ = ("ttft_s", "tpot_s")
