@@ -20,6 +20,7 @@ from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
 from twin.serving.request import TraceRequest
+from twin.serving.arch_summary import architecture_summary
 from twin.sim import Simulation, hardware_summary
 from twin.summary import Slo, request_summary
 
@@ -133,6 +134,7 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     summary["energy"] = run_energy(sim.cluster, [r.stats for r in sim.replicas], summary["makespan_s"],
                                    summary["throughput"]["output_tokens"])
     summary["area"] = area_summary(sim.cluster, summary["throughput"]["output_tokens_per_s"])
+    summary["architecture"] = architecture_summary(sim)
     summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
                        "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,

@@ -21,6 +21,10 @@ from twin.serving.engine import Replica, StepBackend
 from twin.serving.kv_cache import KvCache
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
+from twin.catalog import load_server
+from twin.deployment import Pool, pools, servers_needed
+from twin.serving.architecture import equip, pool_serving
+from twin.serving.pools import Disaggregation, server_links
 
 
 TOKEN_ID_BYTES = 4  # int32 token ids sent to the chip
@@ -32,12 +36,18 @@ class Simulation:
         self.cluster, self.model = cluster, model
         self.policy = policy or QuantPolicy()
         self.serving = serving or ServingConfig()
-        self.memory: MemoryPlan = plan_memory(cluster, model, self.policy, self.serving)
         self.env = simpy.Environment()
         self.recorder = Recorder()
-        self.router = make_router(self.serving.router)
+        self.router = make_router(self.serving.router if self.serving.pd is None else self.serving.prefill_router)
         self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
-        self.replicas = [self._replica(i) for i in range(cluster.n_replicas)]
+        self._servers = {"main": self.servers}
+        self.replicas: list[Replica] = []
+        for pool in pools(cluster, self.serving, load_server):
+            self.memory: MemoryPlan = self._add_pool(pool)
+        self.entry = [rep for rep in self.replicas if rep.role != "decode"]  # where requests arrive
+        self.disaggregation = None if self.serving.pd is None else Disaggregation(
+            self.env, self.entry, [rep for rep in self.replicas if rep.role == "decode"],
+            self.serving.decode_router, self._kv_links())
         for rep in self.replicas:
             rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
@@ -45,20 +55,45 @@ class Simulation:
         self.submitted = 0
         self._last_arrival = 0.0
 
-    def _replica(self, index: int) -> Replica:
-        per_server = self.cluster.server.chips // self.cluster.tp
-        server = self.servers[index // per_server]
-        first = (index % per_server) * self.cluster.tp
-        cost = CostModel(self.model, self.cluster.server, self.cluster.tp, self.policy)
-        kv = KvCache(self.memory.kv_blocks, self.serving.block_tokens, self.memory.kv_block_bytes)
-        backend = (StepBackend(self.env, cost) if self.serving.fidelity == "step" else
-                   LayerBackend(self.env, cost, server.chips[first:first + self.cluster.tp], server.host, first))
-        host_bytes = self.cluster.server.host.memory_gb * 1e9 / per_server
-        replica = Replica(self.env, index, cost, kv, self.serving, self.recorder, backend, host_bytes)
-        for chip in server.chips[first:first + self.cluster.tp]:
+    def _add_pool(self, pool: Pool) -> MemoryPlan:
+        serving = pool_serving(self.serving, pool.role)
+        plan = plan_memory(pool.cluster, self.model, self.policy, serving)
+        servers = self._servers.setdefault(pool.servers_key, [Server(self.env, pool.cluster, i)
+                                                              for i in range(servers_needed(pool))])
+        for i in range(pool.count):
+            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving)
+            equip(rep, pool, plan, serving, self.model)
+            self.env.process(rep.run())
+            self.replicas.append(rep)
+        return plan
+
+    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig) -> Replica:
+        c, first = pool.cluster, pool.first_chip(i)
+        cost = CostModel(self.model, c.server, c.tp, self.policy)
+        kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
+        chips = server.chips[first:first + c.tp]
+        backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
+                   LayerBackend(self.env, cost, chips, server.host, first))
+        host_bytes = c.server.host.memory_gb * 1e9 / (c.server.chips // c.tp)
+        replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes)
+        replica.place = (pool.servers_key, pool.server_of(i))
+        for chip in chips:
             chip.hbm.activity = replica.stats
-        self.env.process(replica.run())
         return replica
+
+    def _kv_links(self):
+        """(prefill replica, decode replica) -> the links their KV crosses."""
+        links = {(key, i): server_links(server_spec, i) for key, group in self._servers.items()
+                 for i, server_spec in enumerate(s.spec for s in group)}
+
+        def between(src, dst) -> list:
+            if src.place == dst.place:
+                return [links[src.place]["esl"]]
+            out, inn = links[src.place].get("out"), links[dst.place].get("in")
+            if out is None or inn is None:
+                raise InvalidSpec("network", "a server of this deployment states no network: in its YAML")
+            return [out, inn]
+        return between
 
     @property
     def now_s(self) -> float:
@@ -75,8 +110,10 @@ class Simulation:
 
     def _arrive(self, r: Request):
         yield self.env.timeout(r.spec.arrival_s - self.env.now + self._ingest_s(r.spec.input_tokens))
-        loads = [rep.outstanding_tokens for rep in self.replicas]
-        self.replicas[self.router.choose(loads)].enqueue(r)
+        entry = self.entry
+        loads = [rep.outstanding_tokens for rep in entry]
+        cached = [rep.cached_prefix(r.spec) for rep in entry] if self.serving.router == "prefix-affinity" else None
+        entry[self.router.choose(loads, cached)].enqueue(r)
 
     def _ingest_s(self, tokens: int) -> float:
         """Host time before a request can be scheduled: tokenise on the CPU, then DMA the ids over PCIe."""

@@ -12,7 +12,7 @@ from twin.hw.link import EslLink
 
 class Server:
     def __init__(self, env: simpy.Environment, cluster: ClusterSpec, index: int):
-        spec = cluster.server
+        spec = self.spec = cluster.server
         self.name = f"server{index}"
         self.chips = [Chip(env, spec.chip, f"{self.name}/chip{i}") for i in range(spec.chips)]
         self.host = Host(env, spec.host, spec.chips, f"{self.name}/host")

@@ -13,6 +13,7 @@ advancing it is proportional to the completions and window edges it crosses.
 from __future__ import annotations
 
 import heapq
+import math
 import itertools
 
 from twin.serving.request import Request
@@ -24,6 +25,7 @@ class DecodeBatch:
         self.tick = 0  # decode steps this batch has taken
         self.members: dict[int, Request] = {}  # by request id, in the order they joined
         self.growing = 0  # members whose attended context still grows (below the window)
+        self.slope = 0  # how fast the growing members' contexts grow together, tokens per tick
         self.capped = 0  # members attending exactly `window` tokens
         self._base = 0  # sum over growing members of (context - tick)
         self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
@@ -36,31 +38,33 @@ class DecodeBatch:
 
     def context_sum(self) -> int:
         """Attended context summed over the members (each capped at the window)."""
-        return self._base + self.growing * self.tick + self.capped * (self.window or 0)
+        return self._base + self.slope * self.tick + self.capped * (self.window or 0)
 
     def join(self, r: Request) -> None:
-        """`r` starts decoding: from now each tick is one more token for it."""
+        """`r` starts decoding: from now each tick is one more token for it (or, speculating, the
+        tokens of its track; its attended context then grows by its mean rate per tick)."""
+        c, steps = r.context, r.remaining if r.track is None else len(r.track)
         r.batch, r.t0, r.serial = self, self.tick, next(self._serial)
         self.members[r.id] = r
-        c = r.context
-        heapq.heappush(self._finish, (self.tick + r.remaining, r.serial, r))
-        if self.window is not None and c >= self.window:
+        heapq.heappush(self._finish, (self.tick + steps, r.serial, r))
+        r.capped = self.window is not None and c >= self.window
+        if r.capped:
             self.capped += 1
             return
         self.growing += 1
-        self._base += c - self.tick
+        self.slope += r.rate
+        r.base_part = c - r.rate * self.tick
+        self._base += r.base_part
         if self.window is not None:
-            heapq.heappush(self._edge, (self.tick + self.window - c, r.serial, r))
+            heapq.heappush(self._edge, (self.tick + math.ceil((self.window - c) / r.rate), r.serial, r))
 
     def leave(self, r: Request) -> None:
         """`r` stops decoding (finished or preempted); its token count is fixed from now."""
-        c = r.context
-        if self.window is not None and c >= self.window:
+        if r.capped:
             self.capped -= 1
         else:
-            self.growing -= 1
-            self._base -= c - self.tick
-        r.gen, r.batch, r.serial = r.generated, None, 0
+            self._grow_stop(r)
+        r.gen, r.batch, r.serial, r.track = r.generated, None, 0, None
         del self.members[r.id]
 
     def steps_to_event(self) -> int:
@@ -74,14 +78,19 @@ class DecodeBatch:
         """Take `steps` decode steps; returns the members that finished at the last one."""
         self.tick += steps
         while self._edge and self._head(self._edge) <= self.tick:
-            edge = heapq.heappop(self._edge)[0]  # there its context, base + edge, was the window
-            self.growing -= 1
+            r = heapq.heappop(self._edge)[2]  # its context reached the window: it attends `window` from now
+            self._grow_stop(r)
+            r.capped = True
             self.capped += 1
-            self._base -= self.window - edge
         done = []
         while self._finish and self._head(self._finish) <= self.tick:
             done.append(heapq.heappop(self._finish)[2])
         return done
+
+    def _grow_stop(self, r: Request) -> None:
+        self.growing -= 1
+        self.slope -= r.rate
+        self._base -= r.base_part
 
     def _head(self, heap: list[tuple[int, int, Request]]) -> int:
         """The earliest live entry's tick (entries of members that left are dropped here)."""

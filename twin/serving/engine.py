@@ -13,6 +13,7 @@ import simpy
 
 from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
+from twin.serving.architecture import ArchitectureHooks
 from twin.serving.lifecycle import Lifecycle
 from twin.serving.shape_cost import ShapeCosts, run_times
 
@@ -30,21 +31,25 @@ class StepBackend:
         yield self.env.timeout(self._costs.step_time(shape) + transfer_s)
 
 
-class Replica(Lifecycle):
+class Replica(Lifecycle, ArchitectureHooks):
     """One model copy on `tp` chips: queues, KV cache, scheduler and the engine process."""
 
     def run(self):
         while True:
             if self.rules:
                 self.adapt()
+            if self.arrived:
+                self.join_arrived()
             d = self.scheduler.plan(self.q)
             if d.idle:
                 yield self._wait_for_work()
                 continue
-            transfer_s = self.preempt(d.preempt) + self.swap_in_time(d)
+            transfer_s = self.preempt(d.preempt) + self.swap_in_time(d) + self.host_hit_time(d.prefill)
             self.sample()
             if d.prefill or not self.closed_form:
-                shape, start = self.shape_of(d), self.env.now
+                plain, start = self.shape_of(d), self.env.now
+                shape, transfer_s = self.spec_shape(plain), transfer_s + self.draft_time(plain)
+                self.hand_off(d, start + transfer_s, shape)
                 yield from self.backend.step(shape, transfer_s)
                 self.account(shape, self.env.now - start)
                 self.finish_step(d)
@@ -58,7 +63,7 @@ class Replica(Lifecycle):
     # ---- decode runs in closed form -----------------------------------------------
     def decode_run(self, transfer_s: float):
         steps, times = self.plan_run()
-        s0, growing = self.decode_shape(), self.q.batch.growing
+        s0, growing = self.decode_shape(), self.q.batch.slope
         if transfer_s:
             yield self.env.timeout(transfer_s)
         start, total = self.env.now, times.total(steps)
@@ -72,18 +77,24 @@ class Replica(Lifecycle):
                 steps = done
         else:
             yield self.env.timeout(total)
-        self.account_run(s0, growing, steps, times.total(steps) + transfer_s)
+        account = self.account_run if self.acceptance is None else self.account_spec_run
+        account(s0, growing, steps, times.total(steps) + transfer_s)
+        if self.acceptance is not None:
+            self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
         for r in self.decode_steps(steps):
             self.complete(r, start + times.total(steps))
 
     def plan_run(self) -> tuple[int, StepTimes]:
         """Steps until the batch must change (a completion, a window edge, KV running out) and their times."""
         b = self.q.batch
-        steps = self.kv.steps_free(b.steps_to_event())
-        return max(steps, 1), self.costs.decode_times(b.n, b.context_sum(), b.growing)
+        steps = max(self.kv.steps_free(b.steps_to_event()), 1)
+        if self.acceptance is None:
+            return steps, self.costs.decode_times(b.n, b.context_sum(), b.slope)
+        return steps, self.run_times(self.decode_shape(0), self.decode_shape(1))
 
-    def step_times(self, s0: StepShape, s1: StepShape) -> StepTimes:
-        """A decode run's step times straight from the cost model, from the shapes of its first two
-        steps (the replica's own decode runs use the cached `costs.decode_times`)."""
-        cm = self.cost
-        return run_times(cm, cm.layer(s0), cm.layer(s1), cm.head_time(s0))
+    def step_times(self, s0: StepShape, s1: StepShape, cm: CostModel | None = None,
+                   layers: int | None = None) -> StepTimes:
+        """A decode run's step times straight from a cost model (this replica's, or a draft's running
+        `layers` layers), from the shapes of its first two steps."""
+        cm = cm or self.cost
+        return run_times(cm, cm.layer(s0), cm.layer(s1), cm.head_time(s0), layers)

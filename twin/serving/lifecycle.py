@@ -63,6 +63,7 @@ class Lifecycle:
                            f"{(self.kv.capacity - self.scheduler.reserve) * self.kv.block_tokens}")
             return
         self.q.waiting.append(r)
+        self.prefix_lookup(r)
         self.outstanding_tokens += total
         if not self.wake.triggered:
             self.wake.succeed()
@@ -111,7 +112,7 @@ class Lifecycle:
     def decode_shape(self, k: int = 0) -> StepShape:
         """The decode part of the k-th step from now: every batch member writes and samples one token."""
         b = self.q.batch
-        return StepShape(decode_seqs=b.n, decode_context=b.context_sum() + b.growing * k, outputs=b.n)
+        return StepShape(decode_seqs=b.n, decode_context=b.context_sum() + b.slope * k, outputs=b.n)
 
     def shape_of(self, d: Decision) -> StepShape:
         n, ctx = (d.decode, self.q.batch.context_sum()) if d.decode else (0, 0)
@@ -130,7 +131,7 @@ class Lifecycle:
         for r, take in d.prefill:
             if r.state in (RequestState.QUEUED, RequestState.PREEMPTED):
                 self.q.admit(r)
-            self.kv.grow(r.id, r.context - 1 if r.swapped else r.prefill_target)
+            self.kv.grow(r.id, r.context - 1 if r.swapped else self.scheduler.kv_target(r))
             r.prefilled += take
             self.stats.prefill_tokens += take
             if r.swapped:
@@ -138,6 +139,7 @@ class Lifecycle:
                 self.swap_free += self.kv.held(r.id) * self.kv.block_bytes
                 self.q.start_decoding(r)
             elif r.prefilled >= r.prefill_target:
+                self.prefix_insert(r)
                 self.stats.prefill_outputs += 1
                 self._emit(r, now)
         for r in finished:
@@ -146,7 +148,11 @@ class Lifecycle:
     def decode_steps(self, steps: int) -> list[Request]:
         """The batch takes `steps` decode steps: KV blocks and tokens; returns who finished at the last."""
         self.kv.advance(steps)
-        self.stats.decode_tokens += steps * self.q.batch.n
+        tokens = self.decoded_tokens(steps)
+        self.stats.decode_tokens += tokens
+        if self.acceptance is not None:
+            self.stats.spec_seq_steps += steps * self.q.batch.n
+            self.stats.spec_tokens += tokens
         return self.q.batch.advance(steps)
 
     def _emit(self, r: Request, now: float) -> None:
@@ -156,7 +162,7 @@ class Lifecycle:
             r.first_token_s = now
         if r.remaining == 0:
             self.complete(r, now)
-        else:
+        elif not self.leave_for_decode(r):
             self.q.start_decoding(r)
 
     def complete(self, r: Request, now: float) -> None:
@@ -165,6 +171,8 @@ class Lifecycle:
         r.state, r.finish_s = RequestState.DONE, now
         self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
         self.recorder.request(_record(r))
+        if self.pool is not None:
+            self.pool.room(self)
 
     @property
     def costs(self) -> ShapeCosts:

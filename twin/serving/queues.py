@@ -21,6 +21,7 @@ class ReplicaQueues:
         self.prefilling: dict[int, Request] = {}
         self.batch = DecodeBatch(window)  # the decoding ones
         self.kv = kv  # a KvCache whose followers are the batch's members (None in policy unit tests)
+        self.prepare = None  # called on a request about to decode (speculation draws its tokens per step)
 
     def admit(self, r: Request) -> None:
         """A waiting (or preempted) request enters the batch to be prefilled."""
@@ -33,6 +34,8 @@ class ReplicaQueues:
         """Prefill (or swap-in) done: the request's KV covers all but its newest token."""
         self.prefilling.pop(r.id, None)
         r.state = RequestState.DECODING
+        if self.prepare is not None:
+            self.prepare(r)
         self.batch.join(r)
         if self.kv is not None:
             self.kv.follow(r.id, r.context - 1)

@@ -24,6 +24,7 @@ class RequestState(enum.Enum):
     PREFILLING = "prefilling"
     DECODING = "decoding"
     PREEMPTED = "preempted"
+    TRANSFERRING = "transferring"  # prefilled; its KV is moving to a decode replica
     DONE = "done"
     REJECTED = "rejected"
 
@@ -45,6 +46,13 @@ class Request:
     batch: object = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
     t0: int = 0  # the batch's tick when this request joined it
     serial: int = 0  # which membership of a batch this is (stale heap entries carry an old one)
+    cached: int = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
+    host_hit: int = 0  # of those, tokens whose KV must first cross PCIe from the host tier
+    keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
+    track: object = None  # speculative decoding: cumulative tokens after each step of this membership
+    rate: float = 1  # mean tokens per decode step (1 without speculation)
+    base_part: float = 0  # this member's share of its batch's context base (twin.serving.batch)
+    capped: bool = False  # its attended context has reached the sliding window
 
     @property
     def id(self) -> int:
@@ -54,7 +62,12 @@ class Request:
     def generated(self) -> int:
         """Output tokens produced so far (the first comes from prefill); decoding adds one per batch tick."""
         b = self.batch
-        return self.gen if b is None else self.gen + b.tick - self.t0
+        if b is None:
+            return self.gen
+        k = b.tick - self.t0
+        if self.track is None:
+            return self.gen + k
+        return self.gen + (int(self.track[k - 1]) if k else 0)
 
     @generated.setter
     def generated(self, value: int) -> None:

@@ -73,6 +73,11 @@ class Scheduler(abc.ABC):
                 need -= self.kv.extra_for(v.id, v.context)
         return victims
 
+    def kv_target(self, r: Request) -> int:
+        """Tokens of KV a request takes at admission: its prompt, or with speculative decoding (whose
+        steps write a varying number of tokens) its whole context up front."""
+        return r.spec.input_tokens + r.spec.output_tokens if self.config.speculative else r.prefill_target
+
     def free_after(self, victims: list[Request]) -> int:
         """Free KV blocks once `victims` are preempted."""
         return self.kv.free + sum(self.kv.held(v.id) for v in victims)
@@ -92,11 +97,12 @@ class Scheduler(abc.ABC):
         for r in q.waiting:
             if slots <= 0 or budget <= 0:
                 break
-            take = 0 if r.swapped else min(r.prefill_target, budget)  # a swapped request only swaps in
-            if 0 < take < r.prefill_target and d.prefill and not self.splits_prompts:
+            todo = r.prefill_target - r.prefilled  # a prefix-cache hit has prefilled the cached part
+            take = 0 if r.swapped else min(todo, budget)  # a swapped request only swaps in
+            if 0 < take < todo and d.prefill and not self.splits_prompts:
                 break  # a whole prompt in a later step rather than a piece now
             # the whole prompt's blocks are taken at admission, so later chunks never wait for KV
-            need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else r.prefill_target)
+            need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else self.kv_target(r))
             if need + max(self.reserve, (running + 1) * lookahead) > free:
                 break
             d.prefill.append((r, take))

@@ -119,8 +119,7 @@ class DraftCost:
         t = self.target
         if shape.tokens == 0:
             return 0.0
-        layers = round(t.model.layers * (1 - self.skip))
-        return layers * t.layer(shape).time_s + t.head_time(shape) + t.server.host.step_overhead_s
+        return self.draft_layers() * t.layer(shape).time_s + t.head_time(shape) + t.server.host.step_overhead_s
 
     def drafts_time(self, decode: StepShape) -> float:
         """K draft steps over the batch, each context one drafted token longer per sequence."""
@@ -135,6 +134,12 @@ class DraftCost:
         return self.draft.step_time(StepShape(prefill_tokens=prefill.prefill_tokens,
                                               prefill_pairs=prefill.prefill_pairs,
                                               prefill_past=prefill.prefill_past))
+
+    def draft_layers(self) -> int:
+        """Layers a draft step runs."""
+        if self.draft is not None:
+            return self.draft.model.layers
+        return round(self.target.model.layers * (1 - self.skip))
 
     def weight_bytes(self) -> float:
         """Extra resident weights per chip."""

@@ -28,6 +28,10 @@ class ReplicaStats:
     prefill_macs: float = 0.0  # per chip, in those steps
     prefill_ideal_s: float = 0.0  # those MACs at the engines' peak (prefill MAC utilisation = this / busy)
     peak_dynamic_w: float = 0.0  # per chip: dynamic power of the most power-hungry step (twin.energy)
+    prefix_saved_tokens: int = 0  # prompt tokens a prefix-cache hit spared the prefill
+    draft_s: float = 0.0  # time in speculative draft steps
+    spec_seq_steps: int = 0  # speculative steps taken, summed over sequences
+    spec_tokens: int = 0  # tokens those steps made
 
     def add_layers(self, cost: LayerCost, layers: int, steps: int = 1) -> None:
         """Add `steps` steps of `layers` layers each costing `cost` (an average, for horizons)."""

@@ -1,0 +1,58 @@
+"""How a simulation's replicas are laid out: one colocated pool, or a prefill pool and a decode pool.
+
+A pool is a `ClusterSpec` cut into replicas: replica i of a pool sits on server
+i // (chips per server / tp) of that pool's servers. Colocated: every replica of the
+cluster serves whole requests. Disaggregated (`pd` P:D): on the same server type the first
+P replicas prefill and the next D decode; with `prefill_server` the P prefill replicas are
+whole servers of that type (tp = its chips), beside the decode cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from twin.config import ClusterSpec, ServingConfig
+from twin.errors import InvalidSpec
+from twin.serving.disaggregation import parse_pd
+
+
+@dataclass(frozen=True)
+class Pool:
+    """`count` replicas with `role` on `cluster`, starting at replica `first` of that cluster's layout."""
+
+    role: str  # both | prefill | decode
+    cluster: ClusterSpec
+    count: int
+    first: int = 0
+    servers_key: str = "main"  # pools sharing a key share servers (and ESL)
+
+    def server_of(self, i: int) -> int:
+        """Server index (within this pool's servers) of the pool's i-th replica."""
+        return (self.first + i) // (self.cluster.server.chips // self.cluster.tp)
+
+    def first_chip(self, i: int) -> int:
+        return ((self.first + i) % (self.cluster.server.chips // self.cluster.tp)) * self.cluster.tp
+
+
+def pools(cluster: ClusterSpec, serving: ServingConfig, load_server) -> list[Pool]:
+    """The pools of a deployment; `load_server` resolves a catalogue server name."""
+    if serving.pd is None:
+        return [Pool("both", cluster, cluster.n_replicas)]
+    p, d = parse_pd(serving.pd)
+    if serving.prefill_server is None:
+        if p + d > cluster.max_replicas:
+            raise InvalidSpec("pd", f"{p}+{d} replicas need {(p + d) * cluster.tp} chips at tp={cluster.tp}; "
+                                    f"{cluster.servers} x {cluster.server.name} have "
+                                    f"{cluster.servers * cluster.server.chips} (add --servers)")
+        return [Pool("prefill", cluster, p), Pool("decode", cluster, d, first=p)]
+    server = load_server(serving.prefill_server)
+    prefill = ClusterSpec(server, servers=p, tp=server.chips)
+    if d > cluster.max_replicas:
+        raise InvalidSpec("pd", f"{d} decode replicas do not fit on {cluster.servers} x {cluster.server.name} "
+                                f"at tp={cluster.tp}")
+    return [Pool("prefill", prefill, p, servers_key="prefill"), Pool("decode", cluster, d)]
+
+
+def servers_needed(pool: Pool) -> int:
+    return math.ceil((pool.first + pool.count) / (pool.cluster.server.chips // pool.cluster.tp))
