@@ -56,6 +56,7 @@ class Transfer:
     layer_starts: tuple[float, ...]
     end_s: float
     ready_end_s: float  # when the prefill finished its last layer
+    ready: tuple[float, ...] = ()  # when the prefill finished each layer
 
     @property
     def start_s(self) -> float:
@@ -89,7 +90,8 @@ def reserve(links: list[KvLink], ready: list[float], layer_bytes: float, not_bef
         link.free_at = free
         link.busy_s += serial * len(ready)
         link.bytes_moved += layer_bytes * len(ready)
-    return Transfer(layer_bytes * len(ready), tuple(starts), free + latency, ready[-1] if ready else not_before)
+    return Transfer(layer_bytes * len(ready), tuple(starts), free + latency, ready[-1] if ready else not_before,
+                    tuple(ready))
 
 
 def layer_ready_times(start_s: float, overhead_s: float, layer_s: float, layers: int) -> list[float]:
@@ -105,8 +107,10 @@ class TransferLog:
     durations: list[float] = field(default_factory=list)
     exposed: list[float] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)  # time a prefilled request waited for decode KV room
+    transfers: dict[int, Transfer] = field(default_factory=dict)  # by request id (the last one), for checks
 
-    def add(self, t: Transfer, wait_s: float) -> None:
+    def add(self, t: Transfer, wait_s: float, request_id: int = -1) -> None:
+        self.transfers[request_id] = t
         self.bytes.append(t.bytes)
         self.durations.append(t.duration_s)
         self.exposed.append(t.exposed_s)

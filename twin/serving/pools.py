@@ -52,7 +52,7 @@ class Disaggregation:
                 return False
         dst.reserve_incoming(r)
         transfer = reserve(self.links_between(src, dst), ready, layer_bytes, self.env.now)
-        self.log.add(transfer, self.env.now - since)
+        self.log.add(transfer, self.env.now - since, r.id)
         self.env.process(self._finish(r, src, dst, transfer.end_s, emitted))
         return True
 

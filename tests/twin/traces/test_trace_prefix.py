@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
+from twin.config import ServingConfig
+from twin.replay import RunSpec, replay
 from twin.serving.request import TraceRequest
-from twin.traces import load_trace
+from twin.traces import TraceOptions, load_trace
 from twin.traces.prefix import derive_session_blocks, prefix_reuse, with_prefix_blocks
 
 
@@ -53,3 +56,37 @@ def test_ragpulse_sizes_come_from_the_lookup_files(shared_traces):
                 sizes[o[key]] = o["token_length"]
     r = first[0]
     assert r.block_sizes == tuple(sizes[b] for b in r.block_ids)
+
+
+# ---- the bound against replays (twin.serving.prefix_cache in a running twin) ------------
+def run(requests, model, tp=8, **serving):
+    sim = RunSpec("lpu-8x-4nm", model, tp=tp, serving=ServingConfig(**serving)).build()
+    result = replay(sim, requests)
+    assert result.status == "complete", result.error
+    return sim, result.summary
+
+
+def _ragpulse(shared_traces, limit=None):
+    path = shared_traces / "ragpulse" / "0_trace.jsonl"
+    return load_trace(path, TraceOptions(limit=limit, max_context=8192)).requests
+
+
+def test_a_replay_never_beats_the_infinite_cache_bound(shared_traces):
+    reqs = _ragpulse(shared_traces, limit=1500)
+    _, summary = run(reqs, model="llama3-8b", tp=2, prefix_cache="lru", router="prefix-affinity",
+                     prefix_cache_share=0.05)
+    cache, bound = summary["architecture"]["prefix_cache"], prefix_reuse(reqs)
+    assert 0 < cache["token_hit_rate"] <= bound["token_hit_rate"]
+    assert cache["block_hit_rate"] <= bound["block_hit_rate"]
+
+
+def test_an_unbounded_cache_reaches_the_bound_on_ragpulse(shared_traces):
+    """Only requests that arrive while the request they share a prefix with is still prefilling
+    (RAGPulse has 90 same-second arrivals) miss what the bound counts."""
+    reqs = _ragpulse(shared_traces)
+    _, summary = run(reqs, model="llama3-8b", prefix_cache="lru", prefix_cache_gb=math.inf)
+    cache, bound = summary["architecture"]["prefix_cache"], prefix_reuse(reqs)
+    assert cache["hit_tokens"] <= bound["hit_tokens"]
+    assert cache["hit_tokens"] >= 0.995 * bound["hit_tokens"]
+
+

@@ -1,0 +1,76 @@
+"""Serving-architecture options through the CLI, policy files and the gRPC spec."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from services.cli import cli
+from services.common import convert
+from twin.errors import InvalidSpec
+from twin_api.v1 import common_pb2
+
+
+@pytest.fixture
+def run(tmp_path):
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    def invoke(*args, ok=True):
+        result = CliRunner().invoke(cli, ["--db", db, *args])
+        assert (result.exit_code == 0) == ok, result.output
+        return result
+    return invoke
+
+
+def test_disaggregated_speculative_prefix_cached_replay(run, tmp_path):
+    trace = tmp_path / "mooncake.jsonl"
+    rows = [{"timestamp": 2000 * i, "input_length": 1100, "output_length": 30, "hash_ids": [1, 2, 3 + i]}
+            for i in range(12)]
+    trace.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = run("replay", str(trace), "--model", "llama2-7b", "--tp", "4", "--pd", "1:1", "--prefix-cache", "lru",
+              "--router", "prefix-affinity", "--speculative", "3", "--acceptance", "0.8", "--draft-skip", "0.5",
+              "--json").output
+    arch = json.loads(out)["summary"]["architecture"]
+    assert arch["deployment"] == "disaggregated" and arch["disaggregation"]["transfers"] == 12
+    assert arch["prefix_cache"]["hit_tokens"] == 11 * 1024  # two 512-token blocks shared by all but the first
+    assert arch["speculative"]["k"] == 3
+    stats = json.loads(run("trace", "stats", str(trace), "--json").output)
+    assert stats["prefix_reuse_infinite_cache"]["hit_tokens"] == 11 * 1024
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--pd", "0:1"], "pd"),
+    (["--speculative", "4"], "draft_model"),
+    (["--speculative", "4", "--draft-skip", "1.5"], "draft_skip"),
+    (["--acceptance-dist", "2"], "acceptance_dist"),
+    (["--router", "prefix-affinity"], "router"),
+    (["--pd", "9:9"], "pd"),
+])
+def test_bad_options_give_one_line_naming_the_field(run, args, field):
+    out = run("replay", "azure-conv-2023", "--limit", "5", *args, ok=False).output
+    assert f"Error: {field}:" in out and "Traceback" not in out
+
+
+def test_a_policy_file_sets_serving_options(run, tmp_path):
+    policy = tmp_path / "p.yaml"
+    policy.write_text("weights: fp16\nkv: fp16\nserving:\n  speculative: 2\n  acceptance: 1.0\n  draft_skip: 0.25\n")
+    out = run("replay", "azure-conv-2023", "--limit", "10", "--model", "llama2-7b", "--policy", str(policy),
+              "--json").output
+    assert json.loads(out)["summary"]["architecture"]["speculative"]["k"] == 2
+    policy.write_text("serving:\n  acceptance: 2\n")
+    assert "policy.serving.acceptance" in run("replay", "azure-conv-2023", "--policy", str(policy), ok=False).output
+
+
+def test_the_grpc_spec_carries_the_options_and_names_a_bad_field():
+    spec = common_pb2.TwinSpec(server="lpu-8x-4nm", model="llama2-13b", serving=common_pb2.ServingConfig(
+        pd="1:1", speculative=4, acceptance=0.6, acceptance_dist=[6.0, 4.0], draft_model="llama2-7b",
+        prefix_cache="lru", prefix_cache_host_gb=64))
+    run_spec = convert.run_spec(spec)
+    assert run_spec.serving.acceptance_dist == (6.0, 4.0) and run_spec.serving.prefix_cache_host_gb == 64
+    assert convert.run_spec(convert.twin_spec(run_spec)) == run_spec
+    bad = common_pb2.TwinSpec(server="lpu-8x-4nm", model="llama2-7b",
+                              serving=common_pb2.ServingConfig(acceptance=1.5))
+    with pytest.raises(InvalidSpec, match="spec.serving.acceptance"):
+        convert.run_spec(bad)
