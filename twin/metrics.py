@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from twin.summary import RequestTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +46,36 @@ class SeriesSample:
     value: float
 
 
-@dataclass(slots=True)
 class Recorder:
-    """Append-only lists of what happened. No I/O: a sink drains them."""
+    """What happened, as lists a sink drains, and a running tally for the summary. No I/O.
 
-    requests: list[RequestRecord] = field(default_factory=list)
-    series: list[SeriesSample] = field(default_factory=list)
+    With `keep` (the default) the lists keep every record and `drain` returns what is new;
+    without it `drain` hands the records over and forgets them, so a long replay whose sink
+    stores them holds only what was recorded since the last drain.
+    """
+
+    def __init__(self, keep: bool = True, slo=None):
+        self.keep = keep
+        self.requests: list[RequestRecord] = []
+        self.series: list[SeriesSample] = []
+        self.tally = RequestTally(slo) if slo is not None else RequestTally()
+        self.recorded = 0  # request records ever recorded
+        self._sent = (0, 0)
 
     def request(self, record: RequestRecord) -> None:
         self.requests.append(record)
+        self.tally.add(record)
+        self.recorded += 1
 
     def sample(self, t_s: float, name: str, value: float) -> None:
         self.series.append(SeriesSample(t_s, name, value))
 
-    _sent: tuple[int, int] = (0, 0)
-
     def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
-        """What was recorded since the last drain, for batched sinks. The lists keep everything."""
+        """What was recorded since the last drain, for batched sinks."""
+        if not self.keep:
+            out = self.requests, self.series
+            self.requests, self.series = [], []
+            return out
         r0, s0 = self._sent
         self._sent = (len(self.requests), len(self.series))
         return self.requests[r0:], self.series[s0:]

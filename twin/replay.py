@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence, Sized
 from typing import Callable
 
 from twin.area import area_summary
@@ -22,9 +23,10 @@ from twin.quant.schemes import QuantPolicy
 from twin.serving.request import TraceRequest
 from twin.serving.arch_summary import architecture_summary
 from twin.sim import Simulation, hardware_summary
-from twin.summary import Slo, request_summary
+from twin.summary import RequestTally, Slo, request_summary
 
 SLICES = 200  # progress/sink checkpoints over the trace span
+STREAM_SLICE_S = 60.0  # simulated seconds between checkpoints of a stream whose span is not known
 
 Sink = Callable[[list[RequestRecord], list[SeriesSample]], None]
 Progress = Callable[[int, int, float], None]  # (finished, total, simulated seconds)
@@ -82,29 +84,33 @@ class RunResult:
     error: str = ""
 
 
-def replay(sim: Simulation, requests: list[TraceRequest], slo: Slo = Slo(), *, sink: Sink | None = None,
+def replay(sim: Simulation, requests: Iterable[TraceRequest], slo: Slo = Slo(), *, sink: Sink | None = None,
            progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> RunResult:
-    """Run `requests` to completion on `sim` (or until stopped), checkpointing as it goes."""
-    for r in requests:
-        sim.submit(r)
-    slice_s = slice_seconds(requests)
+    """Run `requests` (a list, or any iterable in arrival order, read lazily) to completion on `sim`
+    (or until stopped), checkpointing as it goes. With a sink, records go to it and leave memory."""
+    if sim.recorder.recorded == 0:  # the summary's SLO attainment is counted as records come
+        sim.recorder.tally = RequestTally(slo)
+    sim.recorder.keep = sink is None
+    sim.feed(requests)
+    slice_s = slice_seconds(requests) if isinstance(requests, Sequence) else STREAM_SLICE_S
+    total = len(requests) if isinstance(requests, Sized) else None
     status, error = "complete", ""
     try:
-        while sim.finished < sim.submitted:
+        while not sim.done:
             if should_stop is not None and should_stop():
                 status = "cancelled"
                 break
             advance(sim, sim.now_s + slice_s)
-            _checkpoint(sim, sink, progress)
+            _checkpoint(sim, sink, progress, total)
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
     except Exception as exc:  # the run is marked failed with what was recorded, then reported
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-    _checkpoint(sim, sink, progress)
+    _checkpoint(sim, sink, progress, total)
     return RunResult(status, summarize(sim, slo, status), error)
 
 
-def slice_seconds(requests: list[TraceRequest]) -> float:
+def slice_seconds(requests: Sequence[TraceRequest]) -> float:
     """Simulated seconds between two checkpoints of a replay of `requests`."""
     span = requests[-1].arrival_s - requests[0].arrival_s if requests else 0.0
     return max(span / SLICES, 1.0)
@@ -117,16 +123,18 @@ def advance(sim: Simulation, until_s: float) -> None:
     sim.run(until_s)
 
 
-def _checkpoint(sim: Simulation, sink: Sink | None, progress: Progress | None) -> None:
+def _checkpoint(sim: Simulation, sink: Sink | None, progress: Progress | None, total: int | None = None) -> None:
     if sink is not None:
         sink(*sim.recorder.drain())
     if progress is not None:
-        progress(sim.finished, sim.submitted, sim.now_s)
+        progress(sim.finished, sim.submitted if total is None else total, sim.now_s)
 
 
 def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     """The summary of what `sim` recorded so far."""
-    summary = request_summary(sim.recorder.requests, slo)
+    rec = sim.recorder
+    counted = rec.tally.slo == slo or not rec.keep  # without the records, the SLO counted as they came is used
+    summary = rec.tally.summary() if counted else request_summary(rec.requests, slo)
     summary["status"] = status
     summary["requests"]["submitted"] = sim.submitted
     summary["hardware"] = hardware_summary(sim, summary["makespan_s"])

@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import simpy
 
+from twin.arrivals import Arrivals
 from twin.config import ClusterSpec, ModelSpec, ServingConfig
 from twin.errors import InvalidSpec, NotRunning, UnknownName
 from twin.hw.cluster import LayerBackend, Server
@@ -52,8 +55,7 @@ class Simulation:
             rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
             plan_memory(cluster, model, QuantPolicy(self.policy.weights, kv_scheme(rule.kv)), self.serving)
-        self.submitted = 0
-        self._last_arrival = 0.0
+        self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
 
     def _add_pool(self, pool: Pool) -> MemoryPlan:
         serving = pool_serving(self.serving, pool.role)
@@ -101,15 +103,22 @@ class Simulation:
 
     def submit(self, spec: TraceRequest) -> None:
         """Schedule a request's arrival. Arrivals must not lie in the simulated past."""
-        if spec.arrival_s < self.env.now:
-            raise InvalidSpec("arrival_s", f"request {spec.request_id} arrives at {spec.arrival_s:.6f} s, "
-                                           f"before the simulated now {self.env.now:.6f} s")
-        self.submitted += 1
-        self._last_arrival = max(self._last_arrival, spec.arrival_s)
-        self.env.process(self._arrive(Request(spec)))
+        self.arrivals.submit(spec)
 
-    def _arrive(self, r: Request):
-        yield self.env.timeout(r.spec.arrival_s - self.env.now + self._ingest_s(r.spec.input_tokens))
+    def feed(self, requests: Iterable[TraceRequest]) -> None:
+        """Take requests from an iterable in arrival order, read only as simulated time reaches them."""
+        self.arrivals.feed(requests)
+
+    @property
+    def submitted(self) -> int:
+        return self.arrivals.submitted
+
+    @property
+    def done(self) -> bool:
+        """Every request submitted or fed has finished (or been rejected)."""
+        return self.arrivals.exhausted and self.finished >= self.submitted
+
+    def _route(self, r: Request) -> None:
         entry = self.entry
         loads = [rep.outstanding_tokens for rep in entry]
         cached = [rep.cached_prefix(r.spec) for rep in entry] if self.serving.router == "prefix-affinity" else None
@@ -128,7 +137,7 @@ class Simulation:
                 raise NotRunning(f"cannot run back to {until_s} s; the twin is at {self.env.now} s")
             self.env.run(until=until_s)
             return
-        while self.finished < self.submitted:
+        while not self.done:
             self.env.step()
 
     def set_policy(self, policy: QuantPolicy) -> None:
@@ -143,7 +152,7 @@ class Simulation:
 
     @property
     def finished(self) -> int:
-        return len(self.recorder.requests)
+        return self.recorder.recorded
 
     def component(self, path: str):
         """The hardware component at a path such as 'server0/chip3/hbm' or 'server0/esl/link2'."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from twin.errors import InvalidSpec
-from twin.metrics import RequestRecord
+from twin.sketch import Quantiles
+
+if TYPE_CHECKING:
+    from twin.metrics import RequestRecord
 
 
 @dataclass(frozen=True)
@@ -24,42 +27,72 @@ class Slo:
                 raise InvalidSpec(f"slo.{name}", f"must be a finite number of seconds > 0, got {value}")
 
 
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
+def percentiles(q: Quantiles) -> dict[str, float | None]:
+    if not q.count:
         return {"mean": None, "p50": None, "p90": None, "p99": None, "max": None}
-    arr = np.asarray(values, dtype=float)
-    p50, p90, p99 = np.percentile(arr, [50, 90, 99])
-    return {"mean": float(arr.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99),
-            "max": float(arr.max())}
+    p50, p90, p99 = q.percentiles([50, 90, 99])
+    return {"mean": q.total / q.count, "p50": p50, "p90": p90, "p99": p99, "max": q.max}
 
 
-def slo_attainment(done: list[RequestRecord], slo: Slo) -> dict[str, float | None]:
-    if not done or (slo.ttft_s is None and slo.tpot_s is None):
-        return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": None}
-    ok = 0
-    for r in done:
-        ttft_ok = slo.ttft_s is None or r.ttft_s <= slo.ttft_s
-        tpot_ok = slo.tpot_s is None or r.tpot_s is None or r.tpot_s <= slo.tpot_s
-        ok += ttft_ok and tpot_ok
-    return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": ok / len(done)}
+class RequestTally:
+    """A run's request figures, updated record by record so the records themselves need not be kept.
+
+    Counts, sums, extremes and SLO attainment are exact; percentiles are exact up to
+    twin.sketch.EXACT_LIMIT requests and within twin.sketch.RELATIVE_ERROR beyond.
+    """
+
+    def __init__(self, slo: Slo = Slo()):
+        self.slo = slo
+        self.total = self.done = self.rejected = self.preempted = self.attained = 0
+        self.start, self.end = float("inf"), -float("inf")
+        self.input_tokens = self.output_tokens = 0
+        self.ttft, self.tpot, self.e2e = Quantiles(), Quantiles(), Quantiles()
+
+    def add(self, r: RequestRecord) -> None:
+        self.total += 1
+        self.start = min(self.start, r.arrival_s)
+        self.rejected += r.state == "rejected"
+        self.preempted += r.preemptions > 0
+        if r.state != "done":
+            return
+        self.done += 1
+        self.end = max(self.end, r.finish_s)
+        self.input_tokens += r.input_tokens
+        self.output_tokens += r.output_tokens
+        ttft, tpot = r.ttft_s, r.tpot_s
+        self.ttft.add(ttft)
+        self.e2e.add(r.e2e_s)
+        if tpot is not None:
+            self.tpot.add(tpot)
+        slo = self.slo
+        self.attained += ((slo.ttft_s is None or ttft <= slo.ttft_s) and
+                          (slo.tpot_s is None or tpot is None or tpot <= slo.tpot_s))
+
+    def slo_attainment(self) -> dict[str, float | None]:
+        slo = self.slo
+        if not self.done or (slo.ttft_s is None and slo.tpot_s is None):
+            return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": None}
+        return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": self.attained / self.done}
+
+    def summary(self) -> dict:
+        start = self.start if self.total else 0.0
+        end = self.end if self.done else start
+        span = max(end - start, 1e-12)
+        return {
+            "requests": {"total": self.total, "done": self.done, "rejected": self.rejected,
+                         "preempted": self.preempted},
+            "makespan_s": end - start,
+            "ttft_s": percentiles(self.ttft),
+            "tpot_s": percentiles(self.tpot),
+            "e2e_s": percentiles(self.e2e),
+            "throughput": {"output_tokens_per_s": self.output_tokens / span, "requests_per_s": self.done / span,
+                           "input_tokens_per_s": self.input_tokens / span, "output_tokens": self.output_tokens},
+            "slo": self.slo_attainment(),
+        }
 
 
-def request_summary(records: list[RequestRecord], slo: Slo) -> dict:
-    done = [r for r in records if r.state == "done"]
-    start = min((r.arrival_s for r in records), default=0.0)
-    end = max((r.finish_s for r in done), default=start)
-    span = max(end - start, 1e-12)
-    out_tokens = sum(r.output_tokens for r in done)
-    return {
-        "requests": {"total": len(records), "done": len(done),
-                     "rejected": sum(r.state == "rejected" for r in records),
-                     "preempted": sum(r.preemptions > 0 for r in records)},
-        "makespan_s": end - start,
-        "ttft_s": percentiles([r.ttft_s for r in done]),
-        "tpot_s": percentiles([r.tpot_s for r in done if r.tpot_s is not None]),
-        "e2e_s": percentiles([r.e2e_s for r in done]),
-        "throughput": {"output_tokens_per_s": out_tokens / span, "requests_per_s": len(done) / span,
-                       "input_tokens_per_s": sum(r.input_tokens for r in done) / span,
-                       "output_tokens": out_tokens},
-        "slo": slo_attainment(done, slo),
-    }
+def request_summary(records: Iterable[RequestRecord], slo: Slo) -> dict:
+    tally = RequestTally(slo)
+    for r in records:
+        tally.add(r)
+    return tally.summary()

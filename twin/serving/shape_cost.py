@@ -21,7 +21,8 @@ from twin.serving.cost import CostModel, LayerCost, StepShape
 _FIELDS = tuple(f.name for f in fields(LayerCost))
 PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
 LINEAR_TOL = 1e-9  # relative misfit below which a probe counts as on the line
-LIMIT = 4096  # shapes kept before the whole-shape cache is emptied (prefill shapes rarely repeat)
+LIMIT = 256  # shapes kept before the whole-shape cache is emptied (a prefill shape rarely recurs but
+# is asked for twice in a row: for its time, then for its accounting)
 
 
 def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: int | None = None) -> StepTimes:

@@ -15,7 +15,7 @@ from twin.traces.formats import FORMATS, ColumnMapping, FormatSpec, parse_mappin
 from twin.traces.loader import LoadedTrace, TraceOptions, apply_options, load_trace
 from twin.traces.readers import BadRows, detect_format, stream_requests
 from twin.traces.stats import LengthStats, TraceStats, trace_stats
-from twin.traces.synthetic import SyntheticSpec, generate, parse_synthetic
+from twin.traces.synthetic import SyntheticSpec, generate, iter_synthetic, parse_synthetic
 from twin.traces.transforms import clamp, limit, normalise, rate, renumber, sample, speedup, window
 
 __all__ = [
@@ -24,6 +24,6 @@ __all__ = [
     "LoadedTrace", "TraceOptions", "apply_options", "load_trace",
     "BadRows", "detect_format", "stream_requests",
     "LengthStats", "TraceStats", "trace_stats",
-    "SyntheticSpec", "generate", "parse_synthetic",
+    "SyntheticSpec", "generate", "iter_synthetic", "parse_synthetic",
     "clamp", "limit", "normalise", "rate", "renumber", "sample", "speedup", "window",
 ]

@@ -23,6 +23,7 @@ does not change the lengths drawn.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
-from twin.traces.arrivals import PROCESSES, arrival_times
+from twin.traces.arrivals import PROCESSES, arrival_times, gaps
 from twin.traces.lengths import EmpiricalLengths, TokenRange, UniformLengths, parse_range
 
 PREFIX = "synthetic:"
@@ -126,17 +127,45 @@ def _number(params: dict[str, str], key: str, kind: type, default):
         raise InvalidSpec(f"synthetic.{key}", f"expected {kind.__name__}, got {quote(params[key])}") from None
 
 
+CHUNK = 65_536  # requests drawn per numpy call when streaming: bounded memory, vectorised draws
+
+
 def generate(spec: SyntheticSpec, empirical: EmpiricalLengths | None = None) -> list[TraceRequest]:
     """The requests of ``spec``; ``empirical`` holds the loaded ``lengths=`` source, if any."""
+    return list(iter_synthetic(spec, empirical))
+
+
+def iter_synthetic(spec: SyntheticSpec, empirical: EmpiricalLengths | None = None,
+                  chunk: int = CHUNK) -> Iterator[TraceRequest]:
+    """The requests of ``spec`` drawn ``chunk`` at a time, so a long trace streams in flat memory.
+
+    Lengths are drawn per chunk (inputs, then outputs), so traces of up to ``chunk`` requests
+    are those one draw would give, and longer ones depend on ``chunk`` as well as the seed.
+    """
     arrival_rng, length_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
-    times = arrival_times(spec.process, spec.rate_rps, arrival_rng, cv=spec.cv, n=spec.n, duration_s=spec.duration_s)
-    if spec.lengths is not None:
-        if empirical is None:
-            raise InvalidSpec("synthetic.lengths", "the lengths source was not loaded")
-        inputs, outputs = empirical.sample(len(times), length_rng)
-    else:
-        inputs, outputs = UniformLengths(spec.input, spec.output).sample(len(times), length_rng)
-    return [
-        TraceRequest(request_id=i, arrival_s=t, input_tokens=a, output_tokens=b)
-        for i, (t, a, b) in enumerate(zip(times.tolist(), inputs.tolist(), outputs.tolist()))
-    ]
+    if spec.lengths is not None and empirical is None:
+        raise InvalidSpec("synthetic.lengths", "the lengths source was not loaded")
+    lengths = empirical if spec.lengths is not None else UniformLengths(spec.input, spec.output)
+    i = 0
+    for times in _arrival_chunks(spec, arrival_rng, chunk):
+        inputs, outputs = lengths.sample(len(times), length_rng)
+        for t, a, b in zip(times.tolist(), inputs.tolist(), outputs.tolist()):
+            yield TraceRequest(request_id=i, arrival_s=t, input_tokens=a, output_tokens=b)
+            i += 1
+
+
+def _arrival_chunks(spec: SyntheticSpec, rng: np.random.Generator, chunk: int) -> Iterator[np.ndarray]:
+    if spec.duration_s is not None:  # bounded by time: drawn whole (the count is not known ahead)
+        times = arrival_times(spec.process, spec.rate_rps, rng, cv=spec.cv, n=spec.n, duration_s=spec.duration_s)
+        for k in range(0, len(times), chunk):
+            yield times[k:k + chunk]
+        return
+    first = np.concatenate(([0.0], np.cumsum(gaps(spec.process, min(spec.n, chunk) - 1, spec.rate_rps, spec.cv,
+                                                  rng))))
+    yield first
+    left, last = spec.n - len(first), first[-1]
+    while left > 0:
+        g = gaps(spec.process, min(left, chunk), spec.rate_rps, spec.cv, rng)
+        times = np.cumsum(np.concatenate(([last], g)))[1:]  # added one by one from the last, as one cumsum would
+        yield times
+        left, last = left - len(times), times[-1]

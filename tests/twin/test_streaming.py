@@ -1,0 +1,61 @@
+"""Replays fed lazily from a stream, with records handed to a sink, run in memory that does not grow with N."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+
+import pytest
+
+from twin.config import ServingConfig
+from twin.replay import RunSpec, replay
+from twin.traces import iter_synthetic, load_trace, parse_synthetic
+
+MIX = "synthetic:poisson?rate=45&n={n}&input=16..64&output=2..4&seed=5"  # about 75 % of what the replica serves
+PEAK_BOUND_BYTES = 6e6  # records, samples and requests in flight leave; the percentile sketch is bounded
+# Below 50 k requests the percentiles are still exact (24 bytes a request, in arrays that grow by
+# doubling) and bounded caches are filling; a request or record left behind would cost over 500 bytes.
+GROWTH_BYTES_PER_REQUEST = 200
+
+
+def spec() -> RunSpec:
+    return RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, serving=ServingConfig(policy="decode-first"))
+
+
+def test_a_stream_replays_as_the_same_list_does():
+    source = MIX.format(n=2000)
+    listed = replay(spec().build(), load_trace(source).requests)
+    kept = []
+    sim = spec().build()
+    streamed = replay(sim, iter_synthetic(parse_synthetic(source)), sink=lambda r, s: kept.extend(r))
+    for summary in (streamed.summary, listed.summary):  # where the run stopped: the end of its last slice
+        summary["twin"].pop("simulated_s")
+    assert streamed.summary == listed.summary
+    assert len(kept) == 2000 and sim.recorder.requests == []  # handed to the sink, not kept
+
+
+def peak_traced_bytes(n: int) -> float:
+    sim = spec().build()
+    stream = iter_synthetic(parse_synthetic(MIX.format(n=n)))
+    tracemalloc.start()
+    try:
+        result = replay(sim, stream, sink=lambda r, s: None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "complete" and result.summary["requests"]["done"] == n
+    return peak
+
+
+def test_peak_memory_of_a_streamed_replay_does_not_grow_with_its_length():
+    peak_traced_bytes(1_000)  # first: what a first run sets up once (imports, catalogue caches)
+    small, large = peak_traced_bytes(1_000), peak_traced_bytes(10_000)
+    assert small < PEAK_BOUND_BYTES and large < PEAK_BOUND_BYTES
+    assert large - small < GROWTH_BYTES_PER_REQUEST * 9_000
+
+
+@pytest.mark.skipif(not os.environ.get("TWIN_SLOW_TESTS"), reason="10 k and 100 k traced runs take minutes: "
+                                                                    "set TWIN_SLOW_TESTS=1")
+def test_peak_memory_of_10k_and_100k_request_replays_stays_within_the_bound():
+    small, large = peak_traced_bytes(10_000), peak_traced_bytes(100_000)
+    assert small < PEAK_BOUND_BYTES and large < PEAK_BOUND_BYTES
