@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from dataclasses import dataclass
@@ -33,8 +34,24 @@ class Ctx:
         return self._catalog
 
 
+# Commands whose modules (gRPC services, the stack, quantization tools) load only when used,
+# so that `twin replay` and `twin runs` start without them.
+LAZY_COMMANDS = {"serve": "services.common.serve_cmd:serve", "up": "services.up:up",
+                 "quant": "services.quant_cmd:quant", "catalog": "services.catalog_cmd:catalog",
+                 "sweep": "services.sweep_cmd:sweep"}
+
+
 class TwinGroup(click.Group):
     """Domain errors (bad spec, unknown name, bad trace row, does not fit) become a one-line message."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -150,21 +167,6 @@ def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
     if run.summary:
         render.print_summary(obj.console, run.summary)
 
-
-def _register_service_commands() -> None:
-    from services.catalog_cmd import catalog as catalog_group
-    from services.common.serve_cmd import serve
-    from services.quant_cmd import quant
-    from services.sweep_cmd import sweep
-    from services.up import up
-    cli.add_command(serve)
-    cli.add_command(up)
-    cli.add_command(quant)
-    cli.add_command(catalog_group)
-    cli.add_command(sweep)
-
-
-_register_service_commands()
 
 if __name__ == "__main__":
     main()

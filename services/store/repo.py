@@ -109,8 +109,12 @@ class Store:
     def append(
         self, run_id: str, requests: list[RequestRecord], series: list[SeriesSample]
     ) -> None:
-        """Store one batch in one transaction: all of it, with the run's counters, or none."""
-        with Session(self.engine) as session, session.begin():
+        """Store one batch in one transaction: all of it, with the run's counters, or none.
+
+        Plain Core statements on a connection (executemany of the rows), not the ORM session:
+        a replay's records are its largest write and need no objects.
+        """
+        with self.engine.begin() as session:
             # Counting first also locks the run row, so a concurrent finish waits for the batch.
             counted = session.execute(
                 update(RunModel)
@@ -125,10 +129,10 @@ class Store:
                 _raise_not_running(session, run_id)
             if requests:
                 rows = [convert.request_row(run_id, r) for r in requests]
-                session.execute(insert(RequestModel), rows)
+                session.execute(RequestModel.__table__.insert(), rows)
             if series:
                 samples = [convert.series_row(run_id, s) for s in series]
-                session.execute(insert(SeriesModel), samples)
+                session.execute(SeriesModel.__table__.insert(), samples)
 
     def finish(
         self,

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from services.store import StoreError, open_store
-from services.store.db import MIGRATIONS_DIR, URL_ENV, alembic_config, create_store_engine
+from services.store.db import MIGRATIONS_DIR, URL_ENV, alembic_config, create_store_engine, head_revision
 from services.store.models import Base
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,7 +26,7 @@ def test_open_creates_the_schema_at_the_newest_revision(db_url):
         assert TABLES <= set(inspect(store.engine).get_table_names())
         with store.engine.connect() as connection:
             version = connection.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head() == "0002"
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head() == head_revision() == "0002"
 
 
 def test_migrated_schema_matches_the_models(store):
