@@ -79,6 +79,9 @@ def _slo(slo: dict) -> str:
 def print_summary(console: Console, summary: dict) -> None:
     console.print(overview_table(summary))
     console.print(latency_table(summary))
+    from services.render_arch import architecture_table
+    if (arch := architecture_table(summary)) is not None:
+        console.print(arch)
 
 
 def stats_table(name: str, stats: dict) -> Table:

@@ -153,3 +153,12 @@ class DraftCost:
 def step_time(target: CostModel, drafts: DraftCost, decode: StepShape) -> tuple[float, float]:
     """(draft time, verify time) of one speculative step of a decode batch."""
     return drafts.drafts_time(decode), target.step_time(verify_shape(decode, drafts.k))
+
+
+def tpot_gain(target: CostModel, drafts: DraftCost, a: float, context: int = 1024) -> float:
+    """Plain decode time per token over speculative time per token for one sequence at `context`
+    tokens (> 1: speculation pays). The run-against-run figure needs two replays; this is its
+    single-sequence estimate from the same cost model."""
+    decode = StepShape(decode_seqs=1, decode_context=context, outputs=1)
+    draft_s, verify_s = step_time(target, drafts, decode)
+    return target.step_time(decode) * expected_tokens(a, drafts.k) / (draft_s + verify_s)

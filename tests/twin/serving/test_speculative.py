@@ -75,3 +75,14 @@ def test_draft_model_steps_cost_less_than_target_steps():
     skip = DraftCost(target, None, 0.5, k=4)
     assert skip.drafts_time(decode) == pytest.approx(4 * 0.5 * target.step_time(decode), rel=0.05)
     assert skip.weight_bytes() == 0 and skip.kv_token_bytes() == 0
+
+
+def test_tpot_gain_weighs_tokens_per_step_against_draft_and_verify_time():
+    from twin.serving.speculative import tpot_gain
+    target = _cost()
+    skip = DraftCost(target, None, 0.5, k=4)
+    assert tpot_gain(target, skip, 0.0) < 1  # nothing accepted: pure overhead
+    # at A = 1 every step makes 5 tokens for 4 half-depth drafts and one verify
+    decode = StepShape(decode_seqs=1, decode_context=1024, outputs=1)
+    spent = skip.drafts_time(decode) + target.step_time(verify_shape(decode, 4))
+    assert tpot_gain(target, skip, 1.0) == pytest.approx(5 * target.step_time(decode) / spent)
