@@ -81,10 +81,19 @@ class ArchitectureHooks:
         r.cached = min(hit.tokens, r.spec.input_tokens - 1)  # the last prompt token is always computed
         r.host_hit = min(hit.host_tokens, r.cached)
         r.prefilled = r.cached
+        r.hit_blocks = hit.blocks
+        self.prefix.pin(r.keys[:hit.blocks])  # what it will read must still be there at admission
         self.stats.prefix_saved_tokens += r.cached
+
+    def prefix_release(self, r: Request) -> None:
+        """The request no longer needs its hit blocks (its prefill ended, or it was preempted)."""
+        if r.hit_blocks:
+            self.prefix.unpin(r.keys[:r.hit_blocks])
+            r.hit_blocks = 0
 
     def prefix_insert(self, r: Request) -> None:
         if self.prefix is not None and r.keys:
+            self.prefix_release(r)
             self.prefix.insert(r.keys, r.spec.block_sizes)
 
     def host_hit_time(self, prefill: list[tuple[Request, int]]) -> float:

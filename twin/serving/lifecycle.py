@@ -93,6 +93,7 @@ class Lifecycle:
                 transfer += self.pcie_time(nbytes)
             else:
                 v.prefilled = 0  # recompute the prompt and the tokens generated so far
+                self.prefix_release(v)
         for v in sorted(victims, key=lambda r: r.spec.arrival_s, reverse=True):
             self.q.waiting.appendleft(v)
         return transfer

@@ -69,12 +69,18 @@ class Hit:
 
 
 class LruTier:
-    """Blocks (key -> tokens) in least-recently-used order, at most `capacity_tokens` tokens."""
+    """Blocks (key -> tokens) in least-recently-used order, at most `capacity_tokens` tokens.
 
-    def __init__(self, capacity_tokens: float):
+    Blocks in `pinned` (a hit whose request has not finished its prefill) are not evicted, as
+    a paged cache keeps blocks with live references; when only pinned blocks are left, the
+    block being added is the one dropped, so the tier never exceeds its capacity.
+    """
+
+    def __init__(self, capacity_tokens: float, pinned: dict[int, int] | None = None):
         self.capacity_tokens = capacity_tokens
         self.used_tokens = 0
         self.blocks: OrderedDict[int, int] = OrderedDict()
+        self.pinned = pinned if pinned is not None else {}
 
     def __contains__(self, key: int) -> bool:
         return key in self.blocks
@@ -93,7 +99,8 @@ class LruTier:
         self.used_tokens += tokens
         evicted = []
         while self.used_tokens > self.capacity_tokens:
-            old, size = self.blocks.popitem(last=False)
+            old = next((k for k in self.blocks if k not in self.pinned), key)  # the oldest unpinned
+            size = self.blocks.pop(old)
             self.used_tokens -= size
             evicted.append((old, size))
         return evicted
@@ -113,8 +120,21 @@ class PrefixCache:
     counters: CacheCounters = field(default_factory=CacheCounters)
 
     def __post_init__(self) -> None:
-        self.device = LruTier(self.device_tokens)
-        self.host = LruTier(self.host_tokens)
+        self.pinned: dict[int, int] = {}  # key -> requests holding it until their prefill ends
+        self.device = LruTier(self.device_tokens, self.pinned)
+        self.host = LruTier(self.host_tokens, self.pinned)
+
+    def pin(self, keys: tuple[int, ...]) -> None:
+        for key in keys:
+            self.pinned[key] = self.pinned.get(key, 0) + 1
+
+    def unpin(self, keys: tuple[int, ...]) -> None:
+        for key in keys:
+            left = self.pinned[key] - 1
+            if left:
+                self.pinned[key] = left
+            else:
+                del self.pinned[key]
 
     def cached_prefix(self, keys: tuple[int, ...], sizes: tuple[int, ...]) -> int:
         """Tokens of the longest cached leading run (either tier), without touching LRU order."""

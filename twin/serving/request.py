@@ -48,6 +48,7 @@ class Request:
     serial: int = 0  # which membership of a batch this is (stale heap entries carry an old one)
     cached: int = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
     host_hit: int = 0  # of those, tokens whose KV must first cross PCIe from the host tier
+    hit_blocks: int = 0  # cached blocks pinned for this request until its prefill ends
     keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
     track: object = None  # speculative decoding: cumulative tokens after each step of this membership
     rate: float = 1  # mean tokens per decode step (1 without speculation)

@@ -57,3 +57,19 @@ def test_a_block_larger_than_the_cache_is_not_kept():
     cache = PrefixCache(device_tokens=8)
     cache.insert(chain_keys((1,)), (16,))
     assert cache.device.used_tokens == 0 and cache.counters.evictions == 1
+
+
+def test_pinned_blocks_are_not_evicted_and_the_tier_never_overflows():
+    cache = PrefixCache(device_tokens=32)
+    a, b, c = chain_keys((1,)), chain_keys((2,)), chain_keys((3,))
+    cache.insert(a, (16,))
+    cache.insert(b, (16,))
+    cache.pin(a)  # a request hit `a` and has not prefilled yet
+    cache.insert(c, (16,))  # b (unpinned) goes, although a is older
+    assert cache.cached_prefix(a, (16,)) == 16 and cache.cached_prefix(b, (16,)) == 0
+    cache.pin(c)
+    cache.insert(chain_keys((4,)), (16,))  # only pinned blocks left: the newcomer is dropped
+    assert cache.device.used_tokens == 32 and cache.cached_prefix(chain_keys((4,)), (16,)) == 0
+    cache.unpin(a)
+    cache.unpin(c)
+    assert not cache.pinned
