@@ -103,3 +103,15 @@ def test_dynamic_energy_counts_every_byte_and_mac() -> None:
     spec, stats = cluster.server.chip.energy, [r.stats for r in sim.replicas]
     macs = sum(st.macs for st in stats) * cluster.tp
     assert s["energy"]["components"]["chips"]["compute_j"] == pytest.approx(macs * spec.pj_per_mac * PJ)
+
+
+def test_components_report_their_own_energy() -> None:
+    cluster = ClusterSpec(load_server("lpu-8x-4nm"))
+    sim = Simulation(cluster, load_model("llama2-7b"), serving=ServingConfig(fidelity="layer"))
+    replay(sim, _requests(8))
+    chip, spec = sim.component("server0/chip0").state(), cluster.server.chip.energy
+    assert chip["compute_j"] == pytest.approx(chip["macs"] * spec.pj_per_mac * PJ)
+    assert chip["static_j"] == pytest.approx(spec.static_w * sim.now_s)
+    hbm = sim.component("server0/chip0/hbm").state()
+    assert hbm["access_j"] == pytest.approx(hbm["bytes_moved"] * spec.pj_per_mem_byte * PJ)
+    assert sim.component("server0/host").state()["energy_j"] == pytest.approx(cluster.server.host.power_w * sim.now_s)
