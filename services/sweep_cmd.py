@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import multiprocessing
 
 import click
 from rich.console import Console
@@ -56,13 +56,14 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
         sys.exit(remote_sweep(obj.console, obj.controller, base, trace, opts, axes, find_max_rate, target, as_json))
     points = sweep_points(base, axes, MAX_LOCAL_POINTS, check=RunLimits.from_env().check_spec)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    status, rows, parent = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate, target, as_json)
+    status, rows, parent, code = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate, target,
+                                              as_json)
     summary = sweep_summary(rows, find_max_rate)
     print_table(obj.console, summary, as_json)
     if not as_json:
         obj.console.print(f"sweep [bold]{parent}[/] ({status}): {len(rows)} points stored in "
                           f"{obj.db or 'sqlite:///twin.db'}")
-    sys.exit(EXIT[status])
+    sys.exit(code if code is not None else EXIT[status])
 
 
 def _with_axis_definitions(base, axes, catalog):
@@ -84,44 +85,50 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, f
         parent = store.create_run(kind="sweep", trace=trace.name, policy={"weights": base.weights, "kv": base.kv},
                                   spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
                                         "find_max_rate": find_max_rate, "target": target})
-        status = "complete"
-        try:
-            log = None if quiet else Console(stderr=True)
-            _run_points(store, trace.name, points, requests, jobs, find_max_rate, target, rows, log)
-        except KeyboardInterrupt:
-            status = "interrupted"
+        log = None if quiet else Console(stderr=True)
+        code = _run_points(store, trace.name, points, requests, jobs, find_max_rate, target, rows, log)
+        status = "complete" if code is None else "interrupted"
         missed = sum(r["status"] not in ("complete", "n/a") for r in rows)
         status = "failed" if status == "complete" and missed else status
         summary = sweep_summary(rows, find_max_rate)
-        error = "interrupted by the user (Ctrl-C): finished points kept" if status == "interrupted" else \
+        error = "stopped by a signal: finished points kept" if status == "interrupted" else \
             ("" if status == "complete" else f"{missed} points did not complete")
         store.finish(parent, status, summary, None, error)
-    return status, rows, parent
+    return status, rows, parent, code
 
 
-def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target, rows, console) -> None:
-    from services.sweep_worker import run_point
+def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target, rows, console) -> int | None:
+    """Run the points, storing each as it finishes; the exit code of a stop signal, else None."""
+    from services.signals import StopSignals
+    from services.sweep_worker import ignore_sigint, run_indexed
     for point in points:
         if point.error:
             rows.append({"values": point.values, "status": "failed" if point.applies else "n/a",
                          "error": point.error, "run_id": None})
     runnable = [p for p in points if not p.error]
-    pool = ProcessPoolExecutor(max_workers=min(jobs, max(len(runnable), 1)))
+    tasks = [(i, p.spec.to_dict(), requests, find_max_rate, target) for i, p in enumerate(runnable)]
+    # Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process decides.
+    pool = multiprocessing.get_context("fork").Pool(min(jobs, max(len(tasks), 1)), initializer=ignore_sigint)
     try:
-        pending = {pool.submit(run_point, p.spec.to_dict(), requests, find_max_rate, target): p for p in runnable}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                point = pending.pop(future)
-                rows.append(_store_point(store, trace_name, point, future.result()))
+        with StopSignals() as signals:
+            results, left = pool.imap_unordered(run_indexed, tasks), len(tasks)
+            while left and signals.signum is None:
+                try:
+                    index, out = results.next(timeout=0.25)
+                except multiprocessing.TimeoutError:
+                    continue
+                left -= 1
+                with signals.deferred():  # a point is stored whole, or not at all
+                    rows.append(_store_point(store, trace_name, runnable[index], out))
                 if console is not None:
-                    console.print(f"[dim]point {len(rows)}/{len(points)} done: {point.values}[/]", highlight=False)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()  # a point in flight is dropped; finished ones are already stored
-        raise
-    pool.shutdown(wait=True)
+                    console.print(f"[dim]point {len(rows)}/{len(points)} done: {runnable[index].values}[/]",
+                                  highlight=False)
+            return signals.exit_code
+    except KeyboardInterrupt:  # a second signal: stop at once
+        return 130
+    finally:
+        pool.terminate()  # points in flight are dropped; finished ones are already stored
+        pool.join()
 
 
 def _store_point(store, trace_name: str, point: Point, out: dict) -> dict:

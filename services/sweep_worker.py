@@ -21,6 +21,16 @@ def _replay(spec: RunSpec, requests: list[TraceRequest]) -> dict:
             "series": series, "components": components, "spec": spec.to_dict()}
 
 
+def ignore_sigint() -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_indexed(task: tuple) -> tuple[int, dict]:
+    index, *args = task
+    return index, run_point(*args)
+
+
 def run_point(spec_dict: dict, requests: list[TraceRequest], find_rate: bool, target: float) -> dict:
     spec = RunSpec.from_dict(spec_dict)
     if not find_rate:
