@@ -113,7 +113,7 @@ def import_model_cmd(obj, config: Path, name: str, output: Path | None) -> None:
     except json.JSONDecodeError as exc:
         raise InvalidSpec(str(config), f"not valid JSON (line {exc.lineno})") from None
     model = model_from_hf_config(data, name, str(config))
-    text = f"# Imported from a Hugging Face config.json by `twin catalog import-model`.\n" + \
+    text = "# Imported from a Hugging Face config.json by `twin catalog import-model`.\n" + \
         yaml.safe_dump(model, sort_keys=False)
     if output is None and obj.catalog_folders:  # the folder may not exist yet: do not load it
         output = Path(obj.catalog_folders[0]) / "models" / f"{name}.yaml"

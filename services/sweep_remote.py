@@ -31,7 +31,8 @@ def remote_sweep(console: Console, controller: str, base: RunSpec, source: str, 
                                               options=options_msg(opts), spec=convert.twin_spec(base),
                                               slo=convert.slo_msg(base.slo))
         request = controller_pb2.SweepRequest(
-            base=replay, axes=[controller_pb2.SweepAxis(field=f, values=[str(v) for v in values]) for f, values in axes],
+            base=replay,
+            axes=[controller_pb2.SweepAxis(field=f, values=[str(v) for v in values]) for f, values in axes],
             find_max_rate=find_max_rate, target=target)
         run = stub.StartSweep(request, timeout=CALL_TIMEOUT_S)
         _watch(stub, run.run_id, as_json)

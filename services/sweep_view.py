@@ -22,7 +22,8 @@ def figures(summary: dict | None) -> dict:
     return {"output_tokens_per_s": _dig(s, "throughput", "output_tokens_per_s"),
             "ttft_p99_s": _dig(s, "ttft_s", "p99"), "tpot_p99_s": _dig(s, "tpot_s", "p99"),
             "slo_attained": _dig(s, "slo", "attained"), "j_per_output_token": _dig(s, "energy", "j_per_output_token"),
-            "output_tok_s_per_kw": _dig(s, "energy", "output_tok_s_per_kw"), "avg_power_w": _dig(s, "energy", "avg_power_w"),
+            "output_tok_s_per_kw": _dig(s, "energy", "output_tok_s_per_kw"),
+            "avg_power_w": _dig(s, "energy", "avg_power_w"),
             "total_mm2": _dig(s, "area", "total_mm2")}
 
 
@@ -58,7 +59,8 @@ def print_table(console: Console, summary: dict, as_json: bool) -> None:
         t.add_row("*" if r.get("pareto") else "", *(str(r["values"][a]) for a in axes),
                   _fmt(r.get("goodput_rps"), ".3g"), _fmt(r.get("output_tokens_per_s"), ",.0f"),
                   _fmt(r.get("ttft_p99_s"), ".3g"), _fmt(r.get("tpot_p99_s") and r["tpot_p99_s"] * 1e3, ".3g"),
-                  _fmt(r.get("slo_attained") and 100 * r["slo_attained"], ".1f"), _fmt(r.get("j_per_output_token"), ".3g"),
+                  _fmt(r.get("slo_attained") and 100 * r["slo_attained"], ".1f"),
+                  _fmt(r.get("j_per_output_token"), ".3g"),
                   _fmt(r.get("output_tok_s_per_kw"), ",.0f"), _fmt(r.get("total_mm2"), ",.1f"),
                   r["status"] if not r.get("error") else f"{r['status']}: {r['error'][:60]}")
     wide = console if console.is_terminal else Console(width=200, file=console.file)

@@ -12,6 +12,21 @@ from twin.errors import InvalidSpec
 from twin.units import GB, GBIT
 
 
+def build_spec(cls, data, where: str):
+    """`cls(**data)` for a frozen spec dataclass; every failure an InvalidSpec naming `where` and the field."""
+    from dataclasses import fields
+    known = {f.name for f in fields(cls)}
+    extra = sorted(set(data) - known)
+    if extra:
+        raise InvalidSpec(f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+    try:
+        return cls(**data)
+    except TypeError as exc:  # a missing required field
+        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+
+
 def _positive(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)

@@ -56,16 +56,8 @@ def energy_from_dict(data: Any, where: str, calibration: Mapping[str, Any] | Non
                 raise InvalidSpec(f"{where}.{key}", f"no calibrated energy value {wanted!r}")
             value = table[wanted]
         values[key] = value
-    known = {f.name for f in fields(EnergySpec)}
-    extra = sorted(set(values) - known)
-    if extra:
-        raise InvalidSpec(f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
-    try:
-        return EnergySpec(**values)
-    except TypeError as exc:
-        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
-    except InvalidSpec as exc:
-        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+    from twin.config import build_spec
+    return build_spec(EnergySpec, values, where)
 
 
 def step_dynamic_w(spec: EnergySpec | None, link_pj: float, macs: float, mem_bytes: float, link_bytes: float,
@@ -95,7 +87,8 @@ def run_energy(cluster, stats: list, makespan_s: float, output_tokens: int) -> d
     static = static_power_w(cluster)
     span = max(makespan_s, 0.0)
     components = {
-        "chips": {"static_j": static["chips"] * span, "compute_j": sum(s.macs for s in stats) * tp * spec.pj_per_mac * PJ},
+        "chips": {"static_j": static["chips"] * span,
+                  "compute_j": sum(s.macs for s in stats) * tp * spec.pj_per_mac * PJ},
         "memory": {"static_j": static["memory"] * span,
                    "access_j": sum(s.mem_bytes for s in stats) * tp * spec.pj_per_mem_byte * PJ},
         "links": {"transfer_j": sum(s.esl_bytes for s in stats) * tp * link.pj_per_byte * PJ},

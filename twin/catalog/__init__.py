@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable, Mapping
@@ -21,7 +20,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from twin.catalog.index import KINDS, SINGULAR, Entry, Index, kind_of, valid_name
-from twin.config import ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec
+from twin.config import (ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec,
+                         build_spec)
 from twin.errors import InvalidSpec, TwinError, UnknownName
 
 __all__ = ["KINDS", "SINGULAR", "Catalog", "default_catalog", "names", "load_chip", "load_link", "load_server",
@@ -35,17 +35,7 @@ def calibration() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("calibration.yaml").read_text())
 
 
-def _build(cls, data: Mapping[str, Any], where: str):
-    known = {f.name for f in fields(cls)}
-    extra = set(data) - known
-    if extra:
-        raise InvalidSpec(f"{where}.{sorted(extra)[0]}", f"unknown field (known: {', '.join(sorted(known))})")
-    try:
-        return cls(**data)
-    except TypeError as exc:  # a missing required field
-        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
-    except InvalidSpec as exc:
-        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+_build = build_spec
 
 
 def _calibrated(value: Any, table: Mapping[str, Any], key: str, where: str) -> Any:
@@ -154,7 +144,8 @@ class Catalog:
         build = self.chip if kind == "chips" else self.link
         field = SINGULAR[kind]
         if isinstance(ref, Mapping):
-            return chip_from_dict(ref, f"{where}.{field}") if kind == "chips" else _build(LinkSpec, ref, f"{where}.{field}")
+            inline = f"{where}.{field}"
+            return chip_from_dict(ref, inline) if kind == "chips" else _build(LinkSpec, ref, inline)
         try:
             return build(ref, overrides)
         except UnknownName as exc:

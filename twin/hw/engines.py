@@ -23,7 +23,7 @@ each operation on the engine that finishes it first (ADOR's heterogeneous design
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from twin.errors import InvalidSpec
@@ -124,17 +124,8 @@ def engine_from_dict(data: Mapping[str, Any], where: str) -> Engine:
     cls = ENGINE_TYPES.get(data.get("type"))
     if cls is None:
         raise InvalidSpec(f"{where}.type", f"must be one of {', '.join(ENGINE_TYPES)}, got {data.get('type')!r}")
-    known = {f.name for f in fields(cls)}
-    extra = sorted(set(data) - known)
-    if extra:
-        raise InvalidSpec(f"{where}.{extra[0]}", f"unknown field for a {data['type']} engine "
-                                                 f"(known: {', '.join(sorted(known))})")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
-    except InvalidSpec as exc:
-        raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+    from twin.config import build_spec
+    return build_spec(cls, data, where)
 
 
 def engines_from_dicts(items: Iterable[Any], where: str, calibration: Mapping[str, Any] | None = None) -> tuple:

@@ -27,4 +27,5 @@ class Host:
 
     def state(self) -> dict[str, float]:
         return {"cpu": self.spec.cpu, "memory_gb": self.spec.memory_gb, "cpu_busy_s": self.cpu_busy_s,
-                "pcie_bytes": self.pcie_bytes, "power_w": self.spec.power_w, "energy_j": self.spec.power_w * self.env.now}
+                "pcie_bytes": self.pcie_bytes, "power_w": self.spec.power_w,
+                "energy_j": self.spec.power_w * self.env.now}

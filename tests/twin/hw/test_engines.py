@@ -68,7 +68,8 @@ def test_the_cost_model_picks_the_fastest_engine_per_matmul() -> None:
 
 
 @pytest.mark.parametrize("data, field", [({"type": "warp-drive"}, "type"),
-                                         ({"type": "systolic", "name": "s", "rows": 0, "cols": 8, "clock_ghz": 1}, "rows"),
+                                         ({"type": "systolic", "name": "s", "rows": 0, "cols": 8, "clock_ghz": 1},
+                                          "rows"),
                                          ({"type": "systolic", "rows": 8, "cols": 8, "clock_ghz": 1, "x": 1}, "x")])
 def test_bad_engines_are_refused_naming_the_field(data: dict, field: str) -> None:
     with pytest.raises(InvalidSpec, match=rf"engines\[0\]\.{field}"):
