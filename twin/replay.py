@@ -9,6 +9,7 @@ was recorded.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from collections.abc import Iterable, Sequence, Sized
 from typing import Callable
@@ -27,6 +28,8 @@ from twin.summary import RequestTally, Slo, request_summary
 
 SLICES = 200  # progress/sink checkpoints over the trace span
 STREAM_SLICE_S = 60.0  # simulated seconds between checkpoints of a stream whose span is not known
+SINK_BATCH = 5_000  # records and samples handed to a sink at once: each batch is a transaction
+SINK_EVERY_S = 1.0  # wall seconds: records reach the sink at least this often
 
 Sink = Callable[[list[RequestRecord], list[SeriesSample]], None]
 Progress = Callable[[int, int, float], None]  # (finished, total, simulated seconds)
@@ -94,6 +97,7 @@ def replay(sim: Simulation, requests: Iterable[TraceRequest], slo: Slo = Slo(), 
     sim.feed(requests)
     slice_s = slice_seconds(requests) if isinstance(requests, Sequence) else STREAM_SLICE_S
     total = len(requests) if isinstance(requests, Sized) else None
+    batches = _Batches(sink)
     status, error = "complete", ""
     try:
         while not sim.done:
@@ -101,12 +105,12 @@ def replay(sim: Simulation, requests: Iterable[TraceRequest], slo: Slo = Slo(), 
                 status = "cancelled"
                 break
             advance(sim, sim.now_s + slice_s)
-            _checkpoint(sim, sink, progress, total)
+            _checkpoint(sim, batches, progress, total)
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
     except Exception as exc:  # the run is marked failed with what was recorded, then reported
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-    _checkpoint(sim, sink, progress, total)
+    _checkpoint(sim, batches, progress, total, final=True)
     return RunResult(status, summarize(sim, slo, status), error)
 
 
@@ -123,9 +127,25 @@ def advance(sim: Simulation, until_s: float) -> None:
     sim.run(until_s)
 
 
-def _checkpoint(sim: Simulation, sink: Sink | None, progress: Progress | None, total: int | None = None) -> None:
-    if sink is not None:
-        sink(*sim.recorder.drain())
+class _Batches:
+    """When to hand records to the sink: every SINK_BATCH of them, at least every SINK_EVERY_S
+    seconds of wall time (a stored run's lease is renewed by its batches), and at the end."""
+
+    def __init__(self, sink: Sink | None):
+        self.sink, self.last = sink, time.monotonic()
+
+    def offer(self, rec, final: bool) -> None:
+        now = time.monotonic()
+        if self.sink is None or not (final or len(rec.requests) + len(rec.series) >= SINK_BATCH
+                                     or now - self.last >= SINK_EVERY_S):
+            return
+        self.sink(*rec.drain())
+        self.last = now
+
+
+def _checkpoint(sim: Simulation, batches: _Batches, progress: Progress | None, total: int | None = None,
+                final: bool = False) -> None:
+    batches.offer(sim.recorder, final)
     if progress is not None:
         progress(sim.finished, sim.submitted if total is None else total, sim.now_s)
 

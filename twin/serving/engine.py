@@ -15,7 +15,7 @@ from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.architecture import ArchitectureHooks
 from twin.serving.lifecycle import Lifecycle
-from twin.serving.shape_cost import ShapeCosts, run_times
+from twin.serving.shape_cost import run_times, shape_costs
 
 
 class StepBackend:
@@ -23,12 +23,9 @@ class StepBackend:
 
     def __init__(self, env: simpy.Environment, cost: CostModel):
         self.env, self.cost = env, cost
-        self._costs = ShapeCosts(cost)
 
     def step(self, shape: StepShape, transfer_s: float):
-        if self._costs.cost is not self.cost:  # a policy switch replaced the cost model
-            self._costs = ShapeCosts(self.cost)
-        yield self.env.timeout(self._costs.step_time(shape) + transfer_s)
+        yield self.env.timeout(shape_costs(self.cost).step_time(shape) + transfer_s)
 
 
 class Replica(Lifecycle, ArchitectureHooks):

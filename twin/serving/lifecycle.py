@@ -17,7 +17,7 @@ from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
 from twin.energy import step_dynamic_w
-from twin.serving.shape_cost import ShapeCosts
+from twin.serving.shape_cost import ShapeCosts, shape_costs
 from twin.serving.stats import ReplicaStats, mean_cost
 
 
@@ -27,7 +27,6 @@ class Lifecycle:
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
         self.config, self.recorder, self.backend = config, recorder, backend
         self.q = ReplicaQueues(cost.model.sliding_window, kv)
-        self._costs = ShapeCosts(cost)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"
@@ -178,9 +177,7 @@ class Lifecycle:
     @property
     def costs(self) -> ShapeCosts:
         """The cost model behind a per-shape cache (renewed when a policy switch replaces the model)."""
-        if self._costs.cost is not self.cost:
-            self._costs = ShapeCosts(self.cost)
-        return self._costs
+        return shape_costs(self.cost)
 
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:

@@ -35,24 +35,34 @@ def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers
     return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])
 
 
-def _line(points: list[LayerCost]) -> tuple[LayerCost, LayerCost] | None:
-    """(value at 0, slope per token) if every field of the probes lies on a line, else None."""
+def _line(points: list[LayerCost]) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(values at 0, slopes per token), field by field, if every field of the probes lies on a line."""
     x = PROBES
-    zero = points[0]
-    slope = LayerCost(*((getattr(points[-1], f) - getattr(zero, f)) / x[-1] for f in _FIELDS))
-    for xi, p in zip(x[1:-1], points[1:-1]):
-        for f in _FIELDS:
-            want, got = getattr(zero, f) + xi * getattr(slope, f), getattr(p, f)
+    rows = [tuple(getattr(p, f) for f in _FIELDS) for p in points]
+    zero = rows[0]
+    slope = tuple((b - a) / x[-1] for a, b in zip(zero, rows[-1]))
+    for xi, row in zip(x[1:-1], rows[1:-1]):
+        for a, k, got in zip(zero, slope, row):
+            want = a + xi * k
             if abs(got - want) > LINEAR_TOL * max(abs(got), abs(want), 1e-30):
                 return None
     return zero, slope
+
+
+def shape_costs(cost: CostModel) -> ShapeCosts:
+    """The one cache of `cost`, kept on the cost model itself, so that the step backend (asking a
+    step's time) and the replica (accounting its work) share it and a shape is evaluated once."""
+    cache = cost.__dict__.get("_shape_costs")
+    if cache is None:
+        cache = cost.__dict__["_shape_costs"] = ShapeCosts(cost)
+    return cache
 
 
 class ShapeCosts:
     def __init__(self, cost: CostModel):
         self.cost = cost
         self._layer: dict[StepShape, LayerCost] = {}
-        self._decode: dict[int, tuple[LayerCost, LayerCost] | None] = {}  # n -> (at 0, per token), or None
+        self._decode: dict[int, tuple | None] = {}  # n -> (fields at 0, per token), or None if not affine
         self._head: dict[int, float] = {}
 
     def layer(self, s: StepShape) -> LayerCost:
@@ -71,7 +81,7 @@ class ShapeCosts:
         cm = self.cost
         return cm.model.layers * self.layer(s).time_s + cm.head_time(s) + cm.server.host.step_overhead_s
 
-    def _decode_line(self, n: int) -> tuple[LayerCost, LayerCost] | None:
+    def _decode_line(self, n: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         if n not in self._decode:
             shapes = [StepShape(decode_seqs=n, decode_context=c, outputs=n) for c in PROBES]
             self._decode[n] = _line([self.cost.layer(s) for s in shapes])
@@ -83,7 +93,7 @@ class ShapeCosts:
         if line is None:
             return self.layer(StepShape(decode_seqs=n, decode_context=context, outputs=n))
         zero, slope = line
-        return LayerCost(*(getattr(zero, f) + context * getattr(slope, f) for f in _FIELDS))
+        return LayerCost(*[a + context * k for a, k in zip(zero, slope)])
 
     def head_time(self, n: int) -> float:
         t = self._head.get(n)
