@@ -101,7 +101,8 @@ class ArchitectureHooks:
         load = 0.0
         for r, _ in prefill:
             if r.host_hit and r.state is RequestState.QUEUED:
-                load += self.pcie_time(r.host_hit * self.cost.model.layers * self.cost.kv_token_layer_bytes)
+                nbytes, host = r.host_hit * self.cost.model.layers * self.cost.kv_token_layer_bytes, self.cost.server.host
+                load += nbytes / self.cost.tp / host.pcie_bytes_per_s + host.pcie_latency_s  # not a swap
                 r.host_hit = 0
         return load
 

@@ -124,3 +124,21 @@ def test_tokens_per_step_follow_the_closed_form_over_a_long_run():
     measured = summary["architecture"]["speculative"]["tokens_per_step"]
     assert measured == pytest.approx((1 - a ** (k + 1)) / (1 - a), rel=0.02)
     assert expected_tokens(a, k) == pytest.approx((1 - a ** (k + 1)) / (1 - a))
+
+
+def test_a_host_tier_hit_pays_pcie_but_less_than_a_recompute():
+    block = 512
+    def reqs():
+        ids = [(1, 2, 3, 4), (5, 6, 7, 8), (1, 2, 3, 4, 9)]
+        return [TraceRequest(i, 20.0 * i, len(b) * block, 2, None, b, (block,) * len(b)) for i, b in enumerate(ids)]
+    gb_of = lambda tokens: tokens * LLAMA2_7B_KV_BYTES_PER_TOKEN_LAYER * 32 / 1e9  # noqa: E731
+    ttft = {}
+    for name, opts in {"device": dict(prefix_cache_gb=gb_of(16 * block)),
+                       "host": dict(prefix_cache_gb=gb_of(4 * block), prefix_cache_host_gb=gb_of(16 * block)),
+                       "none": dict(prefix_cache_gb=gb_of(4 * block))}.items():
+        sim, summary = run(reqs(), prefix_cache="lru", **opts)
+        ttft[name] = next(r.ttft_s for r in sim.recorder.requests if r.request_id == 2)
+        assert summary["architecture"]["prefix_cache"]["hit_tokens"] == (0 if name == "none" else 4 * block)
+    # the host hit moves 2048 tokens x 512 KiB of KV over PCIe (8 chips x 50 GB/s): ~2.7 ms
+    assert ttft["host"] - ttft["device"] == pytest.approx(4 * block * 524288 / 8 / 50e9 + 1e-6, rel=1e-6)
+    assert ttft["device"] < ttft["host"] < ttft["none"]
