@@ -21,6 +21,7 @@ class Ctx:
     console: Console
     db: str | None
     controller: str | None = None
+    metrics: str | None = None
     catalog_folders: tuple[str, ...] = ()
     catalog_override: bool = False
     _catalog: object = None
@@ -38,7 +39,8 @@ class Ctx:
 # so that `twin replay` and `twin runs` start without them.
 LAZY_COMMANDS = {"serve": "services.common.serve_cmd:serve", "up": "services.up:up",
                  "quant": "services.quant_cmd:quant", "catalog": "services.catalog_cmd:catalog",
-                 "sweep": "services.sweep_cmd:sweep"}
+                 "sweep": "services.sweep_cmd:sweep", "runs": "services.runs_cmd:runs",
+                 "report": "services.report:report"}
 
 
 class TwinGroup(click.Group):
@@ -57,7 +59,8 @@ class TwinGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TwinError as exc:
-            raise click.ClickException(one_line(exc)) from exc
+            from services.exits import REFUSED, CliError
+            raise CliError(one_line(exc), REFUSED) from exc
         except Exception as exc:
             from sqlalchemy.exc import DBAPIError  # loaded already whenever a database was used
             if isinstance(exc, DBAPIError):  # e.g. a read-only database file
@@ -74,16 +77,19 @@ def main() -> None:
               help="Database URL for stored runs [env TWIN_DATABASE_URL; default sqlite:///twin.db].")
 @click.option("--controller", envvar="TWIN_CONTROLLER", default=None,
               help="Run replays on this controller (host:port) instead of in-process [env TWIN_CONTROLLER].")
+@click.option("--metrics", envvar="TWIN_METRICS", default=None,
+              help="With --controller: the metrics service (host:port) [env TWIN_METRICS; default: "
+                   "the controller's host, port + 1].")
 @click.option("--catalog", "catalog_folders", multiple=True, type=click.Path(file_okay=False),
               help="A folder of user chips/, links/, servers/, models/ YAML files (repeatable) "
                    "[also env TWIN_CATALOG_PATH, separated like PATH].")
 @click.option("--catalog-override", is_flag=True,
               help="Let --catalog entries replace package entries of the same name.")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, controller: str | None, catalog_folders: tuple[str, ...],
-        catalog_override: bool) -> None:
+def cli(ctx: click.Context, db: str | None, controller: str | None, metrics: str | None,
+        catalog_folders: tuple[str, ...], catalog_override: bool) -> None:
     """lpu-twin: a digital twin of an LLM-inference cluster of HyperAccel LPU chips."""
-    ctx.obj = Ctx(Console(), db, controller, catalog_folders, catalog_override)
+    ctx.obj = Ctx(Console(), db, controller, metrics, catalog_folders, catalog_override)
 
 
 @cli.command()
@@ -93,15 +99,20 @@ def cli(ctx: click.Context, db: str | None, controller: str | None, catalog_fold
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--watch", is_flag=True, help="With --controller: stream progress, then print the summary.")
+@click.option("--trace-events", type=click.Path(dir_okay=False), default=None,
+              help="With --fidelity layer: write chip/HBM/ESL/host activity as Chrome trace-event JSON "
+                   "(open in Perfetto).")
 @click.pass_obj
-def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, **opts) -> None:
+def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, trace_events: str | None,
+           **opts) -> None:
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
     from services.replay_cmd import run_replay_command
     spec = run_spec(opts, obj.catalog)
     if obj.controller:
         from services.controller.client import remote_replay_command
-        sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json))
-    code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress)
+        sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json,
+                                       obj.metrics))
+    code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress, trace_events)
     sys.exit(code)
 
 
@@ -132,40 +143,6 @@ def trace_stats_cmd(obj: Ctx, trace: str, as_json: bool, **opts) -> None:
         click.echo(json.dumps(stats, indent=2))
     else:
         obj.console.print(render.stats_table(loaded.name, stats))
-
-
-@cli.group()
-def runs() -> None:
-    """Read stored runs back."""
-
-
-@runs.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
-@click.option("--status", default=None, help="Only runs with this status.")
-@click.pass_obj
-def runs_list(obj: Ctx, limit: int, status: str | None) -> None:
-    """List stored runs."""
-    from services.store import open_store
-    with open_store(obj.db) as store:
-        obj.console.print(render.runs_table(store.list_runs(limit=limit, status=status)))
-
-
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored summary as JSON.")
-@click.pass_obj
-def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
-    """Show one stored run's summary."""
-    from services.store import open_store
-    with open_store(obj.db) as store:
-        run = store.get_run(run_id)
-    if as_json:
-        click.echo(json.dumps({"id": run.id, "status": run.status, "summary": run.summary,
-                               "error": run.error}, indent=2, default=str))
-        return
-    obj.console.print(f"run [bold]{run.id}[/] ({run.kind}, trace {run.trace}): {run.status} {run.error}")
-    if run.summary:
-        render.print_summary(obj.console, run.summary)
 
 
 if __name__ == "__main__":

@@ -5,83 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else (f"{v * 1e3:,.1f} ms" if v < 10 else f"{v:,.1f} s")
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.1f} %"
-
-
-def latency_table(summary: dict) -> Table:
-    t = Table(title="Latency", title_justify="left")
-    for col in ("metric", "mean", "p50", "p90", "p99"):
-        t.add_column(col, justify="right" if col != "metric" else "left")
-    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end-to-end")):
-        d = summary[key]
-        t.add_row(label, *(_ms(d[k]) for k in ("mean", "p50", "p90", "p99")))
-    return t
-
-
-def overview_table(summary: dict) -> Table:
-    tw, th, hw, rq = summary["twin"], summary["throughput"], summary["hardware"], summary["requests"]
-    t = Table(title="Run", title_justify="left", show_header=False)
-    t.add_column(style="bold")
-    t.add_column()
-    rows = [
-        ("twin", f"{tw['model']} on {tw['servers']}x {tw['server']} ({tw['chip']}), tp={tw['tp']} "
-                 f"({tw['topology']}), {tw['replicas']} replica(s), {tw['policy']}, {tw['fidelity']} fidelity"),
-        ("status", summary["status"]),
-        ("requests", f"{rq['done']:,} done / {rq['submitted']:,} submitted, {rq['rejected']:,} rejected, "
-                     f"{rq['preempted']:,} preempted"),
-        ("throughput", f"{th['output_tokens_per_s']:,.1f} output tok/s, {th['requests_per_s']:.3f} req/s "
-                       f"over {summary['makespan_s']:,.1f} s simulated"),
-        ("SLO attainment", _slo(summary["slo"])),
-        ("HBM bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak (sustained efficiency "
-                          f"{hw['memory_efficiency']:.3f}, calibrated)"),
-        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run; {_pct(hw.get('prefill_mac_util'))} "
-                            f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
-                            f"decode on {hw.get('decode_engine', '-')})"),
-        ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
-        ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s"),
-        ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens"),
-        ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:.2f} GB)"),
-    ]
-    rows += _energy_rows(summary.get("energy"), summary.get("area"))
-    for k, v in rows:
-        t.add_row(k, v)
-    return t
-
-
-def _energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]:
-    rows = []
-    if energy:
-        per_token = energy["j_per_output_token"]
-        rows.append(("power", f"{energy['avg_power_w']:,.0f} W average, {energy['peak_power_w']:,.0f} W peak, "
-                              f"{energy['static_power_w']:,.0f} W static floor (chips, memory, hosts)"))
-        rows.append(("energy", f"{energy['energy_j'] / 3.6e6:,.3f} kWh, "
-                               f"{'-' if per_token is None else f'{per_token:.3f}'} J per output token, "
-                               f"{energy['output_tok_s_per_kw'] or 0:,.0f} output tok/s per kW"))
-    if area and area.get("total_mm2"):
-        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({area['chips']} x "
-                                         f"{area['die_mm2_per_chip']:,.3f} mm², {area['source']}), "
-                                         f"{area['output_tok_s_per_mm2']:,.2f} output tok/s per mm²"))
-    return rows
-
-
-def _slo(slo: dict) -> str:
-    if slo["attained"] is None:
-        return "- (set --slo-ttft / --slo-tpot)"
-    return f"{_pct(slo['attained'])} (TTFT <= {_ms(slo['ttft_s'])}, TPOT <= {_ms(slo['tpot_s'])})"
-
-
-def print_summary(console: Console, summary: dict) -> None:
-    console.print(overview_table(summary))
-    console.print(latency_table(summary))
-    from services.render_arch import architecture_table
-    if (arch := architecture_table(summary)) is not None:
-        console.print(arch)
+from services.render_summary import print_summary  # noqa: F401  (the summary view)
 
 
 def stats_table(name: str, stats: dict) -> Table:
@@ -97,12 +21,24 @@ def stats_table(name: str, stats: dict) -> Table:
     return t
 
 
-def runs_table(runs) -> Table:
+def runs_table(runs: list[dict]) -> Table:
+    """Runs with their full ids (any unique prefix of one is accepted wherever a run id is)."""
     t = Table(title="Runs", title_justify="left")
-    for col in ("id", "created", "status", "kind", "trace", "requests"):
-        t.add_column(col)
+    for col in ("run_id", "created (UTC)", "status", "kind", "trace", "requests"):
+        t.add_column(col, no_wrap=col == "run_id")
     for r in runs:
-        t.add_row(r.id, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.status, r.kind, r.trace, f"{r.requests_recorded:,}")
+        t.add_row(r["run_id"], r["created_at"][:19].replace("T", " "), r["status"], r["kind"], r["trace"],
+                  f"{r['requests_recorded']:,}")
+    return t
+
+
+def compare_table(run_ids: list[str], rows: list[tuple[str, list[float]]]) -> Table:
+    t = Table(title="Runs compared", title_justify="left")
+    t.add_column("figure (unit in the name)")
+    for run_id in run_ids:
+        t.add_column(run_id[:12], justify="right")
+    for metric, values in rows:
+        t.add_row(metric, *("-" if v != v else f"{v:,.4g}" for v in values))
     return t
 
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services import render
 from services.cli_options import trace_options_from
 from services.limits import RunLimits
+from services.progress import replay_progress
 from services.runner import stored_replay
 from services.signals import StopSignals
 from services.store import open_store
 from services.store.repo import process_owner
+from services.store.db import database_label
 from twin.replay import RunSpec
+from twin.trace_events import attach as attach_trace_events
 from twin.traces import load_trace
 
 EXIT = {"complete": 0, "failed": 1, "cancelled": 1, "interrupted": 130}
 
 
 def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: str, opts: dict,
-                       as_json: bool, no_progress: bool) -> int:
+                       as_json: bool, no_progress: bool, trace_events: str | None = None) -> int:
     limits = RunLimits.from_env()
     limits.check_spec(spec)
     limits.check_source(source)
@@ -32,27 +34,37 @@ def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: 
     if trace.out_of_order:
         console.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
                       "replayed in arrival order[/]")
+    recorder: list = []
+    hook = (lambda sim: recorder.append(attach_trace_events(sim))) if trace_events else None
     with open_store(db, owner=process_owner("twin replay")) as store:
-        bar = Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("sim {task.fields[sim]:,.0f} s"), TimeElapsedColumn(),
-                       console=Console(stderr=True), disable=no_progress or as_json, transient=True)
-        with bar, StopSignals() as signals:
-            task = bar.add_task(trace.name, total=len(trace.requests), sim=0.0)
+        progress = replay_progress(f"replay {trace.name}", len(trace.requests), disable=no_progress or as_json)
+        with progress as update, StopSignals() as signals:
             try:
-                run_id, result = stored_replay(
-                    store, spec, trace, signals=signals,
-                    progress=lambda done, total, now: bar.update(task, completed=done, sim=now))
+                run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=hook)
             except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
                 console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
                 return signals.exit_code or EXIT["interrupted"]
+    if recorder:
+        write_trace_events(recorder[0], trace_events)
     if as_json:
         print(json.dumps({"run_id": run_id, "status": result.status, "error": result.error,
                           "summary": result.summary}, indent=2))
     else:
         render.print_summary(console, result.summary)
-        console.print(f"stored as run [bold]{run_id}[/] ({result.status}) in {db or 'sqlite:///twin.db'}")
+        console.print(f"stored as run [bold]{run_id}[/] ({result.status}) in {database_label(db)}")
         if result.error:
             console.print(f"[red]{result.error}[/]")
     if result.status == "interrupted" and signals.exit_code:
         return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
     return EXIT[result.status]
+
+
+def write_trace_events(recorder, path: str) -> None:
+    """The recorded activity as Chrome trace-event JSON, streamed event by event."""
+    with open(path, "w") as f:
+        f.write('{"displayTimeUnit": "ms", "otherData": ' + json.dumps(recorder.chrome()["otherData"]) +
+                ', "traceEvents": [\n')
+        for i, event in enumerate(recorder.events):
+            f.write((",\n" if i else "") + json.dumps(event))
+        f.write("\n]}\n")
+    Console(stderr=True).print(f"wrote {len(recorder.events):,} trace events to {path} (open in Perfetto)")

@@ -14,6 +14,7 @@ from typing import Callable
 from services.signals import StopSignals
 from services.store import Store
 from twin.metrics import RequestRecord, SeriesSample
+from twin import capacity
 from twin.replay import Progress, RunResult, RunSpec, replay
 from twin.sim import component_figures
 from twin.traces import LoadedTrace
@@ -42,13 +43,17 @@ class PendingSink:
 def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   on_created: Callable[[str], None] | None = None,
-                  signals: StopSignals | None = None) -> tuple[str, RunResult]:
+                  signals: StopSignals | None = None,
+                  on_built: Callable[[object], None] | None = None) -> tuple[str, RunResult]:
     """Build the twin, create the run, stream its records into the store in batches, finish it.
 
     With `signals` (entered by the caller), SIGINT/SIGTERM end the run `interrupted` at the next
-    checkpoint, with every record and a summary of exactly those records.
+    checkpoint, with every record and a summary of exactly those records. `on_built(sim)` sees
+    the twin before it runs (e.g. to attach a trace-event recorder).
     """
     sim = spec.build()  # bad specs fail here, before a run row exists
+    if on_built is not None:
+        on_built(sim)
     signals = signals or StopSignals()  # not entered: never fires, but its sections still work
     run_id = store.create_run(kind="replay", trace=trace.name, spec=spec.to_dict(),
                               policy={"weights": spec.weights, "kv": spec.kv})
@@ -65,10 +70,16 @@ def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: 
     if result.status == "cancelled" and signals.reason:
         result = RunResult("interrupted", {**result.summary, "status": "interrupted"}, signals.reason)
     result.summary["trace"] = trace_info(trace)
+    result.summary["load"] = capacity.of_simulation(sim, trace.requests)
     components = component_figures(sim)
     with signals.deferred():
         store.finish(run_id, result.status, result.summary, components, result.error)
     return run_id, result
+
+
+def load_info(spec: RunSpec, trace: LoadedTrace) -> dict:
+    """Offered load against the sustainable rate of the twin `spec` describes (twin.capacity)."""
+    return capacity.of_simulation(spec.build(), trace.requests)
 
 
 def trace_info(trace: LoadedTrace) -> dict:

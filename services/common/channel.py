@@ -63,7 +63,9 @@ def open_channel(target: str, security: Security | None = None) -> grpc.Channel:
     """A channel to `target` with round-robin, retries, and the token and TLS of `security`."""
     security = Security.from_env() if security is None else security
     options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1),
-               ("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+               ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+               # a DNS name is re-resolved when a server ages a connection out: allow it every 5 s
+               ("grpc.dns_min_time_between_resolutions_ms", 5000)]
     credentials = security.channel_credentials()
     channel = (grpc.secure_channel(target, credentials, options) if credentials
                else grpc.insecure_channel(target, options))

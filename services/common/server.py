@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -22,6 +23,20 @@ log = logging.getLogger(__name__)
 
 Registration = tuple[Callable, object, str]  # (add_XServicer_to_server, servicer, full service name)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Connections older than this are closed (GOAWAY; calls in flight finish, there is no grace
+# limit), so clients re-resolve DNS names and reach replicas added since: `--scale cluster=N`.
+MAX_CONNECTION_AGE_ENV, DEFAULT_MAX_CONNECTION_AGE_S = "TWIN_MAX_CONNECTION_AGE_S", 60.0
+
+
+def connection_age_ms() -> int:
+    raw = os.environ.get(MAX_CONNECTION_AGE_ENV) or str(DEFAULT_MAX_CONNECTION_AGE_S)
+    try:
+        age = float(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_CONNECTION_AGE_ENV} must be seconds, got {raw[:40]!r}") from None
+    if age <= 0:
+        raise ValueError(f"{MAX_CONNECTION_AGE_ENV} must be above 0, got {age}")
+    return int(age * 1000)
 
 
 def build_server(addr: str, services: Sequence[Registration], *, security: Security | None = None,
@@ -33,7 +48,8 @@ def build_server(addr: str, services: Sequence[Registration], *, security: Secur
     interceptors.append(ErrorInterceptor())
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=interceptors,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+                                  ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                  ("grpc.max_connection_age_ms", connection_age_ms())])
     health_servicer = health_servicer or health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [name for _, _, name in services]

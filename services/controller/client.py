@@ -1,24 +1,21 @@
 """`twin --controller ADDR replay ...`: the same replay, run by the controller over gRPC.
 
 A local trace file is uploaded first; built-in and synthetic traces go by name. With
---watch the progress streams in and the stored summary is printed at the end.
+--watch the progress streams in and the stored summary is printed at the end; Ctrl-C cancels
+the run (a second Ctrl-C detaches).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 import grpc
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services import render
 from services.common import convert
 from services.cli_options import parse_window
-from services.common.channel import open_channel
-from services.replay_cmd import EXIT
+from services.exits import RUN_EXIT, from_rpc
 from twin.replay import RunSpec
 from twin.traces import BUILTIN_TRACES
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
@@ -67,47 +64,25 @@ def options_msg(opts: dict) -> controller_pb2.TraceOptions:
 
 
 def remote_replay_command(console: Console, controller: str, spec: RunSpec, source: str, opts: dict,
-                          watch: bool, as_json: bool) -> int:
-    channel = open_channel(controller)
+                          watch: bool, as_json: bool, metrics: str | None = None) -> int:
+    """Start the replay on the controller; with `watch`, follow it (Ctrl-C cancels) and print the outcome."""
+    from services.runs_remote import RemoteRuns
+    from services.watch import follow_cancelling, print_outcome
+    runs = RemoteRuns(controller, metrics)
     try:
-        stub = controller_pb2_grpc.ControllerStub(channel)
-        request = controller_pb2.ReplayRequest(trace=trace_source(stub, source, opts.get("fmt")),
+        request = controller_pb2.ReplayRequest(trace=trace_source(runs.ctl, source, opts.get("fmt")),
                                                options=options_msg(opts), spec=convert.twin_spec(spec),
                                                slo=convert.slo_msg(spec.slo))
-        run = stub.StartReplay(request, timeout=CALL_TIMEOUT_S)
+        run = runs.ctl.StartReplay(request, timeout=CALL_TIMEOUT_S)
         if not watch:
-            console.print(f"started run [bold]{run.run_id}[/] on {controller}; watch it with --watch, "
-                          f"read it with `twin runs show {run.run_id}` against the same database")
+            console.print(f"started run [bold]{run.run_id}[/] on {controller}; follow it with "
+                          f"`twin --controller {controller} runs watch {run.run_id[:12]}`")
             return 0
-        _watch(stub, run.run_id, as_json)
-        return _report(console, stub.GetRun(controller_pb2.GetRunRequest(run_id=run.run_id),
-                                            timeout=CALL_TIMEOUT_S), as_json)
+        interrupted = follow_cancelling(runs, run.run_id, quiet=as_json)
+        outcome = runs.get(run.run_id)
+        print_outcome(console, outcome, as_json)
+        return interrupted or RUN_EXIT.get(outcome["status"], 1)
     except grpc.RpcError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.code().name}: {exc.details()}")
-        return 2
+        raise from_rpc(exc, f"controller {controller}") from exc
     finally:
-        channel.close()
-
-
-def _watch(stub: controller_pb2_grpc.ControllerStub, run_id: str, quiet: bool) -> None:
-    bar = Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("sim {task.fields[sim]:,.0f} s"), TimeElapsedColumn(),
-                   console=Console(stderr=True), disable=quiet, transient=True)
-    with bar:
-        task = bar.add_task(run_id[:8], total=None, sim=0.0)
-        for p in stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run_id)):
-            bar.update(task, completed=p.finished, total=p.total or None, sim=p.simulated_s)
-
-
-def _report(console: Console, run: controller_pb2.Run, as_json: bool) -> int:
-    summary = json.loads(run.summary_json) if run.summary_json else None
-    if as_json:
-        print(json.dumps({"run_id": run.run_id, "status": run.status, "error": run.error, "summary": summary},
-                         indent=2))
-    else:
-        if summary:
-            render.print_summary(console, summary)
-        console.print(f"run [bold]{run.run_id}[/] ({run.status}) stored by the controller")
-        if run.error:
-            console.print(f"[red]{run.error}[/]")
-    return EXIT.get(run.status, 1)
+        runs.close()

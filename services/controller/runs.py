@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from services.controller.active import ActiveRun, Snapshot
 from services.controller.remote import Outcome, RemoteReplay, StoreSink
 from services.limits import RunLimits
-from services.runner import trace_info
+from services.runner import load_info, trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning
 from services.sweep_view import figures, sweep_summary
@@ -116,6 +116,7 @@ class RunManager:
         outcome = replay.run(on_attempt=lambda attempt, replica: active.update(attempt=attempt, replica=replica))
         if outcome.summary is not None:
             outcome.summary["trace"] = trace_info(trace)
+            outcome.summary["load"] = load_info(spec, trace)
         if outcome.status == "interrupted" and not outcome.error:
             outcome.error = SHUTDOWN
         self.store.finish(active.run_id, outcome.status, outcome.summary, outcome.components, outcome.error)

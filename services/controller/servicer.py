@@ -64,7 +64,7 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         return run_msg(self.store.get_run(run_id))
 
     def WatchRun(self, request, context):
-        for snapshot in self.runs.watch(request.run_id, context.is_active):
+        for snapshot in self.runs.watch(self.store.resolve_id(request.run_id), context.is_active):
             yield progress_msg(snapshot)
 
     def GetRun(self, request, context):
@@ -75,8 +75,12 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         return controller_pb2.ListRunsReply(runs=[run_msg(row) for row in rows])
 
     def CancelRun(self, request, context):
-        self.runs.cancel(request.run_id)
-        return run_msg(self.store.get_run(request.run_id))
+        run_id = self.store.resolve_id(request.run_id)
+        self.runs.cancel(run_id)
+        return run_msg(self.store.get_run(run_id))
+
+    def DeleteRun(self, request, context):
+        return controller_pb2.DeleteRunReply(run_id=self.store.delete_run(request.run_id))
 
 
 def create_server(addr: str, servicer: ControllerServicer, *, security: Security | None = None,

@@ -6,6 +6,9 @@ import math
 
 # (row name, path into the summary); the unit is in the name's suffix.
 FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("load.offered_requests_per_s", ("load", "offered_requests_per_s")),
+    ("load.sustainable_requests_per_s", ("load", "sustainable_requests_per_s")),
+    ("load.load_factor", ("load", "load_factor")),
     ("requests.done", ("requests", "done")),
     ("requests.rejected", ("requests", "rejected")),
     ("makespan_s", ("makespan_s",)),

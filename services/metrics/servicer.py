@@ -34,16 +34,16 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
         size = request.page_size or DEFAULT_PAGE
         if size > MAX_PAGE:
             raise InvalidSpec("page_size", f"must be at most {MAX_PAGE}, got {size}")
-        offset = request.offset
+        offset, run_id = request.offset, self.store.resolve_id(request.run_id)
         while context.is_active():
-            page = self.store.request_records(request.run_id, offset=offset, limit=size)
+            page = self.store.request_records(run_id, offset=offset, limit=size)
             if not page:
                 return
             yield metrics_pb2.RequestPage(records=[convert.record_msg(r) for r in page], offset=offset)
             offset += len(page)
 
     def GetSeries(self, request, context):
-        samples = self.store.series(request.run_id, request.name or None)
+        samples = self.store.series(self.store.resolve_id(request.run_id), request.name or None)
         return metrics_pb2.Series(samples=[convert.sample_msg(s) for s in samples])
 
     def CompareRuns(self, request, context):

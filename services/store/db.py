@@ -42,6 +42,18 @@ def safe_url(url: str) -> str:
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
 
 
+def database_label(url: str | None = None) -> str:
+    """Where runs are stored, for people: a SQLite file as its absolute path, else the safe URL."""
+    url = resolve_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return safe_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return f"{Path(parsed.database).resolve()} (SQLite)"
+    return safe_url(url)
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for `url`; a bare postgresql:// URL uses psycopg 3. Does not connect."""
     try:

@@ -14,14 +14,14 @@ import uuid
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.store import convert
 from services.store.db import create_store_engine, migrate, resolve_url
 from services.store.models import ComponentModel, RequestModel, RunModel, SeriesModel
 from services.store.rows import RunInfo, RunKind, RunRow, RunStatus
-from twin.errors import InvalidSpec, NotRunning, UnknownName
+from twin.errors import InvalidSpec, NotRunning, UnknownName, quote
 from twin.metrics import RequestRecord, SeriesSample
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
@@ -193,11 +193,36 @@ class Store:
         return taken
 
     def get_run(self, run_id: str) -> RunRow:
+        """A run by its full id or a unique prefix of it (as git takes commits)."""
         with Session(self.engine) as session:
-            run = session.get(RunModel, run_id)
-            if run is None:
-                raise UnknownName("run", run_id)
+            run = session.get(RunModel, run_id) or session.get(RunModel, self.resolve_id(run_id))
             return convert.detached(RunRow, run)
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with `prefix`; UnknownName or InvalidSpec otherwise."""
+        if not prefix or len(prefix) > 32 or any(c not in "0123456789abcdef" for c in prefix):
+            raise UnknownName("run", prefix)
+        query = select(RunModel.id).where(RunModel.id.startswith(prefix, autoescape=True)).limit(3)
+        with Session(self.engine) as session:
+            found = list(session.scalars(query))
+        if not found:
+            raise UnknownName("run", prefix)
+        if len(found) > 1:
+            raise InvalidSpec("run_id", f"{quote(prefix)} is the start of several runs ({', '.join(found[:2])}, ...): "
+                                        f"give more characters")
+        return found[0]
+
+    def delete_run(self, run_id: str) -> str:
+        """Delete a run that has ended, with everything it recorded; returns its full id."""
+        run_id = self.resolve_id(run_id)
+        with Session(self.engine) as session, session.begin():
+            status = _require_run(session, run_id)
+            if status == RunStatus.RUNNING.value:
+                raise NotRunning(f"run {run_id} is still running: cancel it first")
+            for model in (RequestModel, SeriesModel, ComponentModel):
+                session.execute(delete(model).where(model.run_id == run_id))
+            session.execute(delete(RunModel).where(RunModel.id == run_id))
+        return run_id
 
     def list_runs(self, limit: int = 50, status: str | None = None) -> list[RunInfo]:
         """The newest runs first, optionally only those in one status."""
@@ -284,3 +309,4 @@ def _check_page(offset: int, limit: int) -> None:
         raise InvalidSpec("offset", f"must be 0 or more, got {offset}")
     if limit < 1:
         raise InvalidSpec("limit", f"must be 1 or more, got {limit}")
+

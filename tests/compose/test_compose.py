@@ -69,7 +69,8 @@ def stack(engine) -> Iterator[dict]:
     subprocess.run([*compose, "up", "-d", "--no-build", "--scale", "cluster=2"], env=env, check=True)
     try:
         containers = _wait_healthy(engine, project)
-        yield {"project": project, "containers": containers, "ports": ports, "engine": engine}
+        yield {"project": project, "containers": containers, "ports": ports, "engine": engine,
+               "compose": compose, "env": env}
     finally:
         subprocess.run([*compose, "logs", "--tail", "20", "controller"], env=env)
         subprocess.run([*compose, "down", "-v", "--timeout", "20"], env=env, check=True)
@@ -152,3 +153,31 @@ def test_killing_the_cluster_container_of_a_replay(stack) -> None:
     controller = next(c for c in stack["containers"] if c.labels["com.docker.compose.service"] == "controller")
     controller.reload()
     assert controller.status == "running" and controller.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def test_scaling_up_a_running_stack_reaches_the_new_replica(stack) -> None:
+    """`up --scale cluster=3` on the running stack: no restart, yet replays reach the new replica once
+    the servers' maximum connection age (TWIN_MAX_CONNECTION_AGE_S, 20 s) makes the controller
+    re-resolve the cluster's DNS name."""
+    engine, project = stack["engine"], stack["project"]
+    before = {c.id for c in _cluster_containers(engine, project)}
+    subprocess.run([*stack["compose"], "up", "-d", "--no-build", "--no-recreate", "--scale", "cluster=3"],
+                   env=stack["env"], check=True)
+    new = [c for c in _cluster_containers(engine, project) if c.id not in before]
+    assert new, "compose started no new cluster replica"
+    new_hosts = {c.attrs["Config"]["Hostname"] for c in new}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120  # a minute of connection age and re-resolution, plus start-up
+    with _controller(stack) as channel:
+        stub = controller_pb2_grpc.ControllerStub(channel)
+        while time.monotonic() < deadline and not seen & new_hosts:
+            progress = _watch(stub, _replay(stub, limit=60, fidelity="layer"))  # long enough to watch live
+            assert progress[-1].status == "complete"
+            seen |= {p.replica.split("/")[0] for p in progress if p.replica}
+            time.sleep(2)
+    assert seen & new_hosts, f"replays ran only on {sorted(seen)}, never on the new {sorted(new_hosts)}"
+
+
+def _cluster_containers(engine, project: str) -> list:
+    return engine.containers.list(filters={"label": [f"com.docker.compose.project={project}",
+                                                     "com.docker.compose.service=cluster"]})

@@ -84,6 +84,7 @@ class Stack:
     metrics: metrics_pb2_grpc.MetricsStub
     controller_addr: str
     channels: list[grpc.Channel]
+    metrics_addr: str = ""
 
     def wait(self, run_id: str) -> controller_pb2.Run:
         for _ in self.controller.WatchRun(controller_pb2.WatchRunRequest(run_id=run_id), timeout=120):
@@ -111,7 +112,7 @@ def start_stack(url: str, clusters: int = 2, limits: Limits = Limits(), security
     met_channel = open_channel(f"127.0.0.1:{met_port}", security)
     return Stack(store, runs, addrs, [*servers, ctl, met], controller_pb2_grpc.ControllerStub(ctl_channel),
                  metrics_pb2_grpc.MetricsStub(met_channel), f"127.0.0.1:{ctl_port}",
-                 [cluster_channel, ctl_channel, met_channel])
+                 [cluster_channel, ctl_channel, met_channel], f"127.0.0.1:{met_port}")
 
 
 def stop_stack(stack: Stack) -> None:

@@ -61,4 +61,4 @@ def test_replay_without_watch_only_starts_the_run(stack) -> None:
 
 def test_a_bad_spec_through_the_cli_names_the_field(stack) -> None:
     result = CliRunner().invoke(cli, ["--controller", stack.controller_addr, *REPLAY[:-2], "--tp", "3", "--watch"])
-    assert result.exit_code == 2 and "INVALID_ARGUMENT" in result.output and "tp" in result.output
+    assert result.exit_code == 1 and "INVALID_ARGUMENT" in result.output and "tp" in result.output

@@ -37,10 +37,17 @@ class LayerBackend:
 
     def __init__(self, env: simpy.Environment, cost, chips: list[Chip], host: Host, first_chip: int):
         self.env, self.cost, self.chips, self.host, self.first = env, cost, chips, host, first_chip
+        self.tracer = None  # a twin.trace_events.TraceEvents to report each step to; None costs one test
 
     def step(self, shape, transfer_s: float):
+        start = self.env.now
         yield from self.host.schedule_step()
-        layer = self.cost.layer(shape)
+        layer, chips_start = self.cost.layer(shape), self.env.now
         runs = [self.env.process(c.run_layers(layer, self.cost.model.layers)) for c in self.chips]
         yield self.env.all_of(runs)
-        yield self.env.timeout(self.cost.head_time(shape) + transfer_s)
+        chips_end, head_s = self.env.now, self.cost.head_time(shape)
+        yield self.env.timeout(head_s + transfer_s)
+        if self.tracer is not None:
+            self.tracer.step(self.chips, f"{self.host.name}/chips{self.first}-{self.first + len(self.chips) - 1}",
+                             self.cost.model.layers, layer,
+                             (start, chips_start, chips_end, self.env.now), head_s, shape)

@@ -69,6 +69,11 @@ class ControllerStub:
                 request_serializer=twin__api_dot_v1_dot_controller__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=twin__api_dot_v1_dot_controller__pb2.Run.FromString,
                 _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/twin_api.v1.Controller/DeleteRun',
+                request_serializer=twin__api_dot_v1_dot_controller__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=twin__api_dot_v1_dot_controller__pb2.DeleteRunReply.FromString,
+                _registered_method=True)
 
 
 class ControllerServicer:
@@ -122,6 +127,13 @@ class ControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteRun(self, request, context):
+        """Delete a run that has ended, with its records. FAILED_PRECONDITION while it runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControllerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +171,11 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=twin__api_dot_v1_dot_controller__pb2.CancelRunRequest.FromString,
                     response_serializer=twin__api_dot_v1_dot_controller__pb2.Run.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=twin__api_dot_v1_dot_controller__pb2.DeleteRunRequest.FromString,
+                    response_serializer=twin__api_dot_v1_dot_controller__pb2.DeleteRunReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +367,33 @@ class Controller:
             '/twin_api.v1.Controller/CancelRun',
             twin__api_dot_v1_dot_controller__pb2.CancelRunRequest.SerializeToString,
             twin__api_dot_v1_dot_controller__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/twin_api.v1.Controller/DeleteRun',
+            twin__api_dot_v1_dot_controller__pb2.DeleteRunRequest.SerializeToString,
+            twin__api_dot_v1_dot_controller__pb2.DeleteRunReply.FromString,
             options,
             channel_credentials,
             insecure,

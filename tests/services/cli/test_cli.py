@@ -38,9 +38,11 @@ def test_replay_prints_json_and_stores_the_run(run):
 
 def test_replay_human_summary(run):
     out = run("replay", "azure-code-2023", "--limit", "20", "--model", "opt-1.3b", "--no-progress").output
-    for label in ("TTFT", "TPOT", "end-to-end", "throughput", "HBM bandwidth", "MAC utilisation", "ESL",
-                  "KV cache", "preemptions", "stored as run"):
+    for label in ("TTFT", "TPOT", "end-to-end", "throughput", "HBM3 bandwidth", "MAC utilisation", "ESL",
+                  "KV cache", "preemptions", "stored as run", "runs.db (SQLite)"):
         assert label in out
+    # 20 requests over minutes on a whole server: the summary opens with the load verdict.
+    assert out.startswith("offered load") and "headroom" in out.splitlines()[0] + out.splitlines()[1]
 
 
 def test_trace_stats_and_catalog(run):

@@ -1,0 +1,245 @@
+"""The human view of a run's summary: the load verdict first, then requests, throughput, hardware,
+quantization, energy and latency. Every key of the summary dict is shown somewhere: what the
+sections below do not name goes to a final "more" table, so the JSON never says more than the
+terminal.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+SHOWN_ELSEWHERE = {"status", "makespan_s"}
+
+
+def time_unit(values) -> tuple[float, str]:
+    """One unit for a whole row: ms when every value is under 10 s, else s."""
+    present = [v for v in values if v is not None]
+    return (1e3, "ms") if present and max(present) < 10 else (1.0, "s")
+
+
+def _num(v, fmt: str = ",.2f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else format(v, fmt)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v * 100:.1f} %"
+
+
+def load_lines(load: dict) -> list[str]:
+    """Offered load against the sustainable rate, and what saturates: the summary's first lines."""
+    word = load["verdict"]
+    colour = {"OVERLOADED": "bold red", "near capacity": "bold yellow"}.get(word, "bold green")
+    offered = load["offered_requests_per_s"]
+    why = {"OVERLOADED": " (the queue grows for the whole run: TTFT is mostly queueing)",
+           "near capacity": " (queueing shows in the TTFT tail)"}.get(word, "")
+    head = (f"offered load {_num(offered)} req/s ({_num(load['offered_tokens_per_s'], ',.0f')} prompt + output "
+            f"tok/s) vs sustainable ≈{_num(load['sustainable_requests_per_s'])} req/s "
+            f"({_num(load['sustainable_tokens_per_s'], ',.0f')} tok/s) on this cluster: [{colour}]{word}[/]{why}")
+    if offered is None:
+        head = f"all requests arrive at once; sustainable ≈{_num(load['sustainable_requests_per_s'])} req/s"
+    detail = (f"  load factor {_num(load['load_factor'])}; saturates: {load['saturates']}; steady decode batch "
+              f"{load['batch']} per replica (limited by {load['batch_limited_by']}); mean request "
+              f"{_num(load['mean_input_tokens'], ',.0f')} prompt + {_num(load['mean_output_tokens'], ',.0f')} "
+              f"output tokens; one prefill {_num(load['prefill_s'] * 1e3, ',.1f')} ms, one full decode step "
+              f"{_num(load['decode_step_s'] * 1e3, ',.1f')} ms")
+    return [head, detail]
+
+
+def request_rows(summary: dict) -> list[tuple[str, str]]:
+    """Counts of what happened to requests, including those the twin changed or dropped."""
+    rq, tr = dict(summary["requests"]), dict(summary.get("trace", {}))
+    done, submitted = rq.pop("done"), rq.pop("submitted", rq.get("total"))
+    rq.pop("total", None)
+    parts = [f"{done:,} done / {submitted:,} submitted"] + [f"{v:,} {k.replace('_', ' ')}" for k, v in rq.items()]
+    rows = [("requests", ", ".join(parts))]
+    if tr:
+        changed = [f"{v:,} {k.replace('_', ' ')}" for k, v in tr.items() if k not in ("name", "format", "requests")]
+        rows.append(("trace", f"{tr.get('name')} ({tr.get('format')}, {tr.get('requests', 0):,} requests): "
+                              + (", ".join(changed) or "none changed")))
+    return rows
+
+
+THROUGHPUT_LABELS = {"output_tokens_per_s": ("output tok/s", ",.1f"), "input_tokens_per_s": ("prompt tok/s", ",.1f"),
+                     "requests_per_s": ("req/s", ",.3f"), "output_tokens": ("output tokens", ",")}
+
+
+def throughput_row(summary: dict) -> str:
+    """End-to-end rates over the makespan, and any other rate the summary has (e.g. decode-only)."""
+    parts = []
+    for key, value in summary["throughput"].items():
+        label, fmt = THROUGHPUT_LABELS.get(key, (key.replace("_per_s", "/s").replace("_", " "), ",.1f"))
+        parts.append(f"{_num(value, fmt)} {label}")
+    return f"end-to-end over {_num(summary['makespan_s'], ',.1f')} s simulated: " + ", ".join(parts)
+
+
+def memory_kind(chip: str) -> str:
+    """The chip's memory technology (HBM3, LPDDR5X, ...) from the catalogue, for row labels."""
+    from twin import catalog
+    try:
+        return catalog.load_chip(chip).memory.kind.upper()
+    except Exception:  # a chip no longer in the catalogue: still show the figures
+        return "memory"
+
+
+def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
+    mem = memory_kind(chip)
+    return [
+        (f"{mem} bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak over the run, "
+                             f"{_pct(hw.get('hbm_bandwidth_util_busy'))} while busy (sustained efficiency "
+                             f"{hw['memory_efficiency']:.3f}, calibrated)"),
+        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run; {_pct(hw.get('prefill_mac_util'))} "
+                            f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
+                            f"decode on {hw.get('decode_engine', '-')}; {_engines(hw.get('engines'))})"),
+        ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
+        ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s"),
+        ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens per replica"),
+        (f"{mem} weights", f"{hw.get('weights_gb_per_chip', 0):,.2f} GB per chip"),
+        ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:,.2f} GB)"),
+        ("work", f"{hw.get('steps', 0):,} steps, {hw.get('prefill_tokens', 0):,} prefill tokens, "
+                 f"{hw.get('decode_tokens', 0):,} decode tokens"),
+    ]
+
+
+def _engines(engines: dict | None) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in (engines or {}).items()) or "-"
+
+
+def energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]:
+    """Power, energy and die area where the summary has them (the twin's energy model)."""
+    rows = []
+    if energy:
+        per_token = energy.get("j_per_output_token")
+        rows.append(("power", f"{energy['avg_power_w']:,.0f} W average, {energy['peak_power_w']:,.0f} W peak, "
+                              f"{energy['static_power_w']:,.0f} W static floor (chips, memory, hosts)"))
+        rows.append(("energy", f"{energy['energy_j'] / 3.6e6:,.3f} kWh ({energy['energy_j']:,.0f} J), "
+                               f"{'-' if per_token is None else f'{per_token:.3f}'} J per output token, "
+                               f"{energy.get('output_tok_s_per_kw') or 0:,.0f} output tok/s per kW"))
+        for part, figures in energy.get("components", {}).items():
+            rows.append((f"energy: {part}", ", ".join(f"{k.replace('_j', '')} {v:,.1f} J" for k, v in figures.items())))
+    if area and area.get("total_mm2"):
+        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({area['chips']} x "
+                                         f"{area['die_mm2_per_chip']:,.3f} mm², {area['source']}), "
+                                         f"{area['output_tok_s_per_mm2']:,.2f} output tok/s per mm²"))
+    return rows
+
+
+ENERGY_SHOWN = {"energy_j", "avg_power_w", "peak_power_w", "static_power_w", "j_per_output_token",
+                "output_tok_s_per_kw", "components"}
+AREA_SHOWN = {"die_mm2_per_chip", "chips", "total_mm2", "source", "output_tok_s_per_mm2"}
+HW_SHOWN = {"prefill_mac_util", "engines", "prefill_engine", "decode_engine", "hbm_bandwidth_util", "hbm_bandwidth_util_busy", "memory_efficiency", "mac_util",
+            "bound_by", "replica_busy", "esl_busy_s", "esl_exposed_s", "kv_peak_occupancy", "kv_capacity_tokens",
+            "weights_gb_per_chip", "preemptions", "swap_gb", "steps", "prefill_tokens", "decode_tokens"}
+
+
+def quant_rows(q: dict) -> list[tuple[str, str]]:
+    """The policy, effective KV bits, exposed codec time, switches and the published accuracy effect."""
+    rows = [("quantization", f"{q['policy']}: weights {q['weights']}, KV {', '.join(q['kv_schemes'])} at "
+                             f"{q['kv_bits_per_elem']:.2f} effective bits per element (fp16 = 16); codec "
+                             f"exposed {q['codec_exposed_s']:,.2f} s; {q['switch_count']:,} policy switch(es)")]
+    for scheme, acc in q.get("expected_accuracy", {}).items():
+        rows.append((f"accuracy ({scheme})", accuracy_text(acc)))
+    return rows
+
+
+def accuracy_text(acc: dict) -> str:
+    if "unknown" in acc:
+        return f"not published: {acc['unknown']}"
+    tasks = ", ".join(f"{t} {v['accuracy_pct']:.2f} % ({v['delta_pct']:+.2f})" for t, v in acc["zero_shot"].items())
+    bits = acc.get("published_effective_bits")
+    return (f"Wikitext2 perplexity {acc['wikitext2_ppl']:.2f} vs fp16 {acc['fp16_wikitext2_ppl']:.2f} "
+            f"({acc['delta_ppl']:+.2f})" + (f"; zero-shot {tasks}" if tasks else "")
+            + (f"; published {bits} bits" if bits else "") + f" [{acc['source']}]")
+
+
+def flat(d, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) leaves of nested dicts; lists shown by length unless short."""
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += flat(v, key + ".")
+        elif isinstance(v, list) and len(v) > 4:
+            out.append((key, f"{len(v):,} items"))
+        else:
+            out.append((key, v))
+    return out
+
+
+def latency_table(summary: dict) -> Table:
+    t = Table(title="Latency (simulated)", title_justify="left")
+    for col in ("metric", "unit", "mean", "p50", "p90", "p99", "max"):
+        t.add_column(col, justify="left" if col in ("metric", "unit") else "right")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end-to-end")):
+        d = summary[key]
+        scale, unit = time_unit(d.values())
+        t.add_row(label, unit, *(_num(None if d.get(k) is None else d[k] * scale, ",.1f" if unit == "ms" or
+                                     max(v or 0 for v in d.values()) >= 100 else ",.2f")
+                                 for k in ("mean", "p50", "p90", "p99", "max")))
+    return t
+
+
+def _slo(slo: dict) -> str:
+    if slo["attained"] is None:
+        return "- (set --slo-ttft / --slo-tpot)"
+    limits = ", ".join(f"{k[:-2].upper()} <= {slo[k] * 1e3:,.0f} ms" for k in ("ttft_s", "tpot_s") if slo[k])
+    return f"{_pct(slo['attained'])} of finished requests ({limits})"
+
+
+def overview_table(summary: dict) -> Table:
+    tw = summary["twin"]
+    t = Table(title="Run", title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    rows = [("twin", f"{tw['model']} on {tw['servers']}x {tw['server']} ({tw['chip']}), tp={tw['tp']} "
+                     f"({tw['topology']}), {tw['replicas']} replica(s), max batch {tw.get('max_batch')}, "
+                     f"{tw.get('scheduler')}, {tw['policy']}, {tw['fidelity']} fidelity"),
+            ("status", summary["status"]), *request_rows(summary), ("throughput", throughput_row(summary)),
+            ("SLO attainment", _slo(summary["slo"])), *hardware_rows(summary["hardware"], tw["chip"])]
+    if "quant" in summary:
+        rows += quant_rows(summary["quant"])
+    rows += energy_rows(summary.get("energy"), summary.get("area"))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+SECTIONS_SHOWN = {"energy", "area", "requests", "trace", "throughput", "slo", "hardware", "quant", "twin", "load", "ttft_s",
+                  "tpot_s", "e2e_s"} | SHOWN_ELSEWHERE
+TWIN_SHOWN = {"model", "servers", "server", "chip", "tp", "topology", "replicas", "max_batch", "scheduler",
+              "policy", "fidelity"}
+QUANT_SHOWN = {"policy", "weights", "kv_schemes", "kv_bits_per_elem", "codec_exposed_s", "switch_count",
+               "expected_accuracy", "switches"}
+
+
+def rest_table(summary: dict) -> Table | None:
+    """Every figure no section above shows (energy, new counters, ...), so nothing is silently dropped."""
+    rest = {k: v for k, v in summary.items() if k not in SECTIONS_SHOWN}
+    for section, shown in (("twin", TWIN_SHOWN), ("hardware", HW_SHOWN), ("quant", QUANT_SHOWN),
+                           ("energy", ENERGY_SHOWN), ("area", AREA_SHOWN)):
+        extra = {k: v for k, v in summary.get(section, {}).items() if k not in shown}
+        if extra:
+            rest[section] = extra
+    if not rest:
+        return None
+    t = Table(title="More", title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for key, value in flat(rest):
+        t.add_row(key, _num(value, ",.4g"))
+    return t
+
+
+def print_summary(console: Console, summary: dict) -> None:
+    if "load" in summary:
+        for line in load_lines(summary["load"]):
+            console.print(line)
+    console.print(overview_table(summary))
+    console.print(latency_table(summary))
+    rest = rest_table(summary)
+    if rest is not None:
+        console.print(rest)

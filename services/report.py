@@ -1,0 +1,91 @@
+"""`twin report RUN... -o FILE.html`: one self-contained HTML report of one or more runs.
+
+plotly.js is inlined, so the file opens offline; several runs are overlaid in every plot (one
+colour each) and set side by side in the spec and summary tables. Runs are read locally or,
+with --controller, through the services, like every `twin runs` command.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import click
+
+from services.render_summary import flat
+
+
+def gather(runs, run_ids: list[str]):
+    from services.report_figures import RunData
+    out = []
+    for run_id in run_ids:
+        run = runs.get(run_id)
+        full = run["run_id"]
+        records = [r for page in runs.records(full) for r in page]
+        out.append(RunData(run, records, runs.series(full), runs.components(full)))
+    return out
+
+
+def _verdict(rd) -> str:
+    load = rd.summary.get("load")
+    if not load:
+        return "no load figures in this run's summary"
+    offered = load.get("offered_requests_per_s")
+    offered = "all at once" if offered is None else f"{offered:,.2f} req/s"
+    return (f"offered {offered} vs sustainable ≈{load['sustainable_requests_per_s']:,.2f} req/s: "
+            f"<b>{html.escape(load['verdict'])}</b> (saturates: {html.escape(load['saturates'])})")
+
+
+def side_by_side(title: str, columns: list[str], dicts: list[dict]) -> str:
+    """An HTML table of the flattened dicts, one column per run."""
+    flats = [dict(flat(d or {})) for d in dicts]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = "".join(f"<tr><td>{html.escape(k)}</td>" + "".join(f"<td>{html.escape(_cell(f.get(k)))}</td>"
+                                                              for f in flats) + "</tr>" for k in keys)
+    return f"<h2>{html.escape(title)}</h2><table class='kv'><tr><th>key</th>{head}</tr>{rows}</table>"
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.6g}"
+    return str(v)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}
+table.kv{border-collapse:collapse;font-size:12px}table.kv td,table.kv th{border:1px solid #ddd;padding:2px 6px;
+text-align:right}table.kv td:first-child{text-align:left}.runs li{margin:4px 0}"""
+
+
+def build_html(data) -> str:
+    import plotly.offline
+    from services import report_figures as rf
+    figures = [f for f in (rf.latency_cdfs(data), rf.throughput_queue(data), rf.kv_batch(data),
+                           rf.utilisation(data), rf.energy(data)) if f is not None]
+    divs = "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+                   for f in figures)
+    runs = "".join(f"<li><span style='color:{rf._colour(i)}'>■</span> <code>{rd.run['run_id']}</code> "
+                   f"({html.escape(rd.run['status'])}, trace {html.escape(rd.run['trace'])}): {_verdict(rd)}</li>"
+                   for i, rd in enumerate(data))
+    labels = [rd.label for rd in data]
+    tables = side_by_side("Spec", labels, [rd.run.get("spec") for rd in data]) + \
+        side_by_side("Summary", labels, [rd.summary for rd in data])
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lpu-twin report</title>"
+            f"<style>{STYLE}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>"
+            f"<h1>lpu-twin report: {len(data)} run(s)</h1><ul class='runs'>{runs}</ul>{divs}{tables}</body></html>")
+
+
+@click.command("report")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HTML file to write (self-contained: opens offline).")
+@click.pass_obj
+def report(obj, run_ids: tuple[str, ...], output: Path) -> None:
+    """Write an HTML report with plots of one or more runs (ids: full or unique prefixes), overlaid."""
+    from services.runs_cmd import backend
+    with backend(obj) as runs:
+        data = gather(runs, list(run_ids))
+    output.write_text(build_html(data), encoding="utf-8")
+    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, {len(data)} run(s))")

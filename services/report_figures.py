@@ -1,0 +1,167 @@
+"""The figures of `twin report`, built with plotly from a run's stored records, series and summary.
+
+Each function takes a list of `RunData` (one per run, overlaid in one colour each) and returns
+a plotly Figure. Curves are reduced before plotting (CDFs to quantiles, timelines to bins), so a
+report of a 20,000-request run stays a few megabytes, most of it plotly.js itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from twin.metrics import RequestRecord, SeriesSample
+
+CDF_POINTS = 500
+BINS = 200
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+
+
+@dataclass
+class RunData:
+    run: dict  # as `twin runs show --json`
+    records: list[RequestRecord]
+    series: list[SeriesSample]
+    components: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.run["run_id"][:8]
+
+    @property
+    def summary(self) -> dict:
+        return self.run.get("summary") or {}
+
+
+def _colour(i: int) -> str:
+    return COLOURS[i % len(COLOURS)]
+
+
+def cdf(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(value, cumulative share) at CDF_POINTS quantiles."""
+    if not values:
+        return np.array([]), np.array([])
+    q = np.linspace(0, 1, min(CDF_POINTS, len(values)))
+    return np.quantile(np.asarray(values, dtype=float), q), q
+
+
+def latency_cdfs(runs: list[RunData]) -> go.Figure:
+    metrics = (("TTFT", "ttft_s"), ("TPOT", "tpot_s"), ("end-to-end", "e2e_s"))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[f"{name} CDF" for name, _ in metrics])
+    for i, rd in enumerate(runs):
+        done = [r for r in rd.records if r.state == "done"]
+        for col, (_, attr) in enumerate(metrics, start=1):
+            x, y = cdf([v for r in done if (v := getattr(r, attr)) is not None])
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=rd.label, legendgroup=rd.label,
+                                     showlegend=col == 1, line={"color": _colour(i)}), row=1, col=col)
+            fig.update_xaxes(title_text="seconds (simulated)", type="log", row=1, col=col)
+    fig.update_yaxes(title_text="share of finished requests", row=1, col=1)
+    return _layout(fig, "Latency distributions")
+
+
+def _bins(rd: RunData) -> np.ndarray:
+    end = max([r.finish_s for r in rd.records if r.finish_s is not None] + [s.t_s for s in rd.series] + [1.0])
+    return np.linspace(0.0, end, BINS + 1)
+
+
+def throughput_queue(runs: list[RunData]) -> go.Figure:
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=(
+        "output tokens/s (tokens of requests finishing in each interval)", "queued requests (all replicas)"))
+    for i, rd in enumerate(runs):
+        edges = _bins(rd)
+        done = [r for r in rd.records if r.finish_s is not None]
+        tokens, _ = np.histogram([r.finish_s for r in done], edges, weights=[r.output_tokens for r in done])
+        mid = (edges[:-1] + edges[1:]) / 2
+        fig.add_trace(go.Scatter(x=mid, y=tokens / np.diff(edges), name=rd.label, legendgroup=rd.label,
+                                 line={"color": _colour(i)}), row=1, col=1)
+        t, q = summed(rd.series, "/queue")
+        fig.add_trace(go.Scatter(x=t, y=q, name=rd.label, legendgroup=rd.label, showlegend=False,
+                                 line={"color": _colour(i), "shape": "hv"}), row=2, col=1)
+    fig.update_xaxes(title_text="simulated time (s)", row=2, col=1)
+    _mark_switches(fig, runs, rows=2)
+    return _layout(fig, "Throughput and queue over time", height=560)
+
+
+def summed(series: list[SeriesSample], suffix: str, reduce=np.sum) -> tuple[list[float], list[float]]:
+    """One curve from every replica's `replicaN<suffix>` series, combined at each sample time."""
+    by_t: dict[float, list[float]] = {}
+    for s in series:
+        if s.name.endswith(suffix):
+            by_t.setdefault(s.t_s, []).append(s.value)
+    times = sorted(by_t)
+    return times, [float(reduce(by_t[t])) for t in times]
+
+
+def kv_batch(runs: list[RunData]) -> go.Figure:
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                        subplot_titles=("KV cache occupancy (mean over replicas)", "running batch (all replicas)"))
+    for i, rd in enumerate(runs):
+        t, kv = summed(rd.series, "/kv_occupancy", np.mean)
+        fig.add_trace(go.Scatter(x=t, y=kv, name=rd.label, legendgroup=rd.label, line={"color": _colour(i)}),
+                      row=1, col=1)
+        t, b = summed(rd.series, "/batch")
+        fig.add_trace(go.Scatter(x=t, y=b, name=rd.label, legendgroup=rd.label, showlegend=False,
+                                 line={"color": _colour(i), "shape": "hv"}), row=2, col=1)
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(title_text="simulated time (s)", row=2, col=1)
+    _mark_switches(fig, runs, rows=2)
+    return _layout(fig, "KV cache and batch over time", height=560)
+
+
+def _mark_switches(fig: go.Figure, runs: list[RunData], rows: int) -> None:
+    """Quantization policy switches as dashed vertical lines on every timeline."""
+    for i, rd in enumerate(runs):
+        for sw in rd.summary.get("quant", {}).get("switches", []):
+            for row in range(1, rows + 1):
+                fig.add_vline(x=sw["t_s"], line={"dash": "dash", "color": _colour(i), "width": 1}, row=row, col=1,
+                              annotation_text=f"switch to {sw['to']}" if row == 1 else None)
+
+
+def utilisation(runs: list[RunData]) -> go.Figure:
+    """Whole-run utilisation by resource, and the busy share of every replica (component)."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
+                        subplot_titles=("utilisation over the run", "busy share per replica (component)"))
+    for i, rd in enumerate(runs):
+        hw, span = rd.summary.get("hardware", {}), max(rd.summary.get("makespan_s") or 0.0, 1e-12)
+        bars = {"memory bandwidth": hw.get("hbm_bandwidth_util"), "memory bw while busy":
+                hw.get("hbm_bandwidth_util_busy"), "MAC trees": hw.get("mac_util"),
+                "replicas busy": hw.get("replica_busy"), "ESL links busy": (hw.get("esl_busy_s") or 0.0) / span,
+                "ESL exposed": (hw.get("esl_exposed_s") or 0.0) / span, "KV peak": hw.get("kv_peak_occupancy")}
+        fig.add_trace(go.Bar(x=list(bars), y=list(bars.values()), name=rd.label, legendgroup=rd.label,
+                             marker_color=_colour(i)), row=1, col=1)
+        names = sorted(rd.components)
+        fig.add_trace(go.Bar(x=names, y=[rd.components[n].get("busy_s", 0.0) / span for n in names],
+                             name=rd.label, legendgroup=rd.label, showlegend=False, marker_color=_colour(i)),
+                      row=1, col=2)
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Hardware utilisation")
+
+
+def energy(runs: list[RunData]) -> go.Figure | None:
+    """Every numeric energy/power figure of the runs' summaries, where the summaries have them."""
+    if not any("energy" in rd.summary for rd in runs):
+        return None
+    fig = go.Figure()
+    for i, rd in enumerate(runs):
+        leaves = dict(_numeric_leaves(rd.summary.get("energy", {})))
+        fig.add_trace(go.Bar(x=list(leaves), y=list(leaves.values()), name=rd.label, marker_color=_colour(i)))
+    fig.update_layout(barmode="group", yaxis_type="log")
+    return _layout(fig, "Energy and power (unit in each name)")
+
+
+def _numeric_leaves(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _numeric_leaves(v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            yield f"{prefix}{k}", v
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(title=title, height=height, template="plotly_white", margin={"t": 80, "l": 60, "r": 20},
+                      legend={"title": "run"})
+    return fig

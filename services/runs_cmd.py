@@ -1,0 +1,150 @@
+"""`twin runs ...`: list, show, compare, export, delete, watch and cancel stored runs.
+
+Each command works on the local database, or with --controller (TWIN_CONTROLLER) through
+the controller and metrics services; ids may be full or a unique prefix. Errors follow
+`services.exits`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from services.exits import INTERRUPTED, CliError
+
+
+@contextmanager
+def backend(obj):
+    """The runs of `obj` (the CLI context): remote when a controller is set, else the local store."""
+    if obj.controller:
+        from services.runs_remote import RemoteRuns
+        runs = RemoteRuns(obj.controller, getattr(obj, "metrics", None))
+    else:
+        from services.runs_backend import LocalRuns
+        runs = LocalRuns(obj.db)
+    try:
+        yield runs
+    finally:
+        runs.close()
+
+
+def _json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+def runs() -> None:
+    """Stored runs: list, show, compare, export, delete, watch, cancel (ids: full or a unique prefix)."""
+
+
+@runs.command("list")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--status", default=None, help="Only runs with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (a list of runs, key run_id).")
+@click.pass_obj
+def runs_list(obj, limit: int, status: str | None, as_json: bool) -> None:
+    """List stored runs with their full ids."""
+    from services import render
+    with backend(obj) as b:
+        rows = b.list(limit, status)
+    if as_json:
+        _json(rows)
+    else:
+        obj.console.print(render.runs_table(rows))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its summary as JSON.")
+@click.pass_obj
+def runs_show(obj, run_id: str, as_json: bool) -> None:
+    """Show one run's summary."""
+    from services import render
+    with backend(obj) as b:
+        run = b.get(run_id)
+    if as_json:
+        _json(run)
+        return
+    obj.console.print(f"run [bold]{run['run_id']}[/] ({run['kind']}, trace {run['trace']}): {run['status']} "
+                      f"{run['error']}")
+    if run.get("summary"):
+        render.print_summary(obj.console, run["summary"])
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def runs_compare(obj, run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Key figures of two or more runs side by side."""
+    if len(run_ids) < 2:
+        raise CliError(f"compare needs two or more runs, got {len(run_ids)}")
+    from services import render
+    with backend(obj) as b:
+        ids = [b.get(r)["run_id"] for r in run_ids]
+        rows = b.compare(ids)
+    if as_json:
+        _json({"run_ids": ids, "rows": [{"metric": m, "values": v} for m, v in rows]})
+    else:
+        obj.console.print(render.compare_table(ids, rows))
+
+
+@runs.command("export")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl"]), default=None,
+              help="File format [default: from the file's suffix, else csv].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write.")
+@click.pass_obj
+def runs_export(obj, run_id: str, fmt: str | None, output: Path) -> None:
+    """Write a run's per-request records (vLLM benchmark column names) to a file, streaming."""
+    from services.export import export
+    fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl"}.get(output.suffix, "csv")
+    with backend(obj) as b:
+        full = b.get(run_id)["run_id"]
+        n = export(b.records(full), fmt, output)
+    Console(stderr=True).print(f"wrote {n:,} request records of run {full} to {output} ({fmt})")
+
+
+@runs.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.pass_obj
+def runs_delete(obj, run_ids: tuple[str, ...]) -> None:
+    """Delete runs that have ended, with everything they recorded."""
+    with backend(obj) as b:
+        for run_id in run_ids:
+            click.echo(f"deleted run {b.delete(run_id)}")
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.pass_obj
+def runs_cancel(obj, run_id: str) -> None:
+    """Ask the controller to stop a running run; it is stored as cancelled."""
+    with backend(obj) as b:
+        run = b.cancel(run_id)
+    click.echo(f"run {run['run_id']}: {run['status']}")
+
+
+@runs.command("watch")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@click.pass_obj
+def runs_watch(obj, run_id: str, as_json: bool) -> None:
+    """Follow a running run until it ends, then print its summary. Ctrl-C detaches (the run goes on)."""
+    from services.watch import EXIT_OF, follow, print_outcome
+    with backend(obj) as b:
+        full = b.get(run_id)["run_id"]
+        try:
+            follow(b, full, quiet=as_json)
+        except KeyboardInterrupt:
+            Console(stderr=True).print(f"detached; run {full} goes on (`twin runs cancel {full[:12]}` stops it)")
+            sys.exit(INTERRUPTED)
+        run = b.get(full)
+    print_outcome(obj.console, run, as_json)
+    sys.exit(EXIT_OF.get(run["status"], 1))
