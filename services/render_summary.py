@@ -112,13 +112,15 @@ def _engines(engines: dict | None) -> str:
 def energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]:
     """Power, energy and die area where the summary has them (the twin's energy model)."""
     rows = []
-    if energy:
-        per_token = energy.get("j_per_output_token")
+    if energy and "avg_power_w" in energy:
         rows.append(("power", f"{energy['avg_power_w']:,.0f} W average, {energy['peak_power_w']:,.0f} W peak, "
                               f"{energy['static_power_w']:,.0f} W static floor (chips, memory, hosts)"))
+    if energy and "energy_j" in energy:
+        per_token = energy.get("j_per_output_token")
         rows.append(("energy", f"{energy['energy_j'] / 3.6e6:,.3f} kWh ({energy['energy_j']:,.0f} J), "
                                f"{'-' if per_token is None else f'{per_token:.3f}'} J per output token, "
                                f"{energy.get('output_tok_s_per_kw') or 0:,.0f} output tok/s per kW"))
+    if energy:
         for part, figures in energy.get("components", {}).items():
             rows.append((f"energy: {part}", ", ".join(f"{k.replace('_j', '')} {v:,.1f} J" for k, v in figures.items())))
     if area and area.get("total_mm2"):

@@ -15,6 +15,7 @@ from rich.console import Console
 from services.common import convert
 from services.common.channel import open_channel
 from services.controller.client import CALL_TIMEOUT_S, _watch, options_msg, trace_source
+from services.exits import from_rpc
 from services.sweep_view import print_table
 from twin.replay import RunSpec
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
@@ -37,9 +38,8 @@ def remote_sweep(console: Console, controller: str, base: RunSpec, source: str, 
         run = stub.StartSweep(request, timeout=CALL_TIMEOUT_S)
         _watch(stub, run.run_id, as_json)
         run = stub.GetRun(controller_pb2.GetRunRequest(run_id=run.run_id), timeout=CALL_TIMEOUT_S)
-    except grpc.RpcError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.code().name}: {exc.details()}")
-        return 2
+    except grpc.RpcError as exc:  # the CLI's one error shape (services.exits)
+        raise from_rpc(exc, f"controller {controller}") from exc
     finally:
         channel.close()
     summary = json.loads(run.summary_json) if run.summary_json else {"points": [], "objective": "-", "pareto_over": {}}

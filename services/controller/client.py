@@ -86,3 +86,11 @@ def remote_replay_command(console: Console, controller: str, spec: RunSpec, sour
         raise from_rpc(exc, f"controller {controller}") from exc
     finally:
         runs.close()
+
+
+def _watch(stub: controller_pb2_grpc.ControllerStub, run_id: str, quiet: bool) -> None:
+    """Progress of a run (a sweep's points, a replay's requests) on stderr until it ends."""
+    from services.progress import replay_progress
+    with replay_progress(f"run {run_id[:12]}", None, disable=quiet) as update:
+        for p in stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run_id)):
+            update(p.finished, p.total, p.simulated_s)
