@@ -123,7 +123,7 @@ def _mark_switches(fig: go.Figure, runs: list[RunData], rows: int) -> None:
 def utilisation(runs: list[RunData]) -> go.Figure:
     """Whole-run utilisation by resource, and the busy share of every replica (component)."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
-                        subplot_titles=("utilisation over the run", "busy share per replica (component)"))
+                        subplot_titles=("utilisation over the run", "time share per component"))
     for i, rd in enumerate(runs):
         hw, span = rd.summary.get("hardware", {}), max(rd.summary.get("makespan_s") or 0.0, 1e-12)
         bars = {"memory bandwidth": hw.get("hbm_bandwidth_util"), "memory bw while busy":
@@ -132,13 +132,27 @@ def utilisation(runs: list[RunData]) -> go.Figure:
                 "ESL exposed": (hw.get("esl_exposed_s") or 0.0) / span, "KV peak": hw.get("kv_peak_occupancy")}
         fig.add_trace(go.Bar(x=list(bars), y=list(bars.values()), name=rd.label, legendgroup=rd.label,
                              marker_color=_colour(i)), row=1, col=1)
-        names = sorted(rd.components)
-        fig.add_trace(go.Bar(x=names, y=[rd.components[n].get("busy_s", 0.0) / span for n in names],
-                             name=rd.label, legendgroup=rd.label, showlegend=False, marker_color=_colour(i)),
-                      row=1, col=2)
+        x, y = component_shares(rd.components, span)
+        fig.add_trace(go.Bar(x=x, y=y, name=rd.label, legendgroup=rd.label, showlegend=False,
+                             marker_color=_colour(i)), row=1, col=2)
     fig.update_yaxes(tickformat=".0%")
     fig.update_layout(barmode="group")
     return _layout(fig, "Hardware utilisation")
+
+
+COMPONENT_TIMES = (("busy_s", "busy"), ("prefill_busy_s", "prefilling"), ("mem_busy_s", "memory streaming"),
+                   ("esl_exposed_s", "ESL exposed"), ("codec_s", "KV codec exposed"))
+
+
+def component_shares(components: dict[str, dict[str, float]], span: float) -> tuple[list[str], list[float]]:
+    """(component: activity, share of the run) for every stored component's time counters."""
+    x, y = [], []
+    for name in sorted(components):
+        for key, label in COMPONENT_TIMES:
+            if key in components[name]:
+                x.append(f"{name}: {label}")
+                y.append(components[name][key] / span)
+    return x, y
 
 
 def energy(runs: list[RunData]) -> go.Figure | None:

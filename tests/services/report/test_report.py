@@ -73,3 +73,11 @@ def test_the_plots_render_in_headless_chromium(report, tmp_path):
     if artifacts:
         os.makedirs(artifacts, exist_ok=True)
         shutil.copy(shot, os.path.join(artifacts, "report-screenshot.png"))
+
+
+def test_component_shares_are_time_over_the_run():
+    from services.report_figures import component_shares
+    x, y = component_shares({"replica1": {"busy_s": 5.0, "mem_busy_s": 1.0, "steps": 9.0},
+                             "replica0": {"esl_exposed_s": 2.0}}, span=10.0)
+    assert x == ["replica0: ESL exposed", "replica1: busy", "replica1: memory streaming"]
+    assert y == [0.2, 0.5, 0.1]
