@@ -92,6 +92,8 @@ class CostModel:
             if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
         self.engines = chip.compute_engines
+        self._matmuls: dict[int, float] = {}  # tokens -> matmul time of one layer
+        self._esl: dict[int, tuple[float, float]] = {}  # tokens -> exposed gather time and bytes
         self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
 
     # ---- weights -------------------------------------------------------------------
@@ -131,7 +133,7 @@ class CostModel:
         vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + s.tokens) * 2 * m.kv_dim / tp
-        exposed, esl_bytes = self.esl(s.tokens)
+        exposed, esl_bytes = self._esl.get(s.tokens) or self._esl.setdefault(s.tokens, self.esl(s.tokens))
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
         compute_s = self.matmuls_s(s.tokens) + self.attention_macs_s(attn_pairs)
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
@@ -159,9 +161,13 @@ class CostModel:
         return min(engine_seconds(e, m, k, n) for e in self.engines)
 
     def matmuls_s(self, tokens: int) -> float:
-        if tokens == 0:
-            return 0.0
-        return sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
+        """The layer's weight matmuls for a step of `tokens` tokens (memoised: prompts repeat lengths)."""
+        cached = self._matmuls.get(tokens)
+        if cached is None:
+            cached = sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens)) \
+                if tokens else 0.0
+            self._matmuls[tokens] = cached
+        return cached
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
