@@ -10,7 +10,7 @@ import os
 
 import click
 
-from services.controller.uploads import DEFAULT_MAX_BYTES
+from services.controller.uploads import DEFAULT_MAX_BYTES, DEFAULT_TTL_S
 
 
 def _common(default_port: int):
@@ -55,17 +55,20 @@ def serve_cluster(host: str, port: int, max_twins: int) -> None:
               help="Cluster replicas, e.g. dns:///cluster:50061 or ipv4:127.0.0.1:50061,127.0.0.1:50062 "
                    "[env TWIN_CLUSTER_ADDR].")
 @click.option("--upload-dir", envvar="TWIN_UPLOAD_DIR", default=None,
-              help="Where uploaded traces are kept [env TWIN_UPLOAD_DIR; default a temporary folder].")
+              help="Where uploaded traces are kept, across restarts [env TWIN_UPLOAD_DIR; default "
+                   "twin-uploads in the system's temporary folder].")
+@click.option("--upload-ttl-s", envvar="TWIN_UPLOAD_TTL_S", default=DEFAULT_TTL_S, show_default=True,
+              help="Seconds an upload is kept after its last use [env TWIN_UPLOAD_TTL_S].")
 @click.option("--max-upload-bytes", envvar="TWIN_MAX_UPLOAD_BYTES", default=DEFAULT_MAX_BYTES, show_default=True,
               help="Largest trace upload [env TWIN_MAX_UPLOAD_BYTES].")
 @click.pass_obj
 def serve_controller(obj, host: str, port: int, db: str | None, cluster_addr: str, upload_dir: str | None,
-                     max_upload_bytes: int) -> None:
+                     upload_ttl_s: float, max_upload_bytes: int) -> None:
     """The controller: replays and sweeps on the cluster replicas, stored in the database."""
     from services.controller.main import serve as run
     _logging()
     run(host, port, db=db or getattr(obj, "db", None), cluster=cluster_addr, upload_dir=upload_dir,
-        max_upload_bytes=max_upload_bytes)
+        max_upload_bytes=max_upload_bytes, upload_ttl_s=upload_ttl_s)
 
 
 @serve.command("metrics")

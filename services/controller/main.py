@@ -19,14 +19,15 @@ from services.store.repo import process_owner
 from services.controller.runs import Limits, RunManager
 from services.controller.servicer import ControllerServicer, create_server
 from services.limits import RunLimits
-from services.controller.uploads import DEFAULT_MAX_BYTES, UploadStore
+from services.controller.uploads import DEFAULT_MAX_BYTES, DEFAULT_TTL_S, UploadStore
 from twin_api.v1 import cluster_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 
 def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str | None = None,
-          max_upload_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None) -> None:
+          max_upload_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None,
+          upload_ttl_s: float = DEFAULT_TTL_S) -> None:
     store = open_store_patiently(db, owner=process_owner(f"controller {host}:{port}"))
     taken = store.take_over_expired()  # runs whose process died; live runs of other processes stay
     if taken:
@@ -34,7 +35,7 @@ def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str
     channel = open_channel(cluster)
     runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(channel), limits or Limits.from_env(),
                       RunLimits.from_env())
-    servicer = ControllerServicer(runs, UploadStore(upload_dir, max_upload_bytes), store)
+    servicer = ControllerServicer(runs, UploadStore(upload_dir, max_upload_bytes, upload_ttl_s), store)
     health_servicer = health.HealthServicer()
     server, bound = create_server(f"{host}:{port}", servicer, security=Security.from_env(),
                                   health_servicer=health_servicer)

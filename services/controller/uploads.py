@@ -1,15 +1,23 @@
-"""Uploaded traces: written to a folder as they stream in, size-limited, checked on arrival.
+"""Uploaded traces: written to one configured folder as they stream in, size-limited, checked
+on arrival, kept for a set time after their last use.
 
-A malformed file is refused at upload with the error naming its line; an accepted one
-is replayed by id. Nothing is kept of a refused upload.
+A malformed file is refused at upload with the error naming its line; an accepted one is
+replayed by id. Nothing is kept of a refused upload. Each upload is a folder
+``<folder>/<upload id>/`` holding the file and ``upload.json``, so an id survives a restart of
+the controller, and controllers sharing the folder share the uploads. An upload unused for
+``ttl_s`` (a replay of it counts as a use) is deleted; a run does not need it once started,
+since its requests were read when the replay began.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +27,14 @@ from twin.errors import CapacityExceeded, InvalidSpec, TraceFormatError, Unknown
 from twin.traces import LoadedTrace, TraceOptions, load_trace
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_TTL_S = 24 * 3600.0
+MANIFEST = "upload.json"
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def default_folder() -> Path:
+    """One folder for every controller start (not a new temporary folder each time)."""
+    return Path(tempfile.gettempdir()) / "twin-uploads"
 
 
 @dataclass(frozen=True)
@@ -31,25 +47,28 @@ class Upload:
 
 
 class UploadStore:
-    def __init__(self, folder: str | Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
-        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="twin-uploads-"))
-        self.max_bytes = max_bytes
-        self._uploads: dict[str, Upload] = {}
+    def __init__(self, folder: str | Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 ttl_s: float = DEFAULT_TTL_S):
+        self.folder = Path(folder) if folder else default_folder()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_bytes, self.ttl_s = max_bytes, ttl_s
         self._lock = threading.Lock()
+        self.clean()
 
     def receive(self, chunks: Iterable[tuple[str, str, bytes]]) -> tuple[Upload, LoadedTrace]:
         """Write (name, format, data) chunks to a new file, check it reads, and register it."""
+        self.clean()
         upload_id = uuid.uuid4().hex
         folder = self.folder / upload_id
         folder.mkdir(parents=True)
         try:
             upload = self._write(upload_id, folder, chunks)
             trace = self.load(upload)
+            (folder / MANIFEST).write_text(json.dumps({"name": upload.name, "format": upload.fmt,
+                                                       "size_bytes": upload.size_bytes}))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        with self._lock:
-            self._uploads[upload_id] = upload
         return upload, trace
 
     def _write(self, upload_id: str, folder: Path, chunks: Iterable[tuple[str, str, bytes]]) -> Upload:
@@ -83,14 +102,41 @@ class UploadStore:
             raise TraceFormatError(upload.name, exc.line, exc.column, exc.message) from None
 
     def get(self, upload_id: str) -> Upload:
-        with self._lock:
-            upload = self._uploads.get(upload_id)
-        if upload is None:
+        """The upload `upload_id` (from this controller, an earlier start, or another sharing the
+        folder); its use restarts its time to live."""
+        folder = self.folder / upload_id
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text()) if _ID.fullmatch(upload_id) else None
+        except (OSError, ValueError):
+            manifest = None
+        if manifest is None:  # not an id, never uploaded, refused, or expired and deleted
             raise UnknownName("upload", upload_id)
-        return upload
+        (folder / MANIFEST).touch()
+        name = manifest["name"]
+        return Upload(upload_id, name, manifest["format"], folder / name, manifest["size_bytes"])
+
+    def clean(self) -> list[str]:
+        """Delete uploads unused for `ttl_s`, and leftovers of uploads cut short; returns their ids."""
+        cutoff, gone = time.time() - self.ttl_s, []
+        with self._lock:
+            for folder in self.folder.iterdir():
+                if _ID.fullmatch(folder.name) and _last_use(folder) < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    gone.append(folder.name)
+        return gone
+
+
+def _last_use(folder: Path) -> float:
+    try:
+        return (folder / MANIFEST).stat().st_mtime
+    except OSError:  # no manifest: an upload in progress (recent folder) or one that died writing
+        try:
+            return folder.stat().st_mtime
+        except OSError:
+            return float("inf")
 
 
 def _safe_name(name: str) -> str:
     """A file name without folders, so an upload cannot write outside its own folder."""
     base = Path(name or "trace.csv").name
-    return base if base not in ("", ".", "..") else "trace.csv"
+    return base if base not in ("", ".", "..", MANIFEST) else "trace.csv"

@@ -81,7 +81,11 @@ class ControllerServicer:
 
     def UploadTrace(self, request_iterator, context):
         """Upload a trace file in chunks. INVALID_ARGUMENT names the malformed line;
-        RESOURCE_EXHAUSTED when it exceeds the size limit.
+        RESOURCE_EXHAUSTED when it exceeds the size limit (TWIN_MAX_UPLOAD_BYTES).
+        The upload id lives until the upload has gone unused for TWIN_UPLOAD_TTL_S seconds
+        (default 86400; each StartReplay/StartSweep of it is a use), across controller
+        restarts, in the controller's TWIN_UPLOAD_DIR; after that it is NOT_FOUND. A run
+        started from an upload does not need it any more.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
