@@ -3,22 +3,41 @@
 Cluster replicas first, then the controller (pointed at all of them with an ``ipv4:``
 target, so gRPC's round-robin spreads runs over them) and the metrics service. Each
 child announces ``READY <service> <host:port>`` on its stdout once it listens, which is
-how port 0 (any free port) works. SIGTERM or Ctrl-C stops them all, gracefully.
+how port 0 (any free port) works. SIGTERM or Ctrl-C stops them all, gracefully: the
+controller first (it flushes and marks its runs while the replicas still answer).
+
+While it runs, `twin up` supervises: a child that exits is logged and restarted on the same
+address after a backoff that doubles with each death; one that dies more than
+`Restarts.max_restarts` times within `Restarts.window_s` stops the stack with exit code 1.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import click
 
 from twin.errors import NotRunning
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """How a dead child is restarted, and when to give up on it."""
+
+    backoff_s: float = 1.0  # wait before the first restart; doubles with each death in the window
+    max_backoff_s: float = 30.0
+    max_restarts: int = 5  # more deaths than this within window_s: the stack stops, exit code 1
+    window_s: float = 300.0
 
 
 @dataclass
@@ -31,6 +50,7 @@ class LocalStack:
     start_timeout_s: float = 120.0
     addrs: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)  # each child's `twin` arguments
 
     def start(self) -> dict[str, str]:
         """Start every service; returns {"controller": addr, "metrics": addr, "cluster0": addr, ...}."""
@@ -52,17 +72,49 @@ class LocalStack:
         db = ["--db", self.db] if self.db else []
         cmd = [sys.executable, "-m", "services.cli", *db, *args, "--host", self.host, "--port", str(port)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=self.env or dict(os.environ))
-        self.processes[name] = proc
+        self.processes[name], self.commands[name] = proc, args
         self.addrs[name] = _ready_addr(proc, name, self.start_timeout_s)
         return self.addrs[name]
 
+    def supervise(self, stop: threading.Event, policy: Restarts = Restarts(), poll_s: float = 0.5) -> int:
+        """Until `stop` is set, restart every child that exits; 0 once stopped, 1 when a child
+        keeps dying (more than `policy.max_restarts` deaths within `policy.window_s`)."""
+        deaths: dict[str, list[float]] = {}
+        while not stop.wait(poll_s):
+            for name, proc in list(self.processes.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                now = time.monotonic()
+                recent = deaths[name] = [t for t in deaths.get(name, []) if t > now - policy.window_s] + [now]
+                if len(recent) > policy.max_restarts:
+                    log.error("%s died %d times within %.0f s; stopping the stack", name, len(recent), policy.window_s)
+                    return 1
+                delay = min(policy.backoff_s * 2 ** (len(recent) - 1), policy.max_backoff_s)
+                log.warning("%s exited with code %s; restarting it in %.1f s", name, code, delay)
+                if stop.wait(delay):
+                    return 0
+                self._respawn(name)
+        return 0
+
+    def _respawn(self, name: str) -> None:
+        """Start `name` again on the address it had, so clients and the controller's target still hold."""
+        old = self.processes[name]
+        if old.stdout:
+            old.stdout.close()
+        port = int(self.addrs[name].rsplit(":", 1)[1])
+        try:
+            self.spawn(name, self.commands[name], port)
+            log.warning("%s restarted on %s (pid %d)", name, self.addrs[name], self.processes[name].pid)
+        except NotRunning as exc:  # it died again before it was ready: the next pass counts it
+            log.warning("%s", exc)
+
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM to every child, newest first (the controller marks its runs interrupted)."""
-        procs = list(reversed(self.processes.values()))
-        for proc in procs:
+        """SIGTERM to every child, newest first, each waited for: the controller flushes and marks
+        its runs interrupted while the cluster replicas still answer."""
+        for proc in list(reversed(self.processes.values())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs:
             try:
                 proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -101,6 +153,8 @@ def _ready_addr(proc: subprocess.Popen, name: str, timeout_s: float) -> str:
 @click.pass_obj
 def up(obj, clusters: int, host: str, port: int) -> None:
     """Start controller, metrics and cluster replicas as local processes, until Ctrl-C."""
+    logging.basicConfig(level=os.environ.get("TWIN_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -108,5 +162,7 @@ def up(obj, clusters: int, host: str, port: int) -> None:
         for name, addr in stack.addrs.items():
             click.echo(f"{name:<11} {addr}")
         click.echo(f"export TWIN_CONTROLLER={stack.addrs['controller']}   # then: twin replay ... --watch")
-        stop.wait()
-        click.echo("stopping ...")
+        code = stack.supervise(stop)
+        click.echo("stopping ..." if code == 0 else "a service keeps dying (see the log above); stopping ...")
+    if code:
+        raise SystemExit(code)

@@ -4,7 +4,9 @@ to the controller mid-run leaves the run interrupted with its records, nothing h
 from __future__ import annotations
 
 import json
+import os
 import signal
+import threading
 
 from click.testing import CliRunner
 
@@ -12,7 +14,7 @@ from services.cli import cli
 from services.common.channel import open_channel
 from services.common.security import Security
 from services.store import open_store
-from services.up import LocalStack
+from services.up import LocalStack, Restarts
 from twin_api.v1 import controller_pb2, controller_pb2_grpc, metrics_pb2, metrics_pb2_grpc
 
 REPLAY = ["replay", "azure-conv-2023", "--limit", "20", "--server", "lpu-8x-4nm", "--model", "opt-1.3b", "--tp", "1"]
@@ -48,7 +50,8 @@ def _interrupt_mid_run(stack: LocalStack, stub, replay_req) -> str:
     watch = stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=60)
     next(p for p in watch if p.finished > 0)
     stack.processes["controller"].send_signal(signal.SIGTERM)
-    assert [p.status for p in watch][-1:] in (["interrupted"], [])  # the watch ends with the run, or with the server
+    statuses = [p.status for p in watch]  # the controller marks the run before it stops serving the watch
+    assert statuses and statuses[-1] == "interrupted", statuses
     return run.run_id
 
 
@@ -62,3 +65,43 @@ def test_replay_without_watch_only_starts_the_run(stack) -> None:
 def test_a_bad_spec_through_the_cli_names_the_field(stack) -> None:
     result = CliRunner().invoke(cli, ["--controller", stack.controller_addr, *REPLAY[:-2], "--tp", "3", "--watch"])
     assert result.exit_code == 1 and "INVALID_ARGUMENT" in result.output and "tp" in result.output
+
+
+def test_a_killed_replica_is_restarted_on_its_address(tmp_path, replay_req) -> None:
+    stack = LocalStack(port=0, clusters=1, db=f"sqlite:///{tmp_path / 'twin.db'}")
+    stack.start()
+    stop = threading.Event()
+    supervisor = threading.Thread(target=lambda: codes.append(stack.supervise(stop, Restarts(backoff_s=0.1),
+                                                                              poll_s=0.1)))
+    codes: list[int] = []
+    try:
+        supervisor.start()
+        dead, addr = stack.processes["cluster0"].pid, stack.addrs["cluster0"]
+        os.kill(dead, signal.SIGKILL)
+        for _ in range(600):
+            if stack.processes["cluster0"].pid != dead and stack.processes["cluster0"].poll() is None:
+                break
+            threading.Event().wait(0.1)
+        assert stack.processes["cluster0"].pid != dead and stack.addrs["cluster0"] == addr
+        with open_channel(stack.addrs["controller"], Security()) as channel:
+            stub = controller_pb2_grpc.ControllerStub(channel)
+            run = stub.StartReplay(replay_req(limit=5), timeout=30)
+            final = [p.status for p in stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=120)]
+        assert final[-1] == "complete"  # the controller's target (the old address) reaches the new replica
+    finally:
+        stop.set()
+        supervisor.join(30)
+        stack.stop()
+    assert codes == [0]
+
+
+def test_a_child_that_keeps_dying_stops_the_stack_with_exit_code_1(tmp_path) -> None:
+    stack = LocalStack(port=0, clusters=1, db=f"sqlite:///{tmp_path / 'twin.db'}")
+    stack.spawn("cluster0", ["serve", "cluster"], 0)
+    try:
+        stack.commands["cluster0"] = ["serve", "cluster", "--max-twins", "many"]  # every restart fails at once
+        stack.processes["cluster0"].kill()
+        code = stack.supervise(threading.Event(), Restarts(backoff_s=0.01, max_restarts=2), poll_s=0.05)
+    finally:
+        stack.stop()
+    assert code == 1
