@@ -27,23 +27,35 @@ def trace():
 def replay_with_signals(tmp_path, trace, seed: int, signals_to_send: list[int]):
     """Replay `trace`; from a random checkpoint on, send the signals at random moments."""
     rng = random.Random(seed)
-    start_at, calls = rng.randint(1, 30), [0]
+    start_at, calls, senders = rng.randint(1, 30), [0], []
+    lock, done = threading.Lock(), threading.Event()
 
     def send() -> None:
         for signum in signals_to_send:
             threading.Event().wait(rng.random() * 0.05)
-            os.kill(os.getpid(), signum)
+            with lock:  # never once the replay is over: the signal would hit the test runner
+                if not done.is_set():
+                    os.kill(os.getpid(), signum)
 
-    def progress(done, total, now) -> None:
+    def progress(done_requests, total, now) -> None:
         calls[0] += 1
         if calls[0] == start_at:
-            threading.Thread(target=send, daemon=True).start()
+            senders.append(threading.Thread(target=send, daemon=True))
+            senders[0].start()
 
     with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store, StopSignals() as signals:
+        result = None
         try:
-            run_id, result = stored_replay(store, SPEC, trace, progress=progress, signals=signals)
+            try:
+                run_id, result = stored_replay(store, SPEC, trace, progress=progress, signals=signals)
+            finally:
+                with lock:
+                    done.set()
         except KeyboardInterrupt:  # the second signal stopped it at once
-            run_id, result = store.list_runs()[0].id, None
+            pass
+        for sender in senders:
+            sender.join()
+        run_id = store.list_runs()[0].id
         row = store.get_run(run_id)
         kept = store.request_records(run_id, limit=100_000)
     return signals, result, row, kept
