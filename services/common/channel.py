@@ -65,7 +65,10 @@ def open_channel(target: str, security: Security | None = None) -> grpc.Channel:
     options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1),
                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                # a DNS name is re-resolved when a server ages a connection out: allow it every 5 s
-               ("grpc.dns_min_time_between_resolutions_ms", 5000)]
+               ("grpc.dns_min_time_between_resolutions_ms", 5000),
+               # A replica restarted on its address (twin up, compose) is found within 2 s, not
+               # after gRPC's default reconnect backoff of up to 120 s.
+               ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
     credentials = security.channel_credentials()
     channel = (grpc.secure_channel(target, credentials, options) if credentials
                else grpc.insecure_channel(target, options))

@@ -8,7 +8,9 @@ import os
 import signal
 import threading
 
+import grpc
 from click.testing import CliRunner
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli import cli
 from services.common.channel import open_channel
@@ -79,10 +81,10 @@ def test_a_killed_replica_is_restarted_on_its_address(tmp_path, replay_req) -> N
         dead, addr = stack.processes["cluster0"].pid, stack.addrs["cluster0"]
         os.kill(dead, signal.SIGKILL)
         for _ in range(600):
-            if stack.processes["cluster0"].pid != dead and stack.processes["cluster0"].poll() is None:
+            if stack.processes["cluster0"].pid != dead and _serving(addr):
                 break
             threading.Event().wait(0.1)
-        assert stack.processes["cluster0"].pid != dead and stack.addrs["cluster0"] == addr
+        assert stack.processes["cluster0"].pid != dead and _serving(addr)
         with open_channel(stack.addrs["controller"], Security()) as channel:
             stub = controller_pb2_grpc.ControllerStub(channel)
             run = stub.StartReplay(replay_req(limit=5), timeout=30)
@@ -105,3 +107,12 @@ def test_a_child_that_keeps_dying_stops_the_stack_with_exit_code_1(tmp_path) -> 
     finally:
         stack.stop()
     assert code == 1
+
+
+def _serving(addr: str) -> bool:
+    with open_channel(addr, Security()) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
