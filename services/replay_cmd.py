@@ -29,10 +29,11 @@ def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: 
     limits.check_source(source)
     trace = load_trace(source, trace_options_from(opts, spec.model_spec().max_context))
     limits.check_trace(trace)
+    warn = Console(stderr=True)  # warnings never mix into --json on stdout
     if trace.bad_rows:
-        console.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
+        warn.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
     if trace.out_of_order:
-        console.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
+        warn.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
                       "replayed in arrival order[/]")
     recorder: list = []
     hook = (lambda sim: recorder.append(attach_trace_events(sim))) if trace_events else None

@@ -129,8 +129,9 @@ def test_cli_out_of_order_timestamps_are_sorted_and_counted(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 't.db'}", "replay", str(paths["out-of-order.csv"]),
                                       *SMALL, "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output[result.output.index("{"):])["summary"]
+    summary = json.loads(result.stdout)["summary"]  # the warning goes to stderr: stdout is pure JSON
     assert summary["trace"]["out_of_order"] == 2 and summary["requests"]["done"] == 3
+    assert "arrive before a row above them" in result.stderr
     human = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 't.db'}", "replay",
                                      str(paths["out-of-order.csv"]), *SMALL])
     assert "2 request(s) of out-of-order.csv arrive before a row above them" in human.output
