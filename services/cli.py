@@ -12,7 +12,7 @@ from rich.console import Console
 
 from services import render
 from services.common.messages import one_line
-from services.cli_options import replay_options, run_spec, trace_options
+from services.cli_options import context_warning, replay_options, run_spec, trace_options
 from twin.errors import TwinError
 
 
@@ -108,6 +108,9 @@ def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, 
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
     from services.replay_cmd import run_replay_command
     spec = run_spec(opts, obj.catalog)
+    warning = context_warning(spec)
+    if warning:  # a line on stderr, so --json output stays parseable
+        click.echo(warning, err=True)
     if obj.controller:
         from services.controller.client import remote_replay_command
         sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json,

@@ -66,6 +66,17 @@ replay_options = _stack([
     click.option("--slo-ttft", default=None, type=float, help="TTFT SLO in seconds."),
     click.option("--slo-tpot", default=None, type=float, help="TPOT SLO in seconds."),
     click.option("--seed", default=0, show_default=True, help="Seed for anything random."),
+    click.option("--max-context", default=None, type=click.IntRange(min=2),
+                 help="Longest request (input + output tokens) to serve [default: the model's context]; "
+                      "past the model's trained context a warning is printed."),
+    click.option("--on-long-request", default="reject", show_default=True, type=click.Choice(["reject", "clamp"]),
+                 help="A request longer than the context: reject it, or clamp it (output first); both counted."),
+    click.option("--moe-routing", default="uniform", show_default=True,
+                 type=click.Choice(["uniform", "skewed", "active-only"]),
+                 help="How MoE tokens pick experts: uniform, skewed (Zipf, see --moe-zipf), or active-only "
+                      "(only top-k experts stream, as if dense)."),
+    click.option("--moe-zipf", default=1.0, show_default=True, type=float,
+                 help="Zipf exponent of expert popularity for --moe-routing skewed."),
 ])
 
 trace_options = _stack([
@@ -116,6 +127,8 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     policy = load_policy(opts["policy_file"]).to_dict() if opts.get("policy_file") else None
     serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
                             preemption=opts["preemption"], fidelity=opts["fidelity"], seed=opts["seed"],
+                            max_context=opts.get("max_context"), on_long_request=opts.get("on_long_request", "reject"),
+                            moe_routing=opts.get("moe_routing", "uniform"), moe_zipf_s=opts.get("moe_zipf", 1.0),
                             **_architecture(opts, (policy or {}).get("serving", {})))
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
@@ -143,4 +156,13 @@ def _architecture(opts: dict, from_policy: dict) -> dict:
     return fields
 
 
-__all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec"]
+def context_warning(spec: RunSpec) -> str | None:
+    """A warning line when a run serves requests past the model's trained context."""
+    trained, limit = spec.model_spec().max_context, spec.serving.max_context
+    if limit is None or limit <= trained:
+        return None
+    return (f"warning: --max-context {limit} is past {spec.model}'s trained context of {trained} tokens; "
+            "the twin prices the longer requests, the model's quality there is not modelled")
+
+
+__all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec", "context_warning"]

@@ -55,7 +55,8 @@ def request_rows(summary: dict) -> list[tuple[str, str]]:
     rq, tr = dict(summary["requests"]), dict(summary.get("trace", {}))
     done, submitted = rq.pop("done"), rq.pop("submitted", rq.get("total"))
     rq.pop("total", None)
-    parts = [f"{done:,} done / {submitted:,} submitted"] + [f"{v:,} {k.replace('_', ' ')}" for k, v in rq.items()]
+    parts = [f"{done:,} done / {submitted:,} submitted"] + [
+        f"{v:,} {k.replace('_', ' ')}" if isinstance(v, int) else f"{k.replace('_', ' ')} {v}" for k, v in rq.items()]
     rows = [("requests", ", ".join(parts))]
     if tr:
         changed = [f"{v:,} {k.replace('_', ' ')}" for k, v in tr.items() if k not in ("name", "format", "requests")]

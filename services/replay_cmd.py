@@ -27,7 +27,8 @@ def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: 
     limits = RunLimits.from_env()
     limits.check_spec(spec)
     limits.check_source(source)
-    trace = load_trace(source, trace_options_from(opts, spec.model_spec().max_context))
+    # No clamping at load: the twin rejects (or clamps) over-long requests itself, and counts them.
+    trace = load_trace(source, trace_options_from(opts, None))
     limits.check_trace(trace)
     warn = Console(stderr=True)  # warnings never mix into --json on stdout
     if trace.bad_rows:

@@ -9,7 +9,9 @@ import math
 from dataclasses import dataclass, field
 
 from twin.errors import InvalidSpec
-from twin.units import GB, GBIT
+from twin.units import GB, GBIT, GIB
+
+CAPACITY_UNITS = {"GiB": GIB, "GB": GB}
 
 
 def build_spec(cls, data, where: str):
@@ -41,14 +43,22 @@ class MemorySpec:
     kind: str
     stacks: int
     channels_per_stack: int
-    capacity_per_stack_gb: float
+    capacity_per_stack_gb: float  # in `capacity_unit`, as the vendor writes it
     bandwidth_per_stack_gbps: float  # GB/s, peak
     sustained_efficiency: float  # share of peak a long sequential stream sustains (calibrated)
+    capacity_unit: str = "GiB"  # what the vendor's "GB" means: DRAM dies come in binary densities
 
     def __post_init__(self) -> None:
         _positive(self, "stacks", "channels_per_stack", "capacity_per_stack_gb", "bandwidth_per_stack_gbps")
         if not 0 < self.sustained_efficiency <= 1:
             raise InvalidSpec("sustained_efficiency", f"must be in (0, 1], got {self.sustained_efficiency}")
+        if self.capacity_unit not in CAPACITY_UNITS:
+            raise InvalidSpec("capacity_unit", f"must be one of {', '.join(CAPACITY_UNITS)}, got {self.capacity_unit!r}")
+
+    @property
+    def label(self) -> str:
+        """HBM or LPDDR, as a user reads it next to a bandwidth figure."""
+        return "LPDDR" if self.kind.startswith("lpddr") else "HBM" if self.kind.startswith("hbm") else self.kind.upper()
 
     @property
     def channels(self) -> int:
@@ -56,7 +66,7 @@ class MemorySpec:
 
     @property
     def capacity_bytes(self) -> float:
-        return self.stacks * self.capacity_per_stack_gb * GB
+        return self.stacks * self.capacity_per_stack_gb * CAPACITY_UNITS[self.capacity_unit]
 
     @property
     def peak_bytes_per_s(self) -> float:
@@ -372,6 +382,10 @@ class ServingConfig:
     acceptance_dist: tuple[float, float] | None = None  # Beta(a, b) per request instead
     draft_model: str | None = None
     draft_skip: float | None = None  # share of the target's layers a self-speculative draft skips
+    moe_routing: str = "uniform"  # uniform | skewed | active-only (twin.serving.moe)
+    moe_zipf_s: float = 1.0  # Zipf exponent of expert popularity under skewed routing
+    max_context: int | None = None  # longest request (input + output tokens); None: the model's context
+    on_long_request: str = "reject"  # reject | clamp (output first, then input), both counted
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture
@@ -382,10 +396,16 @@ class ServingConfig:
         choices = {"policy": ("prefill-first", "decode-first", "chunked"),
                    "preemption": ("recompute", "swap"),
                    "router": ("round-robin", "least-tokens", "prefix-affinity"),
-                   "fidelity": ("step", "layer")}
+                   "fidelity": ("step", "layer"),
+                   "on_long_request": ("reject", "clamp"),
+                   "moe_routing": ("uniform", "skewed", "active-only")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.max_context is not None and self.max_context < 2:
+            raise InvalidSpec("max_context", f"must be >= 2 tokens (one in, one out), got {self.max_context}")
+        if not self.moe_zipf_s > 0:
+            raise InvalidSpec("moe_zipf_s", f"must be > 0, got {self.moe_zipf_s!r}")
 
 
 __all__ = ["MemorySpec", "KvCodecSpec", "ChipSpec", "LinkSpec", "HostSpec", "NetworkSpec", "ServerSpec", "ModelSpec",

@@ -9,7 +9,7 @@ from twin.config import ClusterSpec, ModelSpec, ServingConfig
 from twin.errors import CapacityExceeded
 from twin.quant.schemes import FP16_BYTES, QuantPolicy, WEIGHT_SCHEMES
 from twin.serving.cost import CostModel
-from twin.units import GB
+from twin.units import GIB
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,15 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
     cost = CostModel(model, cluster.server, tp, policy)
     draft_weights, draft_kv = _draft(cluster, policy, serving)
     weights = cost.weight_bytes() + draft_weights
-    step_tokens = max(model.max_context, serving.chunk_tokens)
+    context = serving.max_context or model.max_context
+    step_tokens = max(context, serving.chunk_tokens)
     act = step_tokens * (2 * model.hidden + model.ffn) * FP16_BYTES / tp
     block = serving.block_tokens * (model.layers * cost.kv_token_layer_bytes + draft_kv)  # whole replica
     free = chip.memory.capacity_bytes - weights - act
     blocks = int(free * tp // block) if free > 0 else 0
     cached = _prefix_cache_blocks(serving, blocks, block)
     blocks -= 0 if cached == math.inf else int(cached)
-    if blocks * serving.block_tokens < model.max_context // 8 or free <= 0:
+    if blocks * serving.block_tokens < context // 8 or free <= 0:
         raise CapacityExceeded(_does_not_fit(cluster, model, policy, weights + act, serving))
     return MemoryPlan(chip.memory.capacity_bytes, weights, act, block, blocks,
                       cached * serving.block_tokens, draft_weights)
@@ -68,9 +69,9 @@ def _prefix_cache_blocks(serving: ServingConfig, blocks: int, block_bytes: float
 def _does_not_fit(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, need: float,
                   serving: ServingConfig) -> str:
     chip = cluster.server.chip
-    msg = (f"{model.name} ({policy.weights.name} weights) needs {need / GB:.1f} GB per chip for weights and "
+    msg = (f"{model.name} ({policy.weights.name} weights) needs {need / GIB:.1f} GiB per chip for weights and "
            f"activations at tp={cluster.tp}, plus room for KV; {chip.name} has "
-           f"{chip.memory.capacity_bytes / GB:.1f} GB")
+           f"{chip.memory.capacity_bytes / GIB:.1f} GiB of {chip.memory.label}")
     return msg + ". " + _what_fits(cluster, model, policy, serving)
 
 

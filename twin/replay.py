@@ -157,6 +157,7 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     summary = rec.tally.summary() if counted else request_summary(rec.requests, slo)
     summary["status"] = status
     summary["requests"]["submitted"] = sim.submitted
+    summary["requests"].update(sim.context.counts())  # over-long requests: rejected or clamped, counted
     summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
     summary["quant"] = quant_summary(sim)
     summary["energy"] = run_energy(sim.cluster, [r.stats for r in sim.replicas], summary["makespan_s"],
@@ -167,7 +168,11 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
                        "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,
                        "max_batch": sim.serving.max_batch, "scheduler": sim.serving.policy,
-                       "topology": sim.cluster.topology, "simulated_s": sim.now_s}
+                       "topology": sim.cluster.topology, "simulated_s": sim.now_s,
+                       "memory_kind": sim.cluster.server.chip.memory.label}
+    if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
+        summary["twin"]["moe_routing"] = sim.routing.label
+    summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
     return summary
 
 

@@ -21,7 +21,9 @@ from twin.metrics import Recorder
 from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel
 from twin.serving.engine import Replica, StepBackend
+from twin.serving.context import ContextLimit
 from twin.serving.kv_cache import KvCache
+from twin.serving.moe import MoeRouting
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
 from twin.catalog import load_server
@@ -39,6 +41,7 @@ class Simulation:
         self.cluster, self.model = cluster, model
         self.policy = policy or QuantPolicy()
         self.serving = serving or ServingConfig()
+        self.routing = MoeRouting(self.serving.moe_routing, self.serving.moe_zipf_s)
         self.env = simpy.Environment()
         self.recorder = Recorder()
         self.router = make_router(self.serving.router if self.serving.pd is None else self.serving.prefill_router)
@@ -56,6 +59,7 @@ class Simulation:
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
             plan_memory(cluster, model, QuantPolicy(self.policy.weights, kv_scheme(rule.kv)), self.serving)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
+        self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
 
     def _add_pool(self, pool: Pool) -> MemoryPlan:
         serving = pool_serving(self.serving, pool.role)
@@ -71,7 +75,7 @@ class Simulation:
 
     def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
-        cost = CostModel(self.model, c.server, c.tp, self.policy)
+        cost = CostModel(self.model, c.server, c.tp, self.policy, self.routing)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
         chips = server.chips[first:first + c.tp]
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
@@ -119,6 +123,12 @@ class Simulation:
         return self.arrivals.exhausted and self.finished >= self.submitted
 
     def _route(self, r: Request) -> None:
+        fitted = self.context.fit(r.spec)  # over-long: rejected and counted, or clamped and counted
+        if fitted is None:
+            self.recorder.request(self.context.rejection(r.spec))
+            return
+        if fitted is not r.spec:
+            r = Request(fitted)
         entry = self.entry
         loads = [rep.outstanding_tokens for rep in entry]
         cached = [rep.cached_prefix(r.spec) for rep in entry] if self.serving.router == "prefix-affinity" else None
@@ -148,7 +158,8 @@ class Simulation:
         plan_memory(self.cluster, self.model, policy, self.serving)  # CapacityExceeded if it does not
         self.policy = policy
         for replica in self.replicas:
-            replica.cost = replica.backend.cost = CostModel(self.model, self.cluster.server, self.cluster.tp, policy)
+            replica.cost = replica.backend.cost = CostModel(self.model, self.cluster.server, self.cluster.tp, policy,
+                                                            self.routing)
 
     @property
     def finished(self) -> int:
@@ -175,7 +186,7 @@ class Simulation:
 
 
 def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
-    """Utilisation of memory bandwidth, MACs and ESL, KV peak and preemptions, over the makespan."""
+    """Utilisation of memory bandwidth, MACs and ESL, KV peak and preemptions."""
     chip, tp = sim.cluster.server.chip, sim.cluster.tp
     span = max(makespan_s, 1e-12)
     stats = [r.stats for r in sim.replicas]
@@ -183,10 +194,7 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
     link = sim.cluster.server.link
     return {
         "memory_efficiency": chip.memory.sustained_efficiency,
-        "hbm_bandwidth_util": per_chip(lambda s: s.mem_bytes) / (span * chip.memory.peak_bytes_per_s),
-        "hbm_bandwidth_util_busy": _ratio(sum(s.mem_bytes for s in stats),
-                                          sum(s.busy_s for s in stats) * chip.memory.peak_bytes_per_s),
-        "mac_util": per_chip(lambda s: s.macs) / (span * chip.macs_per_s),
+        **utilisation(sim, span),
         "prefill_mac_util": _ratio(sum(s.prefill_ideal_s for s in stats), sum(s.prefill_busy_s for s in stats)),
         "engines": {e.name: e.type for e in chip.compute_engines},
         "prefill_engine": sim.replicas[0].cost.engine_of(2048),
@@ -205,6 +213,7 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
         "steps": sum(s.steps for s in stats),
         "prefill_tokens": sum(s.prefill_tokens for s in stats),
         "decode_tokens": sum(s.decode_tokens for s in stats),
+        "decode_tokens_per_s": sum(_ratio(s.decode_tokens, s.decode_busy_s) for s in stats),
     }
 
 
@@ -220,6 +229,22 @@ def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
             figures["link_j"] = r.stats.esl_bytes * tp * link.pj_per_byte * 1e-12
         out[f"replica{r.index}"] = figures
     return out
+
+
+def utilisation(sim: Simulation, span_s: float) -> dict:
+    """Memory-bandwidth and MAC utilisation per chip, averaged over the replicas that did work.
+
+    Over the makespan (how much of the hardware the run used) and over the replicas' busy
+    time (how hard it worked while working). Idle replicas would only dilute the average.
+    """
+    chip = sim.cluster.server.chip
+    working = [r.stats for r in sim.replicas if r.stats.busy_s > 0]
+    n, busy = max(len(working), 1), sum(s.busy_s for s in working)
+    mem, macs = sum(s.mem_bytes for s in working), sum(s.macs for s in working)
+    peak_bw, peak_macs = chip.memory.peak_bytes_per_s, chip.macs_per_s
+    return {"memory_kind": chip.memory.label, "replicas_working": len(working),
+            "hbm_bandwidth_util": mem / n / (span_s * peak_bw), "hbm_bandwidth_util_busy": _ratio(mem, busy * peak_bw),
+            "mac_util": macs / n / (span_s * peak_macs), "mac_util_busy": _ratio(macs, busy * peak_macs)}
 
 
 def _ratio(a: float, b: float) -> float:

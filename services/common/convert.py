@@ -12,7 +12,8 @@ from twin_api.v1 import common_pb2
 _SERVING_FIELDS = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity",
                    "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache",
                    "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
-                   "draft_model", "draft_skip")
+                   "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context",
+                   "on_long_request")
 
 
 def _set_fields(msg, names) -> dict:

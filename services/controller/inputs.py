@@ -50,7 +50,7 @@ def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore, t
     if check_spec:
         limits.check_spec(spec)
         spec.build()
-    options = trace_options(request.options, spec.model_spec().max_context)
+    options = trace_options(request.options, None)  # the twin rejects or clamps over-long requests, counted
     trace = _trace(request.trace, options, uploads, traces, limits)
     limits.check_trace(trace)
     return spec, trace

@@ -14,7 +14,7 @@ def test_a_model_that_does_not_fit_says_what_it_needs_and_what_would_fit():
     with pytest.raises(CapacityExceeded) as err:
         plan_memory(cluster, load_model("llama2-70b"), QuantPolicy(), ServingConfig())
     msg = str(err.value)
-    assert "llama2-70b" in msg and "GB per chip" in msg and "96.0 GB" in msg
+    assert "llama2-70b" in msg and "GiB per chip" in msg and "96.0 GiB of HBM" in msg
     assert "--tp 2" in msg and "--weights int8" in msg
 
 
@@ -41,3 +41,29 @@ def test_impossible_cluster_specs_name_the_field():
         ClusterSpec(server, tp=3)
     with pytest.raises(InvalidSpec, match="^replicas: "):
         ClusterSpec(server, tp=4, replicas=3)
+
+
+# ---- capacities as the hardware has them, weights as the checkpoint holds them ----------------
+
+@pytest.mark.parametrize("chip,gib", [("lpu-asic-3280", 96), ("lpu-asic-819", 24), ("lpu-fpga-u55c", 16),
+                                      ("oaken-npu-hbm", 80), ("oaken-npu-lpddr", 256)])
+def test_memory_capacities_are_binary_as_dram_densities_are(chip, gib):
+    from twin.catalog import load_chip
+    assert load_chip(chip).memory.capacity_bytes == gib * 2**30
+
+
+@pytest.mark.parametrize("model,counted_b", [("opt-1.3b", 1.316), ("opt-66b", 65.7), ("llama2-7b", 6.738)])
+def test_resident_weights_match_the_checkpoint_count(model, counted_b):
+    """Tied input/output embeddings are one matrix: OPT's checkpoints count it once (model YAML notes)."""
+    from twin.serving.cost import CostModel
+    cm = CostModel(load_model(model), load_server("lpu-8x-4nm"), 8, QuantPolicy())
+    assert cm.weight_bytes() * 8 / 2 == pytest.approx(counted_b * 1e9, rel=0.003)
+
+
+def test_opt66b_fits_orion_cloud_as_the_paper_ran_it():
+    plan = plan_memory(ClusterSpec(load_server("orion-cloud"), tp=8), load_model("opt-66b"), QuantPolicy(),
+                       ServingConfig())
+    assert plan.kv_blocks * 16 >= 2048  # room for at least one full-context request
+    with pytest.raises(CapacityExceeded):  # ... but not one 96 GiB LPU (LPU paper, reference §2)
+        plan_memory(ClusterSpec(load_server("lpu-8x-4nm"), tp=1), load_model("opt-66b"), QuantPolicy(),
+                    ServingConfig())

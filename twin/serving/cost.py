@@ -22,6 +22,7 @@ from twin.config import ModelSpec, ServerSpec
 from twin.hw.engines import engine_seconds, peak_macs_per_s
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
+from twin.serving.moe import MoeRouting
 
 VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per token per layer
 # Kernels of a layer too small to hide their launch on a GPU: two norms, two residual adds, the
@@ -74,8 +75,9 @@ class LayerCost:
 class CostModel:
     """Closed-form step costs for `model` on `tp` chips of `server` under `policy`."""
 
-    def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy):
-        self.model, self.server, self.tp, self.policy = model, server, tp, policy
+    def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy,
+                 routing: MoeRouting = MoeRouting()):
+        self.model, self.server, self.tp, self.policy, self.routing = model, server, tp, policy, routing
         chip = server.chip
         self.bw = chip.memory.sustained_bytes_per_s
         self.macs_per_s = chip.macs_per_s
@@ -98,11 +100,8 @@ class CostModel:
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
-        """Expected distinct experts a step's tokens route to (uniform routing)."""
-        m = self.model
-        if m.experts == 1 or tokens == 0:
-            return float(min(m.experts, max(tokens, 1)))
-        return m.experts * (1 - (1 - m.experts_top_k / m.experts) ** tokens)
+        """Expected distinct experts a step's tokens stream, under the chosen routing (twin.serving.moe)."""
+        return self.routing.active_experts(self.model.experts, self.model.experts_top_k, tokens)
 
     def layer_weight_bytes(self, tokens: int) -> float:
         m = self.model
@@ -111,9 +110,12 @@ class CostModel:
         return self.policy.weights.bytes_for(params) / self.tp
 
     def weight_bytes(self) -> float:
-        """Resident weight bytes per chip (all experts, the LM head and the embedding)."""
-        m = self.model
-        return self.policy.weights.bytes_for(m.params + (m.head_params if m.tied_embeddings else 0)) / self.tp
+        """Resident weight bytes per chip: all experts, the embedding, and the LM head unless tied to it.
+
+        A tied head is the embedding matrix read a second way, so it is resident once
+        (ModelSpec.params counts it once); it still streams every step (head_time).
+        """
+        return self.policy.weights.bytes_for(self.model.params) / self.tp
 
     # ---- one layer -----------------------------------------------------------------
     def layer(self, s: StepShape) -> LayerCost:

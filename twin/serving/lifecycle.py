@@ -46,7 +46,7 @@ class Lifecycle:
         policy = self.base_policy if target is None else QuantPolicy(self.base_policy.weights, kv_scheme(target))
         if policy == self.cost.policy:
             return
-        old, self.cost = self.cost, CostModel(self.cost.model, self.cost.server, self.cost.tp, policy)
+        old, self.cost = self.cost, CostModel(self.cost.model, self.cost.server, self.cost.tp, policy, self.cost.routing)
         self.backend.cost = self.cost
         self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
         self.switches.append((self.env.now, old.policy.label, policy.label))

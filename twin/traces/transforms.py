@@ -13,6 +13,7 @@ from operator import attrgetter
 import numpy as np
 
 from twin.errors import InvalidSpec
+from twin.serving.context import clamp_lengths
 from twin.serving.request import TraceRequest
 
 _ARRIVAL = attrgetter("arrival_s")
@@ -88,9 +89,9 @@ def limit(requests: Iterable[TraceRequest], n: int) -> list[TraceRequest]:
 def clamp(requests: Iterable[TraceRequest], max_context: int) -> tuple[list[TraceRequest], int]:
     """Fit input + output into ``max_context`` tokens; returns (requests, number clamped).
 
-    The prompt is truncated first (as servers left-truncate long prompts), down
-    to 1 token; only then is the output cut, so every request keeps at least
-    one input and one output token.
+    The output is cut first (the prompt is what the user sent), down to 1 token; only
+    then is the prompt cut, so every request keeps at least one input and one output token.
+    The twin itself rejects over-long requests by default (twin.serving.context).
     """
     if max_context < 2:
         raise InvalidSpec("max_context", f"must be >= 2 (one input and one output token), got {max_context}")
@@ -99,8 +100,7 @@ def clamp(requests: Iterable[TraceRequest], max_context: int) -> tuple[list[Trac
         if r.input_tokens + r.output_tokens <= max_context:
             out.append(r)
             continue
-        new_input = max(1, min(r.input_tokens, max_context - r.output_tokens))
-        new_output = min(r.output_tokens, max_context - new_input)
+        new_input, new_output = clamp_lengths(r.input_tokens, r.output_tokens, max_context)
         out.append(_with(r, input_tokens=new_input, output_tokens=new_output))
         clamped += 1
     return out, clamped

@@ -51,10 +51,11 @@ def test_sample_is_seeded_and_limit_takes_the_head():
     assert [r.request_id for r in renumber(first)][:3] == [0, 1, 2]
 
 
-def test_clamp_truncates_input_first_and_keeps_one_output_token():
+def test_clamp_cuts_output_first_and_keeps_one_token_of_each():
     reqs = make([0.0] * 4, [(100, 50), (10, 200), (60, 60), (500, 500)])
     out, clamped = clamp(reqs, 120)
-    assert [(r.input_tokens, r.output_tokens) for r in out] == [(70, 50), (1, 119), (60, 60), (1, 119)]
+    # a prompt that fits keeps every token; only a prompt longer than the limit is cut
+    assert [(r.input_tokens, r.output_tokens) for r in out] == [(100, 20), (10, 110), (60, 60), (119, 1)]
     assert clamped == 3
     assert all(r.input_tokens + r.output_tokens <= 120 for r in out)
     with pytest.raises(InvalidSpec):
