@@ -78,7 +78,7 @@ def test_components_policy_summary_and_delete(stub) -> None:
 @pytest.mark.parametrize("spec, code, named", [
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="gpt-9"), grpc.StatusCode.NOT_FOUND, "gpt-9"),
     (common_pb2.TwinSpec(server="no-such-server", model="opt-1.3b"), grpc.StatusCode.NOT_FOUND, "no-such-server"),
-    (common_pb2.TwinSpec(server="lpu-8x-4nm", model="llama2-70b", tp=1), grpc.StatusCode.RESOURCE_EXHAUSTED, "GB"),
+    (common_pb2.TwinSpec(server="lpu-8x-4nm", model="llama2-70b", tp=1), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB"),
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", tp=3), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", serving=common_pb2.ServingConfig(router="random")),
      grpc.StatusCode.INVALID_ARGUMENT, "router"),

@@ -65,7 +65,7 @@ def test_an_oversized_upload_is_refused(stack, stored) -> None:
 @pytest.mark.parametrize("change, code, named", [
     (dict(model="gpt-9"), grpc.StatusCode.NOT_FOUND, "gpt-9"),
     (dict(server="tpu-v9"), grpc.StatusCode.NOT_FOUND, "tpu-v9"),
-    (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GB per chip"),
+    (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB per chip"),
     (dict(tp=5), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
     (dict(trace="no-such-trace"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),
     (dict(trace="/etc/passwd"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),

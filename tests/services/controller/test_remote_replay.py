@@ -6,7 +6,6 @@ import json
 
 from services.common import convert
 from services.runner import stored_replay
-from twin.catalog import load_model
 from twin.traces import TraceOptions, load_trace
 from twin_api.v1 import controller_pb2, metrics_pb2
 
@@ -17,7 +16,7 @@ def test_grpc_replay_stores_the_embedded_summary_and_records(db_url: str, make_s
     request.slo.ttft_s = 0.5
     run = stack.wait(stack.controller.StartReplay(request).run_id)
     spec = convert.run_spec(request.spec, convert.slo(request.slo))
-    trace = load_trace("azure-conv-2023", TraceOptions(limit=40, max_context=load_model("opt-1.3b").max_context))
+    trace = load_trace("azure-conv-2023", TraceOptions(limit=40))
     embedded_id, _ = stored_replay(stack.store, spec, trace)
     embedded = stack.store.get_run(embedded_id)
     via_metrics = stack.metrics.GetSummary(metrics_pb2.GetSummaryRequest(run_id=run.run_id))

@@ -23,7 +23,7 @@ def test_sweep_points_are_the_cartesian_product() -> None:
 
 def test_a_point_that_does_not_fit_is_kept_and_marked() -> None:
     points = sweep_points(BASE, [("model", ["opt-1.3b", "llama2-70b"])], max_points=8)
-    assert [bool(p.error) for p in points] == [False, True] and "GB" in points[1].error
+    assert [bool(p.error) for p in points] == [False, True] and "GiB" in points[1].error
 
 
 @pytest.mark.parametrize("axes, error, field", [

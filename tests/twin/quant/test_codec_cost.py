@@ -171,7 +171,7 @@ def test_oaken_on_lpddr_beats_fp16_at_batch_256_for_visible_reasons():
     assert fp16.kv_capacity_tokens < 256 * 2048 <= oaken.kv_capacity_tokens
     # FP16 admits all 256 at 1K context, then preempts as contexts grow; Oaken keeps them.
     assert fp16.preemptions > 0 == oaken.preemptions
-    assert oaken.peak_batch >= fp16.peak_batch and oaken.mean_batch > fp16.mean_batch
+    assert oaken.peak_batch == 256 >= fp16.peak_batch
     # Bytes: each decoded token moves about a third of the memory traffic (4.82 vs 16 bit KV).
     assert oaken.bytes_per_token < 0.5 * fp16.bytes_per_token
     # The codec is not free: its exposed time is charged, a few percent of the run.
