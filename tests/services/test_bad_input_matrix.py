@@ -198,7 +198,7 @@ def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, *
     (dict(server=MEGA), grpc.StatusCode.NOT_FOUND, "1,000,000 characters"),
     (dict(trace=MEGA), grpc.StatusCode.INVALID_ARGUMENT, "1,000,000 characters"),
     (dict(trace="/etc/passwd"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),
-    (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GB per chip"),
+    (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB per chip"),
     (dict(tp=5), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
 ])
 def test_grpc_bad_replay_requests(stack, replay_req, change, code, fragment) -> None:
