@@ -117,7 +117,7 @@ def rows() -> list[tuple[str, float, float | None]]:
         tpot, wbytes = one_chip_tpot("lpu-8x-4nm", m)
         peak = load_server("lpu-8x-4nm").chip.memory.peak_bytes_per_s
         out += [(f"LPU Fig7a {m} ms/token", ms, tpot * 1e3),
-                (f"LPU Fig7a {m} BW util %", util, 100 * wbytes / (tpot * peak)),
+                (f"LPU Fig7a {m} BW utilisation, %", util, 100 * wbytes / (tpot * peak)),
                 (f"LPU Fig7a {m} H100 ms/token", h100, one_chip_tpot(gpu, m)[0] * 1e3 if gpu else None)]
     for m, pub in FIG11.items():
         for b, p in zip((16, 32, 64, 128, 256), pub):
@@ -127,8 +127,8 @@ def rows() -> list[tuple[str, float, float | None]]:
             seconds = b * 1024 / decode_throughput(batch_run("llama2-7b", kv, b))
             out.append((f"Oaken Fig12b {'LPU' if kv == 'fp16' else 'Oaken'} b{b} s", p, seconds))
     q, d, a = codec_percentages()
-    out += [("Oaken quant % of latency b64", 1.29, q), ("Oaken dequant % of latency b64", 3.23, d),
-            ("Oaken attention % shorter b64", 55.0, a)]
+    out += [("Oaken b64 quant, % of latency", 1.29, q), ("Oaken b64 dequant, % of latency", 3.23, d),
+            ("Oaken b64 attention shorter, %", 55.0, a)]
     for n, v in strong_scaling().items():
         out.append((f"Orion GPT-3 20B speedup {n} cards", SCALING[n], v))
     for m, bits in OAKEN_BITS.items():
@@ -138,10 +138,19 @@ def rows() -> list[tuple[str, float, float | None]]:
     return out
 
 
-def error(pub: float, twin: float | None) -> float | None:
+POINTS = ("%",)  # rows whose figure is itself a percentage: error in points, not relative
+CHECKS = ("(0/1)",)  # yes/no facts: right or wrong, not in the error statistics
+
+
+def error(name: str, pub: float, twin: float | None) -> float | None:
+    """Signed error: relative (%) for figures, in points for percentages, 0/100 for yes/no checks."""
     if twin is None:
         return None
-    return 100 * (twin - pub) / pub if pub else 100 * (twin - pub)
+    if name.endswith(CHECKS):
+        return 0.0 if twin == pub else 100.0
+    if name.endswith(POINTS) or " % " in name:
+        return twin - pub
+    return 100 * (twin - pub) / pub
 
 
 def fmt(v: float | None) -> str:
@@ -149,17 +158,21 @@ def fmt(v: float | None) -> str:
 
 
 def print_table(table: list[tuple[str, float, float | None]], before: dict[str, float | None]) -> None:
-    print(f"{'figure':42} {'published':>10} {'before':>10} {'err %':>8} {'twin':>10} {'err %':>8}")
+    print(f"{'figure':42} {'published':>10} {'before':>10} {'error':>8} {'twin':>10} {'error':>8}")
     for name, pub, twin in table:
         b = before.get(name)
-        print(f"{name:42} {fmt(pub):>10} {fmt(b):>10} {fmt(error(pub, b)):>8} {fmt(twin):>10} "
-              f"{fmt(error(pub, twin)):>8}")
-    for label, values in (("before", [error(p, before.get(n)) for n, p, _ in table]),
-                          ("twin", [error(p, t) for _, p, t in table])):
-        errs = [abs(e) for e in values if e is not None]
-        if errs:
-            print(f"{label:>6}: {len(errs)} figures, worst |error| {max(errs):.2f} %, "
-                  f"median {statistics.median(errs):.2f} %")
+        print(f"{name:42} {fmt(pub):>10} {fmt(b):>10} {fmt(error(name, pub, b)):>8} {fmt(twin):>10} "
+              f"{fmt(error(name, pub, twin)):>8}")
+    print("error: relative % for figures, points for figures that are percentages; checks: 0 right, 100 wrong")
+    for label, value in (("before", lambda n: before.get(n)), ("twin", lambda n: dict((r[0], r[2]) for r in table)[n])):
+        for kind, keep in (("relative %", lambda n: not n.endswith(CHECKS) and not (n.endswith(POINTS) or " % " in n)),
+                           ("points", lambda n: n.endswith(POINTS) or " % " in n)):
+            errs = [abs(e) for n, p, _ in table if keep(n) and (e := error(n, p, value(n))) is not None]
+            if errs:
+                print(f"{label:>6} {kind:>10}: {len(errs)} figures, worst {max(errs):.2f}, "
+                      f"median {statistics.median(errs):.2f}")
+        wrong = [n for n, p, _ in table if n.endswith(CHECKS) and value(n) is not None and value(n) != p]
+        print(f"{label:>6} {'checks':>10}: {len(wrong)} wrong{': ' + ', '.join(wrong) if wrong else ''}")
 
 
 def main(argv: list[str] | None = None) -> int:
