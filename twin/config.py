@@ -173,6 +173,9 @@ class LinkSpec:
     hop_latency_s: float
     chunk_bytes: int  # column chunk forwarded while the next one computes
     kind: str = "esl"  # esl: ring of P2P ports, overlapped gathers | nvlink: switched, all-reduce kernels
+    packet_bytes: int = 0  # ESL payload per packet (0: no packetisation modelled)
+    packet_overhead_bytes: int = 0  # framing, header and gap sent with every packet
+    sync_cycles: float = 0.0  # end-of-gather synchronisation, in cycles of the chip's clock
     pj_per_byte: float = 0.0  # energy per byte sent over the link (SerDes and its share of the switch)
     description: str = ""
 
@@ -180,12 +183,21 @@ class LinkSpec:
         _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes")
         if self.kind not in ("esl", "nvlink"):
             raise InvalidSpec("kind", f"must be esl or nvlink, got {self.kind!r}")
+        if min(self.packet_bytes, self.packet_overhead_bytes, self.sync_cycles) < 0:
+            raise InvalidSpec("packet_bytes", "packet sizes and sync cycles must be >= 0")
         if not (isinstance(self.pj_per_byte, (int, float)) and self.pj_per_byte >= 0):
             raise InvalidSpec("pj_per_byte", "must be a number >= 0")
 
     @property
     def bytes_per_s(self) -> float:
         return self.bandwidth_gbit_s * GBIT
+
+    @property
+    def payload_bytes_per_s(self) -> float:
+        """Payload rate: the line rate less each packet's framing and header."""
+        if not self.packet_bytes:
+            return self.bytes_per_s
+        return self.bytes_per_s * self.packet_bytes / (self.packet_bytes + self.packet_overhead_bytes)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,10 @@ class Catalog:
 
     def link(self, name: object, overrides: Mapping[str, Any] = {}) -> LinkSpec:
         data, source = self._data("links", name, overrides, "link")
+        data = dict(data)
+        if "sync_cycles" in data:
+            data["sync_cycles"] = _calibrated(data["sync_cycles"], calibration()["esl_sync_cycles"],
+                                              str(data["name"]), f"{data['name']}.sync_cycles")
         return _build(LinkSpec, data, f"{source}: {data['name']}")
 
     def model(self, name: object, overrides: Mapping[str, Any] = {}) -> ModelSpec:

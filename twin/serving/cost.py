@@ -207,19 +207,32 @@ class CostModel:
         if self.server.link.kind == "nvlink":
             return self.all_reduce(tokens)
         m, link = self.model, self.server.link
-        tail = link.chunk_bytes / link.bytes_per_s + self.hops * link.hop_latency_s
+        tail = self.gather_tail_s()
         producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
                      (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
                      (m.hidden, m.hidden * m.ffn))  # FC2
         exposed = moved = 0.0
         for i, (width, params) in enumerate(producers):
             slice_bytes = tokens * width * FP16_BYTES / self.tp
-            serial = slice_bytes * self.link_load / self.server.link.bytes_per_s
+            serial = slice_bytes * self.link_load / link.payload_bytes_per_s
             produce = max(self.policy.weights.bytes_for(params) / self.tp / self.bw,
                           self.matmul_s(tokens, params / width, width / self.tp))
             exposed += max(0.0, serial - produce) + (0.0 if i == 2 else tail)
             moved += slice_bytes * self.link_load
         return exposed, moved
+
+    def gather_tail_s(self) -> float:
+        """What a gather exposes after its producer: the last chunk on the wire, its trip, the sync.
+
+        The last chunk crosses `hops` routers (the farthest peer, by device id and the
+        direction the router picks), each storing and forwarding a packet; then every
+        device waits for the end-of-gather synchronisation before the next matmul reads
+        the full vector (LPU paper, Fig. 4).
+        """
+        link, hz = self.server.link, self.server.chip.clock_ghz * 1e9
+        packet = (link.packet_bytes + link.packet_overhead_bytes) / link.bytes_per_s if link.packet_bytes else 0.0
+        chunk = link.chunk_bytes / link.payload_bytes_per_s
+        return chunk + self.hops * (link.hop_latency_s + packet) + link.sync_cycles / hz
 
     def all_reduce(self, tokens: int) -> tuple[float, float]:
         """Two ring all-reduces per layer (after O and after FC2) over a switched link (NVLink).
