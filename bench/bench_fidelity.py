@@ -15,7 +15,9 @@ the project's reference notes):
   LPU Fig. 7 (Orion)   GPT-3 20B strong scaling 1.80 / 3.14 / 5.43x on 2 / 4 / 8 FPGA cards
   Oaken Table 2        effective KV bits 4.82 / 4.82 / 4.89 (Llama2-7B/13B/70B)
   LPU paper            OPT-66B does not fit one 96 GB LPU; runs on Orion-cloud (8 cards)
-  LPU Fig. 7(a)        one-H100 ms/token (only if the catalogue has an H100 server)
+  LPU Fig. 7(a), 2     one-H100 ms/token and board power (only if the catalogue has an H100 server)
+Not rows: catalogue inputs (chip configurations, the 22/43/86 W system powers of LPU Fig. 6a, datasheets)
+and the accuracy tables (looked up, not predicted).
 """
 
 from __future__ import annotations
@@ -36,12 +38,25 @@ from twin.sim import Simulation
 
 FIG7A = {"opt-1.3b": (1.25, 63.3, 2.7), "opt-6.7b": (4.62, 88.4, 7.6), "opt-13b": (8.9, 89.2, 12.8),
          "opt-30b": (20.3, 90.2, 25.6)}  # ms/token, LPU utilisation %, H100 ms/token
+H100_W = {"opt-1.3b": 226, "opt-6.7b": 381, "opt-13b": 431, "opt-30b": 502}  # LPU paper Figs. 2 and 7
 FIG11 = {"llama2-7b": (671, 909, 1103, 1232, 1232), "llama2-13b": (380, 532, 660, 756, 756)}
 FIG12B = {"fp16": (24.9, 36.0, 61.0), "oaken": (18.4, 21.0, 31.0)}  # seconds at batch 16, 32, 64
 SCALING = {2: 1.80, 4: 3.14, 8: 5.43}
 OAKEN_BITS = {"llama2-7b": 4.82, "llama2-13b": 4.82, "llama2-70b": 4.89}
 GPT3_20B = dict(name="gpt3-20b", family="gpt3", layers=44, hidden=6144, heads=48, kv_heads=48, ffn=24576,
                 vocab=50257, max_context=2048, learned_positions=True)
+
+
+def board_power_w(server: str, model: str) -> float | None:
+    """A chip's power over a 32:2016 decode: static draw plus MAC and memory energy (no host)."""
+    m = load_model(model)
+    sim = Simulation(ClusterSpec(load_server(server), tp=1, replicas=1), m)
+    sim.submit(TraceRequest(0, 0.0, 32, 2016))
+    sim.run()
+    e, st = sim.cluster.server.chip.energy, sim.replicas[0].stats
+    if e is None:
+        return None
+    return e.static_w + (st.macs * e.pj_per_mac + st.mem_bytes * e.pj_per_mem_byte) * 1e-12 / sim.now_s
 
 
 def one_chip_tpot(server: str, model: str) -> tuple[float, float]:
@@ -112,13 +127,14 @@ def fits(server: str, model: str, tp: int) -> bool:
 def rows() -> list[tuple[str, float, float | None]]:
     """(figure, published, twin) for every figure; twin None where the twin has no model for it."""
     out = []
-    gpu = next((s for s in names("servers") if "h100" in s), None)
+    gpu = "h100x1" if "h100x1" in names("servers") else None
     for m, (ms, util, h100) in FIG7A.items():
         tpot, wbytes = one_chip_tpot("lpu-8x-4nm", m)
         peak = load_server("lpu-8x-4nm").chip.memory.peak_bytes_per_s
         out += [(f"LPU Fig7a {m} ms/token", ms, tpot * 1e3),
                 (f"LPU Fig7a {m} BW utilisation, %", util, 100 * wbytes / (tpot * peak)),
-                (f"LPU Fig7a {m} H100 ms/token", h100, one_chip_tpot(gpu, m)[0] * 1e3 if gpu else None)]
+                (f"LPU Fig7a {m} H100 ms/token", h100, one_chip_tpot(gpu, m)[0] * 1e3 if gpu else None),
+                (f"LPU Fig2/7 {m} H100 power W", H100_W[m], board_power_w(gpu, m) if gpu else None)]
     for m, pub in FIG11.items():
         for b, p in zip((16, 32, 64, 128, 256), pub):
             out.append((f"Oaken Fig11 LPU {m} b{b} tok/s", p, decode_throughput(batch_run(m, "fp16", b))))
