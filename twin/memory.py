@@ -9,7 +9,7 @@ from twin.config import ClusterSpec, ModelSpec, ServingConfig
 from twin.errors import CapacityExceeded
 from twin.quant.schemes import FP16_BYTES, QuantPolicy, WEIGHT_SCHEMES
 from twin.serving.cost import CostModel
-from twin.units import GIB
+from twin.units import GB, GIB
 
 
 @dataclass(frozen=True)
