@@ -93,7 +93,9 @@ def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
         (f"{mem} bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak over the run, "
                              f"{_pct(hw.get('hbm_bandwidth_util_busy'))} while busy (sustained efficiency "
                              f"{hw['memory_efficiency']:.3f}, calibrated)"),
-        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run; {_pct(hw.get('prefill_mac_util'))} "
+        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run, {_pct(hw.get('mac_util_busy'))} while busy "
+                            f"(averaged over the {hw.get('replicas_working', '-')} replicas that worked, "
+                            f"{hw.get('memory_kind', mem)} memory); {_pct(hw.get('prefill_mac_util'))} "
                             f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
                             f"decode on {hw.get('decode_engine', '-')}; {_engines(hw.get('engines'))})"),
         ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
@@ -102,7 +104,8 @@ def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
         (f"{mem} weights", f"{hw.get('weights_gb_per_chip', 0):,.2f} GB per chip"),
         ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:,.2f} GB)"),
         ("work", f"{hw.get('steps', 0):,} steps, {hw.get('prefill_tokens', 0):,} prefill tokens, "
-                 f"{hw.get('decode_tokens', 0):,} decode tokens"),
+                 f"{hw.get('decode_tokens', 0):,} decode tokens at {hw.get('decode_tokens_per_s', 0):,.1f} tok/s "
+                 "decode-only"),
     ]
 
 
@@ -136,7 +139,8 @@ ENERGY_SHOWN = {"energy_j", "avg_power_w", "peak_power_w", "static_power_w", "j_
 AREA_SHOWN = {"die_mm2_per_chip", "chips", "total_mm2", "source", "output_tok_s_per_mm2"}
 HW_SHOWN = {"prefill_mac_util", "engines", "prefill_engine", "decode_engine", "hbm_bandwidth_util", "hbm_bandwidth_util_busy", "memory_efficiency", "mac_util",
             "bound_by", "replica_busy", "esl_busy_s", "esl_exposed_s", "kv_peak_occupancy", "kv_capacity_tokens",
-            "weights_gb_per_chip", "preemptions", "swap_gb", "steps", "prefill_tokens", "decode_tokens"}
+            "weights_gb_per_chip", "preemptions", "swap_gb", "steps", "prefill_tokens", "decode_tokens",
+            "memory_kind", "replicas_working", "mac_util_busy", "decode_tokens_per_s"}
 
 
 def quant_rows(q: dict) -> list[tuple[str, str]]:
