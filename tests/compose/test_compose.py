@@ -128,7 +128,9 @@ def test_a_replay_is_stored_in_postgres_and_read_back_by_metrics(stack) -> None:
         metrics = metrics_pb2_grpc.MetricsStub(channel)
         summary = metrics.GetSummary(metrics_pb2.GetSummaryRequest(run_id=run_id), timeout=10)
     assert json.loads(summary.summary_json) == json.loads(run.summary_json)
-    assert json.loads(run.summary_json)["requests"]["done"] == 50
+    requests = json.loads(run.summary_json)["requests"]
+    # opt-1.3b's 2K context rejects (and counts) the trace's longer prompts; every request has a record.
+    assert requests["done"] + requests["too_long_rejected"] == 50 and requests["done"] >= 40
     assert _psql(stack, f"select count(*) from request_records where run_id = '{run_id}'") == "50"
     assert _psql(stack, f"select status from runs where id = '{run_id}'") == "complete"
     stack["first"] = run
