@@ -38,8 +38,6 @@ class EnergySpec:
                     and value >= 0 and math.isfinite(value)):
                 raise InvalidSpec(f.name, f"must be a number >= 0, got {value!r}")
 
-    def dynamic_j(self, macs: float, mem_bytes: float) -> float:
-        return (macs * self.pj_per_mac + mem_bytes * self.pj_per_mem_byte) * PJ
 
 
 def energy_from_dict(data: Any, where: str, calibration: Mapping[str, Any] | None = None) -> EnergySpec | None:
@@ -60,12 +58,18 @@ def energy_from_dict(data: Any, where: str, calibration: Mapping[str, Any] | Non
     return build_spec(EnergySpec, values, where)
 
 
+def dynamic_j(spec: EnergySpec, link_pj: float, macs: float, mem_bytes: float, link_bytes: float) -> dict[str, float]:
+    """The energy (J) of this much work: MACs, device-memory bytes and link bytes."""
+    return {"compute_j": macs * spec.pj_per_mac * PJ, "memory_access_j": mem_bytes * spec.pj_per_mem_byte * PJ,
+            "link_j": link_bytes * link_pj * PJ}
+
+
 def step_dynamic_w(spec: EnergySpec | None, link_pj: float, macs: float, mem_bytes: float, link_bytes: float,
                    seconds: float) -> float:
     """Dynamic power of one chip over a step (or a run of steps) that did this work in `seconds`."""
     if spec is None or seconds <= 0:
         return 0.0
-    return (spec.dynamic_j(macs, mem_bytes) + link_bytes * link_pj * PJ) / seconds
+    return sum(dynamic_j(spec, link_pj, macs, mem_bytes, link_bytes).values()) / seconds
 
 
 def static_power_w(cluster) -> dict[str, float]:
@@ -86,12 +90,12 @@ def run_energy(cluster, stats: list, makespan_s: float, output_tokens: int) -> d
     tp, link = cluster.tp, cluster.server.link
     static = static_power_w(cluster)
     span = max(makespan_s, 0.0)
+    work = dynamic_j(spec, link.pj_per_byte, sum(s.macs for s in stats) * tp,
+                     sum(s.mem_bytes for s in stats) * tp, sum(s.esl_bytes for s in stats) * tp)
     components = {
-        "chips": {"static_j": static["chips"] * span,
-                  "compute_j": sum(s.macs for s in stats) * tp * spec.pj_per_mac * PJ},
-        "memory": {"static_j": static["memory"] * span,
-                   "access_j": sum(s.mem_bytes for s in stats) * tp * spec.pj_per_mem_byte * PJ},
-        "links": {"transfer_j": sum(s.esl_bytes for s in stats) * tp * link.pj_per_byte * PJ},
+        "chips": {"static_j": static["chips"] * span, "compute_j": work["compute_j"]},
+        "memory": {"static_j": static["memory"] * span, "access_j": work["memory_access_j"]},
+        "links": {"transfer_j": work["link_j"]},
         "host": {"static_j": static["host"] * span},
     }
     total = sum(v for parts in components.values() for v in parts.values())

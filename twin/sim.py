@@ -14,6 +14,7 @@ import simpy
 
 from twin.arrivals import Arrivals
 from twin.config import ClusterSpec, ModelSpec, ServingConfig
+from twin.energy import dynamic_j
 from twin.errors import InvalidSpec, NotRunning, UnknownName
 from twin.hw.cluster import LayerBackend, Server
 from twin.memory import MemoryPlan, plan_memory
@@ -224,9 +225,8 @@ def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
     for r in sim.replicas:
         figures = r.stats.as_dict()
         if spec is not None:
-            figures["compute_j"] = r.stats.macs * tp * spec.pj_per_mac * 1e-12
-            figures["memory_access_j"] = r.stats.mem_bytes * tp * spec.pj_per_mem_byte * 1e-12
-            figures["link_j"] = r.stats.esl_bytes * tp * link.pj_per_byte * 1e-12
+            figures.update(dynamic_j(spec, link.pj_per_byte, r.stats.macs * tp, r.stats.mem_bytes * tp,
+                                     r.stats.esl_bytes * tp))
         out[f"replica{r.index}"] = figures
     return out
 
