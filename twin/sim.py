@@ -196,7 +196,8 @@ def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
     return {
         "memory_efficiency": chip.memory.sustained_efficiency,
         **utilisation(sim, span),
-        "prefill_mac_util": _ratio(sum(s.prefill_ideal_s for s in stats), sum(s.prefill_busy_s for s in stats)),
+        "prefill_mac_util": _ratio(sum(s.prefill_macs for s in stats),
+                                   sum(s.prefill_busy_s for s in stats) * chip.macs_per_s),
         "engines": {e.name: e.type for e in chip.compute_engines},
         "prefill_engine": sim.replicas[0].cost.engine_of(2048),
         "decode_engine": sim.replicas[0].cost.engine_of(1),

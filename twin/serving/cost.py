@@ -61,7 +61,6 @@ class LayerCost:
     vxe_s: float
     codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
     launch_s: float = 0.0  # GPUs: launch-bound kernels of the layer (norms, adds, activation, softmax)
-    ideal_compute_s: float = 0.0  # the MACs at the engines' peak: compute_s over this is the utilisation loss
 
     @property
     def busy_s(self) -> float:
@@ -139,7 +138,7 @@ class CostModel:
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
         compute_s = self.matmuls_s(s.tokens) + self.attention_macs_s(attn_pairs)
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s if s.tokens else 0.0, macs / self.macs_per_s)
+                         codec_s, self.launch_s if s.tokens else 0.0)
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
     def codec_step(self, s: StepShape):

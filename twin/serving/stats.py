@@ -26,7 +26,6 @@ class ReplicaStats:
     rejected: int = 0
     prefill_busy_s: float = 0.0  # time in steps that carried prompt tokens
     prefill_macs: float = 0.0  # per chip, in those steps
-    prefill_ideal_s: float = 0.0  # those MACs at the engines' peak (prefill MAC utilisation = this / busy)
     peak_dynamic_w: float = 0.0  # per chip: dynamic power of the most power-hungry step (twin.energy)
     prefix_saved_tokens: int = 0  # prompt tokens a prefix-cache hit spared the prefill
     draft_s: float = 0.0  # time in speculative draft steps
@@ -46,7 +45,6 @@ class ReplicaStats:
     def add_prefill(self, cost: LayerCost, layers: int, elapsed: float) -> None:
         self.prefill_busy_s += elapsed
         self.prefill_macs += cost.macs * layers
-        self.prefill_ideal_s += cost.ideal_compute_s * layers
 
     def note_power(self, watts: float) -> None:
         self.peak_dynamic_w = max(self.peak_dynamic_w, watts)
@@ -62,4 +60,4 @@ def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
 
 def _values(c: LayerCost) -> tuple[float, ...]:
     return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s,
-            c.codec_s, c.launch_s, c.ideal_compute_s)
+            c.codec_s, c.launch_s)
