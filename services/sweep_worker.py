@@ -6,7 +6,7 @@ it returns (the point's records, series, summary and components) as the point's 
 
 from __future__ import annotations
 
-from twin.explore.search import at_rate, find_max_rate, mean_rate
+from twin.explore.search import at_rate, search_goodput
 from twin.replay import RunSpec, replay
 from twin.serving.request import TraceRequest
 from twin.sim import component_figures
@@ -35,28 +35,13 @@ def run_point(spec_dict: dict, requests: list[TraceRequest], find_rate: bool, ta
     spec = RunSpec.from_dict(spec_dict)
     if not find_rate:
         return _replay(spec, requests)
-    runs: dict[float, dict] = {}
 
-    def attainment(rate: float) -> float:
-        runs[rate] = out = _replay(spec, at_rate(requests, rate))
-        return sustained_attainment(out["summary"], len(requests), rate)
+    def run(rate: float) -> tuple[dict, dict]:
+        out = _replay(spec, at_rate(requests, rate))
+        return out, out["summary"]
 
-    search = find_max_rate(attainment, mean_rate(requests), target)
-    best = runs.get(search.rate) or _replay(spec, at_rate(requests, search.rate or mean_rate(requests)))
+    search, best = search_goodput(run, requests, target)
     best["rate"] = search.rate
     best["summary"]["rate_search"] = {"goodput_rps": search.rate, "target": target,
                                       "evaluations": [{"rate_rps": r, "attained": a} for r, a in search.evaluations]}
     return best
-
-
-def sustained_attainment(summary: dict, offered: int, rate: float) -> float:
-    """The share of requests that met the SLO, capped by the share of the offered rate the cluster served.
-
-    A short trace at a huge rate is one burst that a big cluster may drain within the SLO; that
-    rate is not sustainable. Served rate = finished requests over the time from the first arrival
-    to the last completion, so a cluster that falls behind the arrivals fails the test too.
-    """
-    done = summary["requests"]["done"]
-    met = (summary["slo"]["attained"] or 0.0) * done / max(offered, 1)  # unfinished requests missed it
-    served = done / summary["makespan_s"] if summary["makespan_s"] > 0 else 0.0
-    return min(met, served / rate) if rate > 0 else met

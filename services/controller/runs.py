@@ -23,8 +23,7 @@ from services.runner import load_info, trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning
 from services.sweep_view import figures, sweep_summary
-from services.sweep_worker import sustained_attainment
-from twin.explore.search import at_rate, find_max_rate, mean_rate
+from twin.explore.search import at_rate, search_goodput
 from twin.explore.sweep import Point, sweep_points
 from twin.replay import RunSpec
 from twin.traces import LoadedTrace
@@ -175,18 +174,13 @@ class RunManager:
 
     def _goodput(self, parent: ActiveRun, spec: RunSpec, trace: LoadedTrace, target: float):
         """The bisection of twin.explore.search with every try a child run on a cluster replica."""
-        tries: dict[float, tuple[Outcome, str]] = {}
         requests = list(trace.requests)
 
-        def attainment(rate: float) -> float:
-            rescaled = dataclasses.replace(trace, requests=at_rate(requests, rate))
-            tries[rate] = outcome, _ = self._child(parent, spec, rescaled)
-            if outcome.status != "complete" or outcome.summary is None:
-                return 0.0
-            return sustained_attainment(outcome.summary, len(requests), rate)
+        def run(rate: float):
+            child = outcome, _ = self._child(parent, spec, dataclasses.replace(trace, requests=at_rate(requests, rate)))
+            return child, outcome.summary if outcome.status == "complete" else None
 
-        search = find_max_rate(attainment, mean_rate(requests), target)
-        outcome, run_id = tries.get(search.rate) or tries[min(tries)]
+        search, (outcome, run_id) = search_goodput(run, requests, target)
         return outcome, run_id, search.rate
 
     # ---- watching, cancelling, shutting down --------------------------------------

@@ -8,9 +8,11 @@ within `rel_tol` of its upper end. Pure: the caller decides how a rate is evalua
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from twin.serving.request import TraceRequest
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +54,35 @@ def _bracket(ok: Callable[[float], bool], first: float, limit: int) -> tuple[flo
         if ok(rate):
             return rate, rate * 2
     return None, rate
+
+
+def sustained_attainment(summary: dict, offered: int, rate: float) -> float:
+    """The share of requests that met the SLO, capped by the share of the offered rate the cluster served.
+
+    A short trace at a huge rate is one burst that a big cluster may drain within the SLO; that
+    rate is not sustainable. Served rate = finished requests over the time from the first arrival
+    to the last completion, so a cluster that falls behind the arrivals fails the test too.
+    """
+    done = summary["requests"]["done"]
+    met = (summary["slo"]["attained"] or 0.0) * done / max(offered, 1)  # unfinished requests missed it
+    served = done / summary["makespan_s"] if summary["makespan_s"] > 0 else 0.0
+    return min(met, served / rate) if rate > 0 else met
+
+
+def search_goodput(run: Callable[[float], tuple[T, dict | None]], requests: list[TraceRequest],
+                   target: float) -> tuple[RateSearch, T]:
+    """Goodput of `requests` on a twin: `run(rate)` replays them at `rate` and returns (its result, its
+    summary, or None if it did not complete). The result kept is the best rate's, or, when no rate
+    meets the target, the first try's (the trace at its own rate)."""
+    tries: dict[float, tuple[T, dict | None]] = {}
+
+    def attainment(rate: float) -> float:
+        tries[rate] = result, summary = run(rate)
+        return 0.0 if summary is None else sustained_attainment(summary, len(requests), rate)
+
+    first = mean_rate(requests)
+    search = find_max_rate(attainment, first, target)
+    return search, tries.get(search.rate, tries[first])[0]
 
 
 def at_rate(requests: list[TraceRequest], rate_rps: float) -> list[TraceRequest]:
