@@ -31,7 +31,9 @@ class Ctx:
         """The package catalogue, TWIN_CATALOG_PATH and --catalog folders (built on first use)."""
         if self._catalog is None:
             from twin.catalog import Catalog, default_catalog
-            self._catalog = Catalog((*default_catalog().folders, *self.catalog_folders), override=self.catalog_override)
+            default = default_catalog()  # without --catalog options it is the whole answer: parse it once
+            self._catalog = default if not (self.catalog_folders or self.catalog_override) else \
+                Catalog((*default.folders, *self.catalog_folders), override=self.catalog_override)
         return self._catalog
 
 
