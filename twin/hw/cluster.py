@@ -29,25 +29,44 @@ class Server:
             if i + 1 < len(group) or ring:
                 link = EslLink(env, cluster.server.link, f"{self.name}/esl/link{len(self.links)}")
                 self.links.append(link)
-                chip.esl_out = link
+                chip.esl_out, link.owner = link, chip
 
 
 class LayerBackend:
-    """Runs a replica's step layer by layer on its chips; the host adds its overhead and DMA."""
+    """Runs a replica's step layer by layer on its chips; the host adds its overhead and DMA.
+
+    The host schedules, every chip walks the step's layers (`Chip.begin`), then the LM head,
+    sampler and PCIe tail follow the last chip. The chips of a tensor-parallel replica do
+    identical work, and while nothing else uses their channels or ports their walks are
+    closed-form timelines, so the whole step is one timeout; a chip that something contended
+    with walks on as events (`Chip.run`), and the step waits for it.
+    """
 
     def __init__(self, env: simpy.Environment, cost, chips: list[Chip], host: Host, first_chip: int):
         self.env, self.cost, self.chips, self.host, self.first = env, cost, chips, host, first_chip
         self.tracer = None  # a twin.trace_events.TraceEvents to report each step to; None costs one test
 
     def step(self, shape, transfer_s: float):
-        start = self.env.now
-        yield from self.host.schedule_step()
-        layer, chips_start = self.cost.layer(shape), self.env.now
-        runs = [self.env.process(c.run_layers(layer, self.cost.model.layers)) for c in self.chips]
-        yield self.env.all_of(runs)
-        chips_end, head_s = self.env.now, self.cost.head_time(shape)
-        yield self.env.timeout(head_s + transfer_s)
+        start, layer = self.env.now, self.cost.layer(shape)
+        chips_start = start + self.host.schedule_step()
+        for chip in self.chips:
+            chip.begin(chips_start, self.cost.model.layers, layer)
+        head_s = self.cost.head_time(shape)
+        tail_s = head_s + transfer_s
+        yield self.env.timeout(max(c.end_s for c in self.chips) + tail_s - start)
+        chips_end = yield from self._chips_end()
+        if self.env.now < chips_end + tail_s:  # a contended chip finished late
+            yield self.env.timeout(chips_end + tail_s - self.env.now)
+        for chip in self.chips:
+            chip.finish()
         if self.tracer is not None:
             self.tracer.step(self.chips, f"{self.host.name}/chips{self.first}-{self.first + len(self.chips) - 1}",
-                             self.cost.model.layers, layer,
-                             (start, chips_start, chips_end, self.env.now), head_s, shape)
+                             self.cost.model.layers, layer, (start, chips_start, chips_end, self.env.now),
+                             head_s, shape)
+
+    def _chips_end(self):
+        """When the last chip ended its layers, after waiting for any still walking as events."""
+        running = [c.run for c in self.chips if c.run is not None and c.run.is_alive]
+        if running:
+            yield self.env.all_of(running)
+        return max(c.end_s for c in self.chips)

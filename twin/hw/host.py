@@ -14,9 +14,10 @@ class Host:
         self.cpu_busy_s = 0.0
         self.pcie_bytes = 0.0
 
-    def schedule_step(self):
+    def schedule_step(self) -> float:
+        """Count the CPU's scheduling of one step; the chips start its layers this many seconds later."""
         self.cpu_busy_s += self.spec.step_overhead_s
-        yield self.env.timeout(self.spec.step_overhead_s)
+        return self.spec.step_overhead_s
 
     def transfer(self, chip: int, nbytes: float):
         """DMA `nbytes` between host memory and one chip over its PCIe link."""

@@ -1,4 +1,8 @@
-"""One direction of an ESL link between two neighbouring chips: a resource held while sending."""
+"""One direction of an ESL link between two neighbouring chips: a resource held while sending.
+
+The sending chip walks its layers in closed form while nothing else uses the port
+(`twin.hw.walk`); anything else that sends tells that chip first (`owner.contend()`).
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,30 @@ class EslLink:
         self.port = simpy.Resource(env, capacity=1)
         self.busy_s = 0.0
         self.bytes_moved = 0.0
+        self.owner = None  # the twin.hw.chip.Chip whose outgoing port this is
 
     def send(self, nbytes: float, exposed_s: float):
         """Occupy the link for the exposed part of a gather (the rest hid under compute)."""
-        with self.port.request() as req:
+        if self.owner is not None:
+            self.owner.contend()
+        yield from self.finish_send(self.port.request(), nbytes, exposed_s)
+
+    def finish_send(self, req, nbytes: float, left_s: float):
+        """Hold the port `req` asked for during `left_s`, then count `nbytes` sent."""
+        with req:
             yield req
-            yield self.env.timeout(exposed_s)
+            yield self.env.timeout(left_s)
+        self.count(nbytes)
+
+    def count(self, nbytes: float) -> None:
         self.busy_s += nbytes / self.spec.bytes_per_s
         self.bytes_moved += nbytes
 
     def state(self) -> dict[str, float]:
+        walk = None if self.owner is None else self.owner.walk
+        if self.owner is not None:
+            self.owner.sync()
+        sending = walk is not None and walk.sending(self.env.now)
         return {"bandwidth_gbit_s": self.spec.bandwidth_gbit_s, "busy_s": self.busy_s,
-                "bytes_moved": self.bytes_moved, "in_use": self.port.count,
+                "bytes_moved": self.bytes_moved, "in_use": self.port.count + int(sending),
                 "energy_j": self.bytes_moved * self.spec.pj_per_byte * 1e-12}

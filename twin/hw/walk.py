@@ -1,0 +1,71 @@
+"""One step's layers on one chip as a timeline in closed form.
+
+A layer on a chip (`twin.hw.chip`): the SMA holds every HBM channel for `stream_s` (the
+layer's busy time, streaming, MACs and vector work overlapping, plus the KV codec in the DMA
+path), then the chip's outgoing ESL port sends the part of the all-gathers that did not hide
+under compute (`esl_s`), then a GPU waits `launch_s` for the host's kernel launches. While
+nothing else asks for the chip's channels or port, nothing can delay a layer, so the layers
+follow each other back to back: which layer is in flight, what has been moved and what is
+held at any instant follow from the start time alone. The walk therefore needs no event per
+layer; the chip turns it back into events from the instant something else asks
+(`Chip.contend`), and from then on the channels and the port are queued for as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LayerWalk:
+    start_s: float  # when the first layer starts streaming
+    layers: int
+    cost: Any  # the step's twin.serving.cost.LayerCost, identical for every layer
+    sends: bool  # the chip has an outgoing ESL port and the layer leaves some all-gather exposed
+
+    @property
+    def stream_s(self) -> float:
+        return self.cost.busy_s + self.cost.codec_s
+
+    @property
+    def esl_s(self) -> float:
+        return self.cost.esl_exposed_s if self.sends else 0.0
+
+    @property
+    def period_s(self) -> float:
+        return self.stream_s + self.esl_s + self.cost.launch_s
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.layers * self.period_s
+
+    def position(self, now: float) -> tuple[int, float]:
+        """(layer in flight, seconds into it): negative seconds before the start, `layers` once done."""
+        if now < self.start_s:
+            return 0, now - self.start_s
+        if now >= self.end_s:
+            return self.layers, 0.0
+        k = min(int((now - self.start_s) // self.period_s), self.layers - 1)
+        return k, now - self.start_s - k * self.period_s
+
+    def finished(self, now: float, phase_end_s: float) -> int:
+        """Layers whose phase ending `phase_end_s` into the layer is over by `now`."""
+        k, offset = self.position(now)
+        return k + int(k < self.layers and offset >= phase_end_s)
+
+    def streamed(self, now: float) -> int:
+        return self.finished(now, self.stream_s)
+
+    def sent(self, now: float) -> int:
+        return self.finished(now, self.stream_s + self.esl_s) if self.sends else 0
+
+    def streaming(self, now: float) -> bool:
+        """The layer in flight holds the memory channels."""
+        k, offset = self.position(now)
+        return k < self.layers and 0 <= offset < self.stream_s
+
+    def sending(self, now: float) -> bool:
+        """The layer in flight holds the ESL port."""
+        k, offset = self.position(now)
+        return self.sends and k < self.layers and self.stream_s <= offset < self.stream_s + self.esl_s
