@@ -108,7 +108,6 @@ def cli(ctx: click.Context, db: str | None, controller: str | None, metrics: str
 def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, trace_events: str | None,
            **opts) -> None:
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
-    from services.replay_cmd import run_replay_command
     spec = run_spec(opts, obj.catalog)
     warning = context_warning(spec)
     if warning:  # a line on stderr, so --json output stays parseable
@@ -117,6 +116,7 @@ def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, 
         from services.controller.client import remote_replay_command
         sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json,
                                        obj.metrics))
+    from services.replay_cmd import run_replay_command  # the store and SQL only for an embedded replay
     code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress, trace_events)
     sys.exit(code)
 

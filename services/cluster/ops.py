@@ -12,12 +12,15 @@ import socket
 from google.protobuf import struct_pb2
 
 from services.cluster.twins import Twin
-from services.common import convert
+from services.common import columns, convert
 from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy
 from twin_api.v1 import cluster_pb2
 
 DEFAULT_BATCH = 2000
+# Most records in one RecordBatch, whatever a client asks: about 80 bytes a record as messages
+# or columns, so a batch stays far under the servers' 16 MiB message limit.
+MAX_BATCH = 50_000
 STATUSES = ("complete", "cancelled", "interrupted", "failed")
 
 
@@ -30,7 +33,10 @@ def twin_msg(twin: Twin) -> cluster_pb2.Twin:
 
 
 def submit(twin: Twin, request: cluster_pb2.SubmitRequest) -> cluster_pb2.SubmitReply:
-    return cluster_pb2.SubmitReply(submitted=twin.submit([convert.trace_request(r) for r in request.requests]))
+    requests = [convert.trace_request(r) for r in request.requests]
+    if request.HasField("columns"):
+        requests += columns.trace_requests(request.columns)
+    return cluster_pb2.SubmitReply(submitted=twin.submit(requests))
 
 
 def advance(twin: Twin, request: cluster_pb2.AdvanceRequest, is_active=lambda: True) -> cluster_pb2.Progress:
@@ -40,19 +46,28 @@ def advance(twin: Twin, request: cluster_pb2.AdvanceRequest, is_active=lambda: T
 
 
 def drain(twin: Twin, request: cluster_pb2.DrainRequest):
-    """Batches of the records made since the last drain; the final one has last=True."""
-    size = request.batch_records or DEFAULT_BATCH
+    """Batches of the records made since the last drain, at most `batch_records` records and
+    samples each (as messages, or as columns); the final one has last=True."""
+    size = min(request.batch_records or DEFAULT_BATCH, MAX_BATCH)
     requests, samples = twin.drain()
     r_at = s_at = 0
     while True:
-        batch = cluster_pb2.RecordBatch(requests=[convert.record_msg(r) for r in requests[r_at:r_at + size]])
-        room = size - len(batch.requests)
-        batch.samples.extend(convert.sample_msg(s) for s in samples[s_at:s_at + room])
-        r_at, s_at = r_at + len(batch.requests), s_at + len(batch.samples)
+        some_r = requests[r_at:r_at + size]
+        some_s = samples[s_at:s_at + size - len(some_r)]
+        r_at, s_at = r_at + len(some_r), s_at + len(some_s)
+        batch = _batch(some_r, some_s, request.columns)
         batch.last = r_at >= len(requests) and s_at >= len(samples)
         yield batch
         if batch.last:
             return
+
+
+def _batch(requests: list, samples: list, as_columns: bool) -> cluster_pb2.RecordBatch:
+    if as_columns:
+        return cluster_pb2.RecordBatch(request_columns=columns.record_columns(requests),
+                                       sample_columns=columns.sample_columns(samples))
+    return cluster_pb2.RecordBatch(requests=[convert.record_msg(r) for r in requests],
+                                   samples=[convert.sample_msg(s) for s in samples])
 
 
 def summarize(twin: Twin, request: cluster_pb2.SummarizeRequest) -> cluster_pb2.TwinSummary:

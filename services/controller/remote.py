@@ -1,8 +1,10 @@
 """A replay driven on a cluster replica over gRPC, stored exactly as the embedded replay stores it.
 
 The controller opens a Session (one stream, hence one replica), creates the twin,
-submits the trace in chunks, then advances in the slices `twin.replay.replay` uses,
-draining the records after each slice into the store. Same twin, same steps: the same
+submits the trace as columns, then advances in the slices `twin.replay.replay` uses,
+draining the records after each slice. The next slice is asked for before the drained
+records are stored, so the replica simulates while the controller writes; records are
+stored in batches as large as the embedded replay's. Same twin, same steps: the same
 records and the same summary as an embedded run.
 
 If the replica goes away mid-run, the replay starts again on another replica (the load
@@ -15,20 +17,25 @@ from __future__ import annotations
 import json
 import logging
 import queue
-from dataclasses import dataclass
-from typing import Callable, Iterator
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
 
 import grpc
 
-from services.common import convert
+from services.common import columns, convert
 from twin.metrics import RequestRecord, SeriesSample
-from twin.replay import Progress, RunSpec, slice_seconds
+from twin.replay import SINK_BATCH, SINK_EVERY_S, Progress, RunSpec, slice_seconds
 from twin.serving.request import TraceRequest
 from twin_api.v1 import cluster_pb2, cluster_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-SUBMIT_CHUNK = 2000  # requests per Submit message (about 60 kB)
+# One Submit message holds at most SUBMIT_CHUNK requests and SUBMIT_BYTES of columns (bounded
+# by `_column_bytes`), half the servers' 16 MiB message limit; a larger request goes alone.
+SUBMIT_CHUNK = 10_000
+SUBMIT_BYTES = 8 * 1024 * 1024
+DRAIN_BATCH = 20_000  # records per RecordBatch asked for (columns: about 1.5 MB)
 # A replica that died or shut down; the run can go on elsewhere.
 FAILOVER_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED,
                   grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -40,48 +47,97 @@ class ClusterLost(Exception):
 
 
 class ClusterSession:
-    """One Session stream: send a command, read its replies in order."""
+    """One Session stream: commands go out as they are sent, replies are read in order."""
 
     def __init__(self, stub: cluster_pb2_grpc.ClusterTwinStub, timeout_s: float):
         self._commands: queue.Queue = queue.Queue()
         self._replies = stub.Session(iter(self._commands.get, _END), timeout=timeout_s)
 
-    def ask(self, **command) -> cluster_pb2.SessionReply:
+    def send(self, **command) -> None:
+        """Queue a command without waiting: the replica works on it while the caller goes on."""
         self._commands.put(cluster_pb2.SessionRequest(**command))
+
+    def reply(self) -> cluster_pb2.SessionReply:
         try:
             return next(self._replies)
         except StopIteration:
             raise ClusterLost("the cluster replica ended the session") from None
 
-    def drain(self) -> Iterator[cluster_pb2.RecordBatch]:
-        batch = self.ask(drain=cluster_pb2.DrainRequest()).records
-        yield batch
-        while not batch.last:
-            batch = next(self._replies).records
-            yield batch
+    def ask(self, **command) -> cluster_pb2.SessionReply:
+        self.send(**command)
+        return self.reply()
+
+    def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
+        """The records made since the last drain, sent as columns."""
+        self.send(drain=cluster_pb2.DrainRequest(batch_records=DRAIN_BATCH, columns=True))
+        requests: list[RequestRecord] = []
+        series: list[SeriesSample] = []
+        while True:
+            batch = self.reply().records
+            requests += columns.records(batch.request_columns)
+            series += columns.samples(batch.sample_columns)
+            if batch.last:
+                return requests, series
 
     def close(self) -> None:
         self._commands.put(_END)
         self._replies.cancel()
 
 
+def submit_chunks(requests: Sequence[TraceRequest]) -> Iterator[Sequence[TraceRequest]]:
+    """`requests` in order, in slices of at most SUBMIT_CHUNK requests and SUBMIT_BYTES of columns."""
+    start = size = 0
+    for i, r in enumerate(requests):
+        more = _column_bytes(r)
+        if i > start and (i - start >= SUBMIT_CHUNK or size + more > SUBMIT_BYTES):
+            yield requests[start:i]
+            start, size = i, 0
+        size += more
+    if start < len(requests):
+        yield requests[start:]
+
+
+def _column_bytes(r: TraceRequest) -> int:
+    """At most what `r` adds to a TraceColumns message: 10-byte varints, 8-byte doubles, 5-byte
+    counts, its session id as UTF-8 (4 bytes a character at most, a tag and a length) and,
+    per block, an id and a size."""
+    return 10 + 8 + 5 + 5 + 5 + (6 + 4 * len(r.session_id or "")) + 15 * len(r.block_ids)
+
+
 @dataclass
 class StoreSink:
-    """Appends drained records to a run, skipping those an earlier attempt already stored."""
+    """Appends drained records to a run in batches, skipping those an earlier attempt already stored.
+
+    Like the embedded replay, a batch goes to the store once it holds `batch` records and
+    samples, or `every_s` wall seconds after the previous one (each renews the run's lease),
+    or at the end (`final`). Records held when an attempt is lost are dropped: the next
+    attempt makes them again."""
 
     append: Callable[[list[RequestRecord], list[SeriesSample]], None]
+    batch: int = SINK_BATCH
+    every_s: float = SINK_EVERY_S
     stored: tuple[int, int] = (0, 0)  # requests, samples appended so far
     seen: tuple[int, int] = (0, 0)  # requests, samples drained in this attempt
+    held: tuple[list, list] = field(default_factory=lambda: ([], []))  # taken, not yet appended
+    last_s: float = field(default_factory=time.monotonic)
 
     def restart(self) -> None:
-        self.seen = (0, 0)
+        self.seen, self.held = (0, 0), ([], [])
 
-    def __call__(self, requests: list[RequestRecord], series: list[SeriesSample]) -> None:
-        (r_seen, s_seen), (r_stored, s_stored) = self.seen, self.stored
+    def __call__(self, requests: list[RequestRecord], series: list[SeriesSample], final: bool = False) -> None:
+        (r_seen, s_seen), (held_r, held_s) = self.seen, self.held
+        r_kept, s_kept = self.stored[0] + len(held_r), self.stored[1] + len(held_s)
         self.seen = (r_seen + len(requests), s_seen + len(series))
-        new_r, new_s = requests[max(0, r_stored - r_seen):], series[max(0, s_stored - s_seen):]
-        self.append(new_r, new_s)
-        self.stored = (r_stored + len(new_r), s_stored + len(new_s))
+        held_r += requests[max(0, r_kept - r_seen):]
+        held_s += series[max(0, s_kept - s_seen):]
+        if final or len(held_r) + len(held_s) >= self.batch or time.monotonic() - self.last_s >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        requests, series = self.held
+        self.append(requests, series)
+        self.stored = (self.stored[0] + len(requests), self.stored[1] + len(series))
+        self.held, self.last_s = ([], []), time.monotonic()
 
 
 @dataclass
@@ -120,9 +176,7 @@ class RemoteReplay:
         try:
             twin = session.ask(create=cluster_pb2.CreateTwinRequest(spec=convert.twin_spec(self.spec))).twin
             on_attempt(attempt, twin.replica)
-            for at in range(0, len(self.requests), SUBMIT_CHUNK):
-                chunk = [convert.trace_request_msg(r) for r in self.requests[at:at + SUBMIT_CHUNK]]
-                session.ask(submit=cluster_pb2.SubmitRequest(requests=chunk))
+            self._submit(session)
             status, error = self._advance_all(session)
             reply = session.ask(summarize=cluster_pb2.SummarizeRequest(slo=convert.slo_msg(self.spec.slo),
                                                                        status=status)).summary
@@ -130,28 +184,46 @@ class RemoteReplay:
         finally:
             session.close()
 
+    def _submit(self, session: ClusterSession) -> None:
+        """Every chunk sent before any reply is read: the replica reads one while the next is built."""
+        sent = 0
+        for chunk in submit_chunks(self.requests):
+            session.send(submit=cluster_pb2.SubmitRequest(columns=columns.trace_columns(chunk)))
+            sent += 1
+        for _ in range(sent):
+            session.reply()
+
     def _advance_all(self, session: ClusterSession) -> tuple[str, str]:
-        """The loop of `twin.replay.replay`, one slice per Advance, a checkpoint after each."""
+        """The loop of `twin.replay.replay`, one slice per Advance, a checkpoint after each.
+
+        The next slice's Advance goes out before the drained records are stored, so storing
+        overlaps simulating; the replica never runs ahead by more than that one slice."""
         slice_s, status, error = slice_seconds(self.requests), "complete", ""
         progress = cluster_pb2.Progress(now_s=0.0, finished=0, submitted=len(self.requests))
-        while progress.finished < progress.submitted:
-            if self.stop_reason():
-                status = self.stop_reason()
-                break
-            progress = session.ask(advance=cluster_pb2.AdvanceRequest(until_s=progress.now_s + slice_s)).progress
+        running = self._next_slice(session, progress, slice_s)
+        while running:
+            progress = session.reply().progress
             if progress.error:
                 status, error = "failed", progress.error
                 break
-            self._checkpoint(session, progress)
-        self._checkpoint(session, progress)
+            requests, series = session.drain()
+            running = self._next_slice(session, progress, slice_s)
+            self._checkpoint(requests, series, progress)
+        if not error and progress.finished < progress.submitted:  # stopped before the end
+            status = self.stop_reason() or status
+        self._checkpoint(*session.drain(), progress, final=True)
         return status, error
 
-    def _checkpoint(self, session: ClusterSession, progress: cluster_pb2.Progress) -> None:
-        requests, series = [], []
-        for batch in session.drain():
-            requests.extend(convert.record(r) for r in batch.requests)
-            series.extend(convert.sample(s) for s in batch.samples)
-        self.sink(requests, series)
+    def _next_slice(self, session: ClusterSession, progress: cluster_pb2.Progress, slice_s: float) -> bool:
+        """Ask for the next slice unless every request finished or the run was asked to stop."""
+        if progress.finished >= progress.submitted or self.stop_reason():
+            return False
+        session.send(advance=cluster_pb2.AdvanceRequest(until_s=progress.now_s + slice_s))
+        return True
+
+    def _checkpoint(self, requests: list[RequestRecord], series: list[SeriesSample], progress: cluster_pb2.Progress,
+                    final: bool = False) -> None:
+        self.sink(requests, series, final)
         self.progress(progress.finished, progress.submitted, progress.now_s)
 
 

@@ -34,12 +34,14 @@ class Twin(_message.Message):
     def __init__(self, twin_id: _Optional[str] = ..., replicas: _Optional[int] = ..., kv_capacity_tokens: _Optional[int] = ..., weight_bytes_per_chip: _Optional[float] = ..., policy: _Optional[str] = ..., now_s: _Optional[float] = ..., replica: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("twin_id", "requests")
+    __slots__ = ("twin_id", "requests", "columns")
     TWIN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     twin_id: str
     requests: _containers.RepeatedCompositeFieldContainer[_common_pb2.TraceRequest]
-    def __init__(self, twin_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[_common_pb2.TraceRequest, _Mapping]]] = ...) -> None: ...
+    columns: _common_pb2.TraceColumns
+    def __init__(self, twin_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[_common_pb2.TraceRequest, _Mapping]]] = ..., columns: _Optional[_Union[_common_pb2.TraceColumns, _Mapping]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
     __slots__ = ("submitted",)
@@ -68,22 +70,28 @@ class Progress(_message.Message):
     def __init__(self, now_s: _Optional[float] = ..., finished: _Optional[int] = ..., submitted: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class DrainRequest(_message.Message):
-    __slots__ = ("twin_id", "batch_records")
+    __slots__ = ("twin_id", "batch_records", "columns")
     TWIN_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     twin_id: str
     batch_records: int
-    def __init__(self, twin_id: _Optional[str] = ..., batch_records: _Optional[int] = ...) -> None: ...
+    columns: bool
+    def __init__(self, twin_id: _Optional[str] = ..., batch_records: _Optional[int] = ..., columns: _Optional[bool] = ...) -> None: ...
 
 class RecordBatch(_message.Message):
-    __slots__ = ("requests", "samples", "last")
+    __slots__ = ("requests", "samples", "last", "request_columns", "sample_columns")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[_common_pb2.RequestRecord]
     samples: _containers.RepeatedCompositeFieldContainer[_common_pb2.SeriesSample]
     last: bool
-    def __init__(self, requests: _Optional[_Iterable[_Union[_common_pb2.RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[_common_pb2.SeriesSample, _Mapping]]] = ..., last: _Optional[bool] = ...) -> None: ...
+    request_columns: _common_pb2.RequestRecordColumns
+    sample_columns: _common_pb2.SeriesColumns
+    def __init__(self, requests: _Optional[_Iterable[_Union[_common_pb2.RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[_common_pb2.SeriesSample, _Mapping]]] = ..., last: _Optional[bool] = ..., request_columns: _Optional[_Union[_common_pb2.RequestRecordColumns, _Mapping]] = ..., sample_columns: _Optional[_Union[_common_pb2.SeriesColumns, _Mapping]] = ...) -> None: ...
 
 class ComponentRequest(_message.Message):
     __slots__ = ("twin_id", "path")

@@ -162,3 +162,57 @@ class ComponentFigures(_message.Message):
     VALUES_FIELD_NUMBER: _ClassVar[int]
     values: _containers.ScalarMap[str, float]
     def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class TraceColumns(_message.Message):
+    __slots__ = ("request_id", "arrival_s", "input_tokens", "output_tokens", "session_id", "block_counts", "block_ids", "block_sizes")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_S_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_IDS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SIZES_FIELD_NUMBER: _ClassVar[int]
+    request_id: _containers.RepeatedScalarFieldContainer[int]
+    arrival_s: _containers.RepeatedScalarFieldContainer[float]
+    input_tokens: _containers.RepeatedScalarFieldContainer[int]
+    output_tokens: _containers.RepeatedScalarFieldContainer[int]
+    session_id: _containers.RepeatedScalarFieldContainer[str]
+    block_counts: _containers.RepeatedScalarFieldContainer[int]
+    block_ids: _containers.RepeatedScalarFieldContainer[int]
+    block_sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, request_id: _Optional[_Iterable[int]] = ..., arrival_s: _Optional[_Iterable[float]] = ..., input_tokens: _Optional[_Iterable[int]] = ..., output_tokens: _Optional[_Iterable[int]] = ..., session_id: _Optional[_Iterable[str]] = ..., block_counts: _Optional[_Iterable[int]] = ..., block_ids: _Optional[_Iterable[int]] = ..., block_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RequestRecordColumns(_message.Message):
+    __slots__ = ("request_id", "replica", "state", "arrival_s", "input_tokens", "output_tokens", "first_token_s", "finish_s", "preemptions", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_S_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOKEN_S_FIELD_NUMBER: _ClassVar[int]
+    FINISH_S_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: _containers.RepeatedScalarFieldContainer[int]
+    replica: _containers.RepeatedScalarFieldContainer[int]
+    state: _containers.RepeatedScalarFieldContainer[str]
+    arrival_s: _containers.RepeatedScalarFieldContainer[float]
+    input_tokens: _containers.RepeatedScalarFieldContainer[int]
+    output_tokens: _containers.RepeatedScalarFieldContainer[int]
+    first_token_s: _containers.RepeatedScalarFieldContainer[float]
+    finish_s: _containers.RepeatedScalarFieldContainer[float]
+    preemptions: _containers.RepeatedScalarFieldContainer[int]
+    reason: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[_Iterable[int]] = ..., replica: _Optional[_Iterable[int]] = ..., state: _Optional[_Iterable[str]] = ..., arrival_s: _Optional[_Iterable[float]] = ..., input_tokens: _Optional[_Iterable[int]] = ..., output_tokens: _Optional[_Iterable[int]] = ..., first_token_s: _Optional[_Iterable[float]] = ..., finish_s: _Optional[_Iterable[float]] = ..., preemptions: _Optional[_Iterable[int]] = ..., reason: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SeriesColumns(_message.Message):
+    __slots__ = ("t_s", "name", "value")
+    T_S_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    t_s: _containers.RepeatedScalarFieldContainer[float]
+    name: _containers.RepeatedScalarFieldContainer[str]
+    value: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, t_s: _Optional[_Iterable[float]] = ..., name: _Optional[_Iterable[str]] = ..., value: _Optional[_Iterable[float]] = ...) -> None: ...

@@ -11,7 +11,8 @@ import pytest
 
 from services.cluster.servicer import create_server
 from services.cluster.twins import TwinRegistry
-from services.common import convert
+from services.cluster import ops
+from services.common import columns, convert
 from services.common.channel import open_channel
 from services.common.security import Security
 from twin.replay import RunSpec, replay
@@ -55,6 +56,33 @@ def test_a_twin_driven_by_unary_calls_matches_the_embedded_replay(stub, requests
     assert (progress.finished, progress.submitted, progress.now_s) == (20, 20, embedded.now_s)
     assert records == embedded.recorder.requests
     assert batches[-1].last and not any(b.last for b in batches[:-1]) and all(len(b.requests) <= 7 for b in batches)
+
+
+def test_columns_in_and_out_drive_the_same_twin_as_messages(stub, requests, monkeypatch) -> None:
+    monkeypatch.setattr(ops, "MAX_BATCH", 6)  # the server's cap wins over what the client asks
+    twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC))
+    head = [convert.trace_request_msg(r) for r in requests[:5]]  # messages first, then columns
+    stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, requests=head,
+                                          columns=columns.trace_columns(requests[5:])))
+    stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id))
+    batches = list(stub.Drain(cluster_pb2.DrainRequest(twin_id=twin.twin_id, batch_records=1000, columns=True)))
+    records = [r for b in batches for r in columns.records(b.request_columns)]
+    samples = [s for b in batches for s in columns.samples(b.sample_columns)]
+    embedded = RunSpec("lpu-8x-4nm", "opt-1.3b").build()
+    for r in requests:
+        embedded.submit(r)
+    embedded.run()
+    assert records == embedded.recorder.requests and samples == embedded.recorder.series
+    assert all(len(b.request_columns.request_id) + len(b.sample_columns.t_s) <= 6 for b in batches)
+    assert not any(b.requests or b.samples for b in batches)  # columns only, not both
+
+
+def test_columns_of_different_lengths_are_invalid_argument(stub, requests) -> None:
+    twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC))
+    bad = columns.trace_columns(requests[:3])
+    bad.input_tokens.pop()
+    got, details = code_of(lambda: stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, columns=bad)))
+    assert got is grpc.StatusCode.INVALID_ARGUMENT and "columns.input_tokens" in details
 
 
 def test_components_policy_summary_and_delete(stub) -> None:
