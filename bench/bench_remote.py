@@ -130,8 +130,11 @@ def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
     print(f"remote / embedded wall: {fig(ratio)} (pairwise); medians "
           f"{statistics.median(r['wall'] for r in rows['remote']) / statistics.median(e['wall'] for e in rows['embedded']):.2f}")
     print("peak RSS of the services: " + ", ".join(f"{n} {proc_peak_mib(p):.0f} MiB" for n, p in servers.items()))
-    same = all(r["summary"] == rows["embedded"][0]["summary"] for rs in rows.values() for r in rs)
-    print(f"same summary both ways: {'yes' if same else 'NO'}; load average {os.getloadavg()[0]:.1f} "
+    first = rows["embedded"][0]["summary"]
+    differ = sorted({f"{name}: {key}" for name, rs in rows.items() for r in rs for key in first
+                     if r["summary"].get(key) != first[key]})
+    print(f"same summary both ways: {'yes' if not differ else 'NO, ' + ', '.join(differ)}; "
+          f"load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (a shared machine inflates wall time)")
 
 

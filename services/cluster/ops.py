@@ -41,7 +41,9 @@ def submit(twin: Twin, request: cluster_pb2.SubmitRequest) -> cluster_pb2.Submit
 
 def advance(twin: Twin, request: cluster_pb2.AdvanceRequest, is_active=lambda: True) -> cluster_pb2.Progress:
     until = request.until_s if request.HasField("until_s") else None
-    now, finished, submitted, error = twin.advance(until, is_active)
+    if request.step_s < 0 or request.step_s != request.step_s:
+        raise InvalidSpec("step_s", f"must be a number of seconds of 0 or more, got {request.step_s}")
+    now, finished, submitted, error = twin.advance(until, is_active, request.step_s or None)
     return cluster_pb2.Progress(now_s=now, finished=finished, submitted=submitted, error=error)
 
 

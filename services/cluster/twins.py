@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from services.limits import RunLimits
-from twin.errors import CapacityExceeded, NotRunning, UnknownName
+from twin.errors import CapacityExceeded, InvalidSpec, NotRunning, UnknownName
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.schemes import QuantPolicy
 from twin.replay import RunSpec, advance, summarize
@@ -24,6 +24,7 @@ from twin.summary import Slo
 
 
 PIECES = 20  # checkpoints within one Advance at which a cancelled caller stops the twin
+MAX_STEPS = 100_000  # steps one Advance may take: a tiny step must not hold a twin's lock for ever
 
 
 @dataclass
@@ -40,18 +41,26 @@ class Twin:
                 self.sim.submit(r)
             return self.sim.submitted
 
-    def advance(self, until_s: float | None, is_active: Callable[[], bool] = lambda: True
-                ) -> tuple[float, int, int, str]:
+    def advance(self, until_s: float | None, is_active: Callable[[], bool] = lambda: True,
+                step_s: float | None = None) -> tuple[float, int, int, str]:
         """(now, finished, submitted, error). A failure is reported, as a replay reports it.
 
-        Once `is_active()` turns false (the caller cancelled, or its deadline passed) the twin
-        stops at the next of `PIECES` checkpoints instead of running on for nobody."""
+        With `step_s`, the twin runs to `until_s` in steps of `step_s`, and stops after the
+        first step at whose end every request finished. Once `is_active()` turns false (the
+        caller cancelled, or its deadline passed) the twin stops at the next step or of
+        `PIECES` checkpoints instead of running on for nobody."""
         with self.lock:
             if until_s is not None and until_s < self.sim.now_s:
                 raise NotRunning(f"cannot run back to {until_s} s; the twin is at {self.sim.now_s} s")
+            if step_s and until_s is not None and (until_s - self.sim.now_s) / step_s > MAX_STEPS:
+                raise InvalidSpec("step_s", f"steps of {step_s:g} s to {until_s:g} s would be more than "
+                                            f"{MAX_STEPS:,}; take longer steps")
             if not self.error:
                 try:
-                    self._run(until_s, is_active)
+                    if step_s and until_s is not None:
+                        self._run_steps(until_s, step_s, is_active)
+                    else:
+                        self._run(until_s, is_active)
                 except Exception as exc:  # the run is failed; the caller still gets what was recorded
                     self.error = f"{type(exc).__name__}: {exc}"
             return self.sim.now_s, self.sim.finished, self.sim.submitted, self.error
@@ -68,6 +77,13 @@ class Twin:
                 return
             advance(self.sim, start + (until_s - start) * piece / PIECES)
         advance(self.sim, until_s)
+
+    def _run_steps(self, until_s: float, step_s: float, is_active: Callable[[], bool]) -> None:
+        """The slices of `twin.replay.replay`: each from the clock, by the same additions, so a
+        run ends at the very time an embedded replay of the same slices ends."""
+        sim = self.sim
+        while sim.now_s < until_s and sim.finished < sim.submitted and is_active():
+            advance(sim, min(sim.now_s + step_s, until_s))
 
     def _run_all(self, is_active: Callable[[], bool]) -> None:
         """Step until every request finished, checking `is_active` every 10,000 events."""

@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 SUBMIT_CHUNK = 10_000
 SUBMIT_BYTES = 8 * 1024 * 1024
 DRAIN_BATCH = 20_000  # records per RecordBatch asked for (columns: about 1.5 MB)
+# Wall seconds one Advance should take at least. Each Advance costs four messages and a progress
+# update, about 3 ms of CPU through Python gRPC; a twin that runs one of twin.replay's slices in
+# a few milliseconds would spend more on messages than on simulating. 50 ms keeps progress and
+# a cancel's reaction at about twenty a second.
+SLICE_WALL_S = 0.05
+# Slices in one Advance at most: a cancel is seen between Advances, so a long quiet stretch
+# that grew the count must not make the busy stretch after it one long Advance.
+MAX_SLICES = 32
 # A replica that died or shut down; the run can go on elsewhere.
 FAILOVER_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED,
                   grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
@@ -67,9 +75,12 @@ class ClusterSession:
         self.send(**command)
         return self.reply()
 
-    def drain(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
-        """The records made since the last drain, sent as columns."""
+    def send_drain(self) -> None:
+        """Ask for the records made since the last drain, as columns (read them with `records`)."""
         self.send(drain=cluster_pb2.DrainRequest(batch_records=DRAIN_BATCH, columns=True))
+
+    def records(self) -> tuple[list[RequestRecord], list[SeriesSample]]:
+        """The batches replying to a drain, up to the last."""
         requests: list[RequestRecord] = []
         series: list[SeriesSample] = []
         while True:
@@ -102,6 +113,25 @@ def _column_bytes(r: TraceRequest) -> int:
     counts, its session id as UTF-8 (4 bytes a character at most, a tag and a length) and,
     per block, an id and a size."""
     return 10 + 8 + 5 + 5 + 5 + (6 + 4 * len(r.session_id or "")) + 15 * len(r.block_ids)
+
+
+@dataclass
+class Slices:
+    """How many of twin.replay's slices one Advance runs: doubled while an Advance takes under
+    `wall_s` of wall time, halved (down to one) while it takes over four times that. The
+    replica runs them one by one and stops after the first at whose end every request
+    finished, so the run ends where an embedded replay ends."""
+
+    wall_s: float = SLICE_WALL_S
+    count: int = 1
+
+    def next(self, took_s: float | None = None) -> int:
+        """Slices in the next Advance, after one that took `took_s` wall seconds (None: the first)."""
+        if took_s is not None and took_s < self.wall_s:
+            self.count = min(2 * self.count, MAX_SLICES)
+        elif took_s is not None and took_s > 4 * self.wall_s:
+            self.count = max(1, self.count // 2)
+        return self.count
 
 
 @dataclass
@@ -177,9 +207,11 @@ class RemoteReplay:
             twin = session.ask(create=cluster_pb2.CreateTwinRequest(spec=convert.twin_spec(self.spec))).twin
             on_attempt(attempt, twin.replica)
             self._submit(session)
-            status, error = self._advance_all(session)
-            reply = session.ask(summarize=cluster_pb2.SummarizeRequest(slo=convert.slo_msg(self.spec.slo),
-                                                                       status=status)).summary
+            status, error, progress = self._advance_all(session)
+            session.send_drain()  # whatever is left, then the summary, computed while the last batch is stored
+            session.send(summarize=cluster_pb2.SummarizeRequest(slo=convert.slo_msg(self.spec.slo), status=status))
+            self._checkpoint(*session.records(), progress, final=True)
+            reply = session.reply().summary
             return Outcome(status, json.loads(reply.summary_json), error, convert.figures(reply.components), attempt)
         finally:
             session.close()
@@ -193,32 +225,38 @@ class RemoteReplay:
         for _ in range(sent):
             session.reply()
 
-    def _advance_all(self, session: ClusterSession) -> tuple[str, str]:
-        """The loop of `twin.replay.replay`, one slice per Advance, a checkpoint after each.
+    def _advance_all(self, session: ClusterSession) -> tuple[str, str, cluster_pb2.Progress]:
+        """The loop of `twin.replay.replay`, a few slices per Advance, each Advance followed by a Drain.
 
-        The next slice's Advance goes out before the drained records are stored, so storing
-        overlaps simulating; the replica never runs ahead by more than that one slice."""
-        slice_s, status, error = slice_seconds(self.requests), "complete", ""
+        Once an Advance's progress is in, the next Advance and Drain go out before its records
+        are read and stored, so the replica simulates while the controller stores; it never
+        runs ahead by more than that one Advance, and stops as it did."""
+        slice_s, slices, status, error = slice_seconds(self.requests), Slices(), "complete", ""
         progress = cluster_pb2.Progress(now_s=0.0, finished=0, submitted=len(self.requests))
-        running = self._next_slice(session, progress, slice_s)
+        sent_at = time.monotonic()
+        running = self._next_slices(session, progress, slice_s, slices.next())
         while running:
             progress = session.reply().progress
+            took, sent_at = time.monotonic() - sent_at, time.monotonic()
             if progress.error:
                 status, error = "failed", progress.error
-                break
-            requests, series = session.drain()
-            running = self._next_slice(session, progress, slice_s)
-            self._checkpoint(requests, series, progress)
+            running = not error and self._next_slices(session, progress, slice_s, slices.next(took))
+            self._checkpoint(*session.records(), progress)  # the drain sent with this slice
         if not error and progress.finished < progress.submitted:  # stopped before the end
             status = self.stop_reason() or status
-        self._checkpoint(*session.drain(), progress, final=True)
-        return status, error
+        return status, error, progress
 
-    def _next_slice(self, session: ClusterSession, progress: cluster_pb2.Progress, slice_s: float) -> bool:
-        """Ask for the next slice unless every request finished or the run was asked to stop."""
+    def _next_slices(self, session: ClusterSession, progress: cluster_pb2.Progress, slice_s: float,
+                     count: int) -> bool:
+        """Ask for `count` more slices and their records, unless every request finished or the
+        run was asked to stop."""
         if progress.finished >= progress.submitted or self.stop_reason():
             return False
-        session.send(advance=cluster_pb2.AdvanceRequest(until_s=progress.now_s + slice_s))
+        until = progress.now_s
+        for _ in range(count):  # the additions the replica makes, so the last step ends on `until`
+            until += slice_s
+        session.send(advance=cluster_pb2.AdvanceRequest(until_s=until, step_s=slice_s))
+        session.send_drain()
         return True
 
     def _checkpoint(self, requests: list[RequestRecord], series: list[SeriesSample], progress: cluster_pb2.Progress,

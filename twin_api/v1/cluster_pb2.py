@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from twin_api.v1 import common_pb2 as twin__api_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19twin_api/v1/cluster.proto\x12\x0btwin_api.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18twin_api/v1/common.proto\"8\n\x11\x43reateTwinRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\"\x94\x01\n\x04Twin\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r\x12\x1a\n\x12kv_capacity_tokens\x18\x03 \x01(\x04\x12\x1d\n\x15weight_bytes_per_chip\x18\x04 \x01(\x01\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\r\n\x05now_s\x18\x06 \x01(\x01\x12\x0f\n\x07replica\x18\x07 \x01(\t\"y\n\rSubmitRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12+\n\x08requests\x18\x02 \x03(\x0b\x32\x19.twin_api.v1.TraceRequest\x12*\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x19.twin_api.v1.TraceColumns\" \n\x0bSubmitReply\x12\x11\n\tsubmitted\x18\x01 \x01(\x04\"C\n\x0e\x41\x64vanceRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x14\n\x07until_s\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\n\n\x08_until_s\"M\n\x08Progress\x12\r\n\x05now_s\x18\x01 \x01(\x01\x12\x10\n\x08\x66inished\x18\x02 \x01(\x04\x12\x11\n\tsubmitted\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"G\n\x0c\x44rainRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x15\n\rbatch_records\x18\x02 \x01(\r\x12\x0f\n\x07\x63olumns\x18\x03 \x01(\x08\"\xe5\x01\n\x0bRecordBatch\x12,\n\x08requests\x18\x01 \x03(\x0b\x32\x1a.twin_api.v1.RequestRecord\x12*\n\x07samples\x18\x02 \x03(\x0b\x32\x19.twin_api.v1.SeriesSample\x12\x0c\n\x04last\x18\x03 \x01(\x08\x12:\n\x0frequest_columns\x18\x04 \x01(\x0b\x32!.twin_api.v1.RequestRecordColumns\x12\x32\n\x0esample_columns\x18\x05 \x01(\x0b\x32\x1a.twin_api.v1.SeriesColumns\"1\n\x10\x43omponentRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"F\n\x0e\x43omponentState\x12\x0c\n\x04path\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"M\n\x10SetPolicyRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12(\n\x06policy\x18\x02 \x01(\x0b\x32\x18.twin_api.v1.QuantPolicy\"R\n\x10SummarizeRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x1d\n\x03slo\x18\x02 \x01(\x0b\x32\x10.twin_api.v1.Slo\x12\x0e\n\x06status\x18\x03 \x01(\t\"\xb3\x01\n\x0bTwinSummary\x12\x14\n\x0csummary_json\x18\x01 \x01(\t\x12<\n\ncomponents\x18\x02 \x03(\x0b\x32(.twin_api.v1.TwinSummary.ComponentsEntry\x1aP\n\x0f\x43omponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.twin_api.v1.ComponentFigures:\x02\x38\x01\"$\n\x11\x44\x65leteTwinRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\"\xf4\x02\n\x0eSessionRequest\x12\x30\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x1e.twin_api.v1.CreateTwinRequestH\x00\x12,\n\x06submit\x18\x02 \x01(\x0b\x32\x1a.twin_api.v1.SubmitRequestH\x00\x12.\n\x07\x61\x64vance\x18\x03 \x01(\x0b\x32\x1b.twin_api.v1.AdvanceRequestH\x00\x12*\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x19.twin_api.v1.DrainRequestH\x00\x12\x33\n\nset_policy\x18\x05 \x01(\x0b\x32\x1d.twin_api.v1.SetPolicyRequestH\x00\x12\x32\n\tcomponent\x18\x06 \x01(\x0b\x32\x1d.twin_api.v1.ComponentRequestH\x00\x12\x32\n\tsummarize\x18\x07 \x01(\x0b\x32\x1d.twin_api.v1.SummarizeRequestH\x00\x42\t\n\x07\x63ommand\"\xa0\x02\n\x0cSessionReply\x12!\n\x04twin\x18\x01 \x01(\x0b\x32\x11.twin_api.v1.TwinH\x00\x12-\n\tsubmitted\x18\x02 \x01(\x0b\x32\x18.twin_api.v1.SubmitReplyH\x00\x12)\n\x08progress\x18\x03 \x01(\x0b\x32\x15.twin_api.v1.ProgressH\x00\x12+\n\x07records\x18\x04 \x01(\x0b\x32\x18.twin_api.v1.RecordBatchH\x00\x12\x30\n\tcomponent\x18\x05 \x01(\x0b\x32\x1b.twin_api.v1.ComponentStateH\x00\x12+\n\x07summary\x18\x06 \x01(\x0b\x32\x18.twin_api.v1.TwinSummaryH\x00\x42\x07\n\x05reply2\xeb\x04\n\x0b\x43lusterTwin\x12?\n\nCreateTwin\x12\x1e.twin_api.v1.CreateTwinRequest\x1a\x11.twin_api.v1.Twin\x12>\n\x06Submit\x12\x1a.twin_api.v1.SubmitRequest\x1a\x18.twin_api.v1.SubmitReply\x12=\n\x07\x41\x64vance\x12\x1b.twin_api.v1.AdvanceRequest\x1a\x15.twin_api.v1.Progress\x12>\n\x05\x44rain\x12\x19.twin_api.v1.DrainRequest\x1a\x18.twin_api.v1.RecordBatch0\x01\x12J\n\x0cGetComponent\x12\x1d.twin_api.v1.ComponentRequest\x1a\x1b.twin_api.v1.ComponentState\x12=\n\tSetPolicy\x12\x1d.twin_api.v1.SetPolicyRequest\x1a\x11.twin_api.v1.Twin\x12\x44\n\tSummarize\x12\x1d.twin_api.v1.SummarizeRequest\x1a\x18.twin_api.v1.TwinSummary\x12\x44\n\nDeleteTwin\x12\x1e.twin_api.v1.DeleteTwinRequest\x1a\x16.google.protobuf.Empty\x12\x45\n\x07Session\x12\x1b.twin_api.v1.SessionRequest\x1a\x19.twin_api.v1.SessionReply(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19twin_api/v1/cluster.proto\x12\x0btwin_api.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18twin_api/v1/common.proto\"8\n\x11\x43reateTwinRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\"\x94\x01\n\x04Twin\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r\x12\x1a\n\x12kv_capacity_tokens\x18\x03 \x01(\x04\x12\x1d\n\x15weight_bytes_per_chip\x18\x04 \x01(\x01\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\r\n\x05now_s\x18\x06 \x01(\x01\x12\x0f\n\x07replica\x18\x07 \x01(\t\"y\n\rSubmitRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12+\n\x08requests\x18\x02 \x03(\x0b\x32\x19.twin_api.v1.TraceRequest\x12*\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x19.twin_api.v1.TraceColumns\" \n\x0bSubmitReply\x12\x11\n\tsubmitted\x18\x01 \x01(\x04\"c\n\x0e\x41\x64vanceRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x14\n\x07until_s\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x06step_s\x18\x03 \x01(\x01H\x01\x88\x01\x01\x42\n\n\x08_until_sB\t\n\x07_step_s\"M\n\x08Progress\x12\r\n\x05now_s\x18\x01 \x01(\x01\x12\x10\n\x08\x66inished\x18\x02 \x01(\x04\x12\x11\n\tsubmitted\x18\x03 \x01(\x04\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"G\n\x0c\x44rainRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x15\n\rbatch_records\x18\x02 \x01(\r\x12\x0f\n\x07\x63olumns\x18\x03 \x01(\x08\"\xe5\x01\n\x0bRecordBatch\x12,\n\x08requests\x18\x01 \x03(\x0b\x32\x1a.twin_api.v1.RequestRecord\x12*\n\x07samples\x18\x02 \x03(\x0b\x32\x19.twin_api.v1.SeriesSample\x12\x0c\n\x04last\x18\x03 \x01(\x08\x12:\n\x0frequest_columns\x18\x04 \x01(\x0b\x32!.twin_api.v1.RequestRecordColumns\x12\x32\n\x0esample_columns\x18\x05 \x01(\x0b\x32\x1a.twin_api.v1.SeriesColumns\"1\n\x10\x43omponentRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"F\n\x0e\x43omponentState\x12\x0c\n\x04path\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"M\n\x10SetPolicyRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12(\n\x06policy\x18\x02 \x01(\x0b\x32\x18.twin_api.v1.QuantPolicy\"R\n\x10SummarizeRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\x12\x1d\n\x03slo\x18\x02 \x01(\x0b\x32\x10.twin_api.v1.Slo\x12\x0e\n\x06status\x18\x03 \x01(\t\"\xb3\x01\n\x0bTwinSummary\x12\x14\n\x0csummary_json\x18\x01 \x01(\t\x12<\n\ncomponents\x18\x02 \x03(\x0b\x32(.twin_api.v1.TwinSummary.ComponentsEntry\x1aP\n\x0f\x43omponentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.twin_api.v1.ComponentFigures:\x02\x38\x01\"$\n\x11\x44\x65leteTwinRequest\x12\x0f\n\x07twin_id\x18\x01 \x01(\t\"\xf4\x02\n\x0eSessionRequest\x12\x30\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x1e.twin_api.v1.CreateTwinRequestH\x00\x12,\n\x06submit\x18\x02 \x01(\x0b\x32\x1a.twin_api.v1.SubmitRequestH\x00\x12.\n\x07\x61\x64vance\x18\x03 \x01(\x0b\x32\x1b.twin_api.v1.AdvanceRequestH\x00\x12*\n\x05\x64rain\x18\x04 \x01(\x0b\x32\x19.twin_api.v1.DrainRequestH\x00\x12\x33\n\nset_policy\x18\x05 \x01(\x0b\x32\x1d.twin_api.v1.SetPolicyRequestH\x00\x12\x32\n\tcomponent\x18\x06 \x01(\x0b\x32\x1d.twin_api.v1.ComponentRequestH\x00\x12\x32\n\tsummarize\x18\x07 \x01(\x0b\x32\x1d.twin_api.v1.SummarizeRequestH\x00\x42\t\n\x07\x63ommand\"\xa0\x02\n\x0cSessionReply\x12!\n\x04twin\x18\x01 \x01(\x0b\x32\x11.twin_api.v1.TwinH\x00\x12-\n\tsubmitted\x18\x02 \x01(\x0b\x32\x18.twin_api.v1.SubmitReplyH\x00\x12)\n\x08progress\x18\x03 \x01(\x0b\x32\x15.twin_api.v1.ProgressH\x00\x12+\n\x07records\x18\x04 \x01(\x0b\x32\x18.twin_api.v1.RecordBatchH\x00\x12\x30\n\tcomponent\x18\x05 \x01(\x0b\x32\x1b.twin_api.v1.ComponentStateH\x00\x12+\n\x07summary\x18\x06 \x01(\x0b\x32\x18.twin_api.v1.TwinSummaryH\x00\x42\x07\n\x05reply2\xeb\x04\n\x0b\x43lusterTwin\x12?\n\nCreateTwin\x12\x1e.twin_api.v1.CreateTwinRequest\x1a\x11.twin_api.v1.Twin\x12>\n\x06Submit\x12\x1a.twin_api.v1.SubmitRequest\x1a\x18.twin_api.v1.SubmitReply\x12=\n\x07\x41\x64vance\x12\x1b.twin_api.v1.AdvanceRequest\x1a\x15.twin_api.v1.Progress\x12>\n\x05\x44rain\x12\x19.twin_api.v1.DrainRequest\x1a\x18.twin_api.v1.RecordBatch0\x01\x12J\n\x0cGetComponent\x12\x1d.twin_api.v1.ComponentRequest\x1a\x1b.twin_api.v1.ComponentState\x12=\n\tSetPolicy\x12\x1d.twin_api.v1.SetPolicyRequest\x1a\x11.twin_api.v1.Twin\x12\x44\n\tSummarize\x12\x1d.twin_api.v1.SummarizeRequest\x1a\x18.twin_api.v1.TwinSummary\x12\x44\n\nDeleteTwin\x12\x1e.twin_api.v1.DeleteTwinRequest\x1a\x16.google.protobuf.Empty\x12\x45\n\x07Session\x12\x1b.twin_api.v1.SessionRequest\x1a\x19.twin_api.v1.SessionReply(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,31 +45,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITREPLY']._serialized_start=459
   _globals['_SUBMITREPLY']._serialized_end=491
   _globals['_ADVANCEREQUEST']._serialized_start=493
-  _globals['_ADVANCEREQUEST']._serialized_end=560
-  _globals['_PROGRESS']._serialized_start=562
-  _globals['_PROGRESS']._serialized_end=639
-  _globals['_DRAINREQUEST']._serialized_start=641
-  _globals['_DRAINREQUEST']._serialized_end=712
-  _globals['_RECORDBATCH']._serialized_start=715
-  _globals['_RECORDBATCH']._serialized_end=944
-  _globals['_COMPONENTREQUEST']._serialized_start=946
-  _globals['_COMPONENTREQUEST']._serialized_end=995
-  _globals['_COMPONENTSTATE']._serialized_start=997
-  _globals['_COMPONENTSTATE']._serialized_end=1067
-  _globals['_SETPOLICYREQUEST']._serialized_start=1069
-  _globals['_SETPOLICYREQUEST']._serialized_end=1146
-  _globals['_SUMMARIZEREQUEST']._serialized_start=1148
-  _globals['_SUMMARIZEREQUEST']._serialized_end=1230
-  _globals['_TWINSUMMARY']._serialized_start=1233
-  _globals['_TWINSUMMARY']._serialized_end=1412
-  _globals['_TWINSUMMARY_COMPONENTSENTRY']._serialized_start=1332
-  _globals['_TWINSUMMARY_COMPONENTSENTRY']._serialized_end=1412
-  _globals['_DELETETWINREQUEST']._serialized_start=1414
-  _globals['_DELETETWINREQUEST']._serialized_end=1450
-  _globals['_SESSIONREQUEST']._serialized_start=1453
-  _globals['_SESSIONREQUEST']._serialized_end=1825
-  _globals['_SESSIONREPLY']._serialized_start=1828
-  _globals['_SESSIONREPLY']._serialized_end=2116
-  _globals['_CLUSTERTWIN']._serialized_start=2119
-  _globals['_CLUSTERTWIN']._serialized_end=2738
+  _globals['_ADVANCEREQUEST']._serialized_end=592
+  _globals['_PROGRESS']._serialized_start=594
+  _globals['_PROGRESS']._serialized_end=671
+  _globals['_DRAINREQUEST']._serialized_start=673
+  _globals['_DRAINREQUEST']._serialized_end=744
+  _globals['_RECORDBATCH']._serialized_start=747
+  _globals['_RECORDBATCH']._serialized_end=976
+  _globals['_COMPONENTREQUEST']._serialized_start=978
+  _globals['_COMPONENTREQUEST']._serialized_end=1027
+  _globals['_COMPONENTSTATE']._serialized_start=1029
+  _globals['_COMPONENTSTATE']._serialized_end=1099
+  _globals['_SETPOLICYREQUEST']._serialized_start=1101
+  _globals['_SETPOLICYREQUEST']._serialized_end=1178
+  _globals['_SUMMARIZEREQUEST']._serialized_start=1180
+  _globals['_SUMMARIZEREQUEST']._serialized_end=1262
+  _globals['_TWINSUMMARY']._serialized_start=1265
+  _globals['_TWINSUMMARY']._serialized_end=1444
+  _globals['_TWINSUMMARY_COMPONENTSENTRY']._serialized_start=1364
+  _globals['_TWINSUMMARY_COMPONENTSENTRY']._serialized_end=1444
+  _globals['_DELETETWINREQUEST']._serialized_start=1446
+  _globals['_DELETETWINREQUEST']._serialized_end=1482
+  _globals['_SESSIONREQUEST']._serialized_start=1485
+  _globals['_SESSIONREQUEST']._serialized_end=1857
+  _globals['_SESSIONREPLY']._serialized_start=1860
+  _globals['_SESSIONREPLY']._serialized_end=2148
+  _globals['_CLUSTERTWIN']._serialized_start=2151
+  _globals['_CLUSTERTWIN']._serialized_end=2770
 # @@protoc_insertion_point(module_scope)

@@ -50,12 +50,14 @@ class SubmitReply(_message.Message):
     def __init__(self, submitted: _Optional[int] = ...) -> None: ...
 
 class AdvanceRequest(_message.Message):
-    __slots__ = ("twin_id", "until_s")
+    __slots__ = ("twin_id", "until_s", "step_s")
     TWIN_ID_FIELD_NUMBER: _ClassVar[int]
     UNTIL_S_FIELD_NUMBER: _ClassVar[int]
+    STEP_S_FIELD_NUMBER: _ClassVar[int]
     twin_id: str
     until_s: float
-    def __init__(self, twin_id: _Optional[str] = ..., until_s: _Optional[float] = ...) -> None: ...
+    step_s: float
+    def __init__(self, twin_id: _Optional[str] = ..., until_s: _Optional[float] = ..., step_s: _Optional[float] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("now_s", "finished", "submitted", "error")

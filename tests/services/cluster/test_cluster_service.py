@@ -15,7 +15,7 @@ from services.cluster import ops
 from services.common import columns, convert
 from services.common.channel import open_channel
 from services.common.security import Security
-from twin.replay import RunSpec, replay
+from twin.replay import RunSpec, replay, slice_seconds
 from twin.traces import TraceOptions, load_trace
 from twin_api.v1 import cluster_pb2, cluster_pb2_grpc, common_pb2
 
@@ -75,6 +75,21 @@ def test_columns_in_and_out_drive_the_same_twin_as_messages(stub, requests, monk
     assert records == embedded.recorder.requests and samples == embedded.recorder.series
     assert all(len(b.request_columns.request_id) + len(b.sample_columns.t_s) <= 6 for b in batches)
     assert not any(b.requests or b.samples for b in batches)  # columns only, not both
+
+
+def test_an_advance_in_steps_ends_where_the_embedded_replay_ends(stub, requests) -> None:
+    twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=SPEC))
+    stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, columns=columns.trace_columns(requests)))
+    step = slice_seconds(requests)
+    progress = stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id, until_s=5e4, step_s=step))
+    embedded = RunSpec("lpu-8x-4nm", "opt-1.3b").build()
+    replay(embedded, requests)  # its own loop of slices, stopped once everything finished
+    assert (progress.finished, progress.now_s) == (20, embedded.now_s)
+    assert progress.now_s < 5e4 and progress.now_s / step == pytest.approx(round(progress.now_s / step))
+    for step_s in (-1.0, 1e-3):  # negative; a billion steps, over the 100,000 one Advance may take
+        bad = cluster_pb2.AdvanceRequest(twin_id=twin.twin_id, until_s=1e6 + 1.0, step_s=step_s)
+        got, details = code_of(lambda: stub.Advance(bad))
+        assert got is grpc.StatusCode.INVALID_ARGUMENT and "step_s" in details
 
 
 def test_columns_of_different_lengths_are_invalid_argument(stub, requests) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.controller import remote
-from services.controller.remote import StoreSink, submit_chunks
+from services.controller.remote import Slices, StoreSink, submit_chunks
 from services.controller.runs import Limits
 from twin.explore.sweep import sweep_points
 from twin.errors import CapacityExceeded, InvalidSpec
@@ -105,6 +105,13 @@ def test_a_full_submit_chunk_fits_the_message_limit() -> None:
     assert len(chunks) == 1
     assert remote.SUBMIT_BYTES < MAX_MESSAGE_BYTES
     assert cluster_pb2.SubmitRequest(columns=columns.trace_columns(chunks[0])).ByteSize() <= remote.SUBMIT_BYTES
+
+
+def test_an_advance_runs_more_slices_while_they_are_quick_and_fewer_when_slow() -> None:
+    slices = Slices(wall_s=0.05)
+    counts = [slices.next()] + [slices.next(took) for took in (0.01, 0.01, 0.01, 0.1, 0.3, 0.3, 0.3, 0.3)]
+    assert counts == [1, 2, 4, 8, 8, 4, 2, 1, 1]  # 0.1 s is within 4x: the count holds
+    assert max(slices.next(0.0) for _ in range(20)) == remote.MAX_SLICES
 
 
 def test_limits_come_from_the_environment(monkeypatch) -> None:
