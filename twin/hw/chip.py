@@ -33,11 +33,9 @@ class Chip:
         self.end_s = 0.0  # when this step's last layer ends (final once `run` has finished)
         self._counted = (0, 0)  # layers of `walk` streamed and sent that the counters hold
 
-    def begin(self, start_s: float, layers: int, cost) -> None:
-        """Walk `layers` identical layers (a `LayerCost`) from `start_s`; they end at `end_s`."""
-        sends = self.esl_out is not None and cost.esl_exposed_s > 0
-        self.walk, self.run, self._counted = LayerWalk(start_s, layers, cost, sends), None, (0, 0)
-        self.end_s = self.walk.end_s
+    def begin(self, walk: LayerWalk) -> None:
+        """Walk a step's layers (`walk`, built for this chip's ports); they end at `end_s`."""
+        self.walk, self.run, self._counted, self.end_s = walk, None, (0, 0), walk.end_s
         if not self._idle():  # something else holds or awaits the channels or port: queue for them
             self.contend()
 

@@ -8,6 +8,7 @@ from twin.config import ClusterSpec
 from twin.hw.chip import Chip
 from twin.hw.host import Host
 from twin.hw.link import EslLink
+from twin.hw.walk import LayerWalk
 
 
 class Server:
@@ -49,8 +50,9 @@ class LayerBackend:
     def step(self, shape, transfer_s: float):
         start, layer = self.env.now, self.cost.layer(shape)
         chips_start = start + self.host.schedule_step()
+        walks = {port: LayerWalk(chips_start, self.cost.model.layers, layer, port) for port in (False, True)}
         for chip in self.chips:
-            chip.begin(chips_start, self.cost.model.layers, layer)
+            chip.begin(walks[chip.esl_out is not None])
         head_s = self.cost.head_time(shape)
         tail_s = head_s + transfer_s
         yield self.env.timeout(max(c.end_s for c in self.chips) + tail_s - start)

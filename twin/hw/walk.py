@@ -13,32 +13,21 @@ layer; the chip turns it back into events from the instant something else asks
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
 
 
-@dataclass(frozen=True)
 class LayerWalk:
-    start_s: float  # when the first layer starts streaming
-    layers: int
-    cost: Any  # the step's twin.serving.cost.LayerCost, identical for every layer
-    sends: bool  # the chip has an outgoing ESL port and the layer leaves some all-gather exposed
+    """The timeline of `layers` identical layers (a `LayerCost`) on a chip from `start_s`; shared by
+    every chip of a replica with the same ports, since they do identical work."""
 
-    @property
-    def stream_s(self) -> float:
-        return self.cost.busy_s + self.cost.codec_s
+    __slots__ = ("start_s", "layers", "cost", "sends", "stream_s", "esl_s", "period_s", "end_s")
 
-    @property
-    def esl_s(self) -> float:
-        return self.cost.esl_exposed_s if self.sends else 0.0
-
-    @property
-    def period_s(self) -> float:
-        return self.stream_s + self.esl_s + self.cost.launch_s
-
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.layers * self.period_s
+    def __init__(self, start_s: float, layers: int, cost, port: bool):
+        self.start_s, self.layers, self.cost = start_s, layers, cost
+        self.sends = port and cost.esl_exposed_s > 0  # an outgoing ESL port with some all-gather exposed
+        self.stream_s = cost.busy_s + cost.codec_s
+        self.esl_s = cost.esl_exposed_s if self.sends else 0.0
+        self.period_s = self.stream_s + self.esl_s + cost.launch_s
+        self.end_s = start_s + layers * self.period_s
 
     def position(self, now: float) -> tuple[int, float]:
         """(layer in flight, seconds into it): negative seconds before the start, `layers` once done."""
