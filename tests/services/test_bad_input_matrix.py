@@ -216,10 +216,11 @@ def test_grpc_megabyte_run_id_is_not_found_with_a_bounded_message(stack) -> None
 
 
 def test_grpc_requests_per_run_and_records_in_memory(make_stack, sqlite_url, replay_req) -> None:
-    limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=40, max_records_in_memory=60))
-    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=41)))
+    limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=200, max_records_in_memory=220))
+    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=201)))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_REQUESTS" in error.details()
-    running = limited.controller.StartReplay(replay_req(limit=40, fidelity="layer"))
+    # About 40,000 steps of layer fidelity (seconds of work): still in flight when the next one asks.
+    running = limited.controller.StartReplay(replay_req(limit=200, fidelity="layer"))
     error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=30)))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_RECORDS_IN_MEMORY" in error.details()
     assert limited.wait(running.run_id).status == "complete"

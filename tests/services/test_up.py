@@ -48,7 +48,7 @@ def test_the_local_stack_serves_the_cli_and_shuts_down_gracefully(tmp_path, repl
 
 
 def _interrupt_mid_run(stack: LocalStack, stub, replay_req) -> str:
-    run = stub.StartReplay(replay_req(limit=100, fidelity="layer"), timeout=30)
+    run = stub.StartReplay(replay_req(limit=200, fidelity="layer"), timeout=30)  # seconds of work
     watch = stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=60)
     next(p for p in watch if p.finished > 0)
     stack.processes["controller"].send_signal(signal.SIGTERM)

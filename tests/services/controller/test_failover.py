@@ -80,7 +80,7 @@ def watch_to_end(c: Controller, run_id: str) -> list[controller_pb2.RunProgress]
 
 def test_a_killed_replica_fails_over_and_stores_each_record_once(controller_of, replay_req) -> None:
     c = controller_of(replicas=2)
-    request = replay_req(limit=50, fidelity="layer")
+    request = replay_req(limit=200, fidelity="layer")  # seconds of work: still running when killed
     run_id, progress = run_until_progress(c, request)
     c.kill_replica_of(progress)
     final = watch_to_end(c, run_id)[-1]
@@ -88,7 +88,7 @@ def test_a_killed_replica_fails_over_and_stores_each_record_once(controller_of, 
     assert (final.status, final.attempt, run.status) == ("complete", 2, "complete")
     assert final.replica != progress.replica
     spec = convert.run_spec(request.spec)
-    trace = load_trace("azure-conv-2023", TraceOptions(limit=50))
+    trace = load_trace("azure-conv-2023", TraceOptions(limit=200))
     embedded_id, _ = stored_replay(c.store, spec, trace)
     assert c.store.request_records(run_id) == c.store.request_records(embedded_id)
     assert c.store.series(run_id) == c.store.series(embedded_id)
@@ -99,7 +99,7 @@ def test_with_no_replica_left_the_run_is_failed_and_the_controller_stays_up(cont
     before = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=c.stub.StartReplay(replay_req(limit=10)).run_id))
     watch_to_end(c, before.run_id)
     before = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=before.run_id))
-    run_id, progress = run_until_progress(c, replay_req(limit=100, fidelity="layer"))
+    run_id, progress = run_until_progress(c, replay_req(limit=200, fidelity="layer"))
     c.kill_replica_of(progress)
     final = watch_to_end(c, run_id)[-1]
     run = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=run_id))

@@ -10,9 +10,12 @@ import pytest
 from twin_api.v1 import controller_pb2
 
 
+SLOW = 200  # requests: about 40,000 layer-fidelity steps on the small twin, seconds of work
+
+
 def slow_request(replay_req) -> controller_pb2.ReplayRequest:
     """Layer fidelity: seconds of work, so a run can be caught in the middle."""
-    return replay_req(limit=50, fidelity="layer")
+    return replay_req(limit=SLOW, fidelity="layer")
 
 
 def first_progress(stack, run_id: str) -> controller_pb2.RunProgress:
@@ -31,7 +34,7 @@ def test_a_cancelled_run_keeps_what_it_recorded(stack, replay_req) -> None:
     cancelled = stack.controller.CancelRun(controller_pb2.CancelRunRequest(run_id=run.run_id))
     assert cancelled.status == "cancelled"
     summary = json.loads(cancelled.summary_json)
-    assert summary["status"] == "cancelled" and summary["requests"]["total"] == cancelled.requests_recorded < 50
+    assert summary["status"] == "cancelled" and summary["requests"]["total"] == cancelled.requests_recorded < SLOW
     assert len(stack.store.request_records(run.run_id)) == cancelled.requests_recorded
     with pytest.raises(grpc.RpcError) as caught:
         stack.controller.CancelRun(controller_pb2.CancelRunRequest(run_id=run.run_id))
@@ -45,4 +48,4 @@ def test_a_client_leaving_mid_watch_leaves_the_run_going(stack, replay_req) -> N
         list(stack.controller.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=0.3))
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     done = stack.wait(run.run_id)
-    assert (done.status, done.requests_recorded) == ("complete", 50)
+    assert (done.status, done.requests_recorded) == ("complete", SLOW)
