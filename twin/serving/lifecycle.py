@@ -18,7 +18,7 @@ from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
 from twin.energy import step_dynamic_w
 from twin.serving.shape_cost import ShapeCosts, shape_costs
-from twin.serving.stats import ReplicaStats, mean_cost
+from twin.serving.stats import ReplicaStats
 
 
 class Lifecycle:
@@ -193,19 +193,27 @@ class Lifecycle:
         self._note_power(cost, 1, elapsed)
 
     def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
-        n, c0 = first.decode_seqs, first.decode_context
-        mean = mean_cost(self.costs.decode_layer(n, c0), self.costs.decode_layer(n, c0 + growing * (steps - 1)))
-        self.stats.steps += steps
-        self.stats.busy_s += elapsed
-        self.stats.decode_busy_s += elapsed
-        self.stats.add_layers(mean, self.cost.model.layers, steps)
-        self._note_power(mean, steps, elapsed)
+        """A decode run's work: every field is affine in the context, so the run's mean is its middle step's."""
+        layers = self.cost.model.layers * steps
+        c0 = first.decode_context
+        work = self.costs.decode_work(first.decode_seqs, c0, c0 + growing * (steps - 1))
+        st = self.stats
+        st.steps += steps
+        st.busy_s += elapsed
+        st.decode_busy_s += elapsed
+        st.add_work(work, layers)
+        mem_bytes, _, macs, esl_bytes, _, _ = work
+        st.note_power(self._watts(macs * layers, mem_bytes * layers, esl_bytes * layers, elapsed))
 
     def _note_power(self, cost, steps: int, elapsed: float) -> None:
+        layers = self.cost.model.layers * steps
+        self.stats.note_power(self._watts(cost.macs * layers, cost.mem_bytes * layers, cost.esl_bytes * layers,
+                                          elapsed))
+
+    def _watts(self, macs: float, mem_bytes: float, esl_bytes: float, elapsed: float) -> float:
         """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""
-        chip, layers = self.cost.server.chip, self.cost.model.layers * steps
-        self.stats.note_power(step_dynamic_w(chip.energy, self.cost.server.link.pj_per_byte, cost.macs * layers,
-                                             cost.mem_bytes * layers, cost.esl_bytes * layers, elapsed))
+        return step_dynamic_w(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte, macs, mem_bytes,
+                              esl_bytes, elapsed)
 
     def sample(self) -> None:
         now = self.env.now

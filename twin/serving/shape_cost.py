@@ -17,6 +17,7 @@ from dataclasses import fields
 
 from twin.serving.closed_form import Affine, StepTimes
 from twin.serving.cost import CostModel, LayerCost, StepShape
+from twin.serving.stats import WORK_FIELDS, work_of
 
 _FIELDS = tuple(f.name for f in fields(LayerCost))
 PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
@@ -64,6 +65,7 @@ class ShapeCosts:
         self._layer: dict[StepShape, LayerCost] = {}
         self._decode: dict[int, tuple | None] = {}  # n -> (fields at 0, per token), or None if not affine
         self._head: dict[int, float] = {}
+        self._lines: dict[int, object] = {}  # n -> _RunLine, or _NOT_AFFINE
 
     def layer(self, s: StepShape) -> LayerCost:
         c = self._layer.get(s)
@@ -79,7 +81,7 @@ class ShapeCosts:
         if s.tokens == 0:
             return 0.0
         cm = self.cost
-        return cm.model.layers * self.layer(s).time_s + cm.head_time(s) + cm.server.host.step_overhead_s
+        return cm.model.layers * self.layer(s).time_s + self.head_time(s.outputs) + cm.server.host.step_overhead_s
 
     def _decode_line(self, n: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         if n not in self._decode:
@@ -96,6 +98,7 @@ class ShapeCosts:
         return LayerCost(*[a + context * k for a, k in zip(zero, slope)])
 
     def head_time(self, n: int) -> float:
+        """The LM head and sampler of a step whose `n` sequences sample a token (CostModel.head_time)."""
         t = self._head.get(n)
         if t is None:
             t = self._head[n] = self.cost.head_time(StepShape(decode_seqs=n, outputs=n))
@@ -103,5 +106,54 @@ class ShapeCosts:
 
     def decode_times(self, n: int, context: int, growing: int) -> StepTimes:
         """Step k of a run of `n` decodes from `context`, `growing` of them adding a token per step."""
-        l0, l1 = self.decode_layer(n, context), self.decode_layer(n, context + growing)
-        return run_times(self.cost, l0, l1, self.head_time(n))
+        line = self._lines.get(n) or self._run_line(n)
+        if line is _NOT_AFFINE or context + growing > PROBES[-1]:
+            l0, l1 = self.decode_layer(n, context), self.decode_layer(n, context + growing)
+            return run_times(self.cost, l0, l1, self.head_time(n))
+        return line.times(context, growing)
+
+    def decode_work(self, n: int, first: int, last: int) -> tuple[float, ...]:
+        """The WORK_FIELDS of one layer of `n` decodes, averaged over a run whose contexts go from `first`
+        to `last` (exact where the line is proven: then the mean is the middle step's)."""
+        line = self._lines.get(n) or self._run_line(n)
+        if line is _NOT_AFFINE or last > PROBES[-1]:
+            a, b = work_of(self.decode_layer(n, first)), work_of(self.decode_layer(n, last))
+            return tuple((x + y) / 2 for x, y in zip(a, b))
+        return line.work((first + last) / 2)
+
+    def _run_line(self, n: int):
+        line = self._decode_line(n)
+        self._lines[n] = out = _NOT_AFFINE if line is None else _RunLine(
+            *line, self.cost.model.layers, self.head_time(n) + self.cost.server.host.step_overhead_s)
+        return out
+
+
+_NOT_AFFINE = object()
+_TIME = tuple(_FIELDS.index(f) for f in ("mem_s", "compute_s", "vxe_s"))
+_FIXED = tuple(_FIELDS.index(f) for f in ("esl_exposed_s", "codec_s", "launch_s"))
+_CODEC = _FIELDS.index("codec_s")
+_WORK = tuple(_FIELDS.index(f) for f in WORK_FIELDS)
+
+
+class _RunLine:
+    """A proven decode line of one batch size, pre-multiplied for the two questions a decode run asks:
+    its step times (`run_times` from the coefficients, with no LayerCost built) and its work."""
+
+    __slots__ = ("time_a", "time_b", "fixed_a", "fixed_b", "codec_b", "work_a", "work_b")
+
+    def __init__(self, zero: tuple[float, ...], slope: tuple[float, ...], layers: int, head_s: float):
+        self.time_a = [layers * zero[i] for i in _TIME]
+        self.time_b = [layers * slope[i] for i in _TIME]
+        self.fixed_a = layers * sum(zero[i] for i in _FIXED) + head_s
+        self.fixed_b = layers * sum(slope[i] for i in _FIXED)
+        self.codec_b = layers * slope[_CODEC]
+        self.work_a = tuple(zero[i] for i in _WORK)
+        self.work_b = tuple(slope[i] for i in _WORK)
+
+    def times(self, context: int, growing: int) -> StepTimes:
+        const, grows = self.fixed_a + context * self.fixed_b, growing * self.codec_b
+        return StepTimes([Affine(a + context * b + const, growing * b + grows)
+                          for a, b in zip(self.time_a, self.time_b)])
+
+    def work(self, context: float) -> tuple[float, ...]:
+        return tuple(a + context * b for a, b in zip(self.work_a, self.work_b))

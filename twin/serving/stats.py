@@ -34,13 +34,17 @@ class ReplicaStats:
 
     def add_layers(self, cost: LayerCost, layers: int, steps: int = 1) -> None:
         """Add `steps` steps of `layers` layers each costing `cost` (an average, for horizons)."""
-        n = layers * steps
-        self.mem_bytes += cost.mem_bytes * n
-        self.mem_busy_s += cost.mem_s * n
-        self.macs += cost.macs * n
-        self.esl_bytes += cost.esl_bytes * n
-        self.esl_exposed_s += cost.esl_exposed_s * n
-        self.codec_s += cost.codec_s * n
+        self.add_work(work_of(cost), layers * steps)
+
+    def add_work(self, work: tuple[float, ...], n: float) -> None:
+        """Add `n` layers each doing `work` (WORK_FIELDS of a LayerCost)."""
+        mem_bytes, mem_s, macs, esl_bytes, esl_s, codec_s = work
+        self.mem_bytes += mem_bytes * n
+        self.mem_busy_s += mem_s * n
+        self.macs += macs * n
+        self.esl_bytes += esl_bytes * n
+        self.esl_exposed_s += esl_s * n
+        self.codec_s += codec_s * n
 
     def add_prefill(self, cost: LayerCost, layers: int, elapsed: float) -> None:
         self.prefill_busy_s += elapsed
@@ -51,6 +55,13 @@ class ReplicaStats:
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+WORK_FIELDS = ("mem_bytes", "mem_s", "macs", "esl_bytes", "esl_exposed_s", "codec_s")  # what the counters add up
+
+
+def work_of(c: LayerCost) -> tuple[float, ...]:
+    return c.mem_bytes, c.mem_s, c.macs, c.esl_bytes, c.esl_exposed_s, c.codec_s
 
 
 def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
