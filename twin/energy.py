@@ -64,12 +64,11 @@ def dynamic_j(spec: EnergySpec, link_pj: float, macs: float, mem_bytes: float, l
             "link_j": link_bytes * link_pj * PJ}
 
 
-def step_dynamic_w(spec: EnergySpec | None, link_pj: float, macs: float, mem_bytes: float, link_bytes: float,
-                   seconds: float) -> float:
-    """Dynamic power of one chip over a step (or a run of steps) that did this work in `seconds`."""
-    if spec is None or seconds <= 0:
-        return 0.0
-    return sum(dynamic_j(spec, link_pj, macs, mem_bytes, link_bytes).values()) / seconds
+def unit_joules(spec: EnergySpec | None, link_pj: float) -> tuple[float, float, float]:
+    """Joules per MAC, per device-memory byte and per link byte (dynamic_j is linear in each)."""
+    if spec is None:
+        return 0.0, 0.0, 0.0
+    return tuple(sum(dynamic_j(spec, link_pj, *unit).values()) for unit in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
 
 
 def static_power_w(cluster) -> dict[str, float]:

@@ -52,6 +52,20 @@ def test_closed_form_sums_match_step_by_step(seed):
     assert times.total(n) <= elapsed and (n == k or times.total(n + 1) > elapsed)
 
 
+def test_one_bound_runs_invert_their_time_exactly():
+    """A run with one bound throughout inverts T(k) by the quadratic formula; checked on a step-by-step
+    count at and just around every whole step's end (where float rounding could tip it)."""
+    import random
+    rnd = random.Random(7)
+    for _ in range(200):
+        line = Affine(rnd.uniform(1e-4, 5), rnd.choice([0.0, rnd.uniform(0, 0.3), rnd.uniform(0, 1e-7)]))
+        times, limit = StepTimes([line]), rnd.randint(0, 300)
+        ends = [sum(line.at(i) for i in range(j)) for j in range(limit + 2)]
+        for elapsed in (ends[rnd.randint(0, limit + 1)] * f for f in (1 - 1e-12, 1.0, 1 + 1e-12)):
+            brute = max(j for j in range(limit + 1) if j == 0 or times.total(j) <= elapsed)
+            assert times.steps_within(elapsed, limit) == brute
+
+
 def test_arrivals_mid_decode_are_admitted_at_the_next_step_boundary():
     sim = Simulation(ClusterSpec(load_server("lpu-8x-4nm"), tp=1, replicas=1), load_model("opt-1.3b"),
                      serving=ServingConfig(policy="prefill-first"))

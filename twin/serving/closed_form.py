@@ -9,6 +9,7 @@ follow from the breakpoints without visiting the steps one by one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -32,6 +33,9 @@ class StepTimes:
 
     def total(self, steps: int) -> float:
         """T(steps): the time of the first `steps` steps."""
+        if len(self.segments) == 1:  # one bound all along (the common case)
+            line = self.segments[0][1]
+            return steps * line.a + line.b * (steps - 1) * steps / 2
         acc = 0.0
         for i, (k0, line) in enumerate(self.segments):
             k1 = self.segments[i + 1][0] if i + 1 < len(self.segments) else steps
@@ -43,6 +47,8 @@ class StepTimes:
 
     def steps_within(self, elapsed: float, limit: int) -> int:
         """The number of whole steps (at most `limit`) completed `elapsed` seconds in."""
+        if len(self.segments) == 1 and self.segments[0][1].b >= 0:
+            return self._one_line_steps(elapsed, limit)
         lo, hi = 0, limit
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -51,6 +57,22 @@ class StepTimes:
             else:
                 hi = mid - 1
         return lo
+
+    def _one_line_steps(self, elapsed: float, limit: int) -> int:
+        """Invert T(k) = a k + b k (k - 1) / 2 by the quadratic formula, then settle the rounding on T itself."""
+        line = self.segments[0][1]
+        a, b = line.a, line.b
+        if b > 0:
+            p = a - b / 2
+            k = int((math.sqrt(p * p + 2 * b * max(elapsed, 0.0)) - p) / b)
+        else:
+            k = int(max(elapsed, 0.0) / a) if a > 0 else limit
+        k = max(0, min(k, limit))
+        while k < limit and self.total(k + 1) <= elapsed:
+            k += 1
+        while k > 0 and self.total(k) > elapsed:
+            k -= 1
+        return k
 
 
 def _upper_envelope(lines: list[Affine]) -> list[tuple[int, Affine]]:

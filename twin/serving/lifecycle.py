@@ -16,7 +16,7 @@ from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
-from twin.energy import step_dynamic_w
+from twin.energy import unit_joules
 from twin.serving.shape_cost import ShapeCosts, shape_costs
 from twin.serving.stats import ReplicaStats
 
@@ -34,6 +34,8 @@ class Lifecycle:
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
         self._last_sample = -float("inf")
+        self._costs: ShapeCosts | None = None
+        self._joules: tuple[float, float, float] | None = None  # per MAC, memory byte and link byte
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
         self.switches: list[tuple[float, str, str]] = []  # (time, from, to)
@@ -177,7 +179,10 @@ class Lifecycle:
     @property
     def costs(self) -> ShapeCosts:
         """The cost model behind a per-shape cache (renewed when a policy switch replaces the model)."""
-        return shape_costs(self.cost)
+        c = self._costs
+        if c is None or c.cost is not self.cost:
+            c = self._costs = shape_costs(self.cost)
+        return c
 
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:
@@ -212,8 +217,12 @@ class Lifecycle:
 
     def _watts(self, macs: float, mem_bytes: float, esl_bytes: float, elapsed: float) -> float:
         """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""
-        return step_dynamic_w(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte, macs, mem_bytes,
-                              esl_bytes, elapsed)
+        if self._joules is None:
+            self._joules = unit_joules(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte)
+        if elapsed <= 0:
+            return 0.0
+        j_mac, j_byte, j_link = self._joules
+        return (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) / elapsed
 
     def sample(self) -> None:
         now = self.env.now
