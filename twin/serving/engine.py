@@ -65,10 +65,7 @@ class Replica(Lifecycle, ArchitectureHooks):
             yield self.env.timeout(transfer_s)
         start, total = self.env.now, times.total(steps)
         if self.interruptible():
-            self.wake = self.env.event()
-            timer = self.env.timeout(total)
-            fired = yield timer | self.wake
-            if timer not in fired:  # an arrival: stop at the end of the step in flight
+            if not (yield self._run_or_wake(total)):  # an arrival: stop at the end of the step in flight
                 done = min(times.steps_within(self.env.now - start, steps) + 1, steps)
                 yield self.env.timeout(max(0.0, start + times.total(done) - self.env.now))
                 steps = done
@@ -80,6 +77,13 @@ class Replica(Lifecycle, ArchitectureHooks):
             self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
         for r in self.decode_steps(steps):
             self.complete(r, start + times.total(steps))
+
+    def _run_or_wake(self, total: float) -> simpy.Event:
+        """An event that fires with True when the run's `total` seconds end, or with None as soon as an
+        arrival wakes the replica (enqueue succeeds `wake`); one event, so no condition is built."""
+        wake = self.wake = self.env.event()
+        self.env.timeout(total).callbacks.append(lambda _: wake.triggered or wake.succeed(True))
+        return wake
 
     def plan_run(self) -> tuple[int, StepTimes]:
         """Steps until the batch must change (a completion, a window edge, KV running out) and their times."""
