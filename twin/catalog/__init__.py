@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from twin.catalog.index import KINDS, SINGULAR, Entry, Index, kind_of, valid_name
+from twin.catalog.index import KINDS, SAFE_LOADER, SINGULAR, Entry, Index, kind_of, valid_name
 from twin.config import (ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec,
                          build_spec)
 from twin.errors import InvalidSpec, TwinError, UnknownName
@@ -32,7 +32,7 @@ CATALOG_PATH_ENV = "TWIN_CATALOG_PATH"
 
 @lru_cache(maxsize=None)
 def calibration() -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__package__).joinpath("calibration.yaml").read_text())
+    return yaml.load(resources.files(__package__).joinpath("calibration.yaml").read_text(), Loader=SAFE_LOADER)
 
 
 _build = build_spec
