@@ -44,25 +44,21 @@ def nan_if_null(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def request_row(run_id: str, r: RequestRecord) -> dict[str, Any]:
-    # Explicit casts: numpy scalars would reach the driver otherwise, which cannot bind them.
-    return {
-        "run_id": run_id,
-        "request_id": int(r.request_id),
-        "replica": int(r.replica),
-        "state": str(r.state),
-        "arrival_s": float(r.arrival_s),
-        "input_tokens": int(r.input_tokens),
-        "output_tokens": int(r.output_tokens),
-        "first_token_s": optional_float(r.first_token_s),
-        "finish_s": optional_float(r.finish_s),
-        "preemptions": int(r.preemptions),
-        "reason": str(r.reason),
-    }
+REQUEST_COLUMNS = ("run_id", "request_id", "replica", "state", "arrival_s", "input_tokens", "output_tokens",
+                   "first_token_s", "finish_s", "preemptions", "reason")
+SERIES_COLUMNS = ("run_id", "t_s", "name", "value")
 
 
-def series_row(run_id: str, s: SeriesSample) -> dict[str, Any]:
-    return {"run_id": run_id, "t_s": float(s.t_s), "name": str(s.name), "value": float(s.value)}
+def request_values(run_id: str, r: RequestRecord) -> tuple:
+    """A request record's REQUEST_COLUMNS. Explicit casts: numpy scalars would reach the driver
+    otherwise, which cannot bind them."""
+    return (run_id, int(r.request_id), int(r.replica), str(r.state), float(r.arrival_s), int(r.input_tokens),
+            int(r.output_tokens), optional_float(r.first_token_s), optional_float(r.finish_s), int(r.preemptions),
+            str(r.reason))
+
+
+def series_values(run_id: str, s: SeriesSample) -> tuple:
+    return run_id, float(s.t_s), str(s.name), float(s.value)
 
 
 def component_rows(run_id: str, components: dict[str, dict[str, float]]) -> list[dict]:

@@ -111,8 +111,8 @@ class Store:
     ) -> None:
         """Store one batch in one transaction: all of it, with the run's counters, or none.
 
-        Plain Core statements on a connection (executemany of the rows), not the ORM session:
-        a replay's records are its largest write and need no objects.
+        Plain statements on a connection, the rows an executemany of tuples (not the ORM, not
+        per-row dicts): a replay's records are its largest write and need no objects.
         """
         with self.engine.begin() as session:
             # Counting first also locks the run row, so a concurrent finish waits for the batch.
@@ -128,11 +128,11 @@ class Store:
             if counted.rowcount == 0:
                 _raise_not_running(session, run_id)
             if requests:
-                rows = [convert.request_row(run_id, r) for r in requests]
-                session.execute(RequestModel.__table__.insert(), rows)
+                _insert_many(session, RequestModel, convert.REQUEST_COLUMNS,
+                             [convert.request_values(run_id, r) for r in requests])
             if series:
-                samples = [convert.series_row(run_id, s) for s in series]
-                session.execute(SeriesModel.__table__.insert(), samples)
+                _insert_many(session, SeriesModel, convert.SERIES_COLUMNS,
+                             [convert.series_values(run_id, s) for s in series])
 
     def finish(
         self,
@@ -310,3 +310,17 @@ def _check_page(offset: int, limit: int) -> None:
     if limit < 1:
         raise InvalidSpec("limit", f"must be 1 or more, got {limit}")
 
+
+# Placeholders by DB-API paramstyle: SQLite's driver takes qmark, psycopg takes %s.
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_many(connection, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT `rows` (tuples in `columns` order) with the driver's own executemany."""
+    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
+    if mark is None:  # another driver: the Core statement with per-row dicts
+        connection.execute(insert(model), [dict(zip(columns, row)) for row in rows])
+        return
+    table = connection.dialect.identifier_preparer.format_table(model.__table__)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    connection.exec_driver_sql(sql, rows)
