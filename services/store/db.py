@@ -125,11 +125,33 @@ def _schema_is_current(engine: Engine) -> bool:
 def migrate(engine: Engine, url: str) -> None:
     """Upgrade the database to the newest schema; a StoreError names the URL if that fails."""
     try:
-        if _schema_is_current(engine):
+        if _schema_is_current(engine) or _created_new_sqlite(engine):
             return
     except OperationalError as exc:
         raise StoreError(f"cannot reach database {safe_url(url)}: {exc.orig}") from exc
     _upgrade(engine, url)
+
+
+def _created_new_sqlite(engine: Engine) -> bool:
+    """Give a new, empty SQLite database the newest schema from the models, stamped at the head
+    revision (Alembic's recipe for building a database from scratch), without importing Alembic:
+    the first replay on a machine starts faster. The migrations tests hold the two schemas equal.
+    False (Alembic then migrates) for other databases, a non-empty one, or a concurrent creator."""
+    if engine.dialect.name != "sqlite":
+        return False
+    from services.store.models import Base
+
+    try:
+        with engine.begin() as connection:
+            if connection.execute(text("SELECT count(*) FROM sqlite_master")).scalar():
+                return False
+            Base.metadata.create_all(connection)
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                                    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+            connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head_revision()})
+    except DBAPIError:
+        return False
+    return True
 
 
 def _upgrade(engine: Engine, url: str) -> None:

@@ -120,3 +120,49 @@ def test_migration_scripts_ship_as_package_data():
     assert len(scripts) >= 2
     for script in scripts:
         assert any(PurePosixPath(script.as_posix()).match(g) for g in globs), script
+
+
+def _schema(engine) -> dict:
+    insp = inspect(engine)
+    out = {}
+    for table in insp.get_table_names():
+        out[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)],
+            "pk": insp.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+                           (f.get("options") or {}).get("ondelete")) for f in insp.get_foreign_keys(table)),
+        }
+    with engine.connect() as connection:
+        out["version"] = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return out
+
+
+def test_a_new_sqlite_file_built_from_the_models_equals_one_built_by_the_migrations(tmp_path):
+    """A new SQLite store skips Alembic (faster first start); its schema and stamp must be exactly what
+    running every migration gives, compared column by column, index by index."""
+    from services.store import db
+
+    fast_url, slow_url = f"sqlite:///{tmp_path}/fast.db", f"sqlite:///{tmp_path}/slow.db"
+    with open_store(fast_url) as store:
+        fast = _schema(store.engine)
+    engine = create_store_engine(slow_url)
+    try:
+        db._upgrade(engine, slow_url)  # the Alembic path a new database took before
+        slow = _schema(engine)
+    finally:
+        engine.dispose()
+    assert fast == slow
+    assert fast["version"] == [ScriptDirectory.from_config(alembic_config()).get_current_head()]
+    assert TABLES <= set(fast)
+
+
+def test_a_non_empty_sqlite_file_without_a_stamp_goes_through_the_migrations(tmp_path):
+    """Only an empty file is built from the models: one holding other tables is Alembic's to judge."""
+    url = f"sqlite:///{tmp_path}/other.db"
+    engine = create_store_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE runs (id INTEGER PRIMARY KEY)"))  # clashes with the initial migration
+    engine.dispose()
+    with pytest.raises(StoreError, match="table runs already exists"):  # the initial migration ran, and said why
+        open_store(url)
