@@ -143,7 +143,7 @@ class ArchitectureHooks:
 
     def account_spec_run(self, first: StepShape, growing: float, steps: int, elapsed: float) -> None:
         """Like `account_run`, for verify steps (their layer costs from the cost model at both ends)."""
-        last = replace(first, decode_context=first.decode_context + growing * (steps - 1))
+        last = first._replace(decode_context=first.decode_context + growing * (steps - 1))
         mean = mean_cost(self.costs.layer(self.spec_shape(first)), self.costs.layer(self.spec_shape(last)))
         self.stats.steps += steps
         self.stats.busy_s += elapsed

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
 from twin.hw.engines import engine_seconds, peak_macs_per_s
@@ -31,9 +32,8 @@ VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per t
 LAUNCH_BOUND_KERNELS = 6
 
 
-@dataclass(frozen=True, slots=True)
-class StepShape:
-    """What one batch step of a replica processes."""
+class StepShape(NamedTuple):
+    """What one batch step of a replica processes (a tuple: made at every step, and a cache key)."""
 
     decode_seqs: int = 0  # sequences generating one token
     decode_context: int = 0  # sum of attended context over those sequences

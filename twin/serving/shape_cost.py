@@ -22,8 +22,8 @@ from twin.serving.stats import WORK_FIELDS, work_of
 _FIELDS = tuple(f.name for f in fields(LayerCost))
 PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
 LINEAR_TOL = 1e-9  # relative misfit below which a probe counts as on the line
-LIMIT = 1 << 13  # shapes kept before the whole-shape cache is emptied: prefill shapes recur as prompt
-# lengths do (a prefill-first step of one prompt is fixed by its length), a few MB at most
+LIMIT = 1024  # shapes kept before the whole-shape cache is emptied: prefill shapes recur as prompt
+# lengths do (a prefill-first step of one prompt is fixed by its length); about 0.4 MB when full
 
 
 def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: int | None = None) -> StepTimes:
