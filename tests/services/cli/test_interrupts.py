@@ -25,10 +25,11 @@ def trace():
 
 
 def replay_with_signals(tmp_path, trace, seed: int, signals_to_send: list[int]):
-    """Replay `trace`; from a random checkpoint on, send the signals at random moments."""
+    """Replay `trace`; from a random checkpoint on, send the signals at random moments. The checkpoint
+    after that waits until they are sent, so a replay faster than the delays still gets them."""
     rng = random.Random(seed)
     start_at, calls, senders = rng.randint(1, 30), [0], []
-    lock, done = threading.Lock(), threading.Event()
+    lock, done, sent = threading.Lock(), threading.Event(), threading.Event()
 
     def send() -> None:
         for signum in signals_to_send:
@@ -36,9 +37,12 @@ def replay_with_signals(tmp_path, trace, seed: int, signals_to_send: list[int]):
             with lock:  # never once the replay is over: the signal would hit the test runner
                 if not done.is_set():
                     os.kill(os.getpid(), signum)
+        sent.set()
 
     def progress(done_requests, total, now) -> None:
         calls[0] += 1
+        if calls[0] > start_at:
+            sent.wait(timeout=10)
         if calls[0] == start_at:
             senders.append(threading.Thread(target=send, daemon=True))
             senders[0].start()
