@@ -219,7 +219,10 @@ def test_grpc_requests_per_run_and_records_in_memory(make_stack, sqlite_url, rep
     limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=200, max_records_in_memory=220))
     error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=201)))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_REQUESTS" in error.details()
-    # About 40,000 steps of layer fidelity (seconds of work): still in flight when the next one asks.
+    # The 30-request slice loaded once beforehand: loading it while the long run simulates in this
+    # process could take longer than the check needs. About 40,000 steps of layer fidelity (seconds of
+    # work): still in flight when the next one asks.
+    assert limited.wait(limited.controller.StartReplay(replay_req(limit=30)).run_id).status == "complete"
     running = limited.controller.StartReplay(replay_req(limit=200, fidelity="layer"))
     error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=30)))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_RECORDS_IN_MEMORY" in error.details()

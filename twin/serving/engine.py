@@ -41,7 +41,7 @@ class Replica(Lifecycle, ArchitectureHooks):
             if d.idle:
                 yield self._wait_for_work()
                 continue
-            transfer_s = self.preempt(d.preempt) + self.swap_in_time(d) + self.host_hit_time(d.prefill)
+            transfer_s = self.transfers(d) if d.preempt or d.prefill else 0.0
             self.sample()
             if d.prefill or not self.closed_form:
                 plain, start = self.shape_of(d), self.env.now
@@ -52,6 +52,10 @@ class Replica(Lifecycle, ArchitectureHooks):
                 self.finish_step(d)
             else:
                 yield from self.decode_run(transfer_s)
+
+    def transfers(self, d) -> float:
+        """PCIe time before the step: swap-outs of the preempted, swap-ins and host-tier prefix hits."""
+        return self.preempt(d.preempt) + self.swap_in_time(d) + self.host_hit_time(d.prefill)
 
     def _wait_for_work(self) -> simpy.Event:
         self.wake = self.env.event()

@@ -84,6 +84,8 @@ class Scheduler(abc.ABC):
 
     def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
         """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
+        if not (q.prefilling or q.waiting):
+            return
         free = self.free_after(d.preempt)
         running = len(q.running) - len(d.preempt)
         lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
