@@ -78,7 +78,7 @@ def _upper_envelope(lines: list[Affine]) -> list[tuple[int, Affine]]:
     """Integer step indices where each line is the maximum, for k >= 0."""
     segments: list[tuple[int, Affine]] = []
     k = 0
-    current = max(lines, key=lambda ln: (ln.at(0), ln.b))
+    current = max(lines)  # highest at k = 0, and of those the fastest growing: (a, b) as tuples compare
     segments.append((0, current))
     while True:
         nxt, k_next = None, None

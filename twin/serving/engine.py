@@ -75,12 +75,13 @@ class Replica(Lifecycle, ArchitectureHooks):
                 steps = done
         else:
             yield self.env.timeout(total)
+        elapsed = times.total(steps)
         account = self.account_run if self.acceptance is None else self.account_spec_run
-        account(s0, growing, steps, times.total(steps) + transfer_s)
+        account(s0, growing, steps, elapsed + transfer_s)
         if self.acceptance is not None:
             self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
         for r in self.decode_steps(steps):
-            self.complete(r, start + times.total(steps))
+            self.complete(r, start + elapsed)
 
     def _run_or_wake(self, total: float) -> simpy.Event:
         """An event that fires with True when the run's `total` seconds end, or with None as soon as an
