@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from figures import spread
 
 COMMAND = ["replay", "azure-conv-2023", "--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress"]
 IMPORTS = "import services.cli, services.replay_cmd"
@@ -40,10 +41,6 @@ def twin(db: str | None) -> list[str]:
     return [sys.executable, "-m", "services.cli", *(["--db", db] if db else []), *COMMAND]
 
 
-def fig(values: list[float], fmt: str = "{:.2f}") -> str:
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
-
-
 def main(runs: int) -> None:
     results: dict[str, list[tuple[float, float, float]]] = {"file": [], "memory": [], "startup": []}
     for _ in range(runs):
@@ -53,10 +50,10 @@ def main(runs: int) -> None:
             results["startup"].append(timed([sys.executable, "-c", IMPORTS], tmp))
     for name, rows in results.items():
         walls, cpus, rss = zip(*rows)
-        print(f"{name:>8}: wall {fig(walls)} s, CPU {fig(cpus)} s, peak RSS {fig(rss, '{:.0f}')} MiB "
+        print(f"{name:>8}: wall {spread(walls)} s, CPU {spread(cpus)} s, peak RSS {spread(rss, '{:.0f}')} MiB "
               f"({len(rows)} runs)", flush=True)
     ratio = [f[0] / m[0] for f, m in zip(results["file"], results["memory"])]
-    print(f"file / :memory: wall ratio {fig(ratio)}; load average {os.getloadavg()[0]:.1f} "
+    print(f"file / :memory: wall ratio {spread(ratio)}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (a shared machine inflates wall time)")
 
 

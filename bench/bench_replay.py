@@ -1,39 +1,56 @@
 """Replay the whole azure-conv-2023 trace on the 8-chip LPU ASIC server with Llama-2-7B.
 
-Prints wall seconds (and the CPU seconds of the process, which a loaded machine inflates
-less), simulated output tokens per wall second, peak memory and start-up time (process start
-until the trace is read and the twin built) for each fidelity.
-Run on demand:  python bench/bench_replay.py [--fidelity step|layer|both] [--limit N]
+Each run is a fresh process. Prints, per fidelity, the median and min-max over the runs of:
+wall seconds of the replay (and the process's CPU seconds over it, which a loaded machine
+inflates less), simulated output tokens per wall second, peak memory (max RSS of the process)
+and start-up time (process start until the trace is read and the twin built).
+Run on demand:  python bench/bench_replay.py [--fidelity step|layer|both] [--runs 5] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
 
-from twin.replay import RunSpec, replay
-from twin.config import ServingConfig
-from twin.traces import TraceOptions, load_trace
+from figures import spread
 
 
-def run(fidelity: str, limit: int | None) -> None:
+def child(fidelity: str, limit: int | None) -> None:
+    """One replay in this process; prints a JSON line of its figures."""
+    from twin.config import ServingConfig
+    from twin.replay import RunSpec, replay
+    from twin.traces import TraceOptions, load_trace
+
     reqs = load_trace("azure-conv-2023", TraceOptions(max_context=4096, limit=limit)).requests
     sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, serving=ServingConfig(fidelity=fidelity)).build()
     startup, start, cpu0 = _process_age_s(), time.perf_counter(), _cpu_s()
     result = replay(sim, reqs)
     wall, cpu = time.perf_counter() - start, _cpu_s() - cpu0
     s = result.summary
-    tokens = s["throughput"]["output_tokens"]
-    print(f"{fidelity:>5}: {len(reqs):,} requests, {tokens:,} output tokens, {s['hardware']['steps']:,} steps, "
-          f"{s['makespan_s']:,.0f} s simulated in {wall:.2f} s wall ({cpu:.2f} s CPU) -> {tokens / wall:,.0f} "
-          f"simulated tokens/s, peak memory (max RSS of the process) {_rss_mib():.0f} MiB, "
-          f"start-up {startup:.2f} s, status {result.status}", flush=True)
+    print(json.dumps({"requests": len(reqs), "tokens": s["throughput"]["output_tokens"], "steps": s["hardware"]["steps"],
+                      "simulated_s": s["makespan_s"], "wall_s": wall, "cpu_s": cpu, "startup_s": startup,
+                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "status": result.status}))
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def one_run(fidelity: str, limit: int | None) -> dict:
+    argv = [sys.executable, __file__, "--child", fidelity, *(["--limit", str(limit)] if limit else [])]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(fidelity: str, runs: list[dict]) -> None:
+    r0 = runs[0]
+    print(f"{fidelity:>5}: {r0['requests']:,} requests, {r0['tokens']:,} output tokens, {r0['steps']:,} steps, "
+          f"{r0['simulated_s']:,.0f} s simulated, status {r0['status']}, {len(runs)} run(s): "
+          f"wall {spread(r['wall_s'] for r in runs)} s ({spread(r['cpu_s'] for r in runs)} s CPU), "
+          f"{spread((r['tokens'] / r['wall_s'] for r in runs), '{:,.0f}')} simulated tokens per wall s, "
+          f"peak RSS {spread((r['rss_mib'] for r in runs), '{:.0f}')} MiB, "
+          f"start-up {spread(r['startup_s'] for r in runs)} s; load average {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def _cpu_s() -> float:
@@ -53,7 +70,12 @@ def _process_age_s() -> float:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fidelity", choices=["step", "layer", "both"], default="both")
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--limit", type=int, default=None, help="replay only the first N requests")
+    ap.add_argument("--child", choices=["step", "layer"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    for fid in ("step", "layer") if args.fidelity == "both" else (args.fidelity,):
-        run(fid, args.limit)
+    if args.child:
+        child(args.child, args.limit)
+    else:
+        for fid in ("step", "layer") if args.fidelity == "both" else (args.fidelity,):
+            report(fid, [one_run(fid, args.limit) for _ in range(args.runs)])

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
+
+from figures import spread
 
 SOURCE = "synthetic:poisson?rate=1.2&n={n}&input=128..2048&output=64..512&seed=1"
 
@@ -68,8 +69,7 @@ def one_run(n: int) -> dict:
 
 def report(n: int, runs: list[dict]) -> None:
     def fig(key, fmt, f=lambda r, k: r[k]):
-        vals = [f(r, key) for r in runs]
-        return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}-{fmt.format(max(vals))})"
+        return spread((f(r, key) for r in runs), fmt)
 
     tps = lambda r, _k: r["tokens"] / r["core_s"]  # noqa: E731
     print(f"{n:>9,} requests, {len(runs)} run(s), status {runs[0]['status']}, {runs[0]['tokens']:,} output tokens: "
