@@ -14,7 +14,6 @@ layer; the chip turns it back into events from the instant something else asks
 from __future__ import annotations
 
 
-
 class LayerWalk:
     """The timeline of `layers` identical layers (a `LayerCost`) on a chip from `start_s`; shared by
     every chip of a replica with the same ports, since they do identical work."""
