@@ -11,7 +11,10 @@ the CPU seconds the controller and cluster replicas spent on the run, the remote
 wall ratio, and peak RSS (CLI; controller and replicas from /proc). Checks that both ways
 store the same summary. Everything it started is stopped by pid, on error or Ctrl-C too.
 
-    python bench/bench_remote.py [--runs 3] [--clusters 2]
+    python bench/bench_remote.py [--runs 3] [--clusters 2] [--trace FILE]
+
+With --trace FILE (e.g. the package's AzureLLMInferenceTrace_conv.csv) both read that file:
+the embedded replay from disk, the remote one uploaded to the controller first, every run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TRACE = ["azure-conv-2023", "--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress", "--json"]
+OPTIONS = ["--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress", "--json"]
 TWIN = [sys.executable, "-m", "services.cli"]
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -138,7 +141,7 @@ def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
           f"on {os.cpu_count()} CPUs (a shared machine inflates wall time)")
 
 
-def main(runs: int, clusters: int) -> None:
+def main(runs: int, clusters: int, trace: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the stack (finally below)
     with tempfile.TemporaryDirectory() as tmp:
         up, pids = None, []
@@ -146,9 +149,11 @@ def main(runs: int, clusters: int) -> None:
             up, addrs = start_stack(tmp, clusters)
             pids = children(up.pid)
             servers = {name: pid for pid in pids for name in [service_of(pid)] if name}
-            embedded = [*TWIN, "replay", *TRACE]  # the default SQLite file, twin.db in the working folder
+            if Path(trace).is_file():
+                trace = str(Path(trace).resolve())
+            embedded = [*TWIN, "replay", trace, *OPTIONS]  # the default SQLite file, twin.db in the working folder
             remote = [*TWIN, "--controller", addrs["controller"], "--metrics", addrs["metrics"],
-                      "replay", *TRACE, "--watch"]
+                      "replay", trace, *OPTIONS, "--watch"]
             commands = {"embedded": embedded, "remote": remote}
             for argv in commands.values():  # warm-up: the controller loads and caches the trace
                 timed(argv, tmp, servers)
@@ -176,5 +181,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clusters", type=int, default=2)
+    ap.add_argument("--trace", default="azure-conv-2023", help="a built-in trace name or a file to upload")
     args = ap.parse_args()
-    main(args.runs, args.clusters)
+    main(args.runs, args.clusters, args.trace)

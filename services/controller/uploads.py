@@ -53,6 +53,10 @@ class UploadStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes, self.ttl_s = max_bytes, ttl_s
         self._lock = threading.Lock()
+        # The latest trace read, by (upload id, options): a replay of an upload just checked on
+        # arrival reuses what the check read instead of parsing the file again. One only, so
+        # memory stays bounded by one upload; an upload never changes, so it cannot go stale.
+        self._last: tuple[tuple[str, TraceOptions], LoadedTrace] | None = None
         self.clean()
 
     def receive(self, chunks: Iterable[tuple[str, str, bytes]]) -> tuple[Upload, LoadedTrace]:
@@ -96,10 +100,15 @@ class UploadStore:
         options = options or TraceOptions()
         if upload.fmt and not options.fmt:
             options = dataclasses.replace(options, fmt=upload.fmt)
+        key, last = (upload.upload_id, options), self._last
+        if last is not None and last[0] == key:
+            return last[1]
         try:
-            return load_trace(upload.path, options)
+            trace = load_trace(upload.path, options)
         except TraceFormatError as exc:
             raise TraceFormatError(upload.name, exc.line, exc.column, exc.message) from None
+        self._last = (key, trace)
+        return trace
 
     def get(self, upload_id: str) -> Upload:
         """The upload `upload_id` (from this controller, an earlier start, or another sharing the

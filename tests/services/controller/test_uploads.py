@@ -50,3 +50,17 @@ def test_refused_uploads_and_odd_ids_leave_nothing(tmp_path) -> None:
         with pytest.raises(UnknownName) as caught:
             store.get(odd)
         assert len(str(caught.value)) < 200
+
+
+def test_a_replay_right_after_the_upload_reuses_the_trace_read_on_arrival(tmp_path) -> None:
+    from services.controller.inputs import trace_options
+    from twin.traces import TraceOptions
+    from twin_api.v1 import controller_pb2
+    store = UploadStore(tmp_path)
+    first, _ = store.receive(chunks(CSV))
+    upload, trace = store.receive(chunks(CSV))
+    plain = trace_options(controller_pb2.TraceOptions(), None)  # what a replay without options asks for
+    assert store.load(store.get(upload.upload_id), plain) is trace  # not parsed a second time
+    assert len(store.load(store.get(upload.upload_id), TraceOptions(limit=1)).requests) == 1  # other options
+    assert store.load(store.get(first.upload_id)) is not trace  # another upload: its own file
+    assert store.load(store.get(first.upload_id)).requests == trace.requests
