@@ -207,10 +207,10 @@ class RemoteReplay:
             twin = session.ask(create=cluster_pb2.CreateTwinRequest(spec=convert.twin_spec(self.spec))).twin
             on_attempt(attempt, twin.replica)
             self._submit(session)
-            status, error, progress = self._advance_all(session)
+            status, error = self._advance_all(session)
             session.send_drain()  # whatever is left, then the summary, computed while the last batch is stored
             session.send(summarize=cluster_pb2.SummarizeRequest(slo=convert.slo_msg(self.spec.slo), status=status))
-            self._checkpoint(*session.records(), progress, final=True)
+            self.sink(*session.records(), final=True)
             reply = session.reply().summary
             return Outcome(status, json.loads(reply.summary_json), error, convert.figures(reply.components), attempt)
         finally:
@@ -225,7 +225,7 @@ class RemoteReplay:
         for _ in range(sent):
             session.reply()
 
-    def _advance_all(self, session: ClusterSession) -> tuple[str, str, cluster_pb2.Progress]:
+    def _advance_all(self, session: ClusterSession) -> tuple[str, str]:
         """The loop of `twin.replay.replay`, a few slices per Advance, each Advance followed by a Drain.
 
         Once an Advance's progress is in, the next Advance and Drain go out before its records
@@ -240,11 +240,12 @@ class RemoteReplay:
             took, sent_at = time.monotonic() - sent_at, time.monotonic()
             if progress.error:
                 status, error = "failed", progress.error
+            self.progress(progress.finished, progress.submitted, progress.now_s)
             running = not error and self._next_slices(session, progress, slice_s, slices.next(took))
-            self._checkpoint(*session.records(), progress)  # the drain sent with this slice
+            self.sink(*session.records())  # the drain sent with this Advance
         if not error and progress.finished < progress.submitted:  # stopped before the end
             status = self.stop_reason() or status
-        return status, error, progress
+        return status, error
 
     def _next_slices(self, session: ClusterSession, progress: cluster_pb2.Progress, slice_s: float,
                      count: int) -> bool:
@@ -258,11 +259,6 @@ class RemoteReplay:
         session.send(advance=cluster_pb2.AdvanceRequest(until_s=until, step_s=slice_s))
         session.send_drain()
         return True
-
-    def _checkpoint(self, requests: list[RequestRecord], series: list[SeriesSample], progress: cluster_pb2.Progress,
-                    final: bool = False) -> None:
-        self.sink(requests, series, final)
-        self.progress(progress.finished, progress.submitted, progress.now_s)
 
 
 def _details(exc: Exception) -> str:

@@ -8,6 +8,7 @@ message may echo more than a bounded prefix of what the user sent.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 
 from services.cli import cli
 from services.common.messages import MAX_CHARS
+from services.controller.remote import RemoteReplay
 from services.limits import RunLimits
 from twin_api.v1 import common_pb2, controller_pb2
 
@@ -215,16 +217,19 @@ def test_grpc_megabyte_run_id_is_not_found_with_a_bounded_message(stack) -> None
         assert error.code() is grpc.StatusCode.NOT_FOUND and "unknown run 'xxx" in error.details()
 
 
-def test_grpc_requests_per_run_and_records_in_memory(make_stack, sqlite_url, replay_req) -> None:
-    limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=200, max_records_in_memory=220))
-    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=201)))
+def test_grpc_requests_per_run_and_records_in_memory(make_stack, sqlite_url, replay_req, monkeypatch) -> None:
+    # The first run is held before its trace reaches a replica, so it is surely in flight when
+    # the second asks (a fast replay could otherwise end first), and let go once that is refused.
+    release, submit = threading.Event(), RemoteReplay._submit
+    monkeypatch.setattr(RemoteReplay, "_submit", lambda self, session: (release.wait(60), submit(self, session))[1])
+    limited = make_stack(sqlite_url, run_limits=RunLimits(max_requests=40, max_records_in_memory=60))
+    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=41)))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_REQUESTS" in error.details()
-    # The 30-request slice loaded once beforehand: loading it while the long run simulates in this
-    # process could take longer than the check needs. About 40,000 steps of layer fidelity (seconds of
-    # work): still in flight when the next one asks.
-    assert limited.wait(limited.controller.StartReplay(replay_req(limit=30)).run_id).status == "complete"
-    running = limited.controller.StartReplay(replay_req(limit=200, fidelity="layer"))
-    error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=30)))
+    running = limited.controller.StartReplay(replay_req(limit=40))
+    try:
+        error = rpc_error(lambda: limited.controller.StartReplay(replay_req(limit=30)))
+    finally:
+        release.set()
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_RECORDS_IN_MEMORY" in error.details()
     assert limited.wait(running.run_id).status == "complete"
     assert limited.wait(limited.controller.StartReplay(replay_req(limit=30)).run_id).status == "complete"

@@ -78,29 +78,34 @@ def watch_to_end(c: Controller, run_id: str) -> list[controller_pb2.RunProgress]
     return list(c.stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run_id), timeout=120))
 
 
-def test_a_killed_replica_fails_over_and_stores_each_record_once(controller_of, replay_req) -> None:
+def test_a_killed_replica_fails_over_and_stores_each_record_once(held, controller_of, replay_req) -> None:
     c = controller_of(replicas=2)
-    request = replay_req(limit=200, fidelity="layer")  # seconds of work: still running when killed
-    run_id, progress = run_until_progress(c, request)
+    request = replay_req(limit=50, fidelity="layer")
+    run_id, progress = run_until_progress(c, request)  # held there until the replica is dead
     c.kill_replica_of(progress)
+    held.set()
     final = watch_to_end(c, run_id)[-1]
     run = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=run_id))
     assert (final.status, final.attempt, run.status) == ("complete", 2, "complete")
     assert final.replica != progress.replica
     spec = convert.run_spec(request.spec)
-    trace = load_trace("azure-conv-2023", TraceOptions(limit=200))
+    trace = load_trace("azure-conv-2023", TraceOptions(limit=50))
     embedded_id, _ = stored_replay(c.store, spec, trace)
     assert c.store.request_records(run_id) == c.store.request_records(embedded_id)
     assert c.store.series(run_id) == c.store.series(embedded_id)
 
 
-def test_with_no_replica_left_the_run_is_failed_and_the_controller_stays_up(controller_of, replay_req) -> None:
+def test_with_no_replica_left_the_run_is_failed_and_the_controller_stays_up(held, controller_of,
+                                                                           replay_req) -> None:
     c = controller_of(replicas=1, attempts=2)
+    held.set()  # this run goes through
     before = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=c.stub.StartReplay(replay_req(limit=10)).run_id))
     watch_to_end(c, before.run_id)
     before = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=before.run_id))
-    run_id, progress = run_until_progress(c, replay_req(limit=200, fidelity="layer"))
+    held.clear()  # this one waits after its first progress until its replica is dead
+    run_id, progress = run_until_progress(c, replay_req(limit=100, fidelity="layer"))
     c.kill_replica_of(progress)
+    held.set()
     final = watch_to_end(c, run_id)[-1]
     run = c.stub.GetRun(controller_pb2.GetRunRequest(run_id=run_id))
     assert final.status == run.status == "failed" and "cluster replica lost" in run.error

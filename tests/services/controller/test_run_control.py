@@ -28,7 +28,7 @@ def first_progress(stack, run_id: str) -> controller_pb2.RunProgress:
     raise AssertionError("the run ended before any progress")
 
 
-def test_a_cancelled_run_keeps_what_it_recorded(stack, replay_req) -> None:
+def test_a_cancelled_run_keeps_what_it_recorded(held, stack, replay_req) -> None:
     run = stack.controller.StartReplay(slow_request(replay_req))
     assert first_progress(stack, run.run_id).status == "running"
     cancelled = stack.controller.CancelRun(controller_pb2.CancelRunRequest(run_id=run.run_id))
@@ -41,11 +41,12 @@ def test_a_cancelled_run_keeps_what_it_recorded(stack, replay_req) -> None:
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_a_client_leaving_mid_watch_leaves_the_run_going(stack, replay_req) -> None:
+def test_a_client_leaving_mid_watch_leaves_the_run_going(held, stack, replay_req) -> None:
     run = stack.controller.StartReplay(slow_request(replay_req))
     first_progress(stack, run.run_id)  # cancels its watch after the first progress
     with pytest.raises(grpc.RpcError) as caught:  # a watch whose deadline passes mid-run
         list(stack.controller.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=0.3))
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    held.set()
     done = stack.wait(run.run_id)
     assert (done.status, done.requests_recorded) == ("complete", SLOW)
