@@ -31,6 +31,7 @@ class WallClock:
 
     def __init__(self) -> None:
         self._origin: tuple[int, float] | None = None
+        self._last: tuple[str, int] = ("", 0)  # the last whole second parsed, and its epoch seconds
 
     def seconds(self, text: str) -> float:
         """Seconds since the first timestamp this instance parsed (may be negative)."""
@@ -38,11 +39,16 @@ class WallClock:
         if match is None:
             raise ValueError(f"not a timestamp like 'YYYY-MM-DD HH:MM:SS[.fffffff][+HH:MM]': {quote(text)}")
         whole, fraction, zone = match.groups()
-        stamp = datetime.fromisoformat(whole + (zone or ""))
-        if stamp.tzinfo is None:
-            # Naive stamps (Azure 2023) are read as UTC; only differences matter.
-            stamp = stamp.replace(tzinfo=timezone.utc)
-        epoch = int(stamp.timestamp())
+        key = whole + (zone or "")
+        if key == self._last[0]:  # rows of one second share it: parse each second once
+            epoch = self._last[1]
+        else:
+            stamp = datetime.fromisoformat(key)
+            if stamp.tzinfo is None:
+                # Naive stamps (Azure 2023) are read as UTC; only differences matter.
+                stamp = stamp.replace(tzinfo=timezone.utc)
+            epoch = int(stamp.timestamp())
+            self._last = (key, epoch)
         part = int(fraction) / 10 ** len(fraction) if fraction else 0.0
         if self._origin is None:
             self._origin = (epoch, part)
