@@ -93,8 +93,7 @@ class CostModel:
             if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
         self.engines = chip.compute_engines
-        self._matmuls: dict[int, float] = {}  # tokens -> matmul time of one layer
-        self._esl: dict[int, tuple[float, float]] = {}  # tokens -> exposed gather time and bytes
+        self._by_tokens: dict[int, tuple[float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes, matmul s
         self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
 
     # ---- weights -------------------------------------------------------------------
@@ -118,10 +117,11 @@ class CostModel:
 
     # ---- one layer -----------------------------------------------------------------
     def layer(self, s: StepShape) -> LayerCost:
-        m, tp = self.model, self.tp
+        m, tp, tokens = self.model, self.tp, s.tokens
+        exposed, esl_bytes, matmuls_s = self._by_tokens.get(tokens) or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
-        kv_write = s.tokens * self.kv_token_layer_bytes / tp
-        plain = self.layer_weight_bytes(s.tokens) + history * self.kv_plain_bytes / tp + kv_write
+        kv_write = tokens * self.kv_token_layer_bytes / tp
+        plain = self.layer_weight_bytes(tokens) + history * self.kv_plain_bytes / tp + kv_write
         codec = self.codec_step(s)
         mem_bytes, mem_s = plain, plain / self.bw
         if codec is not None:
@@ -130,15 +130,20 @@ class CostModel:
             mem_s += self.codec_share * codec.kv_stream_s
         per_token = m.attn_params + m.experts_top_k * m.expert_params
         attn_pairs = s.decode_context + s.prefill_pairs
-        macs = (s.tokens * per_token + 2 * m.hidden * attn_pairs) / tp
-        vxe = (s.tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
+        macs = (tokens * per_token + 2 * m.hidden * attn_pairs) / tp
+        vxe = (tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
-            vxe += self.vxe_share * (history + s.tokens) * 2 * m.kv_dim / tp
-        exposed, esl_bytes = self._esl.get(s.tokens) or self._esl.setdefault(s.tokens, self.esl(s.tokens))
+            vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = self.matmuls_s(s.tokens) + self.attention_macs_s(attn_pairs)
+        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s if s.tokens else 0.0)
+                         codec_s, self.launch_s if tokens else 0.0)
+
+    def _tokens_part(self, tokens: int) -> tuple[float, float, float]:
+        """The costly parts of a layer that depend on its token count alone (the exposed gathers and
+        the bytes they move, the matmul time), kept per count: steps repeat token counts."""
+        part = self._by_tokens[tokens] = (*self.esl(tokens), self.matmuls_s(tokens))
+        return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
     def codec_step(self, s: StepShape):
@@ -162,13 +167,10 @@ class CostModel:
         return min(engine_seconds(e, m, k, n) for e in self.engines)
 
     def matmuls_s(self, tokens: int) -> float:
-        """The layer's weight matmuls for a step of `tokens` tokens (memoised: prompts repeat lengths)."""
-        cached = self._matmuls.get(tokens)
-        if cached is None:
-            cached = sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens)) \
-                if tokens else 0.0
-            self._matmuls[tokens] = cached
-        return cached
+        """The layer's weight matmuls for a step of `tokens` tokens."""
+        if not tokens:
+            return 0.0
+        return sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
