@@ -44,3 +44,17 @@ def test_decode_runs_from_the_affine_form_match_direct_evaluation(case):
         layer, direct = costs.decode_layer(n, ctx), cm.layer(StepShape(n, ctx, outputs=n))
         for f in ("mem_bytes", "macs", "vxe_elems", "esl_bytes", "mem_s", "compute_s", "vxe_s", "codec_s"):
             assert math.isclose(getattr(layer, f), getattr(direct, f), rel_tol=1e-9, abs_tol=1e-18), f
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_a_decode_runs_work_is_the_mean_of_its_steps_work(case):
+    """What a run adds to the counters: checked against every step of it evaluated directly (where the
+    line is not proven, the mean of the run's two ends; on these shapes still exact)."""
+    cm = model(*case)
+    costs = ShapeCosts(cm)
+    for n, ctx, growing, steps in ((1, 37, 1, 9), (64, 64 * 700, 60, 40), (256, 256 * 3000, 256, 25)):
+        got = costs.decode_work(n, ctx, ctx + growing * (steps - 1))
+        layers = [cm.layer(StepShape(n, ctx + growing * k, outputs=n)) for k in range(steps)]
+        for i, f in enumerate(("mem_bytes", "mem_s", "macs", "esl_bytes", "esl_exposed_s", "codec_s")):
+            want = sum(getattr(c, f) for c in layers) / steps
+            assert math.isclose(got[i], want, rel_tol=1e-9, abs_tol=1e-18), f
