@@ -5,13 +5,14 @@
 
 Starts `twin up` (real processes on free loopback ports, its database in a temporary
 folder), waits until every service answers its health check, then runs each command
-`--runs` times, alternating, after one untimed warm-up of each (the controller caches the
-trace it loaded). Prints the median and min-max of the wall seconds, the CLI's CPU seconds,
-the CPU seconds the controller and cluster replicas spent on the run, the remote/embedded
-wall ratio, and peak RSS (CLI; controller and replicas from /proc). Checks that both ways
-store the same summary. Everything it started is stopped by pid, on error or Ctrl-C too.
+`--runs` times, alternating, after `--warmup` untimed runs of each (default 1: the
+controller caches the trace it loaded; 0 times a cold stack's first runs). Prints the
+median and min-max of the wall seconds, the CPU seconds of the CLI and of what the
+controller and the cluster replicas spent meanwhile, the remote/embedded wall ratio, and
+peak RSS (CLI; controller and replicas from /proc). Checks that both ways store the same
+summary. Everything it started is stopped by pid, on error or Ctrl-C too.
 
-    python bench/bench_remote.py [--runs 3] [--clusters 2] [--trace FILE]
+    python bench/bench_remote.py [--runs 3] [--clusters 2] [--trace FILE] [--warmup 1]
 
 With --trace FILE (e.g. the package's AzureLLMInferenceTrace_conv.csv) both read that file:
 the embedded replay from disk, the remote one uploaded to the controller first, every run.
@@ -130,8 +131,8 @@ def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
               f"controller {fig([r['controller'] for r in runs])} s, cluster {fig([r['cluster'] for r in runs])} s; "
               f"CLI peak RSS {fig([r['rss'] for r in runs], '{:.0f}')} MiB ({len(runs)} runs)")
     ratio = [r["wall"] / e["wall"] for e, r in zip(rows["embedded"], rows["remote"])]
-    print(f"remote / embedded wall: {fig(ratio)} (pairwise); medians "
-          f"{statistics.median(r['wall'] for r in rows['remote']) / statistics.median(e['wall'] for e in rows['embedded']):.2f}")
+    medians = [statistics.median(r["wall"] for r in rows[name]) for name in ("remote", "embedded")]
+    print(f"remote / embedded wall: {fig(ratio)} (pairwise); of the medians {medians[0] / medians[1]:.2f}")
     print("peak RSS of the services: " + ", ".join(f"{n} {proc_peak_mib(p):.0f} MiB" for n, p in servers.items()))
     first = rows["embedded"][0]["summary"]
     differ = sorted({f"{name}: {key}" for name, rs in rows.items() for r in rs for key in first
@@ -141,7 +142,7 @@ def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
           f"on {os.cpu_count()} CPUs (a shared machine inflates wall time)")
 
 
-def main(runs: int, clusters: int, trace: str) -> None:
+def main(runs: int, clusters: int, trace: str, warmup: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the stack (finally below)
     with tempfile.TemporaryDirectory() as tmp:
         up, pids = None, []
@@ -155,8 +156,9 @@ def main(runs: int, clusters: int, trace: str) -> None:
             remote = [*TWIN, "--controller", addrs["controller"], "--metrics", addrs["metrics"],
                       "replay", trace, *OPTIONS, "--watch"]
             commands = {"embedded": embedded, "remote": remote}
-            for argv in commands.values():  # warm-up: the controller loads and caches the trace
-                timed(argv, tmp, servers)
+            for _ in range(warmup):  # the controller loads and caches the trace, the replicas import
+                for argv in commands.values():
+                    timed(argv, tmp, servers)
             rows = {name: [] for name in commands}
             for _ in range(runs):
                 for name, argv in commands.items():
@@ -182,5 +184,6 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clusters", type=int, default=2)
     ap.add_argument("--trace", default="azure-conv-2023", help="a built-in trace name or a file to upload")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each first (0: time a cold stack)")
     args = ap.parse_args()
-    main(args.runs, args.clusters, args.trace)
+    main(args.runs, args.clusters, args.trace, args.warmup)
