@@ -27,7 +27,7 @@ from twin.serving.cost import CostModel, StepShape
 from twin.serving.prefix_cache import PrefixCache, chain_keys
 from twin.serving.request import Request, RequestState
 from twin.serving.scheduler import LOOKAHEAD_TOKENS
-from twin.serving.stats import mean_cost
+from twin.serving.stats import mean_work, work_of
 from twin.serving.speculative import Acceptance, DraftCost, SpeculativeConfig, verify_shape
 from twin.units import GB
 
@@ -144,12 +144,9 @@ class ArchitectureHooks:
     def account_spec_run(self, first: StepShape, growing: float, steps: int, elapsed: float) -> None:
         """Like `account_run`, for verify steps (their layer costs from the cost model at both ends)."""
         last = first._replace(decode_context=first.decode_context + growing * (steps - 1))
-        mean = mean_cost(self.costs.layer(self.spec_shape(first)), self.costs.layer(self.spec_shape(last)))
-        self.stats.steps += steps
-        self.stats.busy_s += elapsed
+        a, b = (work_of(self.costs.layer(self.spec_shape(s))) for s in (first, last))
         self.stats.decode_busy_s += elapsed
-        self.stats.add_layers(mean, self.cost.model.layers, steps)
-        self._note_power(mean, steps, elapsed)
+        self.count_work(mean_work(a, b), steps, elapsed)
 
     def decoded_tokens(self, steps: int) -> int:
         """Tokens the batch makes in its next `steps` steps."""

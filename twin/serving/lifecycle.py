@@ -18,7 +18,7 @@ from twin.serving.queues import ReplicaQueues
 from twin.serving.scheduler import Decision, make_scheduler
 from twin.energy import unit_joules
 from twin.serving.shape_cost import ShapeCosts, shape_costs
-from twin.serving.stats import ReplicaStats
+from twin.serving.stats import ReplicaStats, work_of
 
 
 class Lifecycle:
@@ -187,33 +187,28 @@ class Lifecycle:
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:
         """One step that took `elapsed` seconds (its cost-model time, plus any transfer or contention)."""
-        self.stats.steps += 1
-        self.stats.busy_s += elapsed
         cost, layers = self.costs.layer(shape), self.cost.model.layers
         if shape.prefill_tokens == 0:
             self.stats.decode_busy_s += elapsed
         else:
             self.stats.add_prefill(cost, layers, elapsed)
-        self.stats.add_layers(cost, layers)
-        self._note_power(cost, 1, elapsed)
+        self.count_work(work_of(cost), 1, elapsed)
 
     def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
         """A decode run's work: every field is affine in the context, so the run's mean is its middle step's."""
-        layers = self.cost.model.layers * steps
         c0 = first.decode_context
-        work = self.costs.decode_work(first.decode_seqs, c0, c0 + growing * (steps - 1))
-        st = self.stats
+        self.stats.decode_busy_s += elapsed
+        self.count_work(self.costs.decode_work(first.decode_seqs, c0, c0 + growing * (steps - 1)), steps, elapsed)
+
+    def count_work(self, work: tuple[float, ...], steps: int, elapsed: float) -> None:
+        """`steps` steps, each doing `work` (WORK_FIELDS of a layer) in every layer, in `elapsed` seconds:
+        the counters, and the per-chip dynamic power for the run's peak power (twin.energy)."""
+        layers, st = self.cost.model.layers * steps, self.stats
         st.steps += steps
         st.busy_s += elapsed
-        st.decode_busy_s += elapsed
         st.add_work(work, layers)
         mem_bytes, _, macs, esl_bytes, _, _ = work
         st.note_power(self._watts(macs * layers, mem_bytes * layers, esl_bytes * layers, elapsed))
-
-    def _note_power(self, cost, steps: int, elapsed: float) -> None:
-        layers = self.cost.model.layers * steps
-        self.stats.note_power(self._watts(cost.macs * layers, cost.mem_bytes * layers, cost.esl_bytes * layers,
-                                          elapsed))
 
     def _watts(self, macs: float, mem_bytes: float, esl_bytes: float, elapsed: float) -> float:
         """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""

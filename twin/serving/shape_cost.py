@@ -17,7 +17,7 @@ from dataclasses import fields
 
 from twin.serving.closed_form import Affine, StepTimes
 from twin.serving.cost import CostModel, LayerCost, StepShape
-from twin.serving.stats import WORK_FIELDS, work_of
+from twin.serving.stats import WORK_FIELDS, mean_work, work_of
 
 _FIELDS = tuple(f.name for f in fields(LayerCost))
 PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
@@ -117,8 +117,7 @@ class ShapeCosts:
         to `last` (exact where the line is proven: then the mean is the middle step's)."""
         line = self._lines.get(n) or self._run_line(n)
         if line is _NOT_AFFINE or last > PROBES[-1]:
-            a, b = work_of(self.decode_layer(n, first)), work_of(self.decode_layer(n, last))
-            return tuple((x + y) / 2 for x, y in zip(a, b))
+            return mean_work(work_of(self.decode_layer(n, first)), work_of(self.decode_layer(n, last)))
         return line.work((first + last) / 2)
 
     def _run_line(self, n: int):

@@ -32,10 +32,6 @@ class ReplicaStats:
     spec_seq_steps: int = 0  # speculative steps taken, summed over sequences
     spec_tokens: int = 0  # tokens those steps made
 
-    def add_layers(self, cost: LayerCost, layers: int, steps: int = 1) -> None:
-        """Add `steps` steps of `layers` layers each costing `cost` (an average, for horizons)."""
-        self.add_work(work_of(cost), layers * steps)
-
     def add_work(self, work: tuple[float, ...], n: float) -> None:
         """Add `n` layers each doing `work` (WORK_FIELDS of a LayerCost)."""
         mem_bytes, mem_s, macs, esl_bytes, esl_s, codec_s = work
@@ -64,11 +60,6 @@ def work_of(c: LayerCost) -> tuple[float, ...]:
     return c.mem_bytes, c.mem_s, c.macs, c.esl_bytes, c.esl_exposed_s, c.codec_s
 
 
-def mean_cost(a: LayerCost, b: LayerCost) -> LayerCost:
-    """The average of two layer costs (exact for quantities affine in the step index)."""
-    return LayerCost(*((x + y) / 2 for x, y in zip(_values(a), _values(b))))
-
-
-def _values(c: LayerCost) -> tuple[float, ...]:
-    return (c.mem_bytes, c.macs, c.vxe_elems, c.esl_exposed_s, c.esl_bytes, c.mem_s, c.compute_s, c.vxe_s,
-            c.codec_s, c.launch_s)
+def mean_work(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    """The average of two layers' work (exact for quantities affine in the step index)."""
+    return tuple((x + y) / 2 for x, y in zip(a, b))
