@@ -28,12 +28,11 @@ LIMIT = 1024  # shapes kept before the whole-shape cache is emptied: prefill sha
 
 def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: int | None = None) -> StepTimes:
     """Step k of a decode run as the max of affine pieces (memory, compute, vector) in k, from the layer
-    costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts."""
-    layers = layers or cm.model.layers
-    const = layers * (l0.esl_exposed_s + l0.codec_s + l0.launch_s) + head_s + cm.server.host.step_overhead_s
-    grows = layers * (l1.codec_s - l0.codec_s)  # dequantization a longer history exposes
-    pairs = ((l0.mem_s, l1.mem_s), (l0.compute_s, l1.compute_s), (l0.vxe_s, l1.vxe_s))
-    return StepTimes([Affine(layers * a + const, layers * (b - a) + grows) for a, b in pairs])
+    costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts:
+    the line through those two steps, read at step 0 with one step per unit."""
+    zero = tuple(getattr(l0, f) for f in _FIELDS)
+    slope = tuple(getattr(l1, f) - a for f, a in zip(_FIELDS, zero))
+    return _RunLine(zero, slope, layers or cm.model.layers, head_s + cm.server.host.step_overhead_s).times(0, 1)
 
 
 def _line(points: list[LayerCost]) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -135,8 +134,9 @@ _WORK = tuple(_FIELDS.index(f) for f in WORK_FIELDS)
 
 
 class _RunLine:
-    """A proven decode line of one batch size, pre-multiplied for the two questions a decode run asks:
-    its step times (`run_times` from the coefficients, with no LayerCost built) and its work."""
+    """A decode line of one batch size (each LayerCost field at context 0 and its slope per context token),
+    pre-multiplied for the two questions a decode run asks: its step times and its work. `head_s` is the
+    step's fixed part outside the layers (LM head, sampler, host)."""
 
     __slots__ = ("time_a", "time_b", "fixed_a", "fixed_b", "codec_b", "work_a", "work_b")
 
