@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from figures import spread
+from figures import cpu_s, spread
 
 
 def child(fidelity: str, limit: int | None) -> None:
@@ -28,9 +28,9 @@ def child(fidelity: str, limit: int | None) -> None:
 
     reqs = load_trace("azure-conv-2023", TraceOptions(max_context=4096, limit=limit)).requests
     sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, serving=ServingConfig(fidelity=fidelity)).build()
-    startup, start, cpu0 = _process_age_s(), time.perf_counter(), _cpu_s()
+    startup, start, cpu0 = _process_age_s(), time.perf_counter(), cpu_s()
     result = replay(sim, reqs)
-    wall, cpu = time.perf_counter() - start, _cpu_s() - cpu0
+    wall, cpu = time.perf_counter() - start, cpu_s() - cpu0
     s = result.summary
     print(json.dumps({"requests": len(reqs), "tokens": s["throughput"]["output_tokens"], "steps": s["hardware"]["steps"],
                       "simulated_s": s["makespan_s"], "wall_s": wall, "cpu_s": cpu, "startup_s": startup,
@@ -51,11 +51,6 @@ def report(fidelity: str, runs: list[dict]) -> None:
           f"{spread((r['tokens'] / r['wall_s'] for r in runs), '{:,.0f}')} simulated tokens per wall s, "
           f"peak RSS {spread((r['rss_mib'] for r in runs), '{:.0f}')} MiB, "
           f"start-up {spread(r['startup_s'] for r in runs)} s; load average {os.getloadavg()[0]:.1f}", flush=True)
-
-
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _process_age_s() -> float:

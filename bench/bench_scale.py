@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from figures import spread
+from figures import cpu_s, spread
 
 SOURCE = "synthetic:poisson?rate=1.2&n={n}&input=128..2048&output=64..512&seed=1"
 
@@ -33,11 +33,11 @@ def child(n: int, t0: float) -> None:
 
     sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8).build()
     requests = _requests(n)
-    ready, cpu0 = time.time(), _cpu_s()
+    ready, cpu0 = time.time(), cpu_s()
     result = replay(sim, requests, sink=lambda records, samples: None)  # a sink takes the records away
     end = time.time()
     s = result.summary
-    print(json.dumps({"startup_s": ready - t0, "core_s": end - ready, "wall_s": end - t0, "cpu_s": _cpu_s() - cpu0,
+    print(json.dumps({"startup_s": ready - t0, "core_s": end - ready, "wall_s": end - t0, "cpu_s": cpu_s() - cpu0,
                       "tokens": s["throughput"]["output_tokens"], "done": s["requests"]["done"],
                       "status": result.status,
                       "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -51,13 +51,6 @@ def _requests(n: int):
         from twin.traces import TraceOptions, load_trace
         return load_trace(SOURCE.format(n=n), TraceOptions(max_context=4096)).requests
     return iter_synthetic(parse_synthetic(SOURCE.format(n=n)))
-
-
-def _cpu_s() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def one_run(n: int) -> dict:
