@@ -65,8 +65,10 @@ class Simulation:
     def _add_pool(self, pool: Pool) -> MemoryPlan:
         serving = pool_serving(self.serving, pool.role)
         plan = plan_memory(pool.cluster, self.model, self.policy, serving)
-        servers = self._servers.setdefault(pool.servers_key, [Server(self.env, pool.cluster, i)
-                                                              for i in range(servers_needed(pool))])
+        servers = self._servers.get(pool.servers_key)
+        if servers is None:  # a pool on servers of its own
+            servers = self._servers[pool.servers_key] = [Server(self.env, pool.cluster, i)
+                                                         for i in range(servers_needed(pool))]
         for i in range(pool.count):
             rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving)
             equip(rep, pool, plan, serving, self.model)

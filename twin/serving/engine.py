@@ -102,5 +102,5 @@ class Replica(Lifecycle, ArchitectureHooks):
                    layers: int | None = None) -> StepTimes:
         """A decode run's step times straight from a cost model (this replica's, or a draft's running
         `layers` layers), from the shapes of its first two steps."""
-        cm = cm or self.cost
-        return run_times(cm, cm.layer(s0), cm.layer(s1), cm.head_time(s0), layers)
+        costs = shape_costs(cm or self.cost)
+        return run_times(costs.cost, costs.layer(s0), costs.layer(s1), costs.head_time(s0.outputs), layers)

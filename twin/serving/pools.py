@@ -34,7 +34,8 @@ class Disaggregation:
 
     def hand_off(self, src, r: Request, start: float, shape) -> None:
         cm = src.cost
-        ready = layer_ready_times(start, cm.server.host.step_overhead_s, cm.layer(shape).time_s, cm.model.layers)
+        ready = layer_ready_times(start, cm.server.host.step_overhead_s, src.costs.layer(shape).time_s,
+                                  cm.model.layers)
         emitted = self._emitted[r.id] = self.env.event()
         item = (r, src, ready, r.spec.input_tokens * cm.kv_token_layer_bytes, self.env.now, emitted)
         if self.waiting or not self._start(item, self._choose(r)):
