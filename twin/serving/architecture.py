@@ -22,11 +22,10 @@ from collections import deque
 from dataclasses import replace
 
 from twin.catalog import load_model
-from twin.serving.closed_form import StepTimes
+from twin.serving.closed_form import StepTimes, steps_within
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.prefix_cache import PrefixCache, chain_keys
 from twin.serving.request import Request, RequestState
-from twin.serving.scheduler import LOOKAHEAD_TOKENS
 from twin.serving.stats import mean_work, work_of
 from twin.serving.speculative import Acceptance, DraftCost, SpeculativeConfig, verify_shape
 from twin.units import GB
@@ -42,11 +41,7 @@ class SumTimes:
         return sum(p.total(steps) for p in self.parts)
 
     def steps_within(self, elapsed: float, limit: int) -> int:
-        lo, hi = 0, limit
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if self.total(mid) <= elapsed else (lo, mid - 1)
-        return lo
+        return steps_within(self.total, elapsed, limit)
 
 
 class ArchitectureHooks:
@@ -101,8 +96,7 @@ class ArchitectureHooks:
         load = 0.0
         for r, _ in prefill:
             if r.host_hit and r.state is RequestState.QUEUED:
-                nbytes, host = r.host_hit * self.cost.model.layers * self.cost.kv_token_layer_bytes, self.cost.server.host
-                load += nbytes / self.cost.tp / host.pcie_bytes_per_s + host.pcie_latency_s  # not a swap
+                load += self.pcie_s(r.host_hit * self.cost.model.layers * self.cost.kv_token_layer_bytes)  # not a swap
                 r.host_hit = 0
         return load
 
@@ -181,10 +175,8 @@ class ArchitectureHooks:
     def room_for(self, r: Request) -> bool:
         """Whether a decode replica can take a request's KV now (as admission would: capacity and headroom)."""
         running = len(self.q.running) + self.incoming
-        lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
         need = self.kv.extra_for(r.id, self.scheduler.kv_target(r) if self.acceptance else r.spec.input_tokens)
-        return running < self.config.max_batch and \
-            need + max(self.scheduler.reserve, (running + 1) * lookahead) <= self.kv.free
+        return running < self.config.max_batch and self.scheduler.fits(need, running, self.kv.free)
 
     def reserve_incoming(self, r: Request) -> None:
         self.kv.grow(r.id, self.scheduler.kv_target(r) if self.acceptance else r.spec.input_tokens)

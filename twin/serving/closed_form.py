@@ -48,14 +48,7 @@ class StepTimes:
         """The number of whole steps (at most `limit`) completed `elapsed` seconds in."""
         if len(self.segments) == 1 and self.segments[0][1].b >= 0:
             return self._one_line_steps(elapsed, limit)
-        lo, hi = 0, limit
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.total(mid) <= elapsed:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return steps_within(self.total, elapsed, limit)
 
     def _one_line_steps(self, elapsed: float, limit: int) -> int:
         """Invert T(k) = a k + b k (k - 1) / 2 by the quadratic formula, then settle the rounding on T itself."""
@@ -72,6 +65,15 @@ class StepTimes:
         while k > 0 and self.total(k) > elapsed:
             k -= 1
         return k
+
+
+def steps_within(total, elapsed: float, limit: int) -> int:
+    """The most whole steps (at most `limit`) whose time `total(steps)`, increasing in steps, fits in `elapsed`."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if total(mid) <= elapsed else (lo, mid - 1)
+    return lo
 
 
 def _upper_envelope(lines: list[Affine]) -> list[tuple[int, Affine]]:

@@ -34,7 +34,6 @@ class Lifecycle:
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
         self._last_sample = -float("inf")
-        self._costs: ShapeCosts | None = None
         self._joules: tuple[float, float, float] | None = None  # per MAC, memory byte and link byte
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
@@ -104,8 +103,13 @@ class Lifecycle:
                    for r, _ in d.prefill if r.swapped)
 
     def pcie_time(self, nbytes: float) -> float:
-        host = self.cost.server.host
+        """A swap's PCIe time, counted as swapped bytes."""
         self.stats.swap_bytes += nbytes
+        return self.pcie_s(nbytes)
+
+    def pcie_s(self, nbytes: float) -> float:
+        """PCIe time of `nbytes` between host memory and the replica's chips (split over them)."""
+        host = self.cost.server.host
         return nbytes / self.cost.tp / host.pcie_bytes_per_s + host.pcie_latency_s
 
     # ---- step shapes and completion ----------------------------------------------
@@ -179,10 +183,7 @@ class Lifecycle:
     @property
     def costs(self) -> ShapeCosts:
         """The cost model behind a per-shape cache (renewed when a policy switch replaces the model)."""
-        c = self._costs
-        if c is None or c.cost is not self.cost:
-            c = self._costs = shape_costs(self.cost)
-        return c
+        return shape_costs(self.cost)
 
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:

@@ -45,6 +45,7 @@ class Scheduler(abc.ABC):
         self.config, self.kv = config, kv
         self.prefill_budget = prefill_budget  # prompt tokens one prefill step may take
         self.reserve = max(1, int(kv.capacity * WATERMARK))
+        self.lookahead = -(-LOOKAHEAD_TOKENS // kv.block_tokens)  # blocks
 
     def plan(self, q: ReplicaQueues) -> Decision:
         d = Decision()
@@ -82,13 +83,17 @@ class Scheduler(abc.ABC):
         """Free KV blocks once `victims` are preempted."""
         return self.kv.free + sum(self.kv.held(v.id) for v in victims)
 
+    def fits(self, need: int, running: int, free: int) -> bool:
+        """Whether taking `need` of `free` blocks for one more request beside `running` ones keeps the
+        watermark and room for each of them to decode LOOKAHEAD_TOKENS more tokens."""
+        return need + max(self.reserve, (running + 1) * self.lookahead) <= free
+
     def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
         """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
         if not (q.prefilling or q.waiting):
             return
         free = self.free_after(d.preempt)
         running = len(q.running) - len(d.preempt)
-        lookahead = -(-LOOKAHEAD_TOKENS // self.kv.block_tokens)
         for r in q.prefilling.values():
             if r in d.preempt:
                 continue
@@ -105,7 +110,7 @@ class Scheduler(abc.ABC):
                 break  # a whole prompt in a later step rather than a piece now
             # the whole prompt's blocks are taken at admission, so later chunks never wait for KV
             need = self.kv.extra_for(r.id, r.context - 1 if r.swapped else self.kv_target(r))
-            if need + max(self.reserve, (running + 1) * lookahead) > free:
+            if not self.fits(need, running, free):
                 break
             d.prefill.append((r, take))
             free, budget, slots, running = free - need, budget - take, slots - 1, running + 1
