@@ -54,11 +54,11 @@ class Recorder:
     stores them holds only what was recorded since the last drain.
     """
 
-    def __init__(self, keep: bool = True, slo=None):
+    def __init__(self, keep: bool = True):
         self.keep = keep
         self.requests: list[RequestRecord] = []
         self.series: list[SeriesSample] = []
-        self.tally = RequestTally(slo) if slo is not None else RequestTally()
+        self.tally = RequestTally()  # replay() gives it the run's SLO before the first record
         self.recorded = 0  # request records ever recorded
         self._sent = (0, 0)
 

@@ -23,7 +23,7 @@ from twin.serving.router import make_router
 class Disaggregation:
     def __init__(self, env: simpy.Environment, prefill: list, decode: list, decode_router: str,
                  links_between):
-        self.env, self.prefill, self.decode = env, prefill, decode
+        self.env, self.decode = env, decode
         self.router = make_router(decode_router)
         self.links_between = links_between  # (prefill replica, decode replica) -> [KvLink, ...]
         self.log = TransferLog()
