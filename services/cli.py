@@ -61,8 +61,8 @@ class TwinGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TwinError as exc:
-            from services.exits import REFUSED, CliError
-            raise CliError(one_line(exc), REFUSED) from exc
+            from services.exits import from_twin
+            raise from_twin(exc) from exc
         except Exception as exc:
             from sqlalchemy.exc import DBAPIError  # loaded already whenever a database was used
             if isinstance(exc, DBAPIError):  # e.g. a read-only database file

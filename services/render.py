@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
 from services.render_summary import print_summary  # noqa: F401  (the summary view)

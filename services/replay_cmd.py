@@ -8,6 +8,7 @@ from rich.console import Console
 
 from services import render
 from services.cli_options import trace_options_from
+from services.exits import RUN_EXIT
 from services.limits import RunLimits
 from services.progress import replay_progress
 from services.runner import stored_replay
@@ -19,7 +20,6 @@ from twin.replay import RunSpec
 from twin.trace_events import attach as attach_trace_events
 from twin.traces import load_trace
 
-EXIT = {"complete": 0, "failed": 1, "cancelled": 1, "interrupted": 130}
 
 
 def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: str, opts: dict,
@@ -45,7 +45,7 @@ def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: 
                 run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=hook)
             except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
                 console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
-                return signals.exit_code or EXIT["interrupted"]
+                return signals.exit_code or RUN_EXIT["interrupted"]
     if recorder:
         write_trace_events(recorder[0], trace_events)
     if as_json:
@@ -58,7 +58,7 @@ def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: 
             console.print(f"[red]{result.error}[/]")
     if result.status == "interrupted" and signals.exit_code:
         return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
-    return EXIT[result.status]
+    return RUN_EXIT[result.status]
 
 
 def write_trace_events(recorder, path: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 from twin.errors import NotRunning
 from twin.metrics import RequestRecord, SeriesSample

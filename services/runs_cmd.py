@@ -137,7 +137,8 @@ def runs_cancel(obj, run_id: str) -> None:
 @click.pass_obj
 def runs_watch(obj, run_id: str, as_json: bool) -> None:
     """Follow a running run until it ends, then print its summary. Ctrl-C detaches (the run goes on)."""
-    from services.watch import EXIT_OF, follow, print_outcome
+    from services.exits import RUN_EXIT
+    from services.watch import follow, print_outcome
     with backend(obj) as b:
         full = b.get(run_id)["run_id"]
         try:
@@ -147,4 +148,4 @@ def runs_watch(obj, run_id: str, as_json: bool) -> None:
             sys.exit(INTERRUPTED)
         run = b.get(full)
     print_outcome(obj.console, run, as_json)
-    sys.exit(EXIT_OF.get(run["status"], 1))
+    sys.exit(RUN_EXIT.get(run["status"], 1))

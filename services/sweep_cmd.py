@@ -19,13 +19,13 @@ import click
 from rich.console import Console
 
 from services.cli_options import replay_options, run_spec, trace_options, trace_options_from
+from services.exits import INTERRUPTED, RUN_EXIT
 from services.limits import RunLimits
 from services.sweep_view import figures, print_table, sweep_summary
 from twin.errors import InvalidSpec
 from twin.explore.sweep import Point, parse_set, sweep_points
 
 MAX_LOCAL_POINTS = 256  # points one local sweep may have; split bigger studies into several sweeps
-EXIT = {"complete": 0, "failed": 1, "interrupted": 130}
 
 
 @click.command("sweep")
@@ -63,7 +63,7 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
     if not as_json:
         obj.console.print(f"sweep [bold]{parent}[/] ({status}): {len(rows)} points stored in "
                           f"{obj.db or 'sqlite:///twin.db'}")
-    sys.exit(code if code is not None else EXIT[status])
+    sys.exit(code if code is not None else RUN_EXIT[status])
 
 
 def _with_axis_definitions(base, axes, catalog):
@@ -125,7 +125,7 @@ def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target
                                   highlight=False)
             return signals.exit_code
     except KeyboardInterrupt:  # a second signal: stop at once
-        return 130
+        return INTERRUPTED
     finally:
         pool.terminate()  # points in flight are dropped; finished ones are already stored
         pool.join()

@@ -15,12 +15,11 @@ from rich.console import Console
 from services.common import convert
 from services.common.channel import open_channel
 from services.controller.client import CALL_TIMEOUT_S, _watch, options_msg, trace_source
-from services.exits import from_rpc
+from services.exits import RUN_EXIT, from_rpc
 from services.sweep_view import print_table
 from twin.replay import RunSpec
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
 
-EXIT = {"complete": 0, "failed": 1, "cancelled": 1, "interrupted": 130}
 
 
 def remote_sweep(console: Console, controller: str, base: RunSpec, source: str, opts: dict,
@@ -46,4 +45,4 @@ def remote_sweep(console: Console, controller: str, base: RunSpec, source: str, 
     print_table(console, summary, as_json)
     if not as_json:
         console.print(f"sweep [bold]{run.run_id}[/] ({run.status}) stored by the controller {run.error}")
-    return EXIT.get(run.status, 1)
+    return RUN_EXIT.get(run.status, 1)

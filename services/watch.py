@@ -14,10 +14,9 @@ from typing import Callable
 
 from rich.console import Console
 
-from services.exits import INTERRUPTED, RUN_EXIT, CliError
+from services.exits import INTERRUPTED, CliError
 from services.progress import replay_progress
 
-EXIT_OF = RUN_EXIT
 GRACE_S = 2.0  # between the first Ctrl-C and the cancel request, for a second Ctrl-C to detach
 
 
