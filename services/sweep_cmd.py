@@ -56,9 +56,8 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
         sys.exit(remote_sweep(obj.console, obj.controller, base, trace, opts, axes, find_max_rate, target, as_json))
     points = sweep_points(base, axes, MAX_LOCAL_POINTS, check=RunLimits.from_env().check_spec)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    status, rows, parent, code = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate, target,
-                                              as_json)
-    summary = sweep_summary(rows, find_max_rate)
+    status, rows, summary, parent, code = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate,
+                                                       target, as_json)
     print_table(obj.console, summary, as_json)
     if not as_json:
         obj.console.print(f"sweep [bold]{parent}[/] ({status}): {len(rows)} points stored in "
@@ -94,7 +93,7 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, f
         error = "stopped by a signal: finished points kept" if status == "interrupted" else \
             ("" if status == "complete" else f"{missed} points did not complete")
         store.finish(parent, status, summary, None, error)
-    return status, rows, parent, code
+    return status, rows, summary, parent, code
 
 
 def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target, rows, console) -> int | None:

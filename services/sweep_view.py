@@ -8,23 +8,18 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.explore.pareto import pareto_front
-
-
-def _dig(d, *path):
-    for key in path:
-        d = d.get(key) if isinstance(d, dict) else None
-    return d
+from twin.summary import dig
 
 
 def figures(summary: dict | None) -> dict:
     """The figures a sweep compares, from one point's run summary."""
     s = summary or {}
-    return {"output_tokens_per_s": _dig(s, "throughput", "output_tokens_per_s"),
-            "ttft_p99_s": _dig(s, "ttft_s", "p99"), "tpot_p99_s": _dig(s, "tpot_s", "p99"),
-            "slo_attained": _dig(s, "slo", "attained"), "j_per_output_token": _dig(s, "energy", "j_per_output_token"),
-            "output_tok_s_per_kw": _dig(s, "energy", "output_tok_s_per_kw"),
-            "avg_power_w": _dig(s, "energy", "avg_power_w"),
-            "total_mm2": _dig(s, "area", "total_mm2")}
+    return {"output_tokens_per_s": dig(s, "throughput", "output_tokens_per_s"),
+            "ttft_p99_s": dig(s, "ttft_s", "p99"), "tpot_p99_s": dig(s, "tpot_s", "p99"),
+            "slo_attained": dig(s, "slo", "attained"), "j_per_output_token": dig(s, "energy", "j_per_output_token"),
+            "output_tok_s_per_kw": dig(s, "energy", "output_tok_s_per_kw"),
+            "avg_power_w": dig(s, "energy", "avg_power_w"),
+            "total_mm2": dig(s, "area", "total_mm2")}
 
 
 def sweep_summary(rows: list[dict], find_max_rate: bool) -> dict:

@@ -91,6 +91,13 @@ class RequestTally:
         }
 
 
+def dig(summary: dict | None, *path: str):
+    """The figure at `path` in a run summary (nested dicts), None where any step is missing."""
+    for key in path:
+        summary = summary.get(key) if isinstance(summary, dict) else None
+    return summary
+
+
 def request_summary(records: Iterable[RequestRecord], slo: Slo) -> dict:
     tally = RequestTally(slo)
     for r in records:

@@ -118,10 +118,6 @@ def record_msg(r: RequestRecord) -> common_pb2.RequestRecord:
         reason=str(r.reason))
 
 
-def sample(msg: common_pb2.SeriesSample) -> SeriesSample:
-    return SeriesSample(msg.t_s, msg.name, msg.value)
-
-
 def sample_msg(s: SeriesSample) -> common_pb2.SeriesSample:
     return common_pb2.SeriesSample(t_s=float(s.t_s), name=str(s.name), value=float(s.value))
 

@@ -18,6 +18,7 @@ from services.cli_options import parse_window
 from services.exits import RUN_EXIT, from_rpc
 from twin.replay import RunSpec
 from twin.traces import BUILTIN_TRACES
+from twin.traces.loader import is_file
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
@@ -33,16 +34,9 @@ def upload_chunks(path: Path, fmt: str | None) -> Iterator[controller_pb2.TraceC
             first = False
 
 
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long for the file system: not a file to upload
-        return False
-
-
 def trace_source(stub: controller_pb2_grpc.ControllerStub, source: str, fmt: str | None) -> controller_pb2.TraceSource:
     path = Path(source).expanduser()
-    if source in BUILTIN_TRACES or source.startswith("synthetic:") or not _is_file(path):
+    if source in BUILTIN_TRACES or source.startswith("synthetic:") or not is_file(path):
         return controller_pb2.TraceSource(name=source)
     uploaded = stub.UploadTrace(upload_chunks(path, fmt), timeout=CALL_TIMEOUT_S)
     return controller_pb2.TraceSource(upload_id=uploaded.upload_id)

@@ -26,6 +26,7 @@ from services.sweep_view import figures, sweep_summary
 from twin.explore.search import at_rate, search_goodput
 from twin.explore.sweep import Point, sweep_points
 from twin.replay import RunSpec
+from twin.summary import dig
 from twin.traces import LoadedTrace
 from twin_api.v1 import cluster_pb2_grpc
 
@@ -230,15 +231,9 @@ def _policy(spec: RunSpec) -> dict:
     return {"weights": spec.weights, "kv": spec.kv}
 
 
-def _dig(d: dict, path: tuple[str, ...]):
-    for key in path:
-        d = d.get(key) if isinstance(d, dict) else None
-    return d
-
-
 def row_snapshot(row: RunRow) -> Snapshot:
     summary = row.summary or {}
-    total = _dig(summary, ("requests", "submitted")) or len(summary.get("points", [])) or row.requests_recorded
-    simulated = _dig(summary, ("twin", "simulated_s")) or 0.0
+    total = dig(summary, "requests", "submitted") or len(summary.get("points", [])) or row.requests_recorded
+    simulated = dig(summary, "twin", "simulated_s") or 0.0
     finished = row.requests_recorded if row.kind == "replay" else summary.get("complete", 0)
     return Snapshot(row.id, row.status, finished, total, simulated, row.error)

@@ -121,12 +121,13 @@ def resolve_path(source: str) -> tuple[Path, str | None, str]:
         entry = BUILTIN_TRACES[source]
         return entry.path, entry.fmt, source
     path = Path(source).expanduser()
-    if _is_file(path):
+    if is_file(path):
         return path, None, path.name
     raise UnknownName("trace (not a file, built-in or synthetic: source)", source, list(BUILTIN_TRACES))
 
 
-def _is_file(path: Path) -> bool:
+def is_file(path: Path) -> bool:
+    """Whether `path` names a file (False, not an error, for a name the file system refuses)."""
     try:
         return path.is_file()
     except (OSError, ValueError):  # a name too long for the file system, or with a NUL in it
