@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 
-from figures import spread
+from figures import run_child, spread
 
 COMMAND = ["replay", "azure-conv-2023", "--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress"]
 IMPORTS = "import services.cli, services.replay_cmd"
@@ -28,13 +25,7 @@ IMPORTS = "import services.cli, services.replay_cmd"
 
 def timed(argv: list[str], cwd: str) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MiB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return wall, cpu, after.ru_maxrss / 1024
+    return run_child(argv, cwd)[:3]
 
 
 def twin(db: str | None) -> list[str]:

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import run_child, spread
+
 OPTIONS = ["--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress", "--json"]
 TWIN = [sys.executable, "-m", "services.cli"]
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -102,17 +104,10 @@ def timed(argv: list[str], cwd: str, servers: dict[str, int]) -> dict:
     """Wall s, CPU s and peak RSS MiB of one command (its own rusage), the CPU s of the controller
     and of the cluster replicas meanwhile, and the summary its --json output holds."""
     cpu0 = service_cpu(servers)
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{' '.join(argv[2:])} exited with {child.returncode}")
+    wall, cpu, rss, out = run_child(argv, cwd)
     cpu1 = service_cpu(servers)
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,
-            **{kind: cpu1[kind] - cpu0[kind] for kind in cpu0}, "summary": json.loads(out)["summary"]}
+    return {"wall": wall, "cpu": cpu, "rss": rss, **{kind: cpu1[kind] - cpu0[kind] for kind in cpu0},
+            "summary": json.loads(out)["summary"]}
 
 
 def service_cpu(servers: dict[str, int]) -> dict[str, float]:
@@ -121,18 +116,14 @@ def service_cpu(servers: dict[str, int]) -> dict[str, float]:
             for kind in ("controller", "cluster")}
 
 
-def fig(values: list[float], fmt: str = "{:.2f}") -> str:
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
-
-
 def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
     for name, runs in rows.items():
-        print(f"{name:>8}: wall {fig([r['wall'] for r in runs])} s, CPU: CLI {fig([r['cpu'] for r in runs])} s, "
-              f"controller {fig([r['controller'] for r in runs])} s, cluster {fig([r['cluster'] for r in runs])} s; "
-              f"CLI peak RSS {fig([r['rss'] for r in runs], '{:.0f}')} MiB ({len(runs)} runs)")
+        print(f"{name:>8}: wall {spread([r['wall'] for r in runs])} s, CPU: CLI {spread([r['cpu'] for r in runs])} s, "
+              f"controller {spread([r['controller'] for r in runs])} s, cluster {spread([r['cluster'] for r in runs])} s; "
+              f"CLI peak RSS {spread([r['rss'] for r in runs], '{:.0f}')} MiB ({len(runs)} runs)")
     ratio = [r["wall"] / e["wall"] for e, r in zip(rows["embedded"], rows["remote"])]
     medians = [statistics.median(r["wall"] for r in rows[name]) for name in ("remote", "embedded")]
-    print(f"remote / embedded wall: {fig(ratio)} (pairwise); of the medians {medians[0] / medians[1]:.2f}")
+    print(f"remote / embedded wall: {spread(ratio)} (pairwise); of the medians {medians[0] / medians[1]:.2f}")
     print("peak RSS of the services: " + ", ".join(f"{n} {proc_peak_mib(p):.0f} MiB" for n, p in servers.items()))
     first = rows["embedded"][0]["summary"]
     differ = sorted({f"{name}: {key}" for name, rs in rows.items() for r in rs for key in first

@@ -1,10 +1,13 @@
-"""What the benchmarks measure in a process (its CPU seconds) and print for a figure measured several
-times (the median and the min-max)."""
+"""What the benchmarks measure (a process's CPU seconds, a child command's own wall, CPU and peak RSS)
+and print for a figure measured several times (the median and the min-max)."""
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
+import subprocess
+import time
 
 
 def spread(values, fmt: str = "{:.2f}") -> str:
@@ -17,3 +20,17 @@ def cpu_s() -> float:
     """User + system CPU seconds of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+def run_child(argv: list[str], cwd: str) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MiB, stdout) of one command, from its own rusage (os.wait4: not the
+    running maximum over every child so far that RUSAGE_CHILDREN gives); SystemExit if it fails."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(argv)} exited with {child.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
