@@ -54,6 +54,16 @@ def _mapping(data: Any, where: str) -> dict[str, Any]:
     return dict(data)
 
 
+def link_from_dict(data: Mapping[str, Any], where: str = "link") -> LinkSpec:
+    """A LinkSpec from its YAML mapping, a calibrated ESL synchronisation resolved (a catalogue entry or a
+    server's inline link alike)."""
+    data = _mapping(data, where)
+    if "sync_cycles" in data:
+        data["sync_cycles"] = _calibrated(data["sync_cycles"], calibration()["esl_sync_cycles"],
+                                          str(data.get("name")), f"{where}.sync_cycles")
+    return _build(LinkSpec, data, where)
+
+
 def chip_from_dict(data: Mapping[str, Any], where: str = "chip") -> ChipSpec:
     from twin.hw.engines import engines_from_dicts
     from twin.energy import energy_from_dict
@@ -116,11 +126,7 @@ class Catalog:
 
     def link(self, name: object, overrides: Mapping[str, Any] = {}) -> LinkSpec:
         data, source = self._data("links", name, overrides, "link")
-        data = dict(data)
-        if "sync_cycles" in data:
-            data["sync_cycles"] = _calibrated(data["sync_cycles"], calibration()["esl_sync_cycles"],
-                                              str(data["name"]), f"{data['name']}.sync_cycles")
-        return _build(LinkSpec, data, f"{source}: {data['name']}")
+        return link_from_dict(data, f"{source}: {data['name']}")
 
     def model(self, name: object, overrides: Mapping[str, Any] = {}) -> ModelSpec:
         data, source = self._data("models", name, overrides, "model")
@@ -149,7 +155,7 @@ class Catalog:
         field = SINGULAR[kind]
         if isinstance(ref, Mapping):
             inline = f"{where}.{field}"
-            return chip_from_dict(ref, inline) if kind == "chips" else _build(LinkSpec, ref, inline)
+            return (chip_from_dict if kind == "chips" else link_from_dict)(ref, inline)
         try:
             return build(ref, overrides)
         except UnknownName as exc:

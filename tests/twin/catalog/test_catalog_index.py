@@ -57,6 +57,16 @@ def test_a_user_folder_adds_a_chip_and_a_server_using_it(tmp_path: Path) -> None
         "servers": {"my-server": server}, "chips": {"my-lpu": yaml.safe_load((tmp_path / "chips/my-lpu.yaml").read_text())}}
 
 
+def test_an_inline_link_resolves_its_calibrated_synchronisation_as_the_catalogue_entry_does(tmp_path: Path) -> None:
+    """A server may write its link inline; a copy of esl-fpga (sync_cycles: calibrated) builds that link."""
+    cat = Catalog()
+    server = yaml.safe_load(cat.entry("servers", "lpu-8x-4nm").text)
+    server.update(name="inline-link", link=yaml.safe_load(cat.entry("links", "esl-fpga").text))
+    (tmp_path / "servers").mkdir()
+    (tmp_path / "servers" / "inline-link.yaml").write_text(yaml.safe_dump(server))
+    assert Catalog([tmp_path]).server("inline-link").link == cat.link("esl-fpga")
+
+
 def test_a_user_entry_may_not_shadow_a_package_name_without_override(tmp_path: Path) -> None:
     _user_chip(tmp_path, "lpu-asic-3280", mac_trees=64)
     with pytest.raises(InvalidSpec, match="already defined by catalog/chips/lpu-asic-3280.yaml.*--catalog-override"):
