@@ -6,7 +6,7 @@ import math
 
 import click
 
-from twin.config import ServingConfig
+from twin.config import ARCHITECTURE_FIELDS, ServingConfig
 from twin.errors import InvalidSpec, quote
 from twin.quant.policy import load_policy
 from twin.replay import RunSpec
@@ -142,10 +142,8 @@ def _architecture(opts: dict, from_policy: dict) -> dict:
     their defaults."""
     from twin.serving.options import parse_beta
     router = opts.get("router")
-    fields = {"router": router or "round-robin", "prefill_router": router or "least-tokens",
-              **{k: opts[k] for k in ("pd", "prefill_server", "decode_router", "prefix_cache", "prefix_cache_share",
-                                      "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
-                                      "draft_model", "draft_skip")},
+    fields = {**{k: opts[k] for k in ARCHITECTURE_FIELDS if k in opts},
+              "router": router or "round-robin", "prefill_router": router or "least-tokens",
               "acceptance_dist": parse_beta(opts["acceptance_dist"]) if opts.get("acceptance_dist") else None}
     defaults = ServingConfig()
     for key, value in from_policy.items():

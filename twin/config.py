@@ -367,6 +367,13 @@ class ClusterSpec:
         return "ring" if self.tp == self.server.chips and self.tp > 2 else "line"
 
 
+# The serving-architecture fields of ServingConfig, which a policy file's `serving:` section may set too
+# (batching, scheduling and fidelity come from the command line only).
+ARCHITECTURE_FIELDS = ("router", "prefill_router", "pd", "prefill_server", "decode_router", "prefix_cache",
+                       "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
+                       "acceptance_dist", "draft_model", "draft_skip")
+
+
 @dataclass(frozen=True)
 class ServingConfig:
     """How a replica serves: batching, prefill/decode policy, KV paging, preemption, routing."""

@@ -83,15 +83,13 @@ def policy_from_dict(data: dict) -> PolicySpec:
 
 def _serving(data: dict) -> tuple[tuple[str, object], ...]:
     """The `serving:` section, checked field by field against ServingConfig (errors name policy.serving.X)."""
-    from dataclasses import fields
-
-    from twin.config import ServingConfig
+    from twin.config import ARCHITECTURE_FIELDS, ServingConfig
     if not isinstance(data, dict):
         raise InvalidSpec("policy.serving", "must be a mapping of serving options")
-    known = {f.name for f in fields(ServingConfig)}
     for key in data:
-        if key not in known:
-            raise InvalidSpec(f"policy.serving.{key}", f"unknown option (known: {', '.join(sorted(known))})")
+        if key not in ARCHITECTURE_FIELDS:
+            raise InvalidSpec(f"policy.serving.{key}", f"not a serving option a policy sets (those are: "
+                                                       f"{', '.join(sorted(ARCHITECTURE_FIELDS))})")
     try:
         ServingConfig(**data)
     except InvalidSpec as exc:

@@ -17,6 +17,8 @@ from twin.traces import TraceOptions, load_trace
     ({"rules": [{"when": "kv_occupancy"}]}, "rules[0]"),
     ({"layers": [{"first": 3, "last": 1, "kv": "oaken"}]}, "layers[0]"),
     ({"kvv": "oaken"}, "policy.kvv"),
+    ({"serving": {"max_context": 8192}}, "policy.serving.max_context"),  # set on the command line, not here
+    ({"serving": {"max_batch": 64}}, "policy.serving.max_batch"),
 ])
 def test_invalid_policies_name_the_field(data, field):
     with pytest.raises(InvalidSpec) as err:
