@@ -56,7 +56,7 @@ def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: 
         on_built(sim)
     signals = signals or StopSignals()  # not entered: never fires, but its sections still work
     run_id = store.create_run(kind="replay", trace=trace.name, spec=spec.to_dict(),
-                              policy={"weights": spec.weights, "kv": spec.kv})
+                              policy=stored_policy(spec))
     if on_created is not None:
         on_created(run_id)
     sink = PendingSink(lambda r, s: store.append(run_id, r, s), signals.deferred)
@@ -75,6 +75,11 @@ def stored_replay(store: Store, spec: RunSpec, trace: LoadedTrace, *, progress: 
     with signals.deferred():
         store.finish(run_id, result.status, result.summary, components, result.error)
     return run_id, result
+
+
+def stored_policy(spec: RunSpec) -> dict:
+    """The run row's policy column: the spec's weight and KV formats."""
+    return {"weights": spec.weights, "kv": spec.kv}
 
 
 def load_info(spec: RunSpec, trace: LoadedTrace) -> dict:

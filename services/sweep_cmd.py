@@ -75,13 +75,14 @@ def _with_axis_definitions(base, axes, catalog):
 
 
 def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, find_max_rate, target, quiet):
+    from services.runner import stored_policy
     from services.store import open_store
     from twin.traces import load_trace
     trace = load_trace(trace_name, trace_options_from(opts, base.model_spec().max_context))
     requests = list(trace.requests)
     rows: list[dict] = []
     with open_store(obj.db) as store:
-        parent = store.create_run(kind="sweep", trace=trace.name, policy={"weights": base.weights, "kv": base.kv},
+        parent = store.create_run(kind="sweep", trace=trace.name, policy=stored_policy(base),
                                   spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
                                         "find_max_rate": find_max_rate, "target": target})
         log = None if quiet else Console(stderr=True)
@@ -132,9 +133,10 @@ def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target
 
 def _store_point(store, trace_name: str, point: Point, out: dict) -> dict:
     """A child run for the point (its records, series and summary) and the row the table shows."""
+    from services.runner import stored_policy
     row = {"values": point.values, "status": out["status"], "error": out["error"]}
     run_id = store.create_run(kind="replay", trace=trace_name, spec=out["spec"],
-                              policy={"weights": point.spec.weights, "kv": point.spec.kv})
+                              policy=stored_policy(point.spec))
     for start in range(0, len(out["records"]), 10_000):
         store.append(run_id, out["records"][start:start + 10_000], out["series"] if start == 0 else [])
     if not out["records"] and out["series"]:

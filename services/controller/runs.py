@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from services.controller.active import ActiveRun, Snapshot
 from services.controller.remote import Outcome, RemoteReplay, StoreSink
 from services.limits import RunLimits
-from services.runner import load_info, trace_info
+from services.runner import load_info, stored_policy, trace_info
 from services.store import RunRow, Store
 from twin.errors import CapacityExceeded, NotRunning
 from services.sweep_view import figures, sweep_summary
@@ -64,7 +64,7 @@ class RunManager:
 
     # ---- starting -----------------------------------------------------------------
     def start_replay(self, spec: RunSpec, trace: LoadedTrace) -> str:
-        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests),
+        active = self._create("replay", trace, spec.to_dict(), stored_policy(spec), len(trace.requests),
                               records=len(trace.requests))
         body = lambda: self._replay(active, spec, trace, lambda: active.stop_reason)  # noqa: E731
         self._executor.submit(self._guarded, active, body)
@@ -76,7 +76,7 @@ class RunManager:
         points = sweep_points(base, axes, self.limits.max_sweep_points, check=self.run_limits.check_spec)
         spec = {"base": base.to_dict(), "axes": {field: list(values) for field, values in axes},
                 "find_max_rate": rate_target is not None, "target": rate_target}
-        active = self._create("sweep", trace, spec, _policy(base), len(points))
+        active = self._create("sweep", trace, spec, stored_policy(base), len(points))
         self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace, rate_target))
         return active.run_id
 
@@ -163,7 +163,7 @@ class RunManager:
         return row
 
     def _child(self, parent: ActiveRun, spec: RunSpec, trace: LoadedTrace) -> tuple[Outcome, str]:
-        active = self._create("replay", trace, spec.to_dict(), _policy(spec), len(trace.requests),
+        active = self._create("replay", trace, spec.to_dict(), stored_policy(spec), len(trace.requests),
                               records=len(trace.requests))
         try:
             outcome = self._replay(active, spec, trace, lambda: active.stop_reason or parent.stop_reason,
@@ -225,10 +225,6 @@ class RunManager:
             never_started = list(self._active.values())
         for active in never_started:
             self._interrupt(active, NOT_STARTED)
-
-
-def _policy(spec: RunSpec) -> dict:
-    return {"weights": spec.weights, "kv": spec.kv}
 
 
 def row_snapshot(row: RunRow) -> Snapshot:
