@@ -64,8 +64,8 @@ class TwinGroup(click.Group):
             from services.exits import from_twin
             raise from_twin(exc) from exc
         except Exception as exc:
-            from sqlalchemy.exc import DBAPIError  # loaded already whenever a database was used
-            if isinstance(exc, DBAPIError):  # e.g. a read-only database file
+            sql_errors = sys.modules.get("sqlalchemy.exc")  # loaded whenever this process used a database
+            if sql_errors is not None and isinstance(exc, sql_errors.DBAPIError):  # e.g. a read-only file
                 raise click.ClickException(one_line(exc)) from exc
             raise
 
@@ -108,17 +108,28 @@ def cli(ctx: click.Context, db: str | None, controller: str | None, metrics: str
 def replay(obj: Ctx, trace: str, as_json: bool, no_progress: bool, watch: bool, trace_events: str | None,
            **opts) -> None:
     """Replay TRACE (a built-in name, a file path or synthetic:...) on a simulated cluster."""
-    spec = run_spec(opts, obj.catalog)
-    warning = context_warning(spec)
-    if warning:  # a line on stderr, so --json output stays parseable
-        click.echo(warning, err=True)
     if obj.controller:
         from services.controller.client import remote_replay_command
-        sys.exit(remote_replay_command(obj.console, obj.controller, spec, trace, opts, watch, as_json,
-                                       obj.metrics))
-    from services.replay_cmd import run_replay_command  # the store and SQL only for an embedded replay
-    code = run_replay_command(obj.console, obj.db, spec, trace, opts, as_json, no_progress, trace_events)
+        sys.exit(remote_replay_command(obj.console, obj.controller, replay_spec(obj, opts), trace, opts, watch,
+                                       as_json, obj.metrics))
+    from services.store.rows import process_owner
+    from services.store.writer import StoreWriter
+    # The store's process first: its imports (SQLAlchemy) overlap building the twin's spec and reading the trace.
+    with StoreWriter(obj.db, owner=process_owner("twin replay")) as store:
+        spec = replay_spec(obj, opts)
+        from services.replay_cmd import run_replay_command
+        code = run_replay_command(obj.console, store, spec, trace, opts, as_json, no_progress, trace_events)
     sys.exit(code)
+
+
+def replay_spec(obj: Ctx, opts: dict):
+    """The RunSpec of the replay options; a warning line on stderr (so --json output stays parseable)
+    when it serves requests past the model's trained context."""
+    spec = run_spec(opts, obj.catalog)
+    warning = context_warning(spec)
+    if warning:
+        click.echo(warning, err=True)
+    return spec
 
 
 @cli.group()

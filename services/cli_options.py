@@ -1,17 +1,21 @@
-"""Shared click options for replays and traces, and their conversion to core specs."""
+"""Shared click options for replays and traces, and their conversion to core specs.
+
+The core (twin.replay, twin.traces, ...) is imported by the functions that convert, not here:
+`twin --help` and the commands that do not simulate start without it (issue 12, item 5).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import click
 
-from twin.config import ARCHITECTURE_FIELDS, ServingConfig
 from twin.errors import InvalidSpec, quote
-from twin.quant.policy import load_policy
-from twin.replay import RunSpec
-from twin.summary import Slo
-from twin.traces import TraceOptions, parse_mapping
+
+if TYPE_CHECKING:
+    from twin.replay import RunSpec
+    from twin.traces import TraceOptions
 
 
 def _stack(options):
@@ -94,6 +98,7 @@ trace_options = _stack([
 
 
 def trace_options_from(opts: dict, max_context: int | None) -> TraceOptions:
+    from twin.traces import TraceOptions, parse_mapping
     start, end = parse_window(opts.get("window"))
     return TraceOptions(fmt=opts.get("fmt"), mapping=parse_mapping(opts["mapping"]) if opts.get("mapping") else None,
                         on_bad_row=opts.get("on_bad_row", "raise"), window_start_s=start, window_end_s=end,
@@ -119,6 +124,10 @@ def parse_window(text: str | None) -> tuple[float, float | None]:
 def run_spec(opts: dict, catalog=None) -> RunSpec:
     """The RunSpec of the replay options; user catalogue entries it uses travel inside it."""
     from twin.catalog import default_catalog
+    from twin.config import ServingConfig
+    from twin.quant.policy import load_policy
+    from twin.replay import RunSpec
+    from twin.summary import Slo
     catalog = catalog or default_catalog()
     overrides = opts.get("overrides") or None
     tp = opts["tp"] or catalog.server(opts["server"], overrides or {}).chips
@@ -140,6 +149,7 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
 def _architecture(opts: dict, from_policy: dict) -> dict:
     """Serving-architecture fields from the flags; a policy file's `serving:` section fills what the flags leave at
     their defaults."""
+    from twin.config import ARCHITECTURE_FIELDS, ServingConfig
     from twin.serving.options import parse_beta
     router = opts.get("router")
     fields = {**{k: opts[k] for k in ARCHITECTURE_FIELDS if k in opts},

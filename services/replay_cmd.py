@@ -1,4 +1,8 @@
-"""`twin replay`: load the trace, run the twin with a progress bar, store and print the summary."""
+"""`twin replay`: load the trace, run the twin with a progress bar, store and print the summary.
+
+The store lives in a child process (services.store.writer) that the CLI starts first, so that
+its imports overlap building the spec and reading the trace; this process never imports SQL.
+"""
 
 from __future__ import annotations
 
@@ -13,52 +17,60 @@ from services.limits import RunLimits
 from services.progress import replay_progress
 from services.runner import stored_replay
 from services.signals import StopSignals
-from services.store import open_store
-from services.store.repo import process_owner
-from services.store.db import database_label
-from twin.replay import RunSpec
+from services.store.writer import StoreWriter
+from twin.replay import RunResult, RunSpec
 from twin.trace_events import attach as attach_trace_events
-from twin.traces import load_trace
+from twin.traces import LoadedTrace, load_trace
 
 
-
-def run_replay_command(console: Console, db: str | None, spec: RunSpec, source: str, opts: dict,
+def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, source: str, opts: dict,
                        as_json: bool, no_progress: bool, trace_events: str | None = None) -> int:
+    """Replay into `store`, a StoreWriter the caller started (and closes) before building `spec`."""
+    trace = _checked_trace(spec, source, opts)
+    recorder: list = []
+    hook = (lambda sim: recorder.append(attach_trace_events(sim))) if trace_events else None
+    label = store.open()  # a bad --db fails here, in one line, before any simulation
+    progress = replay_progress(f"replay {trace.name}", len(trace.requests), disable=no_progress or as_json)
+    with progress as update, StopSignals() as signals:
+        try:
+            run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=hook)
+        except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
+            console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
+            return signals.exit_code or RUN_EXIT["interrupted"]
+    if recorder:
+        write_trace_events(recorder[0], trace_events)
+    _print_result(console, run_id, result, label, as_json)
+    if result.status == "interrupted" and signals.exit_code:
+        return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
+    return RUN_EXIT[result.status]
+
+
+def _checked_trace(spec: RunSpec, source: str, opts: dict) -> LoadedTrace:
+    """The trace, within the limits; skipped or reordered rows said on stderr (never in --json)."""
     limits = RunLimits.from_env()
     limits.check_spec(spec)
     limits.check_source(source)
     # No clamping at load: the twin rejects (or clamps) over-long requests itself, and counts them.
     trace = load_trace(source, trace_options_from(opts, None))
     limits.check_trace(trace)
-    warn = Console(stderr=True)  # warnings never mix into --json on stdout
+    warn = Console(stderr=True)
     if trace.bad_rows:
         warn.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
     if trace.out_of_order:
         warn.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
-                      "replayed in arrival order[/]")
-    recorder: list = []
-    hook = (lambda sim: recorder.append(attach_trace_events(sim))) if trace_events else None
-    with open_store(db, owner=process_owner("twin replay")) as store:
-        progress = replay_progress(f"replay {trace.name}", len(trace.requests), disable=no_progress or as_json)
-        with progress as update, StopSignals() as signals:
-            try:
-                run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=hook)
-            except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
-                console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
-                return signals.exit_code or RUN_EXIT["interrupted"]
-    if recorder:
-        write_trace_events(recorder[0], trace_events)
+                   "replayed in arrival order[/]")
+    return trace
+
+
+def _print_result(console: Console, run_id: str, result: RunResult, label: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"run_id": run_id, "status": result.status, "error": result.error,
                           "summary": result.summary}, indent=2))
-    else:
-        render.print_summary(console, result.summary)
-        console.print(f"stored as run [bold]{run_id}[/] ({result.status}) in {database_label(db)}")
-        if result.error:
-            console.print(f"[red]{result.error}[/]")
-    if result.status == "interrupted" and signals.exit_code:
-        return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
-    return RUN_EXIT[result.status]
+        return
+    render.print_summary(console, result.summary)
+    console.print(f"stored as run [bold]{run_id}[/] ({result.status}) in {label}")
+    if result.error:
+        console.print(f"[red]{result.error}[/]")
 
 
 def write_trace_events(recorder, path: str) -> None:

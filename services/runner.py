@@ -9,19 +9,22 @@ stored records, however the run was stopped.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from services.signals import StopSignals
-from services.store import Store
 from twin.metrics import RequestRecord, SeriesSample
 from twin import capacity
 from twin.replay import Progress, RunResult, RunSpec, replay
 from twin.sim import component_figures
 from twin.traces import LoadedTrace
 
+if TYPE_CHECKING:  # the CLI passes a StoreWriter (same methods) and never imports the SQL layer
+    from services.store import Store
+
 
 class PendingSink:
-    """Appends batches to the store; a batch is dropped from memory only once it is committed."""
+    """Appends batches to the store; a batch is dropped from memory only once the store took it
+    (committed it, or, a StoreWriter, sent it to the process that commits it in order)."""
 
     def __init__(self, append: Callable[[list[RequestRecord], list[SeriesSample]], None],
                  guard: Callable[[], AbstractContextManager]):

@@ -9,7 +9,6 @@ interruption helpers, in exactly one final status.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from services.store import convert
 from services.store.db import create_store_engine, migrate, resolve_url
 from services.store.models import ComponentModel, RequestModel, RunModel, SeriesModel
-from services.store.rows import RunInfo, RunKind, RunRow, RunStatus
+from services.store.rows import RunInfo, RunKind, RunRow, RunStatus, process_owner
 from twin.errors import InvalidSpec, NotRunning, UnknownName, quote
 from twin.metrics import RequestRecord, SeriesSample
 
@@ -28,11 +27,6 @@ _REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
 _INFO_COLUMNS = tuple(getattr(RunModel, f.name) for f in fields(RunInfo))
 LEASE_ENV = "TWIN_RUN_LEASE_S"
 DEFAULT_LEASE_S = 300.0  # a run whose batches stop for this long is taken to be dead
-
-
-def process_owner(role: str) -> str:
-    """Who drives a run: role, host and process id, e.g. 'controller on node-1, pid 42'."""
-    return f"{role} on {socket.gethostname()}, pid {os.getpid()}"
 
 
 def lease_seconds() -> float:

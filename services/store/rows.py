@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import enum
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+
+def process_owner(role: str) -> str:
+    """Who drives a run: role, host and process id, e.g. 'controller on node-1, pid 42'. Here, not
+    in repo, so that a process without SQLAlchemy (the CLI beside its store writer) can name itself."""
+    return f"{role} on {socket.gethostname()}, pid {os.getpid()}"
 
 
 class RunStatus(enum.StrEnum):
