@@ -5,7 +5,10 @@
 Each run is a fresh process in a fresh temporary folder. Prints, as the median and min-max
 over the runs: wall seconds and CPU seconds of the whole command with the default SQLite
 file and with an in-memory database (their ratio is the store's cost), peak RSS, and the
-start-up time (importing the CLI and what `replay` needs). Run on demand:
+start-up time (importing the CLI and what `replay` needs). The CPU is split into the main
+process's own and its store writer's (services/store/writer.py, on the other core): on an idle
+2-core machine the main process's CPU is the wall time's floor, and it is the figure a shared,
+busy machine disturbs least. Run on demand:
 
     python bench/bench_cli.py [--runs 5]
 """
@@ -23,26 +26,45 @@ COMMAND = ["replay", "azure-conv-2023", "--server", "lpu-8x-4nm", "--model", "ll
 IMPORTS = "import services.cli, services.replay_cmd"
 
 
+# The CLI as `python -m services.cli` runs it, writing at exit its own CPU and that of the children
+# it waited for (the store writer) to the file named by its first argument.
+SPLIT = """
+import atexit, resource, runpy, sys
+def split(path=sys.argv.pop(1)):
+    cpu = lambda who: sum(resource.getrusage(who)[:2])
+    open(path, "w").write(f"{cpu(resource.RUSAGE_SELF)} {cpu(resource.RUSAGE_CHILDREN)}")
+atexit.register(split)
+runpy.run_module("services.cli", run_name="__main__", alter_sys=True)
+"""
+
+
 def timed(argv: list[str], cwd: str) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MiB) of one child process."""
     return run_child(argv, cwd)[:3]
 
 
-def twin(db: str | None) -> list[str]:
-    return [sys.executable, "-m", "services.cli", *(["--db", db] if db else []), *COMMAND]
+def timed_split(db: str | None, cwd: str) -> tuple[float, float, float, float, float]:
+    """(wall s, CPU s, peak RSS MiB, main process CPU s, store writer CPU s) of one replay."""
+    cpu_file = os.path.join(cwd, "cpu.txt")
+    argv = [sys.executable, "-c", SPLIT, cpu_file, *(["--db", db] if db else []), *COMMAND]
+    wall, cpu, rss = timed(argv, cwd)
+    with open(cpu_file) as f:
+        main_cpu, writer_cpu = map(float, f.read().split())
+    return wall, cpu, rss, main_cpu, writer_cpu
 
 
 def main(runs: int) -> None:
-    results: dict[str, list[tuple[float, float, float]]] = {"file": [], "memory": [], "startup": []}
+    results: dict[str, list[tuple]] = {"file": [], "memory": [], "startup": []}
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            results["file"].append(timed(twin(None), tmp))
-            results["memory"].append(timed(twin("sqlite:///:memory:"), tmp))
+            results["file"].append(timed_split(None, tmp))
+            results["memory"].append(timed_split("sqlite:///:memory:", tmp))
             results["startup"].append(timed([sys.executable, "-c", IMPORTS], tmp))
     for name, rows in results.items():
-        walls, cpus, rss = zip(*rows)
-        print(f"{name:>8}: wall {spread(walls)} s, CPU {spread(cpus)} s, peak RSS {spread(rss, '{:.0f}')} MiB "
-              f"({len(rows)} runs)", flush=True)
+        walls, cpus, rss, *split = zip(*rows)
+        parts = f" (main {spread(split[0])}, store writer {spread(split[1])})" if split else ""
+        print(f"{name:>8}: wall {spread(walls)} s, CPU {spread(cpus)} s{parts}, peak RSS {spread(rss, '{:.0f}')} "
+              f"MiB ({len(rows)} runs)", flush=True)
     ratio = [f[0] / m[0] for f, m in zip(results["file"], results["memory"])]
     print(f"file / :memory: wall ratio {spread(ratio)}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (a shared machine inflates wall time)")

@@ -75,6 +75,7 @@ class StoreWriter:
         replies_out.close()        # end-of-file when the other exits
         self.failed: str | None = None
         self.broken = False
+        self.asked_to_open = False
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -84,6 +85,7 @@ class StoreWriter:
 
     def open(self) -> str:
         """Have the child open (and migrate) the store; its label for people. WriterError if it cannot."""
+        self.asked_to_open = True
         return self._call("open")
 
     def create_run(self, *, kind: str, trace: str, spec: dict, policy: dict) -> str:
@@ -103,7 +105,11 @@ class StoreWriter:
         return self._call("mark_interrupted", run_id, error)
 
     def close(self) -> None:
-        """Ask the child to end (an unfinished run is marked interrupted) and join it, by pid."""
+        """Ask the child to end (an unfinished run is marked interrupted) and join it, by pid. Before
+        `open` it has touched no database: it is killed at once rather than waited for (a bad option
+        then costs no wait for its imports)."""
+        if not self.asked_to_open:
+            self.process.kill()
         try:
             self._requests.send(("close",))
         except OSError:  # it has gone already

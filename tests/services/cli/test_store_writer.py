@@ -165,6 +165,29 @@ def test_a_signal_to_the_process_group_marks_the_run_with_every_record(tmp_path,
     assert row.summary["requests"]["done"] == sum(r.state == "done" for r in kept)
 
 
+def test_a_second_ctrl_c_stops_at_once_and_the_run_counts_what_was_stored(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'twin.db'}"
+    cli = twin(db, *LONG, start_new_session=True)
+    try:
+        run_id, _ = first_batch(db)
+        (writer,) = children(cli.pid)
+        os.killpg(cli.pid, signal.SIGINT)
+        os.killpg(cli.pid, signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.communicate()
+    assert cli.returncode == 130 and "Traceback" not in err, err
+    assert not running(writer)
+    with open_store(db) as store:
+        row = store.get_run(run_id)
+        kept = store.request_records(run_id, limit=100_000)
+    assert row.status == "interrupted" and 0 < len(kept) == row.requests_recorded
+    if row.summary is not None:  # the first signal's checkpoint came before the second signal
+        assert row.summary["requests"]["total"] == len(kept)
+
+
 def test_when_the_cli_is_killed_its_writer_marks_the_run_and_exits(db_url) -> None:
     cli = twin(db_url, *LONG)
     try:
@@ -206,3 +229,13 @@ def test_a_batch_the_store_refuses_stops_the_cli_with_one_line_and_keeps_what_wa
         kept = store.request_records(run_id, limit=100_000)
     assert (row.status, row.error) == ("cancelled", "cancelled by the test")
     assert len(kept) == row.requests_recorded == cancelled_with
+
+
+@pytest.mark.parametrize("bad", [["--model", "no-such-model"], ["--limit", "0"]])
+def test_a_refused_replay_leaves_no_database_file_and_no_writer(tmp_path, bad) -> None:
+    db = tmp_path / "twin.db"
+    cli = twin(f"sqlite:///{db}", *SMALL, *bad, probe=tmp_path / "probe.json")
+    out, err = cli.communicate(timeout=60)
+    assert (cli.returncode, out) == (1, "") and err.startswith("Error: ") and err.count("\n") == 1, err
+    (writer,) = json.loads((tmp_path / "probe.json").read_text())["writers"]
+    assert not running(writer) and not db.exists()
