@@ -1,7 +1,7 @@
 """Percentiles of a stream in bounded memory.
 
 Up to `exact_limit` values are kept and percentiles are exact (numpy's linear
-interpolation). Beyond that the values move into a log-bucketed histogram in the manner
+interpolation, computed here in plain Python: the twin's start-up does not import numpy). Beyond that the values move into a log-bucketed histogram in the manner
 of DDSketch (Masson, Rim and Lee, VLDB 2019): a positive value x falls in bucket
 ceil(log_g x) with g = (1 + a) / (1 - a), and the bucket reports 2 g^i / (g + 1), which
 is within a relative error `a` of every value in it. A percentile interpolates between
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 from array import array
-
-import numpy as np
 
 RELATIVE_ERROR = 1e-3  # the stated bound on every percentile once the sketch takes over
 EXACT_LIMIT = 50_000  # values kept exactly before switching to buckets (400 kB)
@@ -62,7 +60,8 @@ class Quantiles:
     def percentiles(self, qs: list[float]) -> list[float]:
         """The q-th percentiles (0..100), numpy's 'linear' definition."""
         if self._values is not None:
-            return [float(v) for v in np.percentile(np.frombuffer(self._values, dtype=float), qs)]
+            ordered = sorted(self._values)
+            return [_linear(ordered, q / 100 * (len(ordered) - 1)) for q in qs]
         return [min(self._interpolated(q / 100 * (self.count - 1)), self.max) for q in qs]
 
     def _interpolated(self, rank: float) -> float:
@@ -85,3 +84,12 @@ class Quantiles:
             if len(out) == 2:
                 break
         return out[0], out[1]
+
+
+def _linear(ordered: list[float], rank: float) -> float:
+    """The value at fractional `rank` of sorted values, interpolated as numpy's 'linear' method does
+    (from the upper neighbour when past the midpoint, so the result matches numpy's to the last bit)."""
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(ordered) - 1)
+    a, b, t = ordered[lo], ordered[hi], rank - lo
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from twin.errors import InvalidSpec
 
 
@@ -119,6 +117,7 @@ class TransferLog:
     def summary(self) -> dict:
         if not self.bytes:
             return {"transfers": 0}
+        import numpy as np  # here: the replay path loads numpy only when a run has transfers to sum up
         d, total = np.asarray(self.durations), float(sum(self.durations))
         return {"transfers": len(self.bytes), "kv_gb_moved": float(sum(self.bytes)) / 1e9,
                 "transfer_mean_s": float(d.mean()), "transfer_p99_s": float(np.percentile(d, 99)),

@@ -19,12 +19,14 @@ Costs come from the cost model, not from a speed-up factor:
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
-
-import numpy as np
 
 from twin.errors import InvalidSpec
 from twin.serving.cost import CostModel, StepShape
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Acceptance:
 
     def steps(self, request_id: int, tokens: int) -> np.ndarray:
         """Cumulative tokens after each step, until `tokens` are produced (the last step is cut to fit)."""
+        import numpy as np  # here, not at the top: a replay without speculative decoding never loads numpy
         a, k = self.rate(request_id), self.config.k
         if a >= 1:
             per = np.full(tokens, k + 1, dtype=np.int64)
@@ -91,6 +94,7 @@ class Acceptance:
         return cum
 
     def _rng(self, request_id: int, stream: int) -> np.random.Generator:
+        import numpy as np
         return np.random.default_rng([self.config.seed, request_id, stream, zlib.crc32(b"speculative")])
 
 
