@@ -169,8 +169,10 @@ class ArchitectureHooks:
         return True
 
     def transferred_out(self, r: Request) -> None:
+        """The request's KV has left this prefill replica: its blocks are free for the next admission."""
         self.kv.release(r.id)
         self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
+        self.poke()
 
     def room_for(self, r: Request) -> bool:
         """Whether a decode replica can take a request's KV now (as admission would: capacity and headroom)."""
@@ -186,8 +188,7 @@ class ArchitectureHooks:
     def deliver(self, r: Request) -> None:
         """The request's KV has arrived: it joins the batch at the next step boundary."""
         self.arrived.append(r)
-        if not self.wake.triggered:
-            self.wake.succeed()
+        self.poke()
 
     def join_arrived(self) -> None:
         while self.arrived:

@@ -62,9 +62,21 @@ class Lifecycle:
             self.reject(r, f"needs {total} tokens of KV, the replica holds "
                            f"{(self.kv.capacity - self.scheduler.reserve) * self.kv.block_tokens}")
             return
+        blocked = bool(self.q.waiting) and not self.rules
         self.q.waiting.append(r)
         self.prefix_lookup(r)
         self.outstanding_tokens += total
+        if not blocked:
+            self.poke()
+
+    def poke(self) -> None:
+        """Have the engine plan again at the end of the step in flight (or now, if it is idle).
+
+        An arrival behind other waiting requests does not poke: admission is first come, first
+        served, and the requests ahead were not admitted at the last plan, so nothing changes
+        until the batch does (a completion or a freed KV block, which plan again anyway). Under
+        overload that spares a cut decode run per arrival. Adaptive rules read the queue length,
+        so with rules every arrival pokes."""
         if not self.wake.triggered:
             self.wake.succeed()
 
