@@ -8,9 +8,12 @@ Arrivals start at t=0 (like a loaded trace) and the first gap follows it.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from twin.errors import InvalidSpec, quote
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROCESSES = ("poisson", "gamma")
 
@@ -32,6 +35,7 @@ def gaps(process: str, count: int, rate_rps: float, cv: float, rng: np.random.Ge
 def arrival_times(process: str, rate_rps: float, rng: np.random.Generator, *, cv: float = 1.0,
                   n: int | None = None, duration_s: float | None = None) -> np.ndarray:
     """Arrival times from 0: ``n`` of them, or all before ``duration_s``, or whichever ends first."""
+    import numpy as np  # here, not at the top: reading a trace file never loads numpy
     if n is None and duration_s is None:
         raise InvalidSpec("n", "give n (requests) or duration_s (seconds), or both")
     if n is not None and n < 1:
@@ -45,6 +49,7 @@ def arrival_times(process: str, rate_rps: float, rng: np.random.Generator, *, cv
 
 def _until(process: str, rate_rps: float, cv: float, rng: np.random.Generator,
            n: int | None, duration_s: float) -> np.ndarray:
+    import numpy as np
     # Draw in chunks sized from the expected count so one draw nearly always suffices.
     chunk = int(rate_rps * duration_s * 1.2) + 16
     times = [np.zeros(1)]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class TokenRange:
             raise InvalidSpec("length", f"need 1 <= low <= high, got {self.low}..{self.high}")
 
     def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        import numpy as np  # here, not at the top: reading a trace file never loads numpy
         if self.low == self.high:
             return np.full(count, self.low, dtype=np.int64)
         return rng.integers(self.low, self.high, size=count, endpoint=True)
@@ -53,6 +56,7 @@ class EmpiricalLengths:
 
     @classmethod
     def from_requests(cls, requests: Iterable[TraceRequest]) -> EmpiricalLengths:
+        import numpy as np
         pairs = np.array([(r.input_tokens, r.output_tokens) for r in requests], dtype=np.int64)
         if len(pairs) == 0:
             raise InvalidSpec("lengths", "the lengths source has no usable rows")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from twin.errors import InvalidSpec
 from twin.serving.request import TraceRequest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class LengthStats:
 
     @classmethod
     def of(cls, values: np.ndarray) -> LengthStats:
+        import numpy as np  # here, not at the top: reading a trace file never loads numpy
         median, p90, p99 = np.percentile(values, [50, 90, 99]).tolist()
         return cls(float(values.mean()), median, p90, p99, int(values.min()), int(values.max()))
 
@@ -52,6 +55,7 @@ class TraceStats:
 
 def trace_stats(requests: Iterable[TraceRequest]) -> TraceStats:
     """Statistics of ``requests`` (any order; arrivals are sorted here)."""
+    import numpy as np
     items = list(requests)
     if not items:
         raise InvalidSpec("requests", "statistics need at least one request")

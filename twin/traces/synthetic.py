@@ -25,14 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
-
-import numpy as np
 
 from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
 from twin.traces.arrivals import PROCESSES, arrival_times, gaps
 from twin.traces.lengths import EmpiricalLengths, TokenRange, UniformLengths, parse_range
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PREFIX = "synthetic:"
 KEYS = ("rate", "n", "duration_s", "cv", "seed", "input", "output", "lengths")
@@ -142,6 +144,7 @@ def iter_synthetic(spec: SyntheticSpec, empirical: EmpiricalLengths | None = Non
     Lengths are drawn per chunk (inputs, then outputs), so traces of up to ``chunk`` requests
     are those one draw would give, and longer ones depend on ``chunk`` as well as the seed.
     """
+    import numpy as np  # here, not at the top: reading a trace file never loads numpy
     arrival_rng, length_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
     if spec.lengths is not None and empirical is None:
         raise InvalidSpec("synthetic.lengths", "the lengths source was not loaded")
@@ -155,6 +158,7 @@ def iter_synthetic(spec: SyntheticSpec, empirical: EmpiricalLengths | None = Non
 
 
 def _arrival_chunks(spec: SyntheticSpec, rng: np.random.Generator, chunk: int) -> Iterator[np.ndarray]:
+    import numpy as np
     if spec.duration_s is not None:  # bounded by time: drawn whole (the count is not known ahead)
         times = arrival_times(spec.process, spec.rate_rps, rng, cv=spec.cv, n=spec.n, duration_s=spec.duration_s)
         for k in range(0, len(times), chunk):

@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from itertools import islice
 from operator import attrgetter
 
-import numpy as np
-
 from twin.errors import InvalidSpec
 from twin.serving.context import clamp_lengths
 from twin.serving.request import TraceRequest
@@ -75,6 +73,7 @@ def sample(requests: Iterable[TraceRequest], fraction: float, seed: int = 0) -> 
     items = list(requests)
     if fraction == 1:
         return items
+    import numpy as np  # here, not at the top: reading a trace file never loads numpy
     keep = np.random.default_rng(seed).random(len(items)) < fraction
     return [r for r, kept in zip(items, keep.tolist()) if kept]
 
