@@ -133,6 +133,9 @@ class Simulation:
         if fitted is not r.spec:
             r = Request(fitted)
         entry = self.entry
+        if len(entry) == 1:  # nothing to choose (every router picks the only replica)
+            entry[0].enqueue(r)
+            return
         loads = [rep.outstanding_tokens for rep in entry]
         cached = [rep.cached_prefix(r.spec) for rep in entry] if self.serving.router == "prefix-affinity" else None
         entry[self.router.choose(loads, cached)].enqueue(r)

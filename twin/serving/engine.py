@@ -63,22 +63,21 @@ class Replica(Lifecycle, ArchitectureHooks):
 
     # ---- decode runs in closed form -----------------------------------------------
     def decode_run(self, transfer_s: float):
-        steps, times = self.plan_run()
         s0, growing = self.decode_shape(), self.q.batch.slope
+        steps, times = self.plan_run(s0)
         if transfer_s:
             yield self.env.timeout(transfer_s)
-        start, total = self.env.now, times.total(steps)
-        if self.interruptible():
-            if not (yield self._run_or_wake(total)):  # an arrival: stop at the end of the step in flight
-                done = min(times.steps_within(self.env.now - start, steps) + 1, steps)
-                yield self.env.timeout(max(0.0, start + times.total(done) - self.env.now))
-                steps = done
+        start, elapsed = self.env.now, times.total(steps)
+        if not self.interruptible():
+            yield self.env.timeout(elapsed)
+        elif not (yield self._run_or_wake(elapsed)):  # an arrival: stop at the end of the step in flight
+            steps = min(times.steps_within(self.env.now - start, steps) + 1, steps)
+            elapsed = times.total(steps)
+            yield self.env.timeout(max(0.0, start + elapsed - self.env.now))
+        if self.acceptance is None:
+            self.account_run(s0, growing, steps, elapsed + transfer_s)
         else:
-            yield self.env.timeout(total)
-        elapsed = times.total(steps)
-        account = self.account_run if self.acceptance is None else self.account_spec_run
-        account(s0, growing, steps, elapsed + transfer_s)
-        if self.acceptance is not None:
+            self.account_spec_run(s0, growing, steps, elapsed + transfer_s)
             self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
         for r in self.decode_steps(steps):
             self.complete(r, start + elapsed)
@@ -90,13 +89,14 @@ class Replica(Lifecycle, ArchitectureHooks):
         self.env.timeout(total).callbacks.append(lambda _: wake.triggered or wake.succeed(True))
         return wake
 
-    def plan_run(self) -> tuple[int, StepTimes]:
-        """Steps until the batch must change (a completion, a window edge, KV running out) and their times."""
+    def plan_run(self, s0: StepShape) -> tuple[int, StepTimes]:
+        """Steps until the batch must change (a completion, a window edge, KV running out) and their times,
+        for a run whose first step is `s0`."""
         b = self.q.batch
         steps = max(self.kv.steps_free(b.steps_to_event()), 1)
         if self.acceptance is None:
-            return steps, self.costs.decode_times(b.n, b.context_sum(), b.slope)
-        return steps, self.run_times(self.decode_shape(0), self.decode_shape(1))
+            return steps, self.costs.decode_times(s0.decode_seqs, s0.decode_context, b.slope)
+        return steps, self.run_times(s0, self.decode_shape(1))
 
     def step_times(self, s0: StepShape, s1: StepShape, cm: CostModel | None = None,
                    layers: int | None = None) -> StepTimes:

@@ -33,7 +33,7 @@ class Lifecycle:
         self.wake: simpy.Event = env.event()
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
-        self._last_sample = -float("inf")
+        self._next_sample = -float("inf")  # when the time series are next due a point
         self._joules: tuple[float, float, float] | None = None  # per MAC, memory byte and link byte
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
@@ -220,23 +220,22 @@ class Lifecycle:
         st.steps += steps
         st.busy_s += elapsed
         st.add_work(work, layers)
-        mem_bytes, _, macs, esl_bytes, _, _ = work
-        st.note_power(self._watts(macs * layers, mem_bytes * layers, esl_bytes * layers, elapsed))
+        if elapsed > 0:  # per-chip dynamic power of what just ran, for the run's peak power (twin.energy)
+            mem_bytes, _, macs, esl_bytes, _, _ = work
+            j_mac, j_byte, j_link = self._joules or self._unit_joules()
+            watts = (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) * layers / elapsed
+            if watts > st.peak_dynamic_w:
+                st.peak_dynamic_w = watts
 
-    def _watts(self, macs: float, mem_bytes: float, esl_bytes: float, elapsed: float) -> float:
-        """Per-chip dynamic power of what just ran, for the run's peak power (twin.energy)."""
-        if self._joules is None:
-            self._joules = unit_joules(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte)
-        if elapsed <= 0:
-            return 0.0
-        j_mac, j_byte, j_link = self._joules
-        return (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) / elapsed
+    def _unit_joules(self) -> tuple[float, float, float]:
+        self._joules = unit_joules(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte)
+        return self._joules
 
     def sample(self) -> None:
         now = self.env.now
-        if now - self._last_sample < self.config.sample_every_s:
+        if now < self._next_sample:
             return
-        self._last_sample = now
+        self._next_sample = now + self.config.sample_every_s
         name = f"replica{self.index}"
         self.recorder.sample(now, f"{name}/batch", len(self.q.running))
         self.recorder.sample(now, f"{name}/queue", len(self.q.waiting))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +54,10 @@ class Request:
     rate: float = 1  # mean tokens per decode step (1 without speculation)
     base_part: float = 0  # this member's share of its batch's context base (twin.serving.batch)
     capped: bool = False  # its attended context has reached the sliding window
+    id: int = field(init=False)  # the trace's request id, kept here: looked up a dozen times per request
 
-    @property
-    def id(self) -> int:
-        return self.spec.request_id
+    def __post_init__(self) -> None:
+        self.id = self.spec.request_id
 
     @property
     def generated(self) -> int:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 
 from twin.config import ServingConfig
 from twin.serving.kv_cache import KvCache
@@ -25,13 +24,15 @@ WATERMARK = 0.01  # share of KV blocks kept free at admission, so running reques
 LOOKAHEAD_TOKENS = 128
 
 
-@dataclass
 class Decision:
-    """What the engine must do at this step boundary."""
+    """What the engine must do at this step boundary (a plain class: one is made at every boundary)."""
 
-    preempt: list[Request] = field(default_factory=list)
-    prefill: list[tuple[Request, int]] = field(default_factory=list)  # (request, prompt tokens this step)
-    decode: int = 0  # decoding sequences this step carries: all of the batch's after preemption, or none
+    __slots__ = ("preempt", "prefill", "decode")
+
+    def __init__(self) -> None:
+        self.preempt: list[Request] = []
+        self.prefill: list[tuple[Request, int]] = []  # (request, prompt tokens this step)
+        self.decode = 0  # decoding sequences this step carries: all of the batch's after preemption, or none
 
     @property
     def idle(self) -> bool:
@@ -48,9 +49,10 @@ class Scheduler(abc.ABC):
         self.lookahead = -(-LOOKAHEAD_TOKENS // kv.block_tokens)  # blocks
 
     def plan(self, q: ReplicaQueues) -> Decision:
-        d = Decision()
-        d.preempt = self._preempt_for_growth(q)
-        decoding = q.decoding - sum(v.state is RequestState.DECODING for v in d.preempt)
+        d, decoding = Decision(), q.decoding
+        if decoding > self.kv.free:  # one step writes one token: at most one new block each
+            d.preempt = self._preempt_for_growth(q)
+            decoding -= sum(v.state is RequestState.DECODING for v in d.preempt)
         self.fill(q, d, decoding)
         return d
 
@@ -61,8 +63,6 @@ class Scheduler(abc.ABC):
     def _preempt_for_growth(self, q: ReplicaQueues) -> list[Request]:
         """Victims, newest first, until every decode can write its next token's KV."""
         victims: list[Request] = []
-        if q.decoding <= self.kv.free:  # one step writes one token: at most one new block each
-            return victims
         need = self.kv.need(1)
         candidates = reversed(q.running.values())
         while need > self.free_after(victims):

@@ -46,9 +46,6 @@ class ReplicaStats:
         self.prefill_busy_s += elapsed
         self.prefill_macs += cost.macs * layers
 
-    def note_power(self, watts: float) -> None:
-        self.peak_dynamic_w = max(self.peak_dynamic_w, watts)
-
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
