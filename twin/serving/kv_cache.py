@@ -112,7 +112,12 @@ class KvCache:
         """New blocks the followers take over the next `steps` decode steps."""
         bs, n = self.block_tokens, len(self._follow)
         full, part = divmod(steps, bs)
-        return full * n + sum(self._phase[(self.tick + j) % bs] for j in range(1, part + 1))
+        if not part:
+            return full * n
+        start = (self.tick + 1) % bs  # the residues of ticks tick+1 .. tick+part, as at most two slices
+        end = start + part
+        phase = self._phase
+        return full * n + sum(phase[start:end]) + (sum(phase[:end - bs]) if end > bs else 0)
 
     def steps_free(self, limit: int) -> int:
         """The most decode steps (at most `limit`) the free blocks allow the followers."""

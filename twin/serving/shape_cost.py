@@ -155,4 +155,4 @@ class _RunLine:
                           for a, b in zip(self.time_a, self.time_b)])
 
     def work(self, context: float) -> tuple[float, ...]:
-        return tuple(a + context * b for a, b in zip(self.work_a, self.work_b))
+        return tuple([a + context * b for a, b in zip(self.work_a, self.work_b)])
