@@ -69,16 +69,18 @@ class Simulation:
         if servers is None:  # a pool on servers of its own
             servers = self._servers[pool.servers_key] = [Server(self.env, pool.cluster, i)
                                                          for i in range(servers_needed(pool))]
+        # One cost model for the pool: its replicas are alike, so a step shape one evaluates serves all.
+        cost = CostModel(self.model, pool.cluster.server, pool.cluster.tp, self.policy, self.routing)
         for i in range(pool.count):
-            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving)
+            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost)
             equip(rep, pool, plan, serving, self.model)
             self.env.process(rep.run())
             self.replicas.append(rep)
         return plan
 
-    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig) -> Replica:
+    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig,
+                 cost: CostModel) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
-        cost = CostModel(self.model, c.server, c.tp, self.policy, self.routing)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
         chips = server.chips[first:first + c.tp]
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
@@ -163,9 +165,13 @@ class Simulation:
         """
         plan_memory(self.cluster, self.model, policy, self.serving)  # CapacityExceeded if it does not
         self.policy = policy
+        models: dict[tuple[int, int], CostModel] = {}  # one per pool's server and tp, as at build
         for replica in self.replicas:
-            replica.cost = replica.backend.cost = CostModel(self.model, self.cluster.server, self.cluster.tp, policy,
-                                                            self.routing)
+            server, tp = replica.cost.server, replica.cost.tp
+            key = (id(server), tp)
+            if key not in models:
+                models[key] = CostModel(self.model, server, tp, policy, self.routing)
+            replica.cost = replica.backend.cost = models[key]
 
     @property
     def finished(self) -> int:
