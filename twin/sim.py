@@ -139,7 +139,7 @@ class Simulation:
             entry[0].enqueue(r)
             return
         loads = [rep.outstanding_tokens for rep in entry]
-        cached = [rep.cached_prefix(r.spec) for rep in entry] if self.serving.router == "prefix-affinity" else None
+        cached = [rep.cached_prefix(r) for rep in entry] if self.serving.router == "prefix-affinity" else None
         entry[self.router.choose(loads, cached)].enqueue(r)
 
     def _ingest_s(self, tokens: int) -> float:

@@ -61,17 +61,16 @@ class ArchitectureHooks:
             self.q.prepare = self.draw_track
 
     # ---- prefix cache ----------------------------------------------------------------
-    def cached_prefix(self, spec) -> int:
+    def cached_prefix(self, r: Request) -> int:
         """Prompt tokens this replica's cache holds for a request (for prefix-affinity routing)."""
-        if self.prefix is None or not spec.block_ids:
+        if self.prefix is None or not r.spec.block_ids:
             return 0
-        return self.prefix.cached_prefix(chain_keys(spec.block_ids), spec.block_sizes)
+        return self.prefix.cached_prefix(prefix_keys(r), r.spec.block_sizes)
 
     def prefix_lookup(self, r: Request) -> None:
         if self.prefix is None or not r.spec.block_ids:
             return
-        if not r.keys:
-            r.keys = chain_keys(r.spec.block_ids)
+        prefix_keys(r)
         hit = self.prefix.lookup(r.keys, r.spec.block_sizes, r.spec.input_tokens)
         r.cached = min(hit.tokens, r.spec.input_tokens - 1)  # the last prompt token is always computed
         r.host_hit = min(hit.host_tokens, r.cached)
@@ -197,6 +196,13 @@ class ArchitectureHooks:
             r.replica = self.index
             self.q.running[r.id] = r
             self.q.start_decoding(r)
+
+
+def prefix_keys(r: Request) -> tuple[int, ...]:
+    """The request's chained prefix-block keys, hashed once however many replicas the router asks."""
+    if not r.keys:
+        r.keys = chain_keys(r.spec.block_ids)
+    return r.keys
 
 
 def _track_tokens(r: Request, done: int, steps: int) -> int:
