@@ -65,17 +65,17 @@ class StoreWriter:
         self._requests_in, self._requests = ctx.Pipe(duplex=False)
         self._replies, replies_out = ctx.Pipe(duplex=False)
         _widen(self._requests)
-        from services.store import child  # light: the child imports the SQL layer itself
+        from services.store import child  # here: child.py imports this module
         with _stop_signals_blocked():
+            # Not a daemon: multiprocessing would stop one at exit with SIGTERM, which it ignores.
             self.process = ctx.Process(target=child.main, name="twin-store-writer", daemon=False,
                                        args=(self._requests_in, replies_out, (self._requests, self._replies),
                                              url, owner, os.getpid()))
             self.process.start()
         self._requests_in.close()  # the child's ends: only it holds them now, so each side sees
         replies_out.close()        # end-of-file when the other exits
-        self.failed: str | None = None
-        self.broken = False
-        self.asked_to_open = False
+        self.url, self.failed, self.broken, self.asked_to_open = url, None, False, False
+        self.unfinished: set[str] = set()  # runs created and not yet ended, for a child that dies
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -89,7 +89,9 @@ class StoreWriter:
         return self._call("open")
 
     def create_run(self, *, kind: str, trace: str, spec: dict, policy: dict) -> str:
-        return self._call("create_run", kind=kind, trace=trace, spec=spec, policy=policy)
+        run_id = self._call("create_run", kind=kind, trace=trace, spec=spec, policy=policy)
+        self.unfinished.add(run_id)
+        return run_id
 
     def append(self, run_id: str, requests: list[RequestRecord], series: list[SeriesSample]) -> None:
         """Send one batch; the child commits it in one transaction. A failure the child reported
@@ -100,9 +102,12 @@ class StoreWriter:
     def finish(self, run_id: str, status: str, summary: dict | None,
                components: dict[str, dict[str, float]] | None = None, error: str = "") -> None:
         self._call("finish", run_id, status, summary, components, error)
+        self.unfinished.discard(run_id)
 
     def mark_interrupted(self, run_id: str, error: str) -> bool:
-        return self._call("mark_interrupted", run_id, error)
+        marked = self._call("mark_interrupted", run_id, error)
+        self.unfinished.discard(run_id)
+        return marked
 
     def close(self) -> None:
         """Ask the child to end (an unfinished run is marked interrupted) and join it, by pid. Before
@@ -120,6 +125,22 @@ class StoreWriter:
             self.process.kill()
             self.process.join()
         self._replies.close()
+        if self.unfinished and self.process.exitcode != 0:
+            self._mark_unfinished()
+
+    def _mark_unfinished(self) -> None:
+        """The child died (killed, out of memory) with a run still running: mark it from here, which
+        imports the SQL layer, but only on this path. If the database fails too, a later start-up's
+        lease takeover marks it."""
+        reason = (f"its store writer process (pid {self.process.pid}) ended unexpectedly (exit code "
+                  f"{self.process.exitcode}); the records it stored are kept")
+        try:
+            from services.store import open_store
+            with open_store(self.url) as store:
+                for run_id in sorted(self.unfinished):
+                    store.mark_interrupted(run_id, reason)
+        except Exception:  # noqa: BLE001 - the user has had the writer's error already
+            pass
 
     def _call(self, op: str, *args, **kwargs):
         if self.broken:

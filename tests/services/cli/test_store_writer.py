@@ -239,3 +239,26 @@ def test_a_refused_replay_leaves_no_database_file_and_no_writer(tmp_path, bad) -
     assert (cli.returncode, out) == (1, "") and err.startswith("Error: ") and err.count("\n") == 1, err
     (writer,) = json.loads((tmp_path / "probe.json").read_text())["writers"]
     assert not running(writer) and not db.exists()
+
+
+def test_when_the_writer_is_killed_the_cli_stops_with_one_line_and_marks_the_run(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'twin.db'}"
+    cli = twin(db, *LONG)
+    try:
+        run_id, _ = first_batch(db)
+        (writer,) = children(cli.pid)
+        os.kill(writer, signal.SIGKILL)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert (cli.returncode, out) == (1, "")
+    assert err == f"Error: the store writer process (pid {writer}) ended unexpectedly (exit code -9)\n"
+    with open_store(db) as store:
+        row = store.get_run(run_id)
+        kept = store.request_records(run_id, limit=100_000)
+    assert (row.status, row.summary) == ("interrupted", None)
+    assert row.error == (f"its store writer process (pid {writer}) ended unexpectedly (exit code -9); "
+                         "the records it stored are kept")
+    assert 0 < len(kept) == row.requests_recorded < 1000
