@@ -37,6 +37,7 @@ def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, sour
         except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
             console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
             return signals.exit_code or RUN_EXIT["interrupted"]
+    store.end()  # the run is stored: the writer exits while this process prints
     if recorder:
         write_trace_events(recorder[0], trace_events)
     _print_result(console, run_id, result, label, as_json)

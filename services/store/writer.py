@@ -115,11 +115,7 @@ class StoreWriter:
         then costs no wait for its imports)."""
         if not self.asked_to_open:
             self.process.kill()
-        try:
-            self._requests.send(("close",))
-        except OSError:  # it has gone already
-            pass
-        self._requests.close()
+        self.end()
         self.process.join(JOIN_S)
         if self.process.is_alive():
             self.process.kill()
@@ -127,6 +123,17 @@ class StoreWriter:
         self._replies.close()
         if self.unfinished and self.process.exitcode != 0:
             self._mark_unfinished()
+
+    def end(self) -> None:
+        """Tell the child there are no more calls: it exits while this process goes on (e.g. prints
+        the summary); `close` joins it."""
+        if self._requests.closed:
+            return
+        try:
+            self._requests.send(("close",))
+        except OSError:  # it has gone already
+            pass
+        self._requests.close()
 
     def _mark_unfinished(self) -> None:
         """The child died (killed, out of memory) with a run still running: mark it from here, which
