@@ -8,11 +8,17 @@ store writer process.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from services.store.db import StoreError
+    from services.store.repo import Store, open_store
+    from services.store.rows import RunInfo, RunKind, RunRow, RunStatus
 
 _HOMES = {"StoreError": "db", "Store": "repo", "open_store": "repo",
           "RunInfo": "rows", "RunKind": "rows", "RunRow": "rows", "RunStatus": "rows"}
 
-__all__ = sorted(_HOMES)
+__all__ = ["RunInfo", "RunKind", "RunRow", "RunStatus", "Store", "StoreError", "open_store"]
 
 
 def __getattr__(name: str):
