@@ -75,3 +75,42 @@ def test_arrivals_mid_decode_are_admitted_at_the_next_step_boundary():
     first, second = sorted(sim.recorder.requests, key=lambda r: r.request_id)
     assert second.first_token_s < first.finish_s  # it did not wait for the long request
     assert second.ttft_s < 0.05  # one decode step plus its own prefill
+
+
+def test_arrivals_behind_a_blocked_queue_leave_the_run_as_waking_the_engine_would(monkeypatch):
+    """An arrival behind requests that were not admitted does not cut the decode run in flight
+    (Lifecycle.poke): nothing can be admitted before the batch changes. A twin with an adaptive rule
+    that never fires wakes on every arrival, as every twin once did; on a KV-bound replay both make
+    the same records, and only the first spares the cuts."""
+    from twin.quant.policy import SwitchRule
+    from twin.replay import replay
+    from twin.serving.engine import Replica
+    from twin.traces import load_trace
+
+    # about 1 request/s against a capacity near 0.2/s: the queue grows behind a full KV cache all along
+    requests = load_trace("synthetic:poisson?rate=1&n=1500&input=512..2048&output=256..1024&seed=3").requests
+    cuts = {"plain": 0, "woken": 0}
+    kind = ["plain"]
+    run_or_wake = Replica._run_or_wake
+
+    def counting(self, total):
+        event = run_or_wake(self, total)
+        event.callbacks.append(lambda e: cuts.__setitem__(kind[0], cuts[kind[0]] + (e.value is None)))
+        return event
+
+    monkeypatch.setattr(Replica, "_run_or_wake", counting)
+
+    def records(rules):
+        sim = Simulation(ClusterSpec(load_server("lpu-8x-4nm"), tp=1, replicas=1), load_model("llama2-13b"),
+                         serving=ServingConfig(max_batch=1024), rules=rules)  # the KV cache bounds the batch
+        replay(sim, requests)
+        return sorted(sim.recorder.requests, key=lambda r: r.request_id)
+
+    plain = records(())
+    kind[0] = "woken"
+    woken = records((SwitchRule("kv_occupancy", 2.0, "fp16"),))  # occupancy never exceeds 1
+    assert cuts["plain"] == 0 and cuts["woken"] > 100  # arrivals did come mid-run, behind a blocked queue
+    assert [(r.request_id, r.state, r.preemptions) for r in plain] == \
+        [(r.request_id, r.state, r.preemptions) for r in woken]
+    for a, b in zip(plain, woken):
+        assert (a.first_token_s, a.finish_s) == pytest.approx((b.first_token_s, b.finish_s), rel=1e-12)
