@@ -48,24 +48,28 @@ class RowDecoder:
         self._scale = ARRIVAL_UNITS[spec.columns.arrival_unit]
         self._clock = WallClock() if spec.columns.arrival_unit == "datetime" else None
         self._roots: dict[str, str] = {}
+        # Looked up once per file, not per row (a trace has tens of thousands of rows).
+        self._input, self._output = located["input"], located["output"]
+        self._sessions = "session" in located or "chat" in located
+        self._with_blocks = "blocks" in located
 
     def decode(self, row, request_id: int) -> TraceRequest:
         """One request; raises CellError naming the column at fault."""
-        input_key, input_name = self._located["input"]
-        output_key, output_name = self._located["output"]
+        (input_key, input_name), (output_key, output_name) = self._input, self._output
         return TraceRequest(
-            request_id=request_id,
-            arrival_s=self._arrival(row),
-            input_tokens=cells.tokens(_required(row, input_key, input_name), input_name),
-            output_tokens=cells.tokens(_required(row, output_key, output_name), output_name),
-            session_id=self._session(row),
-            block_ids=self._blocks(row),
+            request_id,
+            self._arrival(row),
+            cells.tokens(_required(row, input_key, input_name), input_name),
+            cells.tokens(_required(row, output_key, output_name), output_name),
+            self._session(row) if self._sessions else None,
+            self._blocks(row) if self._with_blocks else (),
         )
 
     def _arrival(self, row) -> float:
-        if "arrival" not in self._located:
+        at = self._located.get("arrival")
+        if at is None:
             return 0.0  # lengths-only file: documented t=0 arrivals
-        key, name = self._located["arrival"]
+        key, name = at
         value = _required(row, key, name)
         if self._clock is None:
             return cells.seconds(value, name, self._scale)

@@ -35,11 +35,11 @@ class WallClock:
 
     def seconds(self, text: str) -> float:
         """Seconds since the first timestamp this instance parsed (may be negative)."""
-        match = _WALL_CLOCK.fullmatch(text.strip())
+        match = _WALL_CLOCK.fullmatch(text) or _WALL_CLOCK.fullmatch(text.strip())
         if match is None:
             raise ValueError(f"not a timestamp like 'YYYY-MM-DD HH:MM:SS[.fffffff][+HH:MM]': {quote(text)}")
         whole, fraction, zone = match.groups()
-        key = whole + (zone or "")
+        key = whole + zone if zone else whole
         if key == self._last[0]:  # rows of one second share it: parse each second once
             epoch = self._last[1]
         else:
