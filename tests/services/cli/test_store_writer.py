@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,13 +82,30 @@ def wait_for(condition, what: str, timeout_s: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@contextmanager
+def reaped(cli: subprocess.Popen, group: bool = False) -> Iterator[subprocess.Popen]:
+    """The CLI for the block's length; killed (with its process group) if the block leaves it running."""
+    try:
+        yield cli
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL) if group else cli.kill()
+            cli.communicate()
+
+
+def stored(db: str, run_id: str) -> tuple:
+    """The run's row and every record stored for it."""
+    with open_store(db) as store:
+        return store.get_run(run_id), store.request_records(run_id, limit=100_000)
+
+
 def first_batch(db: str) -> tuple[str, int]:
     """(run id, requests recorded) once the only run has stored records."""
-    def stored():
+    def recorded():
         with open_store(db) as store:
             runs = store.list_runs()
             return runs and runs[0].requests_recorded and (runs[0].id, runs[0].requests_recorded)
-    return wait_for(stored, "the first stored batch")
+    return wait_for(recorded, "the first stored batch")
 
 
 def test_the_cli_stores_the_run_an_in_process_store_stores(db_url, tmp_path) -> None:
@@ -144,21 +163,15 @@ def test_a_bad_database_is_the_in_process_stores_one_line_and_leaves_no_writer(t
 def test_a_signal_to_the_process_group_marks_the_run_with_every_record(tmp_path, signum) -> None:
     db = f"sqlite:///{tmp_path / 'twin.db'}"
     cli = twin(db, *LONG, start_new_session=True)  # its own group: the signal reaches the writer too
-    try:
+    with reaped(cli, group=True):
         run_id, _ = first_batch(db)
         (writer,) = children(cli.pid)
         os.killpg(cli.pid, signum)
         out, err = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            os.killpg(cli.pid, signal.SIGKILL)
-            cli.communicate()
     assert cli.returncode == 128 + signum, err
     assert "Traceback" not in err and json.loads(out)["status"] == "interrupted"
     assert not running(writer)
-    with open_store(db) as store:
-        row = store.get_run(run_id)
-        kept = store.request_records(run_id, limit=100_000)
+    row, kept = stored(db, run_id)
     assert row.status == "interrupted"
     assert row.error == {signal.SIGINT: "interrupted by the user (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}[signum]
     assert 0 < len(kept) == row.requests_recorded == row.summary["requests"]["total"] < 1000
@@ -168,21 +181,15 @@ def test_a_signal_to_the_process_group_marks_the_run_with_every_record(tmp_path,
 def test_a_second_ctrl_c_stops_at_once_and_the_run_counts_what_was_stored(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'twin.db'}"
     cli = twin(db, *LONG, start_new_session=True)
-    try:
+    with reaped(cli, group=True):
         run_id, _ = first_batch(db)
         (writer,) = children(cli.pid)
         os.killpg(cli.pid, signal.SIGINT)
         os.killpg(cli.pid, signal.SIGINT)
         out, err = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            os.killpg(cli.pid, signal.SIGKILL)
-            cli.communicate()
     assert cli.returncode == 130 and "Traceback" not in err, err
     assert not running(writer)
-    with open_store(db) as store:
-        row = store.get_run(run_id)
-        kept = store.request_records(run_id, limit=100_000)
+    row, kept = stored(db, run_id)
     assert row.status == "interrupted" and 0 < len(kept) == row.requests_recorded
     if row.summary is not None:  # the first signal's checkpoint came before the second signal
         assert row.summary["requests"]["total"] == len(kept)
@@ -190,19 +197,13 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_counts_what_was_stored(tmp_pa
 
 def test_when_the_cli_is_killed_its_writer_marks_the_run_and_exits(db_url) -> None:
     cli = twin(db_url, *LONG)
-    try:
+    with reaped(cli):
         run_id, _ = first_batch(db_url)
         (writer,) = children(cli.pid)
         cli.kill()  # SIGKILL: the CLI marks nothing
         cli.communicate(timeout=60)
         wait_for(lambda: not running(writer), "the writer to exit", timeout_s=30)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.communicate()
-    with open_store(db_url) as store:
-        row = store.get_run(run_id)
-        kept = store.request_records(run_id, limit=100_000)
+    row, kept = stored(db_url, run_id)
     assert row.status == "interrupted" and row.summary is None
     assert row.error == (f"its twin replay process (pid {cli.pid}) ended before finishing the run; "
                          "the records stored until then are kept")
@@ -212,21 +213,15 @@ def test_when_the_cli_is_killed_its_writer_marks_the_run_and_exits(db_url) -> No
 def test_a_batch_the_store_refuses_stops_the_cli_with_one_line_and_keeps_what_was_stored(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'twin.db'}"
     cli = twin(db, *LONG)
-    try:
+    with reaped(cli):
         run_id, _ = first_batch(db)
         with open_store(db) as store:  # as `twin runs cancel` would: later batches are refused
             store.finish(run_id, "cancelled", None, error="cancelled by the test")
             cancelled_with = store.get_run(run_id).requests_recorded
         out, err = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.communicate()
     assert (cli.returncode, out) == (1, "")
     assert err == f"Error: run {run_id} is cancelled, not running\n"
-    with open_store(db) as store:
-        row = store.get_run(run_id)
-        kept = store.request_records(run_id, limit=100_000)
+    row, kept = stored(db, run_id)
     assert (row.status, row.error) == ("cancelled", "cancelled by the test")
     assert len(kept) == row.requests_recorded == cancelled_with
 
@@ -244,20 +239,14 @@ def test_a_refused_replay_leaves_no_database_file_and_no_writer(tmp_path, bad) -
 def test_when_the_writer_is_killed_the_cli_stops_with_one_line_and_marks_the_run(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'twin.db'}"
     cli = twin(db, *LONG)
-    try:
+    with reaped(cli):
         run_id, _ = first_batch(db)
         (writer,) = children(cli.pid)
         os.kill(writer, signal.SIGKILL)
         out, err = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.communicate()
     assert (cli.returncode, out) == (1, "")
     assert err == f"Error: the store writer process (pid {writer}) ended unexpectedly (exit code -9)\n"
-    with open_store(db) as store:
-        row = store.get_run(run_id)
-        kept = store.request_records(run_id, limit=100_000)
+    row, kept = stored(db, run_id)
     assert (row.status, row.summary) == ("interrupted", None)
     assert row.error == (f"its store writer process (pid {writer}) ended unexpectedly (exit code -9); "
                          "the records it stored are kept")
