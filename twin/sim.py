@@ -22,6 +22,7 @@ from twin.metrics import Recorder
 from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel
 from twin.serving.engine import Replica, StepBackend
+from twin.serving.shape_cost import shape_costs
 from twin.serving.context import ContextLimit
 from twin.serving.kv_cache import KvCache
 from twin.serving.moe import MoeRouting
@@ -84,7 +85,7 @@ class Simulation:
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
         chips = server.chips[first:first + c.tp]
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
-                   LayerBackend(self.env, cost, chips, server.host, first))
+                   LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
         host_bytes = c.server.host.memory_gb * 1e9 / (c.server.chips // c.tp)
         replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes)
         replica.place = (pool.servers_key, pool.server_of(i))

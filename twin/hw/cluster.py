@@ -43,17 +43,21 @@ class LayerBackend:
     with walks on as events (`Chip.run`), and the step waits for it.
     """
 
-    def __init__(self, env: simpy.Environment, cost, chips: list[Chip], host: Host, first_chip: int):
+    def __init__(self, env: simpy.Environment, cost, chips: list[Chip], host: Host, first_chip: int, cached):
         self.env, self.cost, self.chips, self.host, self.first = env, cost, chips, host, first_chip
+        # cached(cost): the cost model's per-shape cache (its layer(shape) and head_time(outputs)), handed
+        # in by the twin, so the step and its accounting evaluate a shape once (hw never imports serving)
+        self.cached = cached
         self.tracer = None  # a twin.trace_events.TraceEvents to report each step to; None costs one test
 
     def step(self, shape, transfer_s: float):
-        start, layer = self.env.now, self.cost.layer(shape)
+        costs = self.cached(self.cost)
+        start, layer = self.env.now, costs.layer(shape)
         chips_start = start + self.host.schedule_step()
         walks = {port: LayerWalk(chips_start, self.cost.model.layers, layer, port) for port in (False, True)}
         for chip in self.chips:
             chip.begin(walks[chip.esl_out is not None])
-        head_s = self.cost.head_time(shape)
+        head_s = costs.head_time(shape.outputs)
         tail_s = head_s + transfer_s
         yield self.env.timeout(max(c.end_s for c in self.chips) + tail_s - start)
         chips_end = yield from self._chips_end()

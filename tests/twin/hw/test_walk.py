@@ -34,12 +34,12 @@ def _rig(step_at: float = 0.0):
     chip.esl_out = link = EslLink(env, server.link, "link0")
     link.owner = chip
     host = Host(env, dataclasses.replace(server.host, step_overhead_s=H), 1, "host")
-    cost = SimpleNamespace(layer=lambda shape: LAYER, head_time=lambda shape: HEAD, model=SimpleNamespace(layers=3))
-    backend, ends = LayerBackend(env, cost, [chip], host, 0), {}
+    cost = SimpleNamespace(layer=lambda shape: LAYER, head_time=lambda outputs: HEAD, model=SimpleNamespace(layers=3))
+    backend, ends = LayerBackend(env, cost, [chip], host, 0, cached=lambda c: c), {}
 
     def step():
         yield env.timeout(step_at)
-        yield from backend.step(None, 0.0)
+        yield from backend.step(SimpleNamespace(outputs=1), 0.0)
         ends["step"] = env.now
     env.process(step())
     return env, chip, ends
