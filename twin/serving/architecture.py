@@ -232,6 +232,6 @@ def equip(rep, pool, plan, serving, model) -> None:
         config = SpeculativeConfig(serving.speculative, serving.acceptance, serving.acceptance_dist,
                                    serving.draft_model, serving.draft_skip, serving.seed)
         draft = None if serving.draft_model is None else \
-            CostModel(load_model(serving.draft_model), rep.cost.server, rep.cost.tp, rep.cost.policy)
+            CostModel(load_model(serving.draft_model), rep.cost.server, rep.cost.tp, rep.cost.policy, rep.cost.routing)
         rep.acceptance, rep.drafts = Acceptance(config), DraftCost(rep.cost, draft, serving.draft_skip, config.k)
     rep.init_architecture()
