@@ -164,8 +164,7 @@ def _arrival_chunks(spec: SyntheticSpec, rng: np.random.Generator, chunk: int) -
         for k in range(0, len(times), chunk):
             yield times[k:k + chunk]
         return
-    first = np.concatenate(([0.0], np.cumsum(gaps(spec.process, min(spec.n, chunk) - 1, spec.rate_rps, spec.cv,
-                                                  rng))))
+    first = arrival_times(spec.process, spec.rate_rps, rng, cv=spec.cv, n=min(spec.n, chunk))
     yield first
     left, last = spec.n - len(first), first[-1]
     while left > 0:
