@@ -352,8 +352,12 @@ class ClusterSpec:
                                           f"{self.server.name} at tp={self.tp}")
 
     @property
+    def replicas_per_server(self) -> int:
+        return self.server.chips // self.tp
+
+    @property
     def max_replicas(self) -> int:
-        return self.servers * self.server.chips // self.tp
+        return self.servers * self.replicas_per_server
 
     @property
     def n_replicas(self) -> int:

@@ -29,10 +29,10 @@ class Pool:
 
     def server_of(self, i: int) -> int:
         """Server index (within this pool's servers) of the pool's i-th replica."""
-        return (self.first + i) // (self.cluster.server.chips // self.cluster.tp)
+        return (self.first + i) // self.cluster.replicas_per_server
 
     def first_chip(self, i: int) -> int:
-        return ((self.first + i) % (self.cluster.server.chips // self.cluster.tp)) * self.cluster.tp
+        return ((self.first + i) % self.cluster.replicas_per_server) * self.cluster.tp
 
 
 def pools(cluster: ClusterSpec, serving: ServingConfig, load_server) -> list[Pool]:
@@ -55,4 +55,4 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, load_server) -> list[Poo
 
 
 def servers_needed(pool: Pool) -> int:
-    return math.ceil((pool.first + pool.count) / (pool.cluster.server.chips // pool.cluster.tp))
+    return math.ceil((pool.first + pool.count) / pool.cluster.replicas_per_server)

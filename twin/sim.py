@@ -86,7 +86,7 @@ class Simulation:
         chips = server.chips[first:first + c.tp]
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
                    LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
-        host_bytes = c.server.host.memory_gb * 1e9 / (c.server.chips // c.tp)
+        host_bytes = c.server.host.memory_gb * 1e9 / c.replicas_per_server
         replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes)
         replica.place = (pool.servers_key, pool.server_of(i))
         for chip in chips:
