@@ -207,20 +207,30 @@ class CostModel:
             return 0.0, 0.0
         if self.server.link.kind == "nvlink":
             return self.all_reduce(tokens)
-        m, link = self.model, self.server.link
-        tail = self.gather_tail_s()
-        producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
-                     (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
-                     (m.hidden, m.hidden * m.ffn))  # FC2
+        payload = self.server.link.payload_bytes_per_s
         exposed = moved = 0.0
-        for i, (width, params) in enumerate(producers):
+        for width, stream_s, k, n, tail in self._gathers():
             slice_bytes = tokens * width * FP16_BYTES / self.tp
-            serial = slice_bytes * self.link_load / link.payload_bytes_per_s
-            produce = max(self.policy.weights.bytes_for(params) / self.tp / self.bw,
-                          self.matmul_s(tokens, params / width, width / self.tp))
-            exposed += max(0.0, serial - produce) + (0.0 if i == 2 else tail)
+            serial = slice_bytes * self.link_load / payload
+            produce = max(stream_s, self.matmul_s(tokens, k, n))
+            exposed += max(0.0, serial - produce) + tail
             moved += slice_bytes * self.link_load
         return exposed, moved
+
+    def _gathers(self) -> tuple[tuple[float, float, float, float, float], ...]:
+        """Per all-gather of a layer: (output width, its producer's weight-streaming time, the producer's
+        K and N per chip, the tail it leaves exposed). Fixed for a cost model: worked out once."""
+        table = self.__dict__.get("_gather_table")
+        if table is None:
+            m, tail = self.model, self.gather_tail_s()
+            producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
+                         (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
+                         (m.hidden, m.hidden * m.ffn))  # FC2
+            table = self.__dict__["_gather_table"] = tuple(
+                (width, self.policy.weights.bytes_for(params) / self.tp / self.bw, params / width, width / self.tp,
+                 0.0 if i == 2 else tail)  # FC1's tail hides under FC2, which follows it back to back
+                for i, (width, params) in enumerate(producers))
+        return table
 
     def gather_tail_s(self) -> float:
         """What a gather exposes after its producer: the last chunk on the wire, its trip, the sync.
