@@ -114,3 +114,20 @@ def test_arrivals_behind_a_blocked_queue_leave_the_run_as_waking_the_engine_woul
         [(r.request_id, r.state, r.preemptions) for r in woken]
     for a, b in zip(plain, woken):
         assert (a.first_token_s, a.finish_s) == pytest.approx((b.first_token_s, b.finish_s), rel=1e-12)
+
+
+def test_the_queue_is_sampled_while_requests_arrive_behind_a_blocked_queue():
+    """Arrivals behind a blocked queue do not wake the engine, so a decode run can last a minute; the
+    time series still see the queue grow: a sample at least every sample_every_s after each arrival."""
+    from twin.replay import replay
+    from twin.traces import load_trace
+
+    requests = load_trace("synthetic:poisson?rate=1&n=600&input=512..2048&output=256..1024&seed=3").requests
+    sim = Simulation(ClusterSpec(load_server("lpu-8x-4nm"), tp=1, replicas=1), load_model("llama2-13b"),
+                     serving=ServingConfig(max_batch=1024))
+    replay(sim, requests)
+    times = [s.t_s for s in sim.recorder.series if s.name == "replica0/queue"]
+    arrivals = [r.arrival_s for r in requests]
+    longest_gap = max(b - a for a, b in zip(arrivals, arrivals[1:]))
+    during = [t for t in times if t <= arrivals[-1]]
+    assert max(b - a for a, b in zip(during, during[1:])) <= longest_gap + sim.serving.sample_every_s

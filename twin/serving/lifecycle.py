@@ -66,7 +66,9 @@ class Lifecycle:
         self.q.waiting.append(r)
         self.prefix_lookup(r)
         self.outstanding_tokens += total
-        if not blocked:
+        if blocked:
+            self.sample()  # the engine is not woken, but the time series still see the queue grow
+        else:
             self.poke()
 
     def poke(self) -> None:
