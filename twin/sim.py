@@ -173,6 +173,7 @@ class Simulation:
             if key not in models:
                 models[key] = CostModel(self.model, server, tp, policy, self.routing)
             replica.cost = replica.backend.cost = models[key]
+            replica.base_policy = policy  # what adaptive rules fall back to when none matches
 
     @property
     def finished(self) -> int:

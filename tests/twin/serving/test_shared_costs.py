@@ -46,3 +46,16 @@ def test_set_policy_prices_each_pool_on_its_own_server():
     int8 = QuantPolicy.named("fp16", "int8")
     sim.set_policy(int8)
     assert_priced_on_own_server(sim, int8)
+
+
+def test_adaptive_rules_fall_back_to_the_policy_set_live():
+    """After set_policy, a twin with adaptive KV rules that match nothing keeps the new policy (the rules
+    fell back to the policy the twin was built with)."""
+    from twin.quant.policy import SwitchRule
+
+    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8).build()
+    sim.replicas[0].rules = (SwitchRule("kv_occupancy", 2.0, "int4"),)  # occupancy never exceeds 1
+    int8 = QuantPolicy.named("fp16", "int8")
+    sim.set_policy(int8)
+    sim.replicas[0].adapt()
+    assert sim.replicas[0].cost.policy == int8 and sim.replicas[0].switches == []
