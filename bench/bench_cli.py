@@ -4,8 +4,9 @@
 
 Each run is a fresh process in a fresh temporary folder. Prints, as the median and min-max
 over the runs: wall seconds and CPU seconds of the whole command with the default SQLite
-file and with an in-memory database (their ratio is the store's cost), peak RSS, and the
-start-up time (importing the CLI and what `replay` needs). The CPU is split into the main
+file and with an in-memory database (their ratio is the store's cost), peak RSS, the same
+command in a terminal (a pseudo-terminal on its standard error, so it draws its progress bar),
+and the start-up time (importing the CLI and what `replay` needs). The CPU is split into the main
 process's own and its store writer's (services/store/writer.py, on the other core): on an idle
 2-core machine the main process's CPU is the wall time's floor, and it is the figure a shared,
 busy machine disturbs least. Run on demand:
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import pty
 import sys
 import tempfile
+import threading
 
 from figures import run_child, spread
 
@@ -53,12 +56,37 @@ def timed_split(db: str | None, cwd: str) -> tuple[float, float, float, float, f
     return wall, cpu, rss, main_cpu, writer_cpu
 
 
+def in_terminal(cwd: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MiB) of the command with its progress bar drawn on a pseudo-terminal
+    (what it shows is read and dropped, as a terminal would show it)."""
+    main_fd, term_fd = pty.openpty()
+    drain = threading.Thread(target=_drain, args=(main_fd,), daemon=True)
+    drain.start()
+    try:
+        argv = [sys.executable, "-m", "services.cli", *[a for a in COMMAND if a != "--no-progress"]]
+        return run_child(argv, cwd, stderr=term_fd)[:3]
+    finally:
+        os.close(term_fd)
+        drain.join(5)
+        os.close(main_fd)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:  # the terminal's other end closed
+        pass
+
+
 def main(runs: int) -> None:
-    results: dict[str, list[tuple]] = {"file": [], "memory": [], "startup": []}
+    results: dict[str, list[tuple]] = {"file": [], "memory": [], "terminal": [], "startup": []}
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             results["file"].append(timed_split(None, tmp))
             results["memory"].append(timed_split("sqlite:///:memory:", tmp))
+        with tempfile.TemporaryDirectory() as tmp:
+            results["terminal"].append(in_terminal(tmp))
             results["startup"].append(timed([sys.executable, "-c", IMPORTS], tmp))
     for name, rows in results.items():
         walls, cpus, rss, *split = zip(*rows)

@@ -22,11 +22,12 @@ def cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_child(argv: list[str], cwd: str) -> tuple[float, float, float, str]:
+def run_child(argv: list[str], cwd: str, stderr=None) -> tuple[float, float, float, str]:
     """(wall s, CPU s, peak RSS MiB, stdout) of one command, from its own rusage (os.wait4: not the
-    running maximum over every child so far that RUSAGE_CHILDREN gives); SystemExit if it fails."""
+    running maximum over every child so far that RUSAGE_CHILDREN gives); SystemExit if it fails.
+    `stderr`: where its standard error goes (a file descriptor, e.g. a terminal's), else inherited."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     out = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
