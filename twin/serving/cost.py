@@ -95,6 +95,7 @@ class CostModel:
         self.engines = chip.compute_engines
         self._by_tokens: dict[int, tuple[float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes, matmul s
         self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
+        self.gathers = self._gathers()
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
@@ -209,7 +210,7 @@ class CostModel:
             return self.all_reduce(tokens)
         payload = self.server.link.payload_bytes_per_s
         exposed = moved = 0.0
-        for width, stream_s, k, n, tail in self._gathers():
+        for width, stream_s, k, n, tail in self.gathers:
             slice_bytes = tokens * width * FP16_BYTES / self.tp
             serial = slice_bytes * self.link_load / payload
             produce = max(stream_s, self.matmul_s(tokens, k, n))
@@ -219,18 +220,14 @@ class CostModel:
 
     def _gathers(self) -> tuple[tuple[float, float, float, float, float], ...]:
         """Per all-gather of a layer: (output width, its producer's weight-streaming time, the producer's
-        K and N per chip, the tail it leaves exposed). Fixed for a cost model: worked out once."""
-        table = self.__dict__.get("_gather_table")
-        if table is None:
-            m, tail = self.model, self.gather_tail_s()
-            producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
-                         (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
-                         (m.hidden, m.hidden * m.ffn))  # FC2
-            table = self.__dict__["_gather_table"] = tuple(
-                (width, self.policy.weights.bytes_for(params) / self.tp / self.bw, params / width, width / self.tp,
-                 0.0 if i == 2 else tail)  # FC1's tail hides under FC2, which follows it back to back
-                for i, (width, params) in enumerate(producers))
-        return table
+        K and N per chip, the tail it leaves exposed). Fixed for a cost model: worked out at its making."""
+        m, tail = self.model, self.gather_tail_s()
+        producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
+                     (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
+                     (m.hidden, m.hidden * m.ffn))  # FC2
+        return tuple((width, self.policy.weights.bytes_for(params) / self.tp / self.bw, params / width,
+                      width / self.tp, 0.0 if i == 2 else tail)  # FC1's tail hides under FC2, back to back
+                     for i, (width, params) in enumerate(producers))
 
     def gather_tail_s(self) -> float:
         """What a gather exposes after its producer: the last chunk on the wire, its trip, the sync.
