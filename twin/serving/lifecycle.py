@@ -34,7 +34,8 @@ class Lifecycle:
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
         self._next_sample = -float("inf")  # when the time series are next due a point
-        self._joules: tuple[float, float, float] | None = None  # per MAC, memory byte and link byte
+        # Joules per MAC, memory byte and link byte, for the peak dynamic power (twin.energy)
+        self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
         self.switches: list[tuple[float, str, str]] = []  # (time, from, to)
@@ -224,14 +225,10 @@ class Lifecycle:
         st.add_work(work, layers)
         if elapsed > 0:  # per-chip dynamic power of what just ran, for the run's peak power (twin.energy)
             mem_bytes, _, macs, esl_bytes, _, _ = work
-            j_mac, j_byte, j_link = self._joules or self._unit_joules()
+            j_mac, j_byte, j_link = self._joules
             watts = (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) * layers / elapsed
             if watts > st.peak_dynamic_w:
                 st.peak_dynamic_w = watts
-
-    def _unit_joules(self) -> tuple[float, float, float]:
-        self._joules = unit_joules(self.cost.server.chip.energy, self.cost.server.link.pj_per_byte)
-        return self._joules
 
     def sample(self) -> None:
         now = self.env.now
