@@ -32,8 +32,9 @@ class StepTimes:
 
     def total(self, steps: int) -> float:
         """T(steps): the time of the first `steps` steps."""
-        if len(self.segments) == 1:  # one bound all along (the common case)
-            line = self.segments[0][1]
+        segments = self.segments
+        if len(segments) == 1 or steps <= segments[1][0]:  # one bound all along (the common case)
+            line = segments[0][1]
             return steps * line.a + line.b * (steps - 1) * steps / 2
         acc = 0.0
         for i, (k0, line) in enumerate(self.segments):
@@ -46,8 +47,9 @@ class StepTimes:
 
     def steps_within(self, elapsed: float, limit: int) -> int:
         """The number of whole steps (at most `limit`) completed `elapsed` seconds in."""
-        if len(self.segments) == 1 and self.segments[0][1].b >= 0:
-            return self._one_line_steps(elapsed, limit)
+        segments = self.segments
+        if (len(segments) == 1 or limit <= segments[1][0]) and segments[0][1].b >= 0:
+            return self._one_line_steps(elapsed, limit)  # one bound over the steps asked about
         return steps_within(self.total, elapsed, limit)
 
     def _one_line_steps(self, elapsed: float, limit: int) -> int:
