@@ -16,7 +16,6 @@ the tail is hidden by FC2 (back-to-back), so a layer exposes three tails, not fo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
@@ -47,9 +46,9 @@ class StepShape(NamedTuple):
         return self.decode_seqs + self.prefill_tokens
 
 
-@dataclass(frozen=True, slots=True)
-class LayerCost:
-    """One layer on one chip: bytes, MACs, vector elements, and the ESL time left exposed."""
+class LayerCost(NamedTuple):
+    """One layer on one chip: bytes, MACs, vector elements, and the ESL time left exposed (a tuple: one is
+    made for every new step shape, and a frozen dataclass takes three times as long to make)."""
 
     mem_bytes: float
     macs: float
@@ -93,9 +92,13 @@ class CostModel:
             if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(tp, server.chips)
         self.engines = chip.compute_engines
-        self._by_tokens: dict[int, tuple[float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes, matmul s
+        self._by_tokens: dict[int, tuple[float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes,
+        # matmul s, weight bytes
         self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
         self.gathers = self._gathers()
+        # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
+        self._per_token = model.attn_params + model.experts_top_k * model.expert_params
+        self._attention_macs_per_s = peak_macs_per_s(self.engines[0])
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
@@ -119,31 +122,31 @@ class CostModel:
     # ---- one layer -----------------------------------------------------------------
     def layer(self, s: StepShape) -> LayerCost:
         m, tp, tokens = self.model, self.tp, s.tokens
-        exposed, esl_bytes, matmuls_s = self._by_tokens.get(tokens) or self._tokens_part(tokens)
+        exposed, esl_bytes, matmuls_s, weight_bytes = self._by_tokens.get(tokens) or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
-        plain = self.layer_weight_bytes(tokens) + history * self.kv_plain_bytes / tp + kv_write
-        codec = self.codec_step(s)
+        plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
+        codec = self.codec_step(s) if self.codec is not None else None
         mem_bytes, mem_s = plain, plain / self.bw
         if codec is not None:
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
                                                                      history)
             mem_s += self.codec_share * codec.kv_stream_s
-        per_token = m.attn_params + m.experts_top_k * m.expert_params
         attn_pairs = s.decode_context + s.prefill_pairs
-        macs = (tokens * per_token + 2 * m.hidden * attn_pairs) / tp
+        macs = (tokens * self._per_token + 2 * m.hidden * attn_pairs) / tp
         vxe = (tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
+        compute_s = matmuls_s + 2 * m.hidden * attn_pairs / tp / self._attention_macs_per_s  # attention_macs_s
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
                          codec_s, self.launch_s if tokens else 0.0)
 
-    def _tokens_part(self, tokens: int) -> tuple[float, float, float]:
+    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
-        the bytes they move, the matmul time), kept per count: steps repeat token counts."""
-        part = self._by_tokens[tokens] = (*self.esl(tokens), self.matmuls_s(tokens))
+        the bytes they move, the matmul time, the weight bytes streamed), kept per count: steps repeat
+        token counts."""
+        part = self._by_tokens[tokens] = (*self.esl(tokens), self.matmuls_s(tokens), self.layer_weight_bytes(tokens))
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
@@ -180,7 +183,7 @@ class CostModel:
 
     def attention_macs_s(self, pairs: float) -> float:
         """Score and context products over the KV history: vector work on the first engine (SXE or SMs)."""
-        return 2 * self.model.hidden * pairs / self.tp / peak_macs_per_s(self.engines[0])
+        return 2 * self.model.hidden * pairs / self.tp / self._attention_macs_per_s
 
     def codec_time(self, s: StepShape) -> float:
         """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""

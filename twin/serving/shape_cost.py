@@ -13,13 +13,11 @@ whole. The cache belongs to one CostModel: a policy switch makes a new one.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from twin.serving.closed_form import Affine, StepTimes
 from twin.serving.cost import CostModel, LayerCost, StepShape
 from twin.serving.stats import WORK_FIELDS, mean_work, work_of
 
-_FIELDS = tuple(f.name for f in fields(LayerCost))
+_FIELDS = LayerCost._fields
 PROBES = (0, 1 << 10, 1 << 22, 1 << 23)  # contexts (tokens) at which linearity is checked
 LINEAR_TOL = 1e-9  # relative misfit below which a probe counts as on the line
 LIMIT = 4096  # shapes kept before the whole-shape cache is emptied: prefill shapes recur as prompt
@@ -31,15 +29,15 @@ def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers
     """Step k of a decode run as the max of affine pieces (memory, compute, vector) in k, from the layer
     costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts:
     the line through those two steps, read at step 0 with one step per unit."""
-    zero = tuple(getattr(l0, f) for f in _FIELDS)
-    slope = tuple(getattr(l1, f) - a for f, a in zip(_FIELDS, zero))
+    zero = tuple(l0)
+    slope = tuple(b - a for a, b in zip(zero, l1))
     return _RunLine(zero, slope, layers or cm.model.layers, head_s + cm.server.host.step_overhead_s).times(0, 1)
 
 
 def _line(points: list[LayerCost]) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """(values at 0, slopes per token), field by field, if every field of the probes lies on a line."""
     x = PROBES
-    rows = [tuple(getattr(p, f) for f in _FIELDS) for p in points]
+    rows = points
     zero = rows[0]
     slope = tuple((b - a) / x[-1] for a, b in zip(zero, rows[-1]))
     for xi, row in zip(x[1:-1], rows[1:-1]):
