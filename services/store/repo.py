@@ -23,7 +23,7 @@ from services.store.rows import RunInfo, RunKind, RunRow, RunStatus, process_own
 from twin.errors import InvalidSpec, NotRunning, UnknownName, quote
 from twin.metrics import RequestRecord, SeriesSample
 
-_REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_REQUEST_FIELDS = RequestRecord._fields
 _INFO_COLUMNS = tuple(getattr(RunModel, f.name) for f in fields(RunInfo))
 LEASE_ENV = "TWIN_RUN_LEASE_S"
 DEFAULT_LEASE_S = 300.0  # a run whose batches stop for this long is taken to be dead

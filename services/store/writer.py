@@ -27,8 +27,6 @@ import multiprocessing
 import os
 import signal
 from contextlib import contextmanager
-from dataclasses import fields
-from operator import attrgetter
 from typing import Iterator
 
 from twin.errors import TwinError
@@ -39,8 +37,7 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # one while the child commits the one before, and blocks beyond that, so memory stays bounded.
 PIPE_BYTES = 1 << 20
 JOIN_S = 30.0  # an exiting child at most commits what was sent and marks the run; then it is killed
-_REQUEST_TUPLE = attrgetter(*(f.name for f in fields(RequestRecord)))  # tuples pickle ~6x faster
-_SERIES_TUPLE = attrgetter(*(f.name for f in fields(SeriesSample)))
+_REQUEST_TUPLE = _SERIES_TUPLE = tuple  # plain tuples pickle ~6x faster than the named ones
 
 
 class WriterError(TwinError):
