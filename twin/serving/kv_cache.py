@@ -31,6 +31,7 @@ class KvCache:
         self.block_bytes = block_bytes  # bytes of one new block summed over the replica's chips
         self.capacity_bytes = capacity_blocks * block_bytes
         self.free_bytes = self.capacity_bytes
+        self.free = capacity_blocks  # blocks the free bytes make at today's block size (kept: read at every plan)
         self.used = 0  # blocks held
         self.peak = 0
         self.peak_bytes = 0.0
@@ -40,9 +41,9 @@ class KvCache:
         self._follow: dict[int, int] = {}  # follower -> its KV tokens minus `tick`
         self._phase = [0] * block_tokens  # followers needing a new block at ticks of each residue
 
-    @property
-    def free(self) -> int:
-        return int(self.free_bytes / self.block_bytes + EPS)
+    def _count_free(self) -> None:
+        """Renew `free` after the free bytes or the block size changed."""
+        self.free = int(self.free_bytes / self.block_bytes + EPS)
 
     @property
     def capacity(self) -> int:
@@ -62,6 +63,7 @@ class KvCache:
         for rid in self._follow:  # what followers allocated so far was priced at the old size
             self._rebase(rid)
         self.block_bytes = block_bytes
+        self._count_free()
 
     def held(self, request_id: int) -> int:
         off = self._follow.get(request_id)
@@ -86,6 +88,7 @@ class KvCache:
     def _take(self, blocks: int) -> None:
         self.used += blocks
         self.free_bytes -= blocks * self.block_bytes
+        self._count_free()
         self.peak = max(self.peak, self.used)
         self.peak_bytes = max(self.peak_bytes, self.capacity_bytes - self.free_bytes)
 
@@ -146,4 +149,5 @@ class KvCache:
         blocks = self._held.pop(request_id, 0)
         self.used -= blocks
         self.free_bytes += self._bytes.pop(request_id, 0.0)
+        self._count_free()
         return blocks

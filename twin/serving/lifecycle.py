@@ -34,6 +34,7 @@ class Lifecycle:
         self.swap_free = host_memory_bytes
         self.outstanding_tokens = 0  # prompt + output tokens not yet served, for routing
         self._next_sample = -float("inf")  # when the time series are next due a point
+        self._series = tuple(f"replica{index}/{name}" for name in ("batch", "queue", "kv_occupancy"))
         # Joules per MAC, memory byte and link byte, for the peak dynamic power (twin.energy)
         self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
@@ -235,10 +236,10 @@ class Lifecycle:
         if now < self._next_sample:
             return
         self._next_sample = now + self.config.sample_every_s
-        name = f"replica{self.index}"
-        self.recorder.sample(now, f"{name}/batch", len(self.q.running))
-        self.recorder.sample(now, f"{name}/queue", len(self.q.waiting))
-        self.recorder.sample(now, f"{name}/kv_occupancy", self.kv.occupancy)
+        batch, queue, kv = self._series
+        self.recorder.sample(now, batch, len(self.q.running))
+        self.recorder.sample(now, queue, len(self.q.waiting))
+        self.recorder.sample(now, kv, self.kv.occupancy)
 
 
 def _record(r: Request) -> RequestRecord:
