@@ -54,8 +54,12 @@ class Replica(Lifecycle, ArchitectureHooks):
                 yield from self.decode_run(transfer_s)
 
     def transfers(self, d) -> float:
-        """PCIe time before the step: swap-outs of the preempted, swap-ins and host-tier prefix hits."""
-        return self.preempt(d.preempt) + self.swap_in_time(d) + self.host_hit_time(d.prefill)
+        """PCIe time before the step: swap-outs of the preempted, swap-ins and host-tier prefix hits
+        (each asked only where it can happen: this runs before every prefill step)."""
+        t = self.preempt(d.preempt) if d.preempt else 0.0
+        if self.config.preemption == "swap":
+            t += self.swap_in_time(d)
+        return t + self.host_hit_time(d.prefill) if self.prefix is not None else t
 
     def _wait_for_work(self) -> simpy.Event:
         self.wake = self.env.event()

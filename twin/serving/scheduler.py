@@ -81,7 +81,7 @@ class Scheduler(abc.ABC):
 
     def free_after(self, victims: list[Request]) -> int:
         """Free KV blocks once `victims` are preempted."""
-        return self.kv.free + sum(self.kv.held(v.id) for v in victims)
+        return self.kv.free + sum(self.kv.held(v.id) for v in victims) if victims else self.kv.free
 
     def fits(self, need: int, running: int, free: int) -> bool:
         """Whether taking `need` of `free` blocks for one more request beside `running` ones keeps the
