@@ -9,7 +9,7 @@ from __future__ import annotations
 import simpy
 
 from twin.config import ServingConfig
-from twin.metrics import Recorder, RequestRecord
+from twin.metrics import Recorder, RequestRecord, new_record
 from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.kv_cache import KvCache, blocks_for
@@ -244,5 +244,5 @@ class Lifecycle:
 
 def _record(r: Request) -> RequestRecord:
     s = r.spec
-    return RequestRecord(s.request_id, r.replica, r.state.value, s.arrival_s, s.input_tokens, s.output_tokens,
-                         r.first_token_s, r.finish_s, r.preemptions, r.reason)
+    return new_record((s.request_id, r.replica, r.state.value, s.arrival_s, s.input_tokens, s.output_tokens,
+                       r.first_token_s, r.finish_s, r.preemptions, r.reason))

@@ -13,7 +13,7 @@ whole. The cache belongs to one CostModel: a policy switch makes a new one.
 
 from __future__ import annotations
 
-from twin.serving.closed_form import Affine, StepTimes
+from twin.serving.closed_form import StepTimes, new_affine
 from twin.serving.cost import CostModel, LayerCost, StepShape
 from twin.serving.stats import WORK_FIELDS, mean_work, work_of
 
@@ -150,7 +150,7 @@ class _RunLine:
 
     def times(self, context: int, growing: int) -> StepTimes:
         const, grows = self.fixed_a + context * self.fixed_b, growing * self.codec_b
-        return StepTimes([Affine(a + context * b + const, growing * b + grows)
+        return StepTimes([new_affine((a + context * b + const, growing * b + grows))
                           for a, b in zip(self.time_a, self.time_b)])
 
     def work(self, context: float) -> tuple[float, ...]:
