@@ -71,15 +71,16 @@ class Arrivals:
             self._take(spec)
 
     def _run(self):
-        pending = self._pending
+        pending, env = self._pending, self.env
         while True:
             self._read()
-            if pending and pending[0][0] <= self.env.now:
+            now = env.now
+            while pending and pending[0][0] <= now:  # every request ready by now (a trace's ties come together)
                 self.route(heapq.heappop(pending)[2])
-                continue
+                self._read()
             self._sleeping_until = pending[0][0] if pending else float("inf")
             try:
-                yield self.env.timeout(pending[0][0] - self.env.now) if pending else self.env.event()
+                yield env.timeout(pending[0][0] - now) if pending else env.event()
             except simpy.Interrupt:
                 pass
             self._sleeping_until = None

@@ -60,6 +60,8 @@ class Simulation:
             rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
             plan_memory(cluster, model, QuantPolicy(self.policy.weights, kv_scheme(rule.kv)), self.serving)
+        host = self.cluster.server.host  # its rates, read at every arrival
+        self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
 
@@ -145,9 +147,8 @@ class Simulation:
 
     def _ingest_s(self, tokens: int) -> float:
         """Host time before a request can be scheduled: tokenise on the CPU, then DMA the ids over PCIe."""
-        host = self.cluster.server.host
-        return tokens * host.tokenize_s_per_token + tokens * TOKEN_ID_BYTES / host.pcie_bytes_per_s + \
-            host.pcie_latency_s
+        tokenize_s, pcie_bytes_per_s, pcie_latency_s = self._host_rates
+        return tokens * tokenize_s + tokens * TOKEN_ID_BYTES / pcie_bytes_per_s + pcie_latency_s
 
     def run(self, until_s: float | None = None) -> None:
         """Advance to `until_s`, or until every submitted request has finished."""

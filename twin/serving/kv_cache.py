@@ -89,8 +89,10 @@ class KvCache:
         self.used += blocks
         self.free_bytes -= blocks * self.block_bytes
         self._count_free()
-        self.peak = max(self.peak, self.used)
-        self.peak_bytes = max(self.peak_bytes, self.capacity_bytes - self.free_bytes)
+        if self.used > self.peak:
+            self.peak = self.used
+        if self.capacity_bytes - self.free_bytes > self.peak_bytes:
+            self.peak_bytes = self.capacity_bytes - self.free_bytes
 
     # ---- decoding requests -------------------------------------------------------------
     def follow(self, request_id: int, tokens: int) -> None:
