@@ -173,7 +173,7 @@ class Simulation:
             key = (id(server), tp)
             if key not in models:
                 models[key] = CostModel(self.model, server, tp, policy, self.routing)
-            replica.cost = replica.backend.cost = models[key]
+            replica.use_cost(models[key])
             replica.base_policy = policy  # what adaptive rules fall back to when none matches
 
     @property

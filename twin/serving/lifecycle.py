@@ -49,12 +49,19 @@ class Lifecycle:
         policy = self.base_policy if target is None else QuantPolicy(self.base_policy.weights, kv_scheme(target))
         if policy == self.cost.policy:
             return
-        old, self.cost = self.cost, CostModel(self.cost.model, self.cost.server, self.cost.tp, policy, self.cost.routing)
-        self.backend.cost = self.cost
+        old = self.cost
+        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing))
         self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
         self.switches.append((self.env.now, old.policy.label, policy.label))
         self.recorder.sample(self.env.now, f"replica{self.index}/kv_bits_per_elem",
                              policy.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
+
+    def use_cost(self, cost: CostModel) -> None:
+        """Steps from now on are priced by `cost` (a new policy): the engine's, the backend's and a
+        speculative draft's."""
+        self.cost = self.backend.cost = cost
+        if self.drafts is not None:
+            self.drafts = self.drafts.follow(cost)
 
     # ---- arrivals ----------------------------------------------------------------
     def enqueue(self, r: Request) -> None:

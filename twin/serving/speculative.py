@@ -116,6 +116,13 @@ class DraftCost:
     def __init__(self, target: CostModel, draft: CostModel | None, skip: float | None, k: int):
         self.target, self.draft, self.skip, self.k = target, draft, skip, k
 
+    def follow(self, target: CostModel) -> DraftCost:
+        """The same draft once the target's policy changes: a layer-skipping draft runs the target's new
+        layers, a draft model is quantized as the target now is (as `equip` builds it)."""
+        draft = self.draft if self.draft is None or self.draft.policy == target.policy else \
+            CostModel(self.draft.model, target.server, target.tp, target.policy, target.routing)
+        return DraftCost(target, draft, self.skip, self.k)
+
     def step_time(self, shape: StepShape) -> float:
         """One draft decode (or prefill) step of the given shape."""
         if self.draft is not None:

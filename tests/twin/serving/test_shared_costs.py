@@ -1,4 +1,4 @@
-"""Replicas of one pool share a cost model; a live policy change keeps each pool's own server."""
+"""Replicas of one pool share a cost model; a live policy change keeps each pool's own server and moves speculative drafts with it."""
 
 from __future__ import annotations
 
@@ -59,3 +59,46 @@ def test_adaptive_rules_fall_back_to_the_policy_set_live():
     sim.set_policy(int8)
     sim.replicas[0].adapt()
     assert sim.replicas[0].cost.policy == int8 and sim.replicas[0].switches == []
+
+
+def spec_twin(**serving):
+    return RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, serving=ServingConfig(speculative=3, **serving)).build()
+
+
+def draft_decode_s(rep) -> float:
+    return rep.drafts.drafts_time(StepShape(decode_seqs=1, decode_context=900, outputs=1))  # memory-bound
+
+
+def test_set_policy_moves_a_layer_skipping_draft_to_the_new_policy():
+    """The draft's K steps run the target's layers: after a live change of weights to int8 they cost what
+    a twin built with int8 weights says, not what they cost before."""
+    sim = spec_twin(draft_skip=0.5)
+    before = draft_decode_s(sim.replicas[0])
+    int8 = QuantPolicy.named("int8", "fp16")
+    sim.set_policy(int8)
+    built = RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, weights="int8",
+                    serving=ServingConfig(speculative=3, draft_skip=0.5)).build()
+    after = draft_decode_s(sim.replicas[0])
+    assert after == draft_decode_s(built.replicas[0]) and after < before  # int8 weights stream half the bytes
+
+
+def test_set_policy_quantizes_a_draft_model_as_the_target():
+    sim = spec_twin(draft_model="llama2-7b")
+    int8 = QuantPolicy.named("int8", "fp16")
+    sim.set_policy(int8)
+    rep = sim.replicas[0]
+    built = RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, weights="int8",
+                    serving=ServingConfig(speculative=3, draft_model="llama2-7b")).build()
+    assert rep.drafts.draft.policy == int8 and rep.drafts.target is rep.cost
+    assert draft_decode_s(rep) == draft_decode_s(built.replicas[0])
+
+
+def test_an_adaptive_kv_switch_moves_the_draft_too():
+    """A rule that switches the KV scheme re-prices the draft's steps with the target's new cost model."""
+    from twin.quant.policy import SwitchRule
+
+    sim = spec_twin(draft_skip=0.5)
+    rep = sim.replicas[0]
+    rep.rules = (SwitchRule("kv_occupancy", -1.0, "int4"),)  # always matches
+    rep.adapt()
+    assert rep.cost.policy.kv.name == "int4" and rep.drafts.target is rep.cost
