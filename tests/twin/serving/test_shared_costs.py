@@ -1,4 +1,5 @@
-"""Replicas of one pool share a cost model; a live policy change keeps each pool's own server and moves speculative drafts with it."""
+"""Replicas of one pool share a cost model; a live policy change keeps each pool's own server and moves
+speculative drafts with it."""
 
 from __future__ import annotations
 
