@@ -50,7 +50,8 @@ class Simulation:
         self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
         self._servers = {"main": self.servers}
         self.replicas: list[Replica] = []
-        for pool in pools(cluster, self.serving, load_server):
+        self._pools = pools(cluster, self.serving, load_server)
+        for pool in self._pools:
             self.memory: MemoryPlan = self._add_pool(pool)
         self.entry = [rep for rep in self.replicas if rep.role != "decode"]  # where requests arrive
         self.disaggregation = None if self.serving.pd is None else Disaggregation(
@@ -59,11 +60,16 @@ class Simulation:
         for rep in self.replicas:
             rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
-            plan_memory(cluster, model, QuantPolicy(self.policy.weights, kv_scheme(rule.kv)), self.serving)
+            self._check_fits(QuantPolicy(self.policy.weights, kv_scheme(rule.kv)))
         host = self.cluster.server.host  # its rates, read at every arrival
         self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
+
+    def _check_fits(self, policy: QuantPolicy) -> None:
+        """CapacityExceeded unless `policy` fits every pool, each on its own server with its own options."""
+        for pool in self._pools:
+            plan_memory(pool.cluster, self.model, policy, pool_serving(self.serving, pool.role))
 
     def _add_pool(self, pool: Pool) -> MemoryPlan:
         serving = pool_serving(self.serving, pool.role)
@@ -165,7 +171,7 @@ class Simulation:
 
         The KV cache keeps its blocks (what is resident stays); the new policy must still fit.
         """
-        plan_memory(self.cluster, self.model, policy, self.serving)  # CapacityExceeded if it does not
+        self._check_fits(policy)
         self.policy = policy
         models: dict[tuple[int, int], CostModel] = {}  # one per pool's server and tp, as at build
         for replica in self.replicas:

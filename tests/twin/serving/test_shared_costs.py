@@ -103,3 +103,21 @@ def test_an_adaptive_kv_switch_moves_the_draft_too():
     rep.rules = (SwitchRule("kv_occupancy", -1.0, "int4"),)  # always matches
     rep.adapt()
     assert rep.cost.policy.kv.name == "int4" and rep.drafts.target is rep.cost
+
+
+def test_set_policy_must_fit_every_pool():
+    """A live change to fp16 weights is refused when the prefill pool's FPGA server cannot hold them, as
+    building that twin with fp16 is (the decode pool's LPU ASIC server alone would fit)."""
+    import pytest
+    from twin.errors import CapacityExceeded
+
+    def spec(weights: str) -> RunSpec:
+        return RunSpec("lpu-8x-4nm", "gpt3-20b", tp=4, weights=weights, servers=2,
+                       serving=ServingConfig(pd="1:1", prefill_server="orion-edge"))
+
+    with pytest.raises(CapacityExceeded, match="lpu-fpga-u55c"):
+        spec("fp16").build()
+    sim = spec("int8").build()
+    with pytest.raises(CapacityExceeded, match="lpu-fpga-u55c"):
+        sim.set_policy(QuantPolicy.named("fp16", "fp16"))
+    assert sim.policy.weights.name == "int8" and all(rep.cost.policy.weights.name == "int8" for rep in sim.replicas)
