@@ -13,7 +13,7 @@ from twin.serving.disaggregation import KvLink
 from twin.serving.request import TraceRequest
 from twin.serving.speculative import expected_tokens
 from twin.traces import TraceOptions, load_trace
-from twin.traces.prefix import prefix_reuse, with_prefix_blocks
+from twin.traces.prefix import with_prefix_blocks
 
 LLAMA2_7B_KV_BYTES_PER_TOKEN_LAYER = 2 * 4096 * 2  # K and V, 32 heads x 128, fp16 (published architecture)
 
