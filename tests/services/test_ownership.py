@@ -14,7 +14,7 @@ from services.common.channel import open_channel
 from services.common.security import Security
 from services.store import open_store
 from services.up import LocalStack
-from twin_api.v1 import controller_pb2, controller_pb2_grpc
+from twin_api.v1 import controller_pb2_grpc
 
 LEASE_S = 4.0
 # Long enough to be running through everything the tests do; they stop it, never wait for it.
