@@ -25,6 +25,7 @@ class Lifecycle:
     def __init__(self, env: simpy.Environment, index: int, cost: CostModel, kv: KvCache,
                  config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float):
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
+        self.costs: ShapeCosts = shape_costs(cost)  # the cost model behind its per-shape cache (see use_cost)
         self.config, self.recorder, self.backend = config, recorder, backend
         self.q = ReplicaQueues(cost.model.sliding_window, kv)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
@@ -57,9 +58,10 @@ class Lifecycle:
                              policy.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
 
     def use_cost(self, cost: CostModel) -> None:
-        """Steps from now on are priced by `cost` (a new policy): the engine's, the backend's and a
-        speculative draft's."""
+        """Steps from now on are priced by `cost` (a new policy): the engine's, its shape cache, the
+        backend's and a speculative draft's."""
         self.cost = self.backend.cost = cost
+        self.costs = shape_costs(cost)
         if self.drafts is not None:
             self.drafts = self.drafts.follow(cost)
 
@@ -141,7 +143,8 @@ class Lifecycle:
     def decode_shape(self, k: int = 0) -> StepShape:
         """The decode part of the k-th step from now: every batch member writes and samples one token."""
         b = self.q.batch
-        return StepShape(decode_seqs=b.n, decode_context=b.context_sum() + b.slope * k, outputs=b.n)
+        n = b.n
+        return StepShape(decode_seqs=n, decode_context=b.context_sum() + b.slope * k, outputs=n)
 
     def shape_of(self, d: Decision) -> StepShape:
         n, ctx = (d.decode, self.q.batch.context_sum()) if d.decode else (0, 0)
@@ -202,11 +205,6 @@ class Lifecycle:
         self.recorder.request(_record(r))
         if self.pool is not None:
             self.pool.room(self)
-
-    @property
-    def costs(self) -> ShapeCosts:
-        """The cost model behind a per-shape cache (renewed when a policy switch replaces the model)."""
-        return shape_costs(self.cost)
 
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:
