@@ -50,13 +50,15 @@ class RequestTally:
 
     def add(self, r: RequestRecord) -> None:
         self.total += 1
-        self.start = min(self.start, r.arrival_s)
+        if r.arrival_s < self.start:
+            self.start = r.arrival_s
         self.rejected += r.state == "rejected"
         self.preempted += r.preemptions > 0
         if r.state != "done":
             return
         self.done += 1
-        self.end = max(self.end, r.finish_s)
+        if r.finish_s > self.end:
+            self.end = r.finish_s
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
         ttft, tpot = r.ttft_s, r.tpot_s
