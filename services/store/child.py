@@ -117,12 +117,16 @@ class Keeper:
         self.replies.send(("ok", value))
 
     def abandon(self, reason: str) -> None:
-        for run_id in sorted(self.unfinished):
-            self._mark(run_id, reason)
+        """Mark the runs the parent left unfinished; exit 1 if one could not be, so the parent (if it is
+        still there) marks it itself rather than leave it running until a lease takeover."""
+        unmarked = [run_id for run_id in sorted(self.unfinished) if not self._mark(run_id, reason)]
+        if unmarked:
+            sys.exit(1)
 
-    def _mark(self, run_id: str, reason: str) -> None:
+    def _mark(self, run_id: str, reason: str) -> bool:
         try:
             self.store.mark_interrupted(run_id, reason)
-        except Exception:  # noqa: BLE001 - the database is gone too: a later start-up's lease takeover marks it
-            pass
+        except Exception:  # noqa: BLE001 - e.g. the database is locked: the caller says so by its exit code
+            return False
         self.unfinished.discard(run_id)
+        return True

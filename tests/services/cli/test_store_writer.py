@@ -251,3 +251,31 @@ def test_when_the_writer_is_killed_the_cli_stops_with_one_line_and_marks_the_run
     assert row.error == (f"its store writer process (pid {writer}) ended unexpectedly (exit code -9); "
                          "the records it stored are kept")
     assert 0 < len(kept) == row.requests_recorded < 1000
+
+
+def test_a_writer_that_cannot_mark_its_run_exits_1_and_the_cli_marks_it(tmp_path) -> None:
+    """The database is locked while the writer marks the run its CLI left unfinished: the writer fails
+    after SQLite's 5 s busy wait and says so by exiting 1, so the CLI marks the run itself once the lock
+    is gone (at 6.5 s), rather than leaving it running until a later start-up's lease takeover."""
+    import sqlite3
+    import threading
+
+    from services.store.writer import StoreWriter
+
+    path = tmp_path / "twin.db"
+    db = f"sqlite:///{path}"
+    writer = StoreWriter(db, owner="test")
+    writer.open()
+    run_id = writer.create_run(kind="replay", trace="azure-conv-2023", spec={}, policy={})
+    lock = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(6.5, lock.rollback)
+    release.start()
+    try:
+        writer.close()  # the child's mark fails at 5 s; the CLI's own mark waits for the lock
+    finally:
+        release.join()
+        lock.close()
+    assert writer.process.exitcode == 1
+    row, _ = stored(db, run_id)
+    assert row.status == "interrupted" and "store writer process" in row.error
