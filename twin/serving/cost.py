@@ -126,7 +126,7 @@ class CostModel:
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
-        codec = self.codec_step(s) if self.codec is not None else None
+        codec = self.codec_step(s)
         mem_bytes, mem_s = plain, plain / self.bw
         if codec is not None:
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
@@ -138,7 +138,7 @@ class CostModel:
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + 2 * m.hidden * attn_pairs / tp / self._attention_macs_per_s  # attention_macs_s
+        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
                          codec_s, self.launch_s if tokens else 0.0)
 
