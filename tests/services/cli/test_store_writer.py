@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ import pytest
 from services.common.messages import one_line
 from services.runner import stored_replay
 from services.store import open_store
+from services.store.writer import StoreWriter
 from twin.replay import RunSpec
 from twin.traces import TraceOptions, load_trace
 
@@ -257,11 +260,6 @@ def test_a_writer_that_cannot_mark_its_run_exits_1_and_the_cli_marks_it(tmp_path
     """The database is locked while the writer marks the run its CLI left unfinished: the writer fails
     after SQLite's 5 s busy wait and says so by exiting 1, so the CLI marks the run itself once the lock
     is gone (at 6.5 s), rather than leaving it running until a later start-up's lease takeover."""
-    import sqlite3
-    import threading
-
-    from services.store.writer import StoreWriter
-
     path = tmp_path / "twin.db"
     db = f"sqlite:///{path}"
     writer = StoreWriter(db, owner="test")
