@@ -28,23 +28,45 @@ class Quantiles:
         self._values: array | None = array("d")  # 8 bytes a value; None once the buckets hold everything
         self._buckets: dict[int, int] = {}
         self._zeros = 0
-        self.count = 0
-        self.total = 0.0
-        self.max = -math.inf
+        # count, sum and max of the values in the buckets (of those kept exactly, worked out when asked:
+        # adding a value is then one append, and it is done three times per request)
+        self._count = 0
+        self._total = 0.0
+        self._max = -math.inf
 
     def add(self, x: float) -> None:
-        self.count += 1
-        self.total += x
-        if x > self.max:
-            self.max = x
-        if self._values is not None:
-            self._values.append(x)
-            if len(self._values) > self.exact_limit:
-                for v in self._values:
-                    self._bucket(v)
-                self._values = None
-        else:
+        values = self._values
+        if values is None:
+            self._count += 1
+            self._total += x
+            if x > self._max:
+                self._max = x
             self._bucket(x)
+            return
+        values.append(x)
+        if len(values) > self.exact_limit:
+            self._count, self._total, self._max = self.count, self.total, self.max
+            self._values = None
+            for v in values:
+                self._bucket(v)
+
+    @property
+    def count(self) -> int:
+        return self._count if self._values is None else len(self._values)
+
+    @property
+    def total(self) -> float:
+        """The sum, added in arrival order (as a running sum would be)."""
+        if self._values is None:
+            return self._total
+        total = 0.0
+        for v in self._values:
+            total += v
+        return total
+
+    @property
+    def max(self) -> float:
+        return self._max if self._values is None else max(self._values, default=-math.inf)
 
     def _bucket(self, x: float) -> None:
         if x <= TINY:

@@ -49,21 +49,23 @@ class RequestTally:
         self.ttft, self.tpot, self.e2e = Quantiles(), Quantiles(), Quantiles()
 
     def add(self, r: RequestRecord) -> None:
+        _, _, state, arrival, inputs, outputs, first, finish, preemptions, _ = r  # one unpacking: once per request
         self.total += 1
-        if r.arrival_s < self.start:
-            self.start = r.arrival_s
-        self.rejected += r.state == "rejected"
-        self.preempted += r.preemptions > 0
-        if r.state != "done":
+        if arrival < self.start:
+            self.start = arrival
+        self.rejected += state == "rejected"
+        self.preempted += preemptions > 0
+        if state != "done":
             return
         self.done += 1
-        if r.finish_s > self.end:
-            self.end = r.finish_s
-        self.input_tokens += r.input_tokens
-        self.output_tokens += r.output_tokens
-        ttft, tpot = r.ttft_s, r.tpot_s
+        if finish > self.end:
+            self.end = finish
+        self.input_tokens += inputs
+        self.output_tokens += outputs
+        ttft = first - arrival  # a finished request has both times: RequestRecord.ttft_s and e2e_s
         self.ttft.add(ttft)
-        self.e2e.add(r.e2e_s)
+        self.e2e.add(finish - arrival)
+        tpot = r.tpot_s
         if tpot is not None:
             self.tpot.add(tpot)
         slo = self.slo

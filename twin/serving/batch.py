@@ -24,6 +24,7 @@ class DecodeBatch:
         self.window = window  # sliding-window length in tokens, None for full attention
         self.tick = 0  # decode steps this batch has taken
         self.members: dict[int, Request] = {}  # by request id, in the order they joined
+        self.n = 0  # how many (read at every plan and step)
         self.growing = 0  # members whose attended context still grows (below the window)
         self.slope = 0  # how fast the growing members' contexts grow together, tokens per tick
         self.capped = 0  # members attending exactly `window` tokens
@@ -31,10 +32,6 @@ class DecodeBatch:
         self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
         self._edge: list[tuple[int, int, Request]] = []  # (tick its context reaches the window, ...)
         self._serial = itertools.count(1)
-
-    @property
-    def n(self) -> int:
-        return len(self.members)
 
     def context_sum(self) -> int:
         """Attended context summed over the members (each capped at the window)."""
@@ -46,6 +43,7 @@ class DecodeBatch:
         c, steps = r.context, r.remaining if r.track is None else len(r.track)
         r.batch, r.t0, r.serial = self, self.tick, next(self._serial)
         self.members[r.id] = r
+        self.n += 1
         heapq.heappush(self._finish, (self.tick + steps, r.serial, r))
         r.capped = self.window is not None and c >= self.window
         if r.capped:
@@ -66,6 +64,7 @@ class DecodeBatch:
             self._grow_stop(r)
         r.gen, r.batch, r.serial, r.track = r.generated, None, 0, None
         del self.members[r.id]
+        self.n -= 1
 
     def steps_to_event(self) -> int:
         """Decode steps until a member finishes or reaches the window (the batch must change)."""

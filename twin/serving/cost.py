@@ -168,7 +168,10 @@ class CostModel:
 
     def matmul_s(self, m: float, k: float, n: float) -> float:
         """One matmul on the engine that finishes it first."""
-        return min(engine_seconds(e, m, k, n) for e in self.engines)
+        engines = self.engines
+        if len(engines) == 1:  # most chips: nothing to choose (a prefill of a new length asks eight times)
+            return engine_seconds(engines[0], m, k, n)
+        return min(engine_seconds(e, m, k, n) for e in engines)
 
     def matmuls_s(self, tokens: int) -> float:
         """The layer's weight matmuls for a step of `tokens` tokens."""

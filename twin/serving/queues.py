@@ -49,7 +49,3 @@ class ReplicaQueues:
             self.batch.leave(r)
         else:
             self.prefilling.pop(r.id, None)
-
-    @property
-    def decoding(self) -> int:
-        return self.batch.n

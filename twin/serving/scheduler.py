@@ -49,7 +49,7 @@ class Scheduler(abc.ABC):
         self.lookahead = -(-LOOKAHEAD_TOKENS // kv.block_tokens)  # blocks
 
     def plan(self, q: ReplicaQueues) -> Decision:
-        d, decoding = Decision(), q.decoding
+        d, decoding = Decision(), q.batch.n  # sequences decoding
         if decoding > self.kv.free:  # one step writes one token: at most one new block each
             d.preempt = self._preempt_for_growth(q)
             decoding -= sum(v.state is RequestState.DECODING for v in d.preempt)
@@ -90,7 +90,7 @@ class Scheduler(abc.ABC):
 
     def admit(self, q: ReplicaQueues, d: Decision, budget: int, slots: int) -> None:
         """Admit waiting requests FCFS while the batch, the token budget and the KV cache allow."""
-        if not (q.prefilling or q.waiting):
+        if not q.prefilling and (slots <= 0 or not q.waiting):  # nothing to continue, no one to take
             return
         free = self.free_after(d.preempt)
         running = len(q.running) - len(d.preempt)
