@@ -28,19 +28,26 @@ def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, sour
     """Replay into `store`, a StoreWriter the caller started (and closes) before building `spec`."""
     trace = _checked_trace(spec, source, opts)
     recorder: list = []
-    hook = (lambda sim: recorder.append(attach_trace_events(sim))) if trace_events else None
-    label = store.open()  # a bad --db fails here, in one line, before any simulation
+    labels: list[str] = []
+
+    def built(sim) -> None:
+        # The store is opened once the twin is built: a spec that cannot be built (--tp 3 on 8 chips)
+        # leaves no database behind, and a bad --db still fails in one line before any simulation.
+        labels.append(store.open())
+        if trace_events:
+            recorder.append(attach_trace_events(sim))
+
     progress = replay_progress(f"replay {trace.name}", len(trace.requests), disable=no_progress or as_json)
     with progress as update, StopSignals() as signals:
         try:
-            run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=hook)
+            run_id, result = stored_replay(store, spec, trace, signals=signals, progress=update, on_built=built)
         except KeyboardInterrupt:  # a second signal: the run is marked interrupted with what it stored
             console.print("[red]stopped at once; the run is marked interrupted with the records stored[/]")
             return signals.exit_code or RUN_EXIT["interrupted"]
     store.end()  # the run is stored: the writer exits while this process prints
     if recorder:
         write_trace_events(recorder[0], trace_events)
-    _print_result(console, run_id, result, label, as_json)
+    _print_result(console, run_id, result, labels[0], as_json)
     if result.status == "interrupted" and signals.exit_code:
         return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
     return RUN_EXIT[result.status]

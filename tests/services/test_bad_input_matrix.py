@@ -124,6 +124,8 @@ def test_cli_bad_input(case: CliCase, tmp_path, monkeypatch) -> None:
     assert case.fragment in result.output, result.output
     assert len(result.output) < MAX_CHARS + 200  # one bounded line, never the user's megabyte back
     assert "stored as run" not in result.output  # refused before any run exists
+    if case.args[0] == "replay":
+        assert not (tmp_path / "twin.db").exists()  # nor is a database made for a refused replay
 
 
 def test_cli_out_of_order_timestamps_are_sorted_and_counted(tmp_path) -> None:
