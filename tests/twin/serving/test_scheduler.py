@@ -63,7 +63,7 @@ def test_kv_admission_refuses_what_does_not_fit():
 
 def test_preemption_takes_the_newest_request_first():
     sched, kv, q = make("prefill-first", blocks=14)
-    old, new = decoding(q, kv, req(0, inp=96), 17), decoding(q, kv, req(1, inp=96), 17)
+    _, new = decoding(q, kv, req(0, inp=96), 17), decoding(q, kv, req(1, inp=96), 17)
     assert kv.free == 0 and kv.need(1) == 2  # KV of 112 tokens fills 7 blocks each: the next token needs an 8th
     d = sched.plan(q)
     assert d.preempt == [new]
