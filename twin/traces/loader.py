@@ -16,6 +16,7 @@ the requests actually replayed. Request ids are always the final position
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,18 +135,69 @@ def is_file(path: Path) -> bool:
         return False
 
 
-def read_file(source: str, options: TraceOptions) -> LoadedTrace:
-    """A built-in or file trace, normalised (sorted, rebased, numbered), no options applied."""
+def read_file(source: str, options: TraceOptions, narrow: bool = False) -> LoadedTrace:
+    """A built-in or file trace, normalised (sorted, rebased, numbered), no options applied.
+
+    With `narrow`, rows that the options' window and limit would drop anyway are dropped as the
+    file streams by (`Narrowing`), so a one-hour window of a week-long file, or its first
+    thousand requests, holds only those; `apply_options` then gives what it gives on the whole file.
+    """
     path, builtin_fmt, name = resolve_path(source)
     explicit = options.fmt is not None or options.mapping is not None
     spec = detect_format(path, options.fmt if explicit else builtin_fmt, options.mapping)
     bad, order = BadRows(options.on_bad_row), ArrivalOrder()
-    requests = tf.normalise(order.watch(stream_requests(path, spec, bad)))
-    if not requests:
+    rows = order.watch(stream_requests(path, spec, bad))
+    keep = Narrowing.of(options) if narrow else None
+    requests = tf.normalise(rows) if keep is None else keep.read(rows)
+    if requests is None:  # a row arrived before the file's first one: the window moved; read it all
+        return read_file(source, options)
+    if not requests and order.seen == 0:
         skipped = f" ({bad.count} bad row(s) skipped; first: {bad.first})" if bad.count else ""
         raise TraceFormatError(name, 1, "<file>", f"no requests in {name}{skipped}")
     return LoadedTrace(name, path, spec.name, requests, bad.count, 0, bad.first, spec.block_tokens, spec.timed,
                        order.out_of_order)
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """The rows of a file that can survive the options' window and limit, chosen while streaming.
+
+    Times are measured from the file's first row, which is the trace's origin unless a later row
+    arrives before it (then `read` gives up, returning None, and the file is read whole). Within
+    the window every row is kept when the options sample (thinning draws over all of them, in
+    order); otherwise only the `limit` earliest, ties in file order as the stable sort keeps them.
+    """
+
+    start_s: float
+    end_s: float | None
+    limit: int | None
+
+    @classmethod
+    def of(cls, options: TraceOptions) -> Narrowing | None:
+        limit = options.limit if options.sample_fraction == 1 else None
+        windowed = options.window_start_s > 0 or options.window_end_s is not None
+        return cls(options.window_start_s, options.window_end_s, limit) if windowed or limit is not None else None
+
+    def read(self, rows: Iterable[TraceRequest]) -> list[TraceRequest] | None:
+        start, end, limit = self.start_s, self.end_s, self.limit
+        kept: list[tuple[float, int, TraceRequest]] = []  # a max-heap by (arrival, row) when limited
+        origin = None
+        for i, r in enumerate(rows):
+            if origin is None:
+                origin = r.arrival_s
+            elif r.arrival_s < origin:
+                return None
+            t = r.arrival_s - origin
+            if t < start or (end is not None and t >= end):
+                continue
+            if limit is None:
+                kept.append((r.arrival_s, i, r))
+            elif len(kept) < limit:
+                heapq.heappush(kept, (-r.arrival_s, -i, r))
+            elif limit and (-r.arrival_s, -i) > kept[0][:2]:
+                heapq.heapreplace(kept, (-r.arrival_s, -i, r))
+        ordered = sorted(kept) if limit is None else sorted(kept, reverse=True)
+        return tf.normalise_from([r for *_, r in ordered], origin)
 
 
 class ArrivalOrder:
@@ -154,9 +206,11 @@ class ArrivalOrder:
 
     def __init__(self) -> None:
         self.out_of_order, self._latest = 0, float("-inf")
+        self.seen = 0  # rows read
 
     def watch(self, requests: Iterable[TraceRequest]) -> Iterator[TraceRequest]:
         for r in requests:
+            self.seen += 1
             self.out_of_order += r.arrival_s < self._latest
             self._latest = max(self._latest, r.arrival_s)
             yield r
@@ -164,7 +218,7 @@ class ArrivalOrder:
 
 def _read_source(source: str, options: TraceOptions) -> LoadedTrace:
     if not is_synthetic(source):
-        return read_file(source, options)
+        return read_file(source, options, narrow=True)
     spec = parse_synthetic(source)
     lengths = read_file(spec.lengths, options) if spec.lengths is not None else None
     empirical = EmpiricalLengths.from_requests(lengths.requests) if lengths is not None else None

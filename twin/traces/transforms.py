@@ -20,9 +20,11 @@ _ARRIVAL = attrgetter("arrival_s")
 def normalise(requests: Iterable[TraceRequest]) -> list[TraceRequest]:
     """Stable sort by arrival, rebase so the first arrives at 0.0, ids 0..n-1 in that order."""
     ordered = sorted(requests, key=_ARRIVAL)  # sorted() is stable: ties keep file order
-    if not ordered:
-        return []
-    origin = ordered[0].arrival_s
+    return normalise_from(ordered, ordered[0].arrival_s if ordered else 0.0)
+
+
+def normalise_from(ordered: list[TraceRequest], origin: float) -> list[TraceRequest]:
+    """Requests already in arrival order, rebased so `origin` is t=0, ids 0..n-1."""
     if origin == 0.0:
         return renumber(ordered)  # already rebased (most files): keep the objects, skip a copy
     return [_with(r, request_id=i, arrival_s=r.arrival_s - origin) for i, r in enumerate(ordered)]
