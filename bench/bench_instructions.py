@@ -72,7 +72,9 @@ if __name__ == "__main__":
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     mine = replay_instructions(args.trace, args.requests)
-    print(f"{args.trace}, {args.requests:,} requests: {mine / 1e6:,.0f} M instructions in the replay (this checkout)")
+    from figures import core_build
+    print(f"{args.trace}, {args.requests:,} requests: {mine / 1e6:,.0f} M instructions in the replay "
+          f"(this checkout, {core_build()} core)")
     if args.against:
         theirs = replay_instructions(args.trace, args.requests, args.against)
         print(f"{args.trace}, {args.requests:,} requests: {theirs / 1e6:,.0f} M instructions in the replay "

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from figures import cpu_s, spread
+from figures import core_build, cpu_s, spread
 
 
 def child(fidelity: str, limit: int | None) -> None:
@@ -40,7 +40,8 @@ def child(fidelity: str, limit: int | None) -> None:
     s = result.summary
     print(json.dumps({"requests": len(reqs), "tokens": s["throughput"]["output_tokens"], "steps": s["hardware"]["steps"],
                       "simulated_s": s["makespan_s"], "wall_s": wall, "cpu_s": cpu, "startup_s": startup,
-                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "status": result.status}))
+                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "status": result.status,
+                      "core": core_build()}))
 
 
 def one_run(fidelity: str, limit: int | None, tree: str | None = None) -> dict:
@@ -54,7 +55,7 @@ def one_run(fidelity: str, limit: int | None, tree: str | None = None) -> dict:
 def report(fidelity: str, runs: list[dict]) -> None:
     r0 = runs[0]
     print(f"{fidelity:>5}: {r0['requests']:,} requests, {r0['tokens']:,} output tokens, {r0['steps']:,} steps, "
-          f"{r0['simulated_s']:,.0f} s simulated, status {r0['status']}, {len(runs)} run(s): "
+          f"{r0['simulated_s']:,.0f} s simulated, status {r0['status']}, {r0['core']} core, {len(runs)} run(s): "
           f"wall {spread(r['wall_s'] for r in runs)} s ({spread(r['cpu_s'] for r in runs)} s CPU), "
           f"{spread((r['tokens'] / r['wall_s'] for r in runs), '{:,.0f}')} simulated tokens per wall s, "
           f"peak RSS {spread((r['rss_mib'] for r in runs), '{:.0f}')} MiB, "

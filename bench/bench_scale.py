@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from figures import cpu_s, spread
+from figures import core_build, cpu_s, spread
 
 SOURCE = "synthetic:poisson?rate=1.2&n={n}&input=128..2048&output=64..512&seed=1"
 
@@ -39,7 +39,7 @@ def child(n: int, t0: float) -> None:
     s = result.summary
     print(json.dumps({"startup_s": ready - t0, "core_s": end - ready, "wall_s": end - t0, "cpu_s": cpu_s() - cpu0,
                       "tokens": s["throughput"]["output_tokens"], "done": s["requests"]["done"],
-                      "status": result.status,
+                      "status": result.status, "core": core_build(),
                       "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -65,7 +65,7 @@ def report(n: int, runs: list[dict]) -> None:
         return spread((f(r, key) for r in runs), fmt)
 
     tps = lambda r, _k: r["tokens"] / r["core_s"]  # noqa: E731
-    print(f"{n:>9,} requests, {len(runs)} run(s), status {runs[0]['status']}, {runs[0]['tokens']:,} output tokens: "
+    print(f"{n:>9,} requests, {len(runs)} run(s), status {runs[0]['status']}, {runs[0]['core']} core, {runs[0]['tokens']:,} output tokens: "
           f"wall {fig('wall_s', '{:.2f}')} s, core {fig('core_s', '{:.2f}')} s ({fig('cpu_s', '{:.2f}')} s CPU), "
           f"{fig('tps', '{:,.0f}', tps)} simulated tokens per wall s (core), "
           f"peak RSS {fig('rss_mib', '{:.0f}')} MiB, start-up {fig('startup_s', '{:.2f}')} s", flush=True)

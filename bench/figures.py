@@ -16,6 +16,13 @@ def spread(values, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
+def core_build() -> str:
+    """How the twin this process imports was installed: its hot modules compiled by mypyc (`pip install .`)
+    or Python (an editable install, TWIN_COMPILE=0, or a tree put first on PYTHONPATH)."""
+    from twin.serving import batch
+    return "compiled" if batch.__file__.endswith((".so", ".pyd")) else "Python"
+
+
 def cpu_s() -> float:
     """User + system CPU seconds of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)

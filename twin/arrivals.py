@@ -26,7 +26,7 @@ class Arrivals:
         self.submitted = 0  # requests taken in so far (from submit or from the stream)
         self._pending: list[tuple[float, int, Request]] = []  # (ready time, order taken in, request)
         self._order = itertools.count()
-        self._stream: Iterator[TraceRequest] | None = None
+        self._stream: Iterator[TraceRequest] = iter(())
         self._next: TraceRequest | None = None  # the stream's next request, read ahead by one
         self._sleeping_until: float | None = None  # while the process waits: until when (inf: for input)
         self._process = env.process(self._run())

@@ -57,12 +57,13 @@ class RequestTally:
         self.preempted += preemptions > 0
         if state != "done":
             return
+        assert first is not None and finish is not None  # a finished request has both times
         self.done += 1
         if finish > self.end:
             self.end = finish
         self.input_tokens += inputs
         self.output_tokens += outputs
-        ttft = first - arrival  # a finished request has both times: RequestRecord.ttft_s and e2e_s
+        ttft = first - arrival  # RequestRecord.ttft_s and e2e_s, for a finished request
         self.ttft.add(ttft)
         self.e2e.add(finish - arrival)
         tpot = r.tpot_s

@@ -26,14 +26,14 @@ class DecodeBatch:
         self.members: dict[int, Request] = {}  # by request id, in the order they joined
         self.n = 0  # how many (read at every plan and step)
         self.growing = 0  # members whose attended context still grows (below the window)
-        self.slope = 0  # how fast the growing members' contexts grow together, tokens per tick
+        self.slope = 0.0  # how fast the growing members' contexts grow together, tokens per tick
         self.capped = 0  # members attending exactly `window` tokens
-        self._base = 0  # sum over growing members of (context - tick)
+        self._base = 0.0  # sum over growing members of (context - tick)
         self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
         self._edge: list[tuple[int, int, Request]] = []  # (tick its context reaches the window, ...)
         self._serial = itertools.count(1)
 
-    def context_sum(self) -> int:
+    def context_sum(self) -> float:
         """Attended context summed over the members (each capped at the window)."""
         return self._base + self.slope * self.tick + self.capped * (self.window or 0)
 

@@ -91,14 +91,15 @@ def _upper_envelope(lines: list[Affine]) -> list[tuple[int, Affine]]:
     current = max(lines)  # highest at k = 0, and of those the fastest growing: (a, b) as tuples compare
     segments.append((0, current))
     while True:
-        nxt, k_next = None, None
+        nxt: Affine | None = None
+        k_next = 0
         for ln in lines:
             if ln.b <= current.b:
                 continue
             # first integer k where ln overtakes current
             cross = (current.a - ln.a) / (ln.b - current.b)
             kc = max(k + 1, int(cross) + 1 if cross >= 0 else 0)
-            if k_next is None or kc < k_next or (kc == k_next and (ln.at(kc), ln.b) > (nxt.at(kc), nxt.b)):
+            if nxt is None or kc < k_next or (kc == k_next and (ln.at(kc), ln.b) > (nxt.at(kc), nxt.b)):
                 nxt, k_next = ln, kc
         if nxt is None:
             return segments

@@ -16,7 +16,7 @@ the tail is hidden by FC2 (back-to-back), so a layer exposes three tails, not fo
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
 from twin.hw.engines import engine_seconds, peak_macs_per_s
@@ -35,7 +35,7 @@ class StepShape(NamedTuple):
     """What one batch step of a replica processes (a tuple: made at every step, and a cache key)."""
 
     decode_seqs: int = 0  # sequences generating one token
-    decode_context: int = 0  # sum of attended context over those sequences
+    decode_context: float = 0  # sum of attended context over those sequences (a mean rate per step when speculating)
     prefill_tokens: int = 0  # prompt tokens processed this step
     prefill_pairs: float = 0.0  # query-key pairs attended by those prompt tokens
     prefill_past: int = 0  # earlier-chunk KV tokens re-read by chunked prefills
@@ -76,6 +76,7 @@ class CostModel:
     def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy,
                  routing: MoeRouting = MoeRouting()):
         self.model, self.server, self.tp, self.policy, self.routing = model, server, tp, policy, routing
+        self.shape_cache: Any = None  # its per-shape cache (twin.serving.shape_cost.shape_costs), made on first use
         chip = server.chip
         self.bw = chip.memory.sustained_bytes_per_s
         self.macs_per_s = chip.macs_per_s
@@ -129,6 +130,7 @@ class CostModel:
         codec = self.codec_step(s)
         mem_bytes, mem_s = plain, plain / self.bw
         if codec is not None:
+            assert self.codec is not None  # a codec step comes from the codec
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
                                                                      history)
             mem_s += self.codec_share * codec.kv_stream_s

@@ -7,6 +7,7 @@ batch and the KV cache's decode followers always describe the same requests.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from twin.serving.batch import DecodeBatch
 from twin.serving.request import Request, RequestState
@@ -21,7 +22,7 @@ class ReplicaQueues:
         self.prefilling: dict[int, Request] = {}
         self.batch = DecodeBatch(window)  # the decoding ones
         self.kv = kv  # a KvCache whose followers are the batch's members (None in policy unit tests)
-        self.prepare = None  # called on a request about to decode (speculation draws its tokens per step)
+        self.prepare: Callable[[Request], None] | None = None  # called on a request about to decode (speculation draws its tokens per step)
 
     def admit(self, r: Request) -> None:
         """A waiting (or preempted) request enters the batch to be prefilled."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +44,15 @@ class Request:
     preemptions: int = 0
     swapped: bool = False  # KV lives in host memory (swap preemption)
     reason: str = ""  # why a request was rejected
-    batch: object = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
+    batch: Any = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
     t0: int = 0  # the batch's tick when this request joined it
     serial: int = 0  # which membership of a batch this is (stale heap entries carry an old one)
     cached: int = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
     host_hit: int = 0  # of those, tokens whose KV must first cross PCIe from the host tier
     hit_blocks: int = 0  # cached blocks pinned for this request until its prefill ends
     keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
-    track: object = None  # speculative decoding: cumulative tokens after each step of this membership
-    rate: float = 1  # mean tokens per decode step (1 without speculation)
+    track: Any = None  # speculative decoding: cumulative tokens after each step of this membership
+    rate: float = 1.0  # mean tokens per decode step (1 without speculation)
     base_part: float = 0  # this member's share of its batch's context base (twin.serving.batch)
     capped: bool = False  # its attended context has reached the sliding window
     id: int = field(init=False)  # the trace's request id, kept here: looked up a dozen times per request

@@ -25,7 +25,7 @@ LIMIT = 4096  # shapes kept before the whole-shape cache is emptied: prefill sha
 # about 1,900 such shapes, which a smaller limit kept evicting); about 2.6 MB when full (tracemalloc)
 
 
-def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: int | None = None) -> StepTimes:
+def run_times(cm: CostModel, l0: LayerCost, l1: LayerCost, head_s: float, layers: float | None = None) -> StepTimes:
     """Step k of a decode run as the max of affine pieces (memory, compute, vector) in k, from the layer
     costs of its first two steps, with exposed ESL and codec time and the fixed head and host parts:
     the line through those two steps, read at step 0 with one step per unit."""
@@ -51,9 +51,9 @@ def _line(points: list[LayerCost]) -> tuple[tuple[float, ...], tuple[float, ...]
 def shape_costs(cost: CostModel) -> ShapeCosts:
     """The one cache of `cost`, kept on the cost model itself, so that the step backend (asking a
     step's time) and the replica (accounting its work) share it and a shape is evaluated once."""
-    cache = cost.__dict__.get("_shape_costs")
+    cache = cost.shape_cache
     if cache is None:
-        cache = cost.__dict__["_shape_costs"] = ShapeCosts(cost)
+        cache = cost.shape_cache = ShapeCosts(cost)
     return cache
 
 
@@ -63,7 +63,7 @@ class ShapeCosts:
         self._layer: dict[StepShape, LayerCost] = {}
         self._decode: dict[int, tuple | None] = {}  # n -> (fields at 0, per token), or None if not affine
         self._head: dict[int, float] = {}
-        self._lines: dict[int, object] = {}  # n -> _RunLine, or _NOT_AFFINE
+        self._lines: dict[int, _RunLine | None] = {}  # n -> its line, None if not affine
 
     def layer(self, s: StepShape) -> LayerCost:
         c = self._layer.get(s)
@@ -87,7 +87,7 @@ class ShapeCosts:
             self._decode[n] = _line([self.cost.layer(s) for s in shapes])
         return self._decode[n]
 
-    def decode_layer(self, n: int, context: int) -> LayerCost:
+    def decode_layer(self, n: int, context: float) -> LayerCost:
         """One layer of a step of `n` decodes attending `context` tokens in all."""
         line = self._decode_line(n) if context <= PROBES[-1] else None
         if line is None:
@@ -102,30 +102,31 @@ class ShapeCosts:
             t = self._head[n] = self.cost.head_time(StepShape(decode_seqs=n, outputs=n))
         return t
 
-    def decode_times(self, n: int, context: int, growing: int) -> StepTimes:
+    def decode_times(self, n: int, context: float, growing: float) -> StepTimes:
         """Step k of a run of `n` decodes from `context`, `growing` of them adding a token per step."""
-        line = self._lines.get(n) or self._run_line(n)
-        if line is _NOT_AFFINE or context + growing > PROBES[-1]:
+        lines = self._lines
+        line = lines[n] if n in lines else self._run_line(n)
+        if line is None or context + growing > PROBES[-1]:
             l0, l1 = self.decode_layer(n, context), self.decode_layer(n, context + growing)
             return run_times(self.cost, l0, l1, self.head_time(n))
         return line.times(context, growing)
 
-    def decode_work(self, n: int, first: int, last: int) -> tuple[float, ...]:
+    def decode_work(self, n: int, first: float, last: float) -> tuple[float, ...]:
         """The WORK_FIELDS of one layer of `n` decodes, averaged over a run whose contexts go from `first`
         to `last` (exact where the line is proven: then the mean is the middle step's)."""
-        line = self._lines.get(n) or self._run_line(n)
-        if line is _NOT_AFFINE or last > PROBES[-1]:
+        lines = self._lines
+        line = lines[n] if n in lines else self._run_line(n)
+        if line is None or last > PROBES[-1]:
             return mean_work(work_of(self.decode_layer(n, first)), work_of(self.decode_layer(n, last)))
         return line.work((first + last) / 2)
 
-    def _run_line(self, n: int):
+    def _run_line(self, n: int) -> _RunLine | None:
         line = self._decode_line(n)
-        self._lines[n] = out = _NOT_AFFINE if line is None else _RunLine(
+        self._lines[n] = out = None if line is None else _RunLine(
             *line, self.cost.model.layers, self.head_time(n) + self.cost.server.host.step_overhead_s)
         return out
 
 
-_NOT_AFFINE = object()
 _TIME = tuple(_FIELDS.index(f) for f in ("mem_s", "compute_s", "vxe_s"))
 _FIXED = tuple(_FIELDS.index(f) for f in ("esl_exposed_s", "codec_s", "launch_s"))
 _CODEC = _FIELDS.index("codec_s")
@@ -139,7 +140,7 @@ class _RunLine:
 
     __slots__ = ("time_a", "time_b", "fixed_a", "fixed_b", "codec_b", "work_a", "work_b")
 
-    def __init__(self, zero: tuple[float, ...], slope: tuple[float, ...], layers: int, head_s: float):
+    def __init__(self, zero: tuple[float, ...], slope: tuple[float, ...], layers: float, head_s: float):
         self.time_a = [layers * zero[i] for i in _TIME]
         self.time_b = [layers * slope[i] for i in _TIME]
         self.fixed_a = layers * sum(zero[i] for i in _FIXED) + head_s
@@ -148,7 +149,7 @@ class _RunLine:
         self.work_a = tuple(zero[i] for i in _WORK)
         self.work_b = tuple(slope[i] for i in _WORK)
 
-    def times(self, context: int, growing: int) -> StepTimes:
+    def times(self, context: float, growing: float) -> StepTimes:
         const, grows = self.fixed_a + context * self.fixed_b, growing * self.codec_b
         return StepTimes([new_affine((a + context * b + const, growing * b + grows))
                           for a, b in zip(self.time_a, self.time_b)])
