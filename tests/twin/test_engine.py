@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from builds import python_only
 from twin.catalog import load_model, load_server
 from twin.config import ClusterSpec, ServingConfig
 from twin.serving.closed_form import Affine, StepTimes
@@ -77,6 +78,7 @@ def test_arrivals_mid_decode_are_admitted_at_the_next_step_boundary():
     assert second.ttft_s < 0.05  # one decode step plus its own prefill
 
 
+@python_only("counts calls by patching Replica._run_or_wake, which compiled callers bind early")
 def test_arrivals_behind_a_blocked_queue_leave_the_run_as_waking_the_engine_would(monkeypatch):
     """An arrival behind requests that were not admitted does not cut the decode run in flight
     (Lifecycle.poke): nothing can be admitted before the batch changes. A twin with an adaptive rule

@@ -11,15 +11,12 @@ import pytest
 
 from twin.config import ServingConfig
 from twin.replay import RunSpec, replay
-from twin.serving import kv_cache
+from builds import python_only
 from twin.serving.kv_cache import KvCache
 from twin.traces import TraceOptions, load_trace
 
 
-# A compiled KvCache (mypyc, `pip install .`) cannot take a Python subclass's class at run time; these
-# tests run on the Python build (the README's test command), and test_compiled holds the builds equal.
-SWAPS_CLASS = pytest.mark.skipif(kv_cache.__file__.endswith((".so", ".pyd")),
-                                 reason="swaps a live KvCache's class, which a compiled class does not allow")
+SWAPS_CLASS = python_only("swaps a live KvCache's class, which a compiled class does not allow")
 
 
 class CheckedKv(KvCache):

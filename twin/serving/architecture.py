@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
+from typing import Any
 
 from twin.catalog import load_model
 from twin.serving.closed_form import StepTimes, steps_within
@@ -45,11 +46,11 @@ class SumTimes:
 
 
 class ArchitectureHooks:
-    prefix = None  # PrefixCache of this replica, or None
-    acceptance = None  # speculative.Acceptance, or None
-    drafts = None  # speculative.DraftCost
+    prefix: PrefixCache | None = None  # this replica's prefix cache, if any
+    acceptance: Acceptance | None = None  # speculative decoding's acceptance draws, if speculating
+    drafts: DraftCost | None = None  # and its draft's costs
     role = "both"  # both | prefill | decode
-    pool = None  # the Disaggregation this replica belongs to
+    pool: Any = None  # the Disaggregation this replica belongs to
     arrived: deque | tuple = ()  # KV transferred in, joining at the next step boundary
     incoming = 0  # transfers reserved here and still in flight (they hold KV and a batch slot)
 

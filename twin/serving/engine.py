@@ -13,7 +13,7 @@ import simpy
 
 from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
-from twin.serving.architecture import ArchitectureHooks
+from twin.serving.architecture import SumTimes
 from twin.serving.lifecycle import Lifecycle
 from twin.serving.shape_cost import run_times, shape_costs
 
@@ -28,7 +28,7 @@ class StepBackend:
         yield self.env.timeout(shape_costs(self.cost).step_time(shape) + transfer_s)
 
 
-class Replica(Lifecycle, ArchitectureHooks):
+class Replica(Lifecycle):
     """One model copy on `tp` chips: queues, KV cache, scheduler and the engine process."""
 
     def run(self):
@@ -82,6 +82,7 @@ class Replica(Lifecycle, ArchitectureHooks):
             self.account_run(s0, growing, steps, elapsed + transfer_s)
         else:
             self.account_spec_run(s0, growing, steps, elapsed + transfer_s)
+            assert isinstance(times, SumTimes)  # speculating: the verify step's times, then the drafts'
             self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
         for r in self.decode_steps(steps):
             self.complete(r, start + elapsed)
@@ -90,10 +91,14 @@ class Replica(Lifecycle, ArchitectureHooks):
         """An event that fires with True when the run's `total` seconds end, or with None as soon as an
         arrival wakes the replica (enqueue succeeds `wake`); one event, so no condition is built."""
         wake = self.wake = self.env.event()
-        self.env.timeout(total).callbacks.append(lambda _: wake.triggered or wake.succeed(True))
+
+        def ended(_) -> None:
+            if not wake.triggered:
+                wake.succeed(True)
+        self.env.timeout(total).callbacks.append(ended)
         return wake
 
-    def plan_run(self, s0: StepShape) -> tuple[int, StepTimes]:
+    def plan_run(self, s0: StepShape) -> tuple[int, StepTimes | SumTimes]:
         """Steps until the batch must change (a completion, a window edge, KV running out) and their times,
         for a run whose first step is `s0`."""
         b = self.q.batch

@@ -12,6 +12,7 @@ from twin.config import ServingConfig
 from twin.metrics import Recorder, RequestRecord, new_record
 from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel, StepShape
+from twin.serving.architecture import ArchitectureHooks
 from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
@@ -21,7 +22,7 @@ from twin.serving.shape_cost import ShapeCosts, shape_costs
 from twin.serving.stats import ReplicaStats, work_of
 
 
-class Lifecycle:
+class Lifecycle(ArchitectureHooks):
     def __init__(self, env: simpy.Environment, index: int, cost: CostModel, kv: KvCache,
                  config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float):
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
@@ -37,7 +38,7 @@ class Lifecycle:
         self._next_sample = -float("inf")  # when the time series are next due a point
         self._series = tuple(f"replica{index}/{name}" for name in ("batch", "queue", "kv_occupancy"))
         # Joules per MAC, memory byte and link byte, for the peak dynamic power (twin.energy)
-        self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)
+        self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)  # type: ignore[arg-type]
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
         self.switches: list[tuple[float, str, str]] = []  # (time, from, to)
@@ -148,7 +149,8 @@ class Lifecycle:
 
     def shape_of(self, d: Decision) -> StepShape:
         n, ctx = (d.decode, self.q.batch.context_sum()) if d.decode else (0, 0)
-        tokens = pairs = past = outputs = 0
+        tokens = past = outputs = 0
+        pairs = 0.0
         for r, take in d.prefill:
             tokens += take
             past += r.prefilled
@@ -216,7 +218,7 @@ class Lifecycle:
             self.stats.add_prefill(cost, layers, elapsed)
         self.count_work(work_of(cost), 1, elapsed)
 
-    def account_run(self, first: StepShape, growing: int, steps: int, elapsed: float) -> None:
+    def account_run(self, first: StepShape, growing: float, steps: int, elapsed: float) -> None:
         """A decode run's work: every field is affine in the context, so the run's mean is its middle step's."""
         c0 = first.decode_context
         self.stats.decode_busy_s += elapsed
