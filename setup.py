@@ -36,7 +36,7 @@ def ext_modules() -> list:
         except ImportError:
             missing = "mypy (its mypyc compiler) is not installed in the build environment"
     if missing is not None:
-        print(f"lpu-twin: {missing}: the core is installed as Python (about 1.5x slower)", file=sys.stderr)
+        print(f"lpu-twin: {missing}: the core is installed as Python (a replay about 1.8x slower)", file=sys.stderr)
         return []
     return mypycify(["--ignore-missing-imports", "--follow-imports=silent", *COMPILED], opt_level="3")
 
