@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -30,35 +30,39 @@ class RequestState(enum.Enum):
     REJECTED = "rejected"
 
 
-@dataclass(slots=True, eq=False)
 class Request:
-    """A request inside the simulation. Mutable: the engine advances it."""
+    """A request inside the simulation. Mutable: the engine advances it.
 
-    spec: TraceRequest
-    state: RequestState = RequestState.QUEUED
-    replica: int = -1
-    prefilled: int = 0  # prompt (or recompute) tokens already prefilled in this residency
-    gen: int = 0  # output tokens produced before joining the current decode batch
-    first_token_s: float | None = None
-    finish_s: float | None = None
-    preemptions: int = 0
-    swapped: bool = False  # KV lives in host memory (swap preemption)
-    reason: str = ""  # why a request was rejected
-    batch: Any = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
-    t0: int = 0  # the batch's tick when this request joined it
-    serial: int = 0  # which membership of a batch this is (stale heap entries carry an old one)
-    cached: int = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
-    host_hit: int = 0  # of those, tokens whose KV must first cross PCIe from the host tier
-    hit_blocks: int = 0  # cached blocks pinned for this request until its prefill ends
-    keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
-    track: Any = None  # speculative decoding: cumulative tokens after each step of this membership
-    rate: float = 1.0  # mean tokens per decode step (1 without speculation)
-    base_part: float = 0  # this member's share of its batch's context base (twin.serving.batch)
-    capped: bool = False  # its attended context has reached the sliding window
-    id: int = field(init=False)  # the trace's request id, kept here: looked up a dozen times per request
+    A plain class with its constructor written out (not a dataclass): one is made per request, and
+    compiled (setup.py) this constructor is native code, where a dataclass's generated one stays Python.
+    No __slots__: with them mypyc would make it an ordinary Python class, without native attributes."""
 
-    def __post_init__(self) -> None:
-        self.id = self.spec.request_id
+    def __init__(self, spec: TraceRequest) -> None:
+        self.spec = spec
+        self.id: int = spec.request_id  # the trace's request id, kept here: looked up a dozen times per request
+        self.state = RequestState.QUEUED
+        self.replica = -1
+        self.prefilled = 0  # prompt (or recompute) tokens already prefilled in this residency
+        self.gen = 0  # output tokens produced before joining the current decode batch
+        self.first_token_s: float | None = None
+        self.finish_s: float | None = None
+        self.preemptions = 0
+        self.swapped = False  # KV lives in host memory (swap preemption)
+        self.reason = ""  # why a request was rejected
+        self.batch: Any = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
+        self.t0 = 0  # the batch's tick when this request joined it
+        self.serial = 0  # which membership of a batch this is (stale heap entries carry an old one)
+        self.cached = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
+        self.host_hit = 0  # of those, tokens whose KV must first cross PCIe from the host tier
+        self.hit_blocks = 0  # cached blocks pinned for this request until its prefill ends
+        self.keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
+        self.track: Any = None  # speculative decoding: cumulative tokens after each step of this membership
+        self.rate = 1.0  # mean tokens per decode step (1 without speculation)
+        self.base_part = 0.0  # this member's share of its batch's context base (twin.serving.batch)
+        self.capped = False  # its attended context has reached the sliding window
+
+    def __repr__(self) -> str:
+        return f"Request(id={self.id}, state={self.state.value}, generated={self.generated})"
 
     @property
     def generated(self) -> int:

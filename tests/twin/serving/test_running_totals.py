@@ -11,7 +11,10 @@ from twin.serving.request import Request, TraceRequest
 
 def members(seed: int, n: int):
     rng = random.Random(seed)
-    return [Request(TraceRequest(i, 0.0, rng.randint(1, 300), rng.randint(2, 200)), gen=1) for i in range(n)]
+    out = [Request(TraceRequest(i, 0.0, rng.randint(1, 300), rng.randint(2, 200))) for i in range(n)]
+    for r in out:
+        r.gen = 1  # each has its first token, from its prefill
+    return out
 
 
 def test_kv_need_and_longest_run_match_a_recount_of_every_request():
