@@ -37,7 +37,6 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # one while the child commits the one before, and blocks beyond that, so memory stays bounded.
 PIPE_BYTES = 1 << 20
 JOIN_S = 30.0  # an exiting child at most commits what was sent and marks the run; then it is killed
-_REQUEST_TUPLE = _SERIES_TUPLE = tuple  # plain tuples pickle ~6x faster than the named ones
 
 
 class WriterError(TwinError):
@@ -94,7 +93,8 @@ class StoreWriter:
         """Send one batch; the child commits it in one transaction. A failure the child reported
         earlier is raised here (the batch is then not sent)."""
         self._raise_failed()
-        self._send(("append", run_id, [_REQUEST_TUPLE(r) for r in requests], [_SERIES_TUPLE(s) for s in series]))
+        # as plain tuples: they pickle about 6x faster than the named ones
+        self._send(("append", run_id, list(map(tuple, requests)), list(map(tuple, series))))
 
     def finish(self, run_id: str, status: str, summary: dict | None,
                components: dict[str, dict[str, float]] | None = None, error: str = "") -> None:

@@ -187,8 +187,7 @@ class Narrowing:
                 origin = r.arrival_s
             elif r.arrival_s < origin:
                 return None
-            t = r.arrival_s - origin
-            if t < start or (end is not None and t >= end):
+            if not tf.in_window(r.arrival_s - origin, start, end):
                 continue
             if limit is None:
                 kept.append((r.arrival_s, i, r))
@@ -197,7 +196,7 @@ class Narrowing:
             elif limit and (-r.arrival_s, -i) > kept[0][:2]:
                 heapq.heapreplace(kept, (-r.arrival_s, -i, r))
         ordered = sorted(kept) if limit is None else sorted(kept, reverse=True)
-        return tf.normalise_from([r for *_, r in ordered], origin)
+        return tf.normalise_from([r for *_, r in ordered], 0.0 if origin is None else origin)
 
 
 class ArrivalOrder:

@@ -64,8 +64,12 @@ def window(requests: Iterable[TraceRequest], start_s: float = 0.0, end_s: float 
     """
     if start_s < 0 or (end_s is not None and end_s <= start_s):
         raise InvalidSpec("window", f"need 0 <= start_s < end_s, got start_s={start_s}, end_s={end_s}")
-    inside = (r for r in requests if r.arrival_s >= start_s and (end_s is None or r.arrival_s < end_s))
-    return [_with(r, arrival_s=r.arrival_s - start_s) for r in inside]
+    return [_with(r, arrival_s=r.arrival_s - start_s) for r in requests if in_window(r.arrival_s, start_s, end_s)]
+
+
+def in_window(t: float, start_s: float, end_s: float | None) -> bool:
+    """Whether a time `t` (from the trace's start) lies in the window [start_s, end_s)."""
+    return t >= start_s and (end_s is None or t < end_s)
 
 
 def sample(requests: Iterable[TraceRequest], fraction: float, seed: int = 0) -> list[TraceRequest]:
