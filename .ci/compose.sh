@@ -39,4 +39,5 @@ if ! compose/build-image.sh; then
   echo "FAILED: compose test: the image build failed"
   exit 1
 fi
-TWIN_COMPOSE_TEST=1 python -m pytest tests/compose -q -p no:cacheprovider -rs
+# PYTEST: the compiled install's pytest when .ci/run gives one (the client side then runs what users install)
+TWIN_COMPOSE_TEST=1 ${PYTEST:-python -m pytest} tests/compose -q -p no:cacheprovider -rs

@@ -147,7 +147,7 @@ def trace_stats_cmd(obj: Ctx, trace: str, as_json: bool, **opts) -> None:
     from services.cli_options import trace_options_from
     from twin.traces import load_trace, trace_stats
     from twin.traces.prefix import prefix_reuse
-    loaded = load_trace(trace, trace_options_from(opts, None))
+    loaded = load_trace(trace, trace_options_from(opts))
     stats = trace_stats(loaded.requests).to_dict()
     stats["bad_rows_skipped"] = loaded.bad_rows
     reuse = prefix_reuse(loaded.requests)

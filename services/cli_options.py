@@ -6,6 +6,7 @@ The core (twin.replay, twin.traces, ...) is imported by the functions that conve
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from twin.errors import InvalidSpec, quote
 
 if TYPE_CHECKING:
     from twin.replay import RunSpec
-    from twin.traces import TraceOptions
+    from twin.traces import LoadedTrace, TraceOptions
 
 
 def _stack(options):
@@ -97,14 +98,15 @@ trace_options = _stack([
 ])
 
 
-def trace_options_from(opts: dict, max_context: int | None) -> TraceOptions:
+def trace_options_from(opts: dict) -> TraceOptions:
+    """The trace options of the CLI's flags. Nothing is clamped at load, for any command: the twin rejects
+    (or clamps) over-long requests itself and counts them, as the controller's runs do."""
     from twin.traces import TraceOptions, parse_mapping
     start, end = parse_window(opts.get("window"))
     return TraceOptions(fmt=opts.get("fmt"), mapping=parse_mapping(opts["mapping"]) if opts.get("mapping") else None,
                         on_bad_row=opts.get("on_bad_row", "raise"), window_start_s=start, window_end_s=end,
                         sample_fraction=opts.get("sample", 1.0), sample_seed=opts.get("seed", 0) or 0,
-                        limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"),
-                        max_context=max_context)
+                        limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"))
 
 
 def parse_window(text: str | None) -> tuple[float, float | None]:
@@ -132,7 +134,6 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     overrides = opts.get("overrides") or None
     tp = opts["tp"] or catalog.server(opts["server"], overrides or {}).chips
     catalog.model(opts["model"])  # an unknown model fails here, before any trace is read
-    definitions = catalog.definitions_for(("servers", opts["server"]), ("models", opts["model"])) or None
     policy = load_policy(opts["policy_file"]).to_dict() if opts.get("policy_file") else None
     serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
                             preemption=opts["preemption"], fidelity=opts["fidelity"], seed=opts["seed"],
@@ -140,10 +141,11 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
                             moe_routing=opts.get("moe_routing", "uniform"), moe_zipf_s=opts.get("moe_zipf", 1.0),
                             **_architecture(opts, (policy or {}).get("serving", {})))
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
-    return RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
+    spec = RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
                    replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
-                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, definitions=definitions,
-                   overrides=overrides)
+                   slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, overrides=overrides)
+    # every name the run uses (prefill server, draft model too) resolved against this catalogue, carried inside
+    return dataclasses.replace(spec, definitions=catalog.definitions_for(*spec.names()) or None)
 
 
 def _architecture(opts: dict, from_policy: dict) -> dict:
@@ -173,4 +175,26 @@ def context_warning(spec: RunSpec) -> str | None:
             "the twin prices the longer requests, the model's quality there is not modelled")
 
 
-__all__ = ["replay_options", "trace_options", "trace_options_from", "run_spec", "context_warning"]
+def checked_trace(spec: RunSpec, source: str, opts: dict) -> LoadedTrace:
+    """The trace a CLI run replays (twin replay, a local twin sweep), within the limits; skipped or reordered
+    rows said on stderr (never in --json). The controller loads its runs' traces with the same options."""
+    from rich.console import Console
+
+    from services.limits import RunLimits
+    from twin.traces import load_trace
+    limits = RunLimits.from_env()
+    limits.check_spec(spec)
+    limits.check_source(source)
+    # No clamping at load: the twin rejects (or clamps) over-long requests itself, and counts them.
+    trace = load_trace(source, trace_options_from(opts))
+    limits.check_trace(trace)
+    warn = Console(stderr=True)
+    if trace.bad_rows:
+        warn.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
+    if trace.out_of_order:
+        warn.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
+                   "replayed in arrival order[/]")
+    return trace
+
+
+__all__ = ["replay_options", "trace_options", "trace_options_from", "checked_trace", "run_spec", "context_warning"]

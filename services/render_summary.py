@@ -93,20 +93,43 @@ def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
         (f"{mem} bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak over the run, "
                              f"{_pct(hw.get('hbm_bandwidth_util_busy'))} while busy (sustained efficiency "
                              f"{hw['memory_efficiency']:.3f}, calibrated)"),
-        ("MAC utilisation", f"{_pct(hw['mac_util'])} of peak over the run, {_pct(hw.get('mac_util_busy'))} while busy "
+        ("compute utilisation", f"{_pct(hw['mac_util'])} of peak MACs over the run, {_pct(hw.get('mac_util_busy'))} while busy "
                             f"(averaged over the {hw.get('replicas_working', '-')} replicas that worked, "
                             f"{hw.get('memory_kind', mem)} memory); {_pct(hw.get('prefill_mac_util'))} "
                             f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
                             f"decode on {hw.get('decode_engine', '-')}; {_engines(hw.get('engines'))})"),
         ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
-        ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s"),
+        _link_row(hw),
         ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens per replica"),
         (f"{mem} weights", f"{hw.get('weights_gb_per_chip', 0):,.2f} GB per chip"),
         ("preemptions", f"{hw['preemptions']:,} (swapped {hw['swap_gb']:,.2f} GB)"),
         ("work", f"{hw.get('steps', 0):,} steps, {hw.get('prefill_tokens', 0):,} prefill tokens, "
                  f"{hw.get('decode_tokens', 0):,} decode tokens at {hw.get('decode_tokens_per_s', 0):,.1f} tok/s "
                  "decode-only"),
+        *pool_rows(hw.get("pools") or {}),
     ]
+
+
+def _link_row(hw: dict) -> tuple[str, str]:
+    """The chip-to-chip interconnect, named by its kind (ESL ring, NVLink); runs stored before pools say ESL."""
+    if "link_busy_s_per_chip" in hw:
+        return (hw["interconnect"], f"busy {hw['link_busy_s_per_chip']:,.2f} s per chip, of which steps waited on "
+                                    f"it (exposed) {hw['link_exposed_s_per_chip']:,.2f} s")
+    return ("ESL", f"busy {hw['esl_busy_s']:,.2f} s per chip, exposed {hw['esl_exposed_s']:,.2f} s")
+
+
+def pool_rows(pools: dict) -> list[tuple[str, str]]:
+    """One row per pool of a disaggregated deployment, each with its own hardware's figures."""
+    if len(pools) < 2:
+        return []
+    rows = []
+    for role, p in pools.items():
+        link = p["interconnect"]
+        rows.append((f"{role} pool", f"{p['replicas']} x {p['server']} replica(s) at tp {p['tp']} ({p['chips']} "
+                                     f"{p['chip']} chips): {p['memory_kind']} bandwidth {_pct(p['hbm_bandwidth_util_busy'])}"
+                                     f" and MACs {_pct(p['mac_util_busy'])} of peak while busy; bound by "
+                                     f"{p['bound_by']}; {link['kind']} busy {link['busy_s_per_chip']:,.2f} s per chip"))
+    return rows
 
 
 def _engines(engines: dict | None) -> str:
@@ -117,7 +140,10 @@ def energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]
     """Power, energy and die area where the summary has them (the twin's energy model)."""
     rows = []
     if energy and "avg_power_w" in energy:
-        rows.append(("power", f"{energy['avg_power_w']:,.0f} W average, {energy['peak_power_w']:,.0f} W peak, "
+        device = energy.get("device_avg_power_w")
+        rows.append(("power", f"{energy['avg_power_w']:,.0f} W average"
+                              f"{'' if device is None else f' ({device:,.0f} W devices, the rest hosts)'}, "
+                              f"{energy['peak_power_w']:,.0f} W peak, "
                               f"{energy['static_power_w']:,.0f} W static floor (chips, memory, hosts)"))
     if energy and "energy_j" in energy:
         per_token = energy.get("j_per_output_token")
@@ -128,28 +154,45 @@ def energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]
         for part, figures in energy.get("components", {}).items():
             rows.append((f"energy: {part}", ", ".join(f"{k.replace('_j', '')} {v:,.1f} J" for k, v in figures.items())))
     if area and area.get("total_mm2"):
-        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({area['chips']} x "
-                                         f"{area['die_mm2_per_chip']:,.3f} mm², {area['source']}), "
+        dies = ", ".join(f"{a['chips']} x {a['chip']} {a['die_mm2_per_chip']:,.3f} mm² ({a['source']})"
+                         for a in area["pools"].values()) if area.get("pools") else \
+            f"{area['chips']} x {area['die_mm2_per_chip']:,.3f} mm², {area['source']}"
+        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({dies}), "
                                          f"{area['output_tok_s_per_mm2']:,.2f} output tok/s per mm²"))
     return rows
 
 
 ENERGY_SHOWN = {"energy_j", "avg_power_w", "peak_power_w", "static_power_w", "j_per_output_token",
-                "output_tok_s_per_kw", "components"}
-AREA_SHOWN = {"die_mm2_per_chip", "chips", "total_mm2", "source", "output_tok_s_per_mm2"}
+                "output_tok_s_per_kw", "components", "device_j", "host_j", "device_avg_power_w",
+                "device_j_per_output_token", "pools", "idle"}
+AREA_SHOWN = {"die_mm2_per_chip", "chips", "total_mm2", "source", "output_tok_s_per_mm2", "pools"}
 HW_SHOWN = {"prefill_mac_util", "engines", "prefill_engine", "decode_engine", "hbm_bandwidth_util", "hbm_bandwidth_util_busy", "memory_efficiency", "mac_util",
             "bound_by", "replica_busy", "esl_busy_s", "esl_exposed_s", "kv_peak_occupancy", "kv_capacity_tokens",
+            "interconnect", "link_busy_s_per_chip", "link_exposed_s_per_chip", "pools",
             "weights_gb_per_chip", "preemptions", "swap_gb", "steps", "prefill_tokens", "decode_tokens",
             "memory_kind", "replicas_working", "mac_util_busy", "decode_tokens_per_s"}
 
 
 def quant_rows(q: dict) -> list[tuple[str, str]]:
     """The policy, effective KV bits, exposed codec time, switches and the published accuracy effect."""
-    rows = [("quantization", f"{q['policy']}: weights {q['weights']}, KV {', '.join(q['kv_schemes'])} at "
-                             f"{q['kv_bits_per_elem']:.2f} effective bits per element (fp16 = 16); codec "
+    weighted = "" if "kv_bits_time_weighted" not in q else \
+        f" by tokens stored ({q['kv_bits_time_weighted']:.2f} by time)"
+    rows = [("quantization", f"{q['policy']} at the end: weights {q['weights']}, KV {', '.join(q['kv_schemes'])} at "
+                             f"{q['kv_bits_per_elem']:.2f} effective bits per element{weighted} (fp16 = 16); codec "
                              f"exposed {q['codec_exposed_s']:,.2f} s; {q['switch_count']:,} policy switch(es)")]
+    if len(q.get("kv_token_share", {})) > 1:
+        rows.append(("KV stored in", ", ".join(f"{label} {_pct(share)} of tokens ({_pct(q['kv_time_share'][label])} "
+                                               f"of the time)" for label, share in q["kv_token_share"].items())))
+    for sw in q.get("switches", [])[:5]:
+        rows.append(("policy switch", f"at {sw['t_s']:,.1f} s on replica {sw.get('replica', '-')}: {sw['from']} -> "
+                                      f"{sw['to']} ({sw.get('cause', '-')})"))
+    if q.get("switch_count", 0) > 5:
+        rows.append(("policy switch", f"... {q['switch_count'] - 5:,} more (runs show --json lists them)"))
     for scheme, acc in q.get("expected_accuracy", {}).items():
         rows.append((f"accuracy ({scheme})", accuracy_text(acc)))
+    if q.get("token_weighted_delta_ppl") is not None and len(q.get("kv_token_share", {})) > 1:
+        rows.append(("accuracy (run)", f"Wikitext2 perplexity {q['token_weighted_delta_ppl']:+.3f} vs fp16, the "
+                                       "published changes weighted by each scheme's share of tokens (first order)"))
     return rows
 
 
@@ -194,7 +237,10 @@ def _slo(slo: dict) -> str:
     if slo["attained"] is None:
         return "- (set --slo-ttft / --slo-tpot)"
     limits = ", ".join(f"{k[:-2].upper()} <= {slo[k] * 1e3:,.0f} ms" for k in ("ttft_s", "tpot_s") if slo[k])
-    return f"{_pct(slo['attained'])} of finished requests ({limits})"
+    if "attained_of_completed" not in slo:  # stored before attainment counted rejected requests
+        return f"{_pct(slo['attained'])} of finished requests ({limits})"
+    return (f"{_pct(slo['attained'])} of submitted requests (rejected ones missed it), "
+            f"{_pct(slo['attained_of_completed'])} of finished requests ({limits})")
 
 
 def overview_table(summary: dict) -> Table:
@@ -220,7 +266,8 @@ SECTIONS_SHOWN = {"energy", "area", "requests", "trace", "throughput", "slo", "h
 TWIN_SHOWN = {"model", "servers", "server", "chip", "tp", "topology", "replicas", "max_batch", "scheduler",
               "policy", "fidelity"}
 QUANT_SHOWN = {"policy", "weights", "kv_schemes", "kv_bits_per_elem", "codec_exposed_s", "switch_count",
-               "expected_accuracy", "switches"}
+               "expected_accuracy", "switches", "kv_bits_time_weighted", "kv_bits_by_policy", "kv_token_share",
+               "kv_time_share", "token_weighted_delta_ppl", "token_weighted_delta_ppl_note"}
 
 
 def rest_table(summary: dict) -> Table | None:

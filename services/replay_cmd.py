@@ -11,22 +11,20 @@ import json
 from rich.console import Console
 
 from services import render
-from services.cli_options import trace_options_from
+from services.cli_options import checked_trace
 from services.exits import RUN_EXIT
-from services.limits import RunLimits
 from services.progress import replay_progress
 from services.runner import stored_replay
 from services.signals import StopSignals
 from services.store.writer import StoreWriter
 from twin.replay import RunResult, RunSpec
 from twin.trace_events import attach as attach_trace_events
-from twin.traces import LoadedTrace, load_trace
 
 
 def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, source: str, opts: dict,
                        as_json: bool, no_progress: bool, trace_events: str | None = None) -> int:
     """Replay into `store`, a StoreWriter the caller started (and closes) before building `spec`."""
-    trace = _checked_trace(spec, source, opts)
+    trace = checked_trace(spec, source, opts)
     recorder: list = []
     labels: list[str] = []
 
@@ -53,21 +51,6 @@ def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, sour
     return RUN_EXIT[result.status]
 
 
-def _checked_trace(spec: RunSpec, source: str, opts: dict) -> LoadedTrace:
-    """The trace, within the limits; skipped or reordered rows said on stderr (never in --json)."""
-    limits = RunLimits.from_env()
-    limits.check_spec(spec)
-    limits.check_source(source)
-    # No clamping at load: the twin rejects (or clamps) over-long requests itself, and counts them.
-    trace = load_trace(source, trace_options_from(opts, None))
-    limits.check_trace(trace)
-    warn = Console(stderr=True)
-    if trace.bad_rows:
-        warn.print(f"[yellow]skipped {trace.bad_rows} malformed row(s); first: {trace.first_bad_row}[/]")
-    if trace.out_of_order:
-        warn.print(f"[yellow]{trace.out_of_order} request(s) of {trace.name} arrive before a row above them; "
-                   "replayed in arrival order[/]")
-    return trace
 
 
 def _print_result(console: Console, run_id: str, result: RunResult, label: str, as_json: bool) -> None:

@@ -128,8 +128,10 @@ def utilisation(runs: list[RunData]) -> go.Figure:
         hw, span = rd.summary.get("hardware", {}), max(rd.summary.get("makespan_s") or 0.0, 1e-12)
         bars = {"memory bandwidth": hw.get("hbm_bandwidth_util"), "memory bw while busy":
                 hw.get("hbm_bandwidth_util_busy"), "MAC trees": hw.get("mac_util"),
-                "replicas busy": hw.get("replica_busy"), "ESL links busy": (hw.get("esl_busy_s") or 0.0) / span,
-                "ESL exposed": (hw.get("esl_exposed_s") or 0.0) / span, "KV peak": hw.get("kv_peak_occupancy")}
+                "replicas busy": hw.get("replica_busy"),
+                "links busy": (hw.get("link_busy_s_per_chip", hw.get("esl_busy_s")) or 0.0) / span,
+                "links exposed": (hw.get("link_exposed_s_per_chip", hw.get("esl_exposed_s")) or 0.0) / span,
+                "KV peak": hw.get("kv_peak_occupancy")}
         fig.add_trace(go.Bar(x=list(bars), y=list(bars.values()), name=rd.label, legendgroup=rd.label,
                              marker_color=_colour(i)), row=1, col=1)
         x, y = component_shares(rd.components, span)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
-import multiprocessing
 
 import click
 from rich.console import Console
 
-from services.cli_options import replay_options, run_spec, trace_options, trace_options_from
+from services.cli_options import checked_trace, replay_options, run_spec, trace_options
 from services.exits import INTERRUPTED, RUN_EXIT
 from services.limits import RunLimits
 from services.sweep_view import figures, print_table, sweep_summary
@@ -68,17 +67,16 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
 def _with_axis_definitions(base, axes, catalog):
     """The user catalogue entries every swept server and model needs travel in the base spec."""
     import dataclasses
-    refs = [("servers", base.server), ("models", base.model)]
-    refs += [("servers" if f == "server" else "models", v) for f, values in axes if f in ("server", "model")
-             for v in values]
+    refs = base.names()
+    refs += [("models" if f in ("model", "draft_model") else "servers", v) for f, values in axes
+             if f in ("server", "model", "prefill_server", "draft_model") for v in values]
     return dataclasses.replace(base, definitions=catalog.definitions_for(*refs) or None)
 
 
 def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, find_max_rate, target, quiet):
     from services.runner import stored_policy
     from services.store import open_store
-    from twin.traces import load_trace
-    trace = load_trace(trace_name, trace_options_from(opts, base.model_spec().max_context))
+    trace = checked_trace(base, trace_name, opts)  # as twin replay and the controller load it
     requests = list(trace.requests)
     rows: list[dict] = []
     with open_store(obj.db) as store:
@@ -86,7 +84,7 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, f
                                   spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
                                         "find_max_rate": find_max_rate, "target": target})
         log = None if quiet else Console(stderr=True)
-        code = _run_points(store, trace.name, points, requests, jobs, find_max_rate, target, rows, log)
+        code = _run_points(store, trace, points, requests, jobs, find_max_rate, target, rows, log)
         status = "complete" if code is None else "interrupted"
         missed = sum(r["status"] not in ("complete", "n/a") for r in rows)
         status = "failed" if status == "complete" and missed else status
@@ -97,45 +95,40 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, f
     return status, rows, summary, parent, code
 
 
-def _run_points(store, trace_name, points, requests, jobs, find_max_rate, target, rows, console) -> int | None:
+def _run_points(store, trace, points, requests, jobs, find_max_rate, target, rows, console) -> int | None:
     """Run the points, storing each as it finishes; the exit code of a stop signal, else None."""
     from services.signals import StopSignals
-    from services.sweep_worker import ignore_sigint, run_indexed
+    from services.sweep_worker import run_points
     for point in points:
         if point.error:
             rows.append({"values": point.values, "status": "failed" if point.applies else "n/a",
                          "error": point.error, "run_id": None})
     runnable = [p for p in points if not p.error]
-    tasks = [(i, p.spec.to_dict(), requests, find_max_rate, target) for i, p in enumerate(runnable)]
-    # Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only this process decides.
-    pool = multiprocessing.get_context("fork").Pool(min(jobs, max(len(tasks), 1)), initializer=ignore_sigint)
+    tasks = [(p.spec.to_dict(), requests, find_max_rate, target) for p in runnable]
+
+    def stored(index: int, out: dict) -> None:
+        with signals.deferred():  # a point is stored whole, or not at all
+            rows.append(_store_point(store, trace, runnable[index], out))
+        if console is not None:
+            failed = "" if out["status"] == "complete" else f" ({out['status']}: {out['error']})"
+            console.print(f"[dim]point {len(rows)}/{len(points)} done: {runnable[index].values}{failed}[/]",
+                          highlight=False)
+
     try:
         with StopSignals() as signals:
-            results, left = pool.imap_unordered(run_indexed, tasks), len(tasks)
-            while left and signals.signum is None:
-                try:
-                    index, out = results.next(timeout=0.25)
-                except multiprocessing.TimeoutError:
-                    continue
-                left -= 1
-                with signals.deferred():  # a point is stored whole, or not at all
-                    rows.append(_store_point(store, trace_name, runnable[index], out))
-                if console is not None:
-                    console.print(f"[dim]point {len(rows)}/{len(points)} done: {runnable[index].values}[/]",
-                                  highlight=False)
+            run_points(tasks, jobs, stored, lambda: signals.signum is not None)
             return signals.exit_code
-    except KeyboardInterrupt:  # a second signal: stop at once
+    except KeyboardInterrupt:  # a second signal: stop at once (workers in flight are stopped; finished points kept)
         return INTERRUPTED
-    finally:
-        pool.terminate()  # points in flight are dropped; finished ones are already stored
-        pool.join()
 
 
-def _store_point(store, trace_name: str, point: Point, out: dict) -> dict:
+def _store_point(store, trace, point: Point, out: dict) -> dict:
     """A child run for the point (its records, series and summary) and the row the table shows."""
-    from services.runner import stored_policy
+    from services.runner import stored_policy, trace_info
     row = {"values": point.values, "status": out["status"], "error": out["error"]}
-    run_id = store.create_run(kind="replay", trace=trace_name, spec=out["spec"],
+    if out["summary"] is not None:
+        out["summary"]["trace"] = trace_info(trace)
+    run_id = store.create_run(kind="replay", trace=trace.name, spec=out["spec"],
                               policy=stored_policy(point.spec))
     for start in range(0, len(out["records"]), 10_000):
         store.append(run_id, out["records"][start:start + 10_000], out["series"] if start == 0 else [])

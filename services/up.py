@@ -70,7 +70,8 @@ class LocalStack:
 
     def spawn(self, name: str, args: list[str], port: int) -> str:
         db = ["--db", self.db] if self.db else []
-        cmd = [sys.executable, "-m", "services.cli", *db, *args, "--host", self.host, "--port", str(port)]
+        # -P: not the current directory first on the path, so a clone's sources never shadow the installed build
+        cmd = [sys.executable, "-P", "-m", "services.cli", *db, *args, "--host", self.host, "--port", str(port)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=self.env or dict(os.environ))
         self.processes[name], self.commands[name] = proc, args
         self.addrs[name] = _ready_addr(proc, name, self.start_timeout_s)

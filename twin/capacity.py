@@ -76,10 +76,25 @@ def sustainable(cost: CostModel, replicas: int, max_batch: int, kv_tokens: int, 
                     _resource(cost, saturating), prefill_s, step_s)
 
 
+INTERCONNECT = {"esl": "ESL ring", "nvlink": "NVLink"}  # a link's kind, as summaries name it
+
+
+def compute_word(chip) -> str:
+    """The compute resource by what the chip has: MAC trees (an LPU) or tensor cores (a GPU)."""
+    return "compute (MAC trees)" if chip.mac_trees else "compute (tensor cores)"
+
+
+def link_word(link, codec: bool) -> str:
+    """The chip-to-chip link by its kind, with the KV codec where its exposed time is counted with it."""
+    name = INTERCONNECT.get(link.kind, link.kind)
+    return f"{name} / KV codec" if codec else name
+
+
 def _resource(cost: CostModel, shape: StepShape) -> str:
     layer = cost.layer(shape)
-    shares = {"memory bandwidth": layer.mem_s, "compute (MAC trees)": layer.compute_s,
-              "vector unit": layer.vxe_s, "ESL / KV codec": layer.esl_exposed_s + layer.codec_s}
+    shares = {"memory bandwidth": layer.mem_s, compute_word(cost.server.chip): layer.compute_s,
+              "vector unit": layer.vxe_s,
+              link_word(cost.server.link, layer.codec_s > 0): layer.esl_exposed_s + layer.codec_s}
     return max(shares, key=shares.get)
 
 
@@ -95,7 +110,10 @@ def verdict(offered_rps: float | None, capacity: Capacity) -> tuple[str, float |
 
 def load_summary(cost: CostModel, replicas: int, max_batch: int, kv_tokens: int, mix: Mix) -> dict:
     """The summary's `load` section: offered vs sustainable, verdict, what saturates."""
-    cap = sustainable(cost, replicas, max_batch, kv_tokens, mix)
+    return _load_dict(sustainable(cost, replicas, max_batch, kv_tokens, mix), mix)
+
+
+def _load_dict(cap: Capacity, mix: Mix) -> dict:
     rps = mix.requests_per_s
     word, load = verdict(rps, cap)
     tokens = None if rps is None else rps * (mix.input_tokens + mix.output_tokens)
@@ -108,7 +126,33 @@ def load_summary(cost: CostModel, replicas: int, max_batch: int, kv_tokens: int,
 
 
 def of_simulation(sim, requests: Iterable) -> dict:
-    """`load_summary` for a built `twin.sim.Simulation` and the requests it is (or was) given."""
-    kv_tokens = sim.memory.kv_blocks * sim.serving.block_tokens
-    return load_summary(sim.replicas[0].cost, sim.cluster.n_replicas, sim.serving.max_batch, kv_tokens,
-                        Mix.of(requests))
+    """`load_summary` for a built `twin.sim.Simulation` and the requests it is (or was) given; a disaggregated
+    deployment sustains what the slower of its prefill and decode pools does, each on its own hardware."""
+    mix = Mix.of(requests)
+    if len(sim.pools) == 1:
+        pool = sim.pools[0]
+        return load_summary(pool.replicas[0].cost, len(pool.replicas), sim.serving.max_batch,
+                            pool.plan.kv_blocks * pool.block_tokens, mix)
+    prefill, decode = sim.pools
+    return pd_load_summary(prefill.replicas[0].cost, len(prefill.replicas), decode.replicas[0].cost,
+                           len(decode.replicas), sim.serving.max_batch, decode.plan.kv_blocks * decode.block_tokens, mix)
+
+
+def pd_load_summary(prefill_cost: CostModel, prefills: int, decode_cost: CostModel, decodes: int, max_batch: int,
+                    kv_tokens: int, mix: Mix) -> dict:
+    """`load_summary` of a prefill pool feeding a decode pool: each pool's own rate, the deployment the lower."""
+    first = sustainable(prefill_cost, prefills, max_batch, kv_tokens, mix)
+    second = sustainable(decode_cost, decodes, max_batch, kv_tokens, mix)
+    p, o = max(mix.input_tokens, 1.0), max(mix.output_tokens, 1.0)
+    prefill_rps = prefills / first.prefill_s
+    decode_rps = decodes * second.batch / ((o - 1) * second.decode_step_s) if o > 1 else float("inf")
+    prefill_shape = StepShape(prefill_tokens=round(p), prefill_pairs=p * (p + 1) / 2, outputs=1)
+    decode_shape = StepShape(decode_seqs=second.batch, decode_context=round(second.batch * (p + o / 2)),
+                             outputs=second.batch)
+    limit = ("prefill pool: " + _resource(prefill_cost, prefill_shape)) if prefill_rps <= decode_rps else \
+        ("decode pool: " + _resource(decode_cost, decode_shape))
+    cap = Capacity(min(prefill_rps, decode_rps), second.batch, second.batch_limited_by, limit,
+                   first.prefill_s, second.decode_step_s)
+    out = _load_dict(cap, mix)
+    out["pools"] = {"prefill_requests_per_s": prefill_rps, "decode_requests_per_s": decode_rps}
+    return out

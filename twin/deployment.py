@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from twin.config import ClusterSpec, ServingConfig
+from twin.config import ClusterSpec, ServerSpec, ServingConfig
 from twin.errors import InvalidSpec
 from twin.serving.disaggregation import parse_pd
 
@@ -35,8 +35,9 @@ class Pool:
         return ((self.first + i) % self.cluster.replicas_per_server) * self.cluster.tp
 
 
-def pools(cluster: ClusterSpec, serving: ServingConfig, load_server) -> list[Pool]:
-    """The pools of a deployment; `load_server` resolves a catalogue server name."""
+def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSpec | None = None) -> list[Pool]:
+    """The pools of a deployment; `prefill_server` is the server serving.prefill_server names, resolved at the
+    edge (twin.replay.RunSpec.build): the core never looks a name up."""
     if serving.pd is None:
         return [Pool("both", cluster, cluster.n_replicas)]
     p, d = parse_pd(serving.pd)
@@ -46,7 +47,10 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, load_server) -> list[Poo
                                     f"{cluster.servers} x {cluster.server.name} have "
                                     f"{cluster.servers * cluster.server.chips} (add --servers)")
         return [Pool("prefill", cluster, p), Pool("decode", cluster, d, first=p)]
-    server = load_server(serving.prefill_server)
+    server = prefill_server
+    if server is None or server.name != serving.prefill_server:
+        raise InvalidSpec("prefill_server", f"{serving.prefill_server!r} must be resolved against the run's "
+                                            "catalogue before the twin is built (twin.replay.RunSpec.build does)")
     prefill = ClusterSpec(server, servers=p, tp=server.chips)
     if d > cluster.max_replicas:
         raise InvalidSpec("pd", f"{d} decode replicas do not fit on {cluster.servers} x {cluster.server.name} "

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from twin.config import ClusterSpec, ModelSpec, ServingConfig
-from twin.errors import CapacityExceeded
+from twin.errors import CapacityExceeded, InvalidSpec
 from twin.quant.schemes import FP16_BYTES, QuantPolicy, WEIGHT_SCHEMES
 from twin.serving.cost import CostModel
 from twin.units import GB, GIB
@@ -27,10 +27,12 @@ class MemoryPlan:
         return self.kv_blocks * self.kv_block_bytes
 
 
-def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig) -> MemoryPlan:
+def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig,
+                draft: ModelSpec | None = None) -> MemoryPlan:
+    """The plan of one replica; `draft` is the speculative draft model serving.draft_model names, resolved."""
     tp, chip = cluster.tp, cluster.server.chip
     cost = CostModel(model, cluster.server, tp, policy)
-    draft_weights, draft_kv = _draft(cluster, policy, serving)
+    draft_weights, draft_kv = _draft(cluster, policy, serving, draft)
     weights = cost.weight_bytes() + draft_weights
     context = serving.max_context or model.max_context
     step_tokens = max(context, serving.chunk_tokens)
@@ -41,18 +43,26 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
     cached = _prefix_cache_blocks(serving, blocks, block)
     blocks -= 0 if cached == math.inf else int(cached)
     if blocks * serving.block_tokens < context // 8 or free <= 0:
-        raise CapacityExceeded(_does_not_fit(cluster, model, policy, weights + act, serving))
+        raise CapacityExceeded(_does_not_fit(cluster, model, policy, weights + act, serving, draft))
     return MemoryPlan(chip.memory.capacity_bytes, weights, act, block, blocks,
                       cached * serving.block_tokens, draft_weights)
 
 
-def _draft(cluster: ClusterSpec, policy: QuantPolicy, serving: ServingConfig) -> tuple[float, float]:
+def _draft(cluster: ClusterSpec, policy: QuantPolicy, serving: ServingConfig,
+           model: ModelSpec | None) -> tuple[float, float]:
     """(weight bytes per chip, KV bytes per token over the replica) of a speculative draft model."""
     if not serving.speculative or serving.draft_model is None:
         return 0.0, 0.0
-    from twin.catalog import load_model
-    draft = CostModel(load_model(serving.draft_model), cluster.server, cluster.tp, policy)
+    draft = CostModel(resolved_draft(serving, model), cluster.server, cluster.tp, policy)
     return draft.weight_bytes(), draft.model.layers * draft.kv_token_layer_bytes
+
+
+def resolved_draft(serving: ServingConfig, model: ModelSpec | None) -> ModelSpec:
+    """The draft model serving.draft_model names: the core takes it resolved, never looks the name up."""
+    if model is None or model.name != serving.draft_model:
+        raise InvalidSpec("draft_model", f"{serving.draft_model!r} must be resolved against the run's catalogue "
+                                         "before the twin is built (twin.replay.RunSpec.build does)")
+    return model
 
 
 def _prefix_cache_blocks(serving: ServingConfig, blocks: int, block_bytes: float) -> float:
@@ -67,32 +77,33 @@ def _prefix_cache_blocks(serving: ServingConfig, blocks: int, block_bytes: float
 
 
 def _does_not_fit(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, need: float,
-                  serving: ServingConfig) -> str:
+                  serving: ServingConfig, draft: ModelSpec | None) -> str:
     chip = cluster.server.chip
     msg = (f"{model.name} ({policy.weights.name} weights) needs {need / GIB:.1f} GiB per chip for weights and "
            f"activations at tp={cluster.tp}, plus room for KV; {chip.name} has "
            f"{chip.memory.capacity_bytes / GIB:.1f} GiB of {chip.memory.label}")
-    return msg + ". " + _what_fits(cluster, model, policy, serving)
+    return msg + ". " + _what_fits(cluster, model, policy, serving, draft)
 
 
-def _what_fits(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig) -> str:
+def _what_fits(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig,
+               draft: ModelSpec | None) -> str:
     server = cluster.server
     options = []
     for tp in (t for t in range(cluster.tp + 1, server.chips + 1) if server.chips % t == 0):
-        if _fits(ClusterSpec(server, cluster.servers, tp), model, policy, serving):
+        if _fits(ClusterSpec(server, cluster.servers, tp), model, policy, serving, draft):
             options.append(f"--tp {tp}")
             break
     for name, scheme in WEIGHT_SCHEMES.items():
-        if scheme.bits < policy.weights.bits and _fits(cluster, model, QuantPolicy(scheme, policy.kv), serving):
+        if scheme.bits < policy.weights.bits and _fits(cluster, model, QuantPolicy(scheme, policy.kv), serving, draft):
             options.append(f"--weights {name}")
             break
     return ("What would fit: " + " or ".join(options) + ".") if options else \
         f"Nothing fits on one {server.name} server: use a server with more memory per chip."
 
 
-def _fits(cluster, model, policy, serving) -> bool:
+def _fits(cluster, model, policy, serving, draft) -> bool:
     try:
-        plan_memory(cluster, model, policy, serving)
+        plan_memory(cluster, model, policy, serving, draft)
         return True
     except CapacityExceeded:
         return False

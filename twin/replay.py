@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from collections.abc import Iterable, Sequence, Sized
 from typing import Callable
 
-from twin.area import area_summary
+from twin import pool_result
 from twin.catalog import Catalog, catalog_for
-from twin.energy import run_energy
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
+from twin.kv_report import kv_report, switch_list
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
@@ -61,13 +61,27 @@ class RunSpec:
     def model_spec(self) -> ModelSpec:
         return self.catalog().model(self.model, self.overrides or {})
 
+    def names(self) -> list[tuple[str, str]]:
+        """Every catalogue entry the spec names, as (kind, name): what its definitions must carry."""
+        refs = [("servers", self.server), ("models", self.model)]
+        if self.serving.prefill_server is not None:
+            refs.append(("servers", self.serving.prefill_server))
+        if self.serving.draft_model is not None:
+            refs.append(("models", self.serving.draft_model))
+        return refs
+
     def build(self) -> Simulation:
+        """The twin, every name resolved here against the spec's catalogue: the core never looks one up."""
+        catalog = self.catalog()
         cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas)
         model = self.model_spec()
+        named = {"prefill_server": None if self.serving.prefill_server is None else
+                 catalog.server(self.serving.prefill_server),
+                 "draft_model": None if self.serving.draft_model is None else catalog.model(self.serving.draft_model)}
         if self.policy is None:
-            return Simulation(cluster, model, QuantPolicy.named(self.weights, self.kv), self.serving)
+            return Simulation(cluster, model, QuantPolicy.named(self.weights, self.kv), self.serving, **named)
         spec = policy_from_dict(self.policy)
-        return Simulation(cluster, model, spec.policy(model.layers), self.serving, spec.rules)
+        return Simulation(cluster, model, spec.policy(model.layers), self.serving, spec.rules, **named)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -160,16 +174,19 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     summary["requests"].update(sim.context.counts())  # over-long requests: rejected or clamped, counted
     summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
     summary["quant"] = quant_summary(sim)
-    summary["energy"] = run_energy(sim.cluster, [r.stats for r in sim.replicas], summary["makespan_s"],
-                                   summary["throughput"]["output_tokens"])
-    summary["area"] = area_summary(sim.cluster, summary["throughput"]["output_tokens_per_s"])
+    summary["energy"] = pool_result.energy(sim.pools, sim.server_groups, summary["makespan_s"],
+                                           summary["throughput"]["output_tokens"])
+    summary["area"] = pool_result.area(sim.pools, sim.server_groups, summary["throughput"]["output_tokens_per_s"])
     summary["architecture"] = architecture_summary(sim)
     summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
                        "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,
                        "max_batch": sim.serving.max_batch, "scheduler": sim.serving.policy,
                        "topology": sim.cluster.topology, "simulated_s": sim.now_s,
-                       "memory_kind": sim.cluster.server.chip.memory.label}
+                       "memory_kind": sim.cluster.server.chip.memory.label,
+                       "interconnect": pool_result.interconnect_name(sim.cluster),
+                       "deployment": [{"role": p.role, "server": p.cluster.server.name, "chip": p.cluster.server.chip.name,
+                                       "tp": p.cluster.tp, "replicas": len(p.replicas)} for p in sim.pools]}
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
@@ -177,14 +194,11 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
 
 
 def quant_summary(sim: Simulation) -> dict:
-    """The policy, what its KV costs per element, its switches, and its published accuracy effect."""
-    from twin.quant.accuracy import expected_accuracy, missing_reason
-    policy, n = sim.policy, sim.model.kv_dim
-    names = sorted({s.name for s in (policy.layer_kv or (policy.kv,))})
-    switches = [{"t_s": t, "from": a, "to": b} for rep in sim.replicas for t, a, b in rep.switches]
-    accuracy = {name: expected_accuracy(name, sim.model.name) or {"unknown": missing_reason(name, sim.model.name)}
-                for name in names if name != "fp16"}
-    return {"policy": policy.label, "weights": policy.weights.name, "kv_schemes": names,
-            "kv_bits_per_elem": policy.kv_mean(lambda s: s.bits_per_elem(n)),
+    """The policy at the end, what the KV was stored in over the run (token- and time-weighted, with every
+    switch and its cause), the codec's exposed time, and the published accuracy effect (twin.kv_report)."""
+    policy = sim.policy
+    switches, count = switch_list(sim.replicas)
+    return {"policy": policy.label, "weights": policy.weights.name,
+            **kv_report(sim.replicas, sim.model, sim.now_s),
             "codec_exposed_s": sum(rep.stats.codec_s for rep in sim.replicas) / len(sim.replicas),
-            "switches": switches[:1000], "switch_count": len(switches), "expected_accuracy": accuracy}
+            "switches": switches, "switch_count": count}

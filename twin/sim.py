@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import simpy
 
 from twin.arrivals import Arrivals
-from twin.config import ClusterSpec, ModelSpec, ServingConfig
+from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
+from twin import pool_result
 from twin.energy import dynamic_j
 from twin.errors import InvalidSpec, NotRunning, UnknownName
 from twin.hw.cluster import LayerBackend, Server
@@ -28,7 +29,6 @@ from twin.serving.kv_cache import KvCache
 from twin.serving.moe import MoeRouting
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
-from twin.catalog import load_server
 from twin.deployment import Pool, pools, servers_needed
 from twin.serving.architecture import equip, pool_serving
 from twin.serving.pools import Disaggregation, server_links
@@ -39,8 +39,12 @@ TOKEN_ID_BYTES = 4  # int32 token ids sent to the chip
 
 class Simulation:
     def __init__(self, cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy | None = None,
-                 serving: ServingConfig | None = None, rules: tuple = ()):
+                 serving: ServingConfig | None = None, rules: tuple = (), *,
+                 prefill_server: ServerSpec | None = None, draft_model: ModelSpec | None = None):
+        """`prefill_server` and `draft_model` are the specs serving.prefill_server and serving.draft_model
+        name, resolved against the run's catalogue by the caller (twin.replay.RunSpec.build)."""
         self.cluster, self.model = cluster, model
+        self.draft_model = draft_model
         self.policy = policy or QuantPolicy()
         self.serving = serving or ServingConfig()
         self.routing = MoeRouting(self.serving.moe_routing, self.serving.moe_zipf_s)
@@ -50,9 +54,11 @@ class Simulation:
         self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
         self._servers = {"main": self.servers}
         self.replicas: list[Replica] = []
-        self._pools = pools(cluster, self.serving, load_server)
-        for pool in self._pools:
-            self.memory: MemoryPlan = self._add_pool(pool)
+        self._pools = pools(cluster, self.serving, prefill_server)
+        self.pools: list[pool_result.DeployedPool] = [self._add_pool(pool) for pool in self._pools]
+        self.server_groups = [pool_result.ServerGroup(self._group_cluster(key), len(group),
+                                                      tuple(p.role for p in self._pools if p.servers_key == key))
+                              for key, group in self._servers.items()]
         self.entry = [rep for rep in self.replicas if rep.role != "decode"]  # where requests arrive
         self.disaggregation = None if self.serving.pd is None else Disaggregation(
             self.env, self.entry, [rep for rep in self.replicas if rep.role == "decode"],
@@ -69,23 +75,33 @@ class Simulation:
     def _check_fits(self, policy: QuantPolicy) -> None:
         """CapacityExceeded unless `policy` fits every pool, each on its own server with its own options."""
         for pool in self._pools:
-            plan_memory(pool.cluster, self.model, policy, pool_serving(self.serving, pool.role))
+            plan_memory(pool.cluster, self.model, policy, pool_serving(self.serving, pool.role), self.draft_model)
 
-    def _add_pool(self, pool: Pool) -> MemoryPlan:
+    @property
+    def memory(self) -> MemoryPlan:
+        """The memory plan of the pool where requests decode (each pool has its own: `pools`)."""
+        return next(p.plan for p in reversed(self.pools) if p.role != "prefill")
+
+    def _group_cluster(self, key: str) -> ClusterSpec:
+        return next(p.cluster for p in self._pools if p.servers_key == key)
+
+    def _add_pool(self, pool: Pool) -> pool_result.DeployedPool:
         serving = pool_serving(self.serving, pool.role)
-        plan = plan_memory(pool.cluster, self.model, self.policy, serving)
+        plan = plan_memory(pool.cluster, self.model, self.policy, serving, self.draft_model)
         servers = self._servers.get(pool.servers_key)
         if servers is None:  # a pool on servers of its own
             servers = self._servers[pool.servers_key] = [Server(self.env, pool.cluster, i)
                                                          for i in range(servers_needed(pool))]
         # One cost model for the pool: its replicas are alike, so a step shape one evaluates serves all.
         cost = CostModel(self.model, pool.cluster.server, pool.cluster.tp, self.policy, self.routing)
+        first = len(self.replicas)
         for i in range(pool.count):
             rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost)
-            equip(rep, pool, plan, serving, self.model)
+            equip(rep, pool, plan, serving, self.model, self.draft_model)
             self.env.process(rep.run())
             self.replicas.append(rep)
-        return plan
+        return pool_result.DeployedPool(pool.role, pool.cluster, plan, tuple(self.replicas[first:]),
+                                        serving.block_tokens)
 
     def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig,
                  cost: CostModel) -> Replica:
@@ -179,6 +195,8 @@ class Simulation:
             key = (id(server), tp)
             if key not in models:
                 models[key] = CostModel(self.model, server, tp, policy, self.routing)
+            if replica.cost.policy != policy:
+                replica.note_switch(replica.cost.policy, policy, "SetPolicy")
             replica.use_cost(models[key])
             replica.base_policy = policy  # what adaptive rules fall back to when none matches
 
@@ -207,74 +225,20 @@ class Simulation:
 
 
 def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
-    """Utilisation of memory bandwidth, MACs and ESL, KV peak and preemptions."""
-    chip, tp = sim.cluster.server.chip, sim.cluster.tp
-    span = max(makespan_s, 1e-12)
-    stats = [r.stats for r in sim.replicas]
-    per_chip = lambda f: sum(f(s) for s in stats) / len(stats)  # noqa: E731  (replicas are alike)
-    link = sim.cluster.server.link
-    return {
-        "memory_efficiency": chip.memory.sustained_efficiency,
-        **utilisation(sim, span),
-        "prefill_mac_util": _ratio(sum(s.prefill_macs for s in stats),
-                                   sum(s.prefill_busy_s for s in stats) * chip.macs_per_s),
-        "engines": {e.name: e.type for e in chip.compute_engines},
-        "prefill_engine": sim.replicas[0].cost.engine_of(2048),
-        "decode_engine": sim.replicas[0].cost.engine_of(1),
-        "esl_busy_s": per_chip(lambda s: s.esl_bytes) / link.bytes_per_s if tp > 1 else 0.0,
-        "esl_exposed_s": per_chip(lambda s: s.esl_exposed_s),
-        "replica_busy": per_chip(lambda s: s.busy_s) / span,
-        "kv_peak_occupancy": max(r.kv.peak_occupancy for r in sim.replicas),
-        "kv_capacity_tokens": sim.memory.kv_blocks * sim.serving.block_tokens,
-        "weights_gb_per_chip": sim.memory.weight_bytes / 1e9,
-        "bound_by": _bound_by(sum(s.macs for s in stats) / chip.macs_per_s,
-                              sum(s.mem_bytes for s in stats) / chip.memory.sustained_bytes_per_s,
-                              sum(s.esl_exposed_s + s.codec_s for s in stats), sum(s.busy_s for s in stats)),
-        "preemptions": sum(s.preemptions for s in stats),
-        "swap_gb": sum(s.swap_bytes for s in stats) / 1e9,
-        "steps": sum(s.steps for s in stats),
-        "prefill_tokens": sum(s.prefill_tokens for s in stats),
-        "decode_tokens": sum(s.decode_tokens for s in stats),
-        "decode_tokens_per_s": sum(_ratio(s.decode_tokens, s.decode_busy_s) for s in stats),
-    }
+    """Utilisation of memory bandwidth, MACs and links, KV and work: per pool and combined (twin.pool_result)."""
+    return pool_result.hardware(sim.pools, makespan_s)
 
 
 def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
-    """Per-replica counters with their dynamic energy (J, all chips of the replica), for the store."""
-    spec, tp, link = sim.cluster.server.chip.energy, sim.cluster.tp, sim.cluster.server.link
+    """Per-replica counters with their dynamic energy (J, all chips of the replica, priced by its own pool's
+    chip and link), for the store."""
     out = {}
-    for r in sim.replicas:
-        figures = r.stats.as_dict()
-        if spec is not None:
-            figures.update(dynamic_j(spec, link.pj_per_byte, r.stats.macs * tp, r.stats.mem_bytes * tp,
-                                     r.stats.esl_bytes * tp))
-        out[f"replica{r.index}"] = figures
-    return out
-
-
-def utilisation(sim: Simulation, span_s: float) -> dict:
-    """Memory-bandwidth and MAC utilisation per chip, averaged over the replicas that did work.
-
-    Over the makespan (how much of the hardware the run used) and over the replicas' busy
-    time (how hard it worked while working). Idle replicas would only dilute the average.
-    """
-    chip = sim.cluster.server.chip
-    working = [r.stats for r in sim.replicas if r.stats.busy_s > 0]
-    n, busy = max(len(working), 1), sum(s.busy_s for s in working)
-    mem, macs = sum(s.mem_bytes for s in working), sum(s.macs for s in working)
-    peak_bw, peak_macs = chip.memory.peak_bytes_per_s, chip.macs_per_s
-    return {"memory_kind": chip.memory.label, "replicas_working": len(working),
-            "hbm_bandwidth_util": mem / n / (span_s * peak_bw), "hbm_bandwidth_util_busy": _ratio(mem, busy * peak_bw),
-            "mac_util": macs / n / (span_s * peak_macs), "mac_util_busy": _ratio(macs, busy * peak_macs)}
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else 0.0
-
-
-def _bound_by(compute_s: float, memory_s: float, exposed_s: float, busy_s: float) -> str:
-    """Which resource the busy time mostly went to: MAC trees, memory streaming, or exposed transfers."""
-    if busy_s <= 0:
-        return "idle"
-    shares = {"compute (MAC trees)": compute_s, "memory bandwidth": memory_s, "ESL / KV codec": exposed_s}
-    return max(shares, key=shares.get)
+    for pool in sim.pools:
+        spec, tp, link = pool.cluster.server.chip.energy, pool.cluster.tp, pool.cluster.server.link
+        for r in pool.replicas:
+            figures = r.stats.as_dict()
+            if spec is not None:
+                figures.update(dynamic_j(spec, link.pj_per_byte, r.stats.macs * tp, r.stats.mem_bytes * tp,
+                                         r.stats.esl_bytes * tp))
+            out[f"replica{r.index}"] = figures
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0][len("replica"):])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twin.errors import InvalidSpec
 from twin.sketch import Quantiles
@@ -25,6 +25,10 @@ class Slo:
             # NaN fails every comparison, so a NaN or negative target would be met by nothing, silently.
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidSpec(f"slo.{name}", f"must be a finite number of seconds > 0, got {value}")
+
+    def __reduce__(self) -> tuple:
+        # Pickled (and copied) by its constructor: compiled, a frozen dataclass cannot be restored field by field.
+        return (Slo, (self.ttft_s, self.tpot_s))
 
 
 def percentiles(q: Quantiles) -> dict[str, float | None]:
@@ -74,10 +78,13 @@ class RequestTally:
                           (slo.tpot_s is None or tpot is None or tpot <= slo.tpot_s))
 
     def slo_attainment(self) -> dict[str, float | None]:
+        """`attained`: the share of every recorded request that met the SLO (a request rejected as too long,
+        or otherwise not served, missed it); `attained_of_completed`: the share of those that finished."""
         slo = self.slo
-        if not self.done or (slo.ttft_s is None and slo.tpot_s is None):
-            return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": None}
-        return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": self.attained / self.done}
+        if not self.total or (slo.ttft_s is None and slo.tpot_s is None):
+            return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": None, "attained_of_completed": None}
+        return {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attained": self.attained / self.total,
+                "attained_of_completed": self.attained / self.done if self.done else None}
 
     def summary(self) -> dict:
         start = self.start if self.total else 0.0
@@ -96,11 +103,12 @@ class RequestTally:
         }
 
 
-def dig(summary: dict | None, *path: str):
+def dig(summary: dict | None, *path: str) -> Any:
     """The figure at `path` in a run summary (nested dicts), None where any step is missing."""
+    node: Any = summary  # any type along the way: compiled, a `dict | None` local refuses the figure itself
     for key in path:
-        summary = summary.get(key) if isinstance(summary, dict) else None
-    return summary
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 
 def request_summary(records: Iterable[RequestRecord], slo: Slo) -> dict:

@@ -50,7 +50,7 @@ def replay_inputs(request: controller_pb2.ReplayRequest, uploads: UploadStore, t
     if check_spec:
         limits.check_spec(spec)
         spec.build()
-    options = trace_options(request.options, None)  # the twin rejects or clamps over-long requests, counted
+    options = trace_options(request.options)  # the twin rejects or clamps over-long requests, counted
     trace = _trace(request.trace, options, uploads, traces, limits)
     limits.check_trace(trace)
     return spec, trace
@@ -77,12 +77,12 @@ def _served_name(name: str) -> str:
                                     "synthetic: source over built-in lengths; upload files with UploadTrace")
 
 
-def trace_options(msg: controller_pb2.TraceOptions, max_context: int | None) -> TraceOptions:
+def trace_options(msg: controller_pb2.TraceOptions) -> TraceOptions:
+    """The trace options of a request: the same fields, and the same no-clamping, as the CLI's (trace_options_from)."""
     def get(name: str, default=None):
         return getattr(msg, name) if msg.HasField(name) else default
     return TraceOptions(fmt=msg.format or None, mapping=parse_mapping(msg.mapping) if msg.mapping else None,
                         on_bad_row=msg.on_bad_row or "raise",
                         window_start_s=msg.window_start_s, window_end_s=get("window_end_s"),
                         sample_fraction=get("sample_fraction", 1.0), sample_seed=msg.sample_seed,
-                        limit=get("limit"), speedup=get("speedup", 1.0), rate_rps=get("rate_rps"),
-                        max_context=max_context)
+                        limit=get("limit"), speedup=get("speedup", 1.0), rate_rps=get("rate_rps"))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
+from services.common.messages import one_line
 from services.controller.active import ActiveRun, Snapshot
 from services.controller.remote import Outcome, RemoteReplay, StoreSink
 from services.limits import RunLimits
@@ -98,9 +99,9 @@ class RunManager:
     def _guarded(self, active: ActiveRun, body: Callable[[], None]) -> None:
         try:
             body()
-        except Exception:  # a thread pool swallows errors: say what happened, keep the run honest
+        except Exception as exc:  # a thread pool swallows errors: say what happened, keep the run honest
             log.exception("run %s failed in the controller", active.run_id)
-            self._interrupt(active, "the controller failed during the run; see its log")
+            self._fail(active, f"the controller failed during the run: {one_line(exc)}")
         finally:
             with self._lock:
                 self._active.pop(active.run_id, None)
@@ -128,6 +129,14 @@ class RunManager:
         if parent is not None:
             self.store.renew(parent)  # a sweep stores nothing itself until its end: its points keep it alive
 
+    def _fail(self, active: ActiveRun, error: str) -> None:
+        """The run ends failed (not interrupted: nobody stopped it), keeping what it stored."""
+        try:
+            self.store.finish(active.run_id, "failed", None, None, error)
+        except Exception:
+            log.exception("could not mark run %s failed", active.run_id)
+        active.update(status="failed", error=error)
+
     def _interrupt(self, active: ActiveRun, error: str) -> None:
         try:
             self.store.mark_interrupted(active.run_id, error)
@@ -149,7 +158,7 @@ class RunManager:
 
     def _sweep_point(self, parent: ActiveRun, point: Point, trace: LoadedTrace, rate_target: float | None) -> dict:
         row = {"values": point.values, "run_id": None, "status": "failed" if point.applies else "n/a",
-               "error": point.error}
+               "error": point.error, "goodput_rps": None}  # the local sweep's row shape (services.sweep_cmd)
         if not point.error and parent.stop_reason:
             row.update(status=parent.stop_reason, error="")
         if not point.error and not parent.stop_reason:

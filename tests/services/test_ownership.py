@@ -17,8 +17,9 @@ from services.up import LocalStack
 from twin_api.v1 import controller_pb2_grpc
 
 LEASE_S = 4.0
-# Long enough to be running through everything the tests do; they stop it, never wait for it.
-LONG = ["replay", "azure-conv-2023", "--limit", "1000", "--fidelity", "layer", "--model", "opt-1.3b", "--tp", "1"]
+# Long enough to be running through everything the tests do, on the compiled core too (the whole trace in
+# layer fidelity); they stop it, never wait for it.
+LONG = ["replay", "azure-conv-2023", "--limit", "20000", "--fidelity", "layer", "--model", "opt-1.3b", "--tp", "1"]
 
 
 def wait_for(condition, timeout_s: float = 60.0, what: str = "condition"):
@@ -44,7 +45,7 @@ def test_a_second_controller_leaves_a_live_run_and_takes_over_a_dead_ones(db_url
         stack.spawn("controller", ["serve", "controller", "--cluster", cluster], 0)
         with open_channel(stack.addrs["controller"], Security()) as channel:
             first = controller_pb2_grpc.ControllerStub(channel)
-            run_id = first.StartReplay(replay_req(limit=1000, fidelity="layer"), timeout=30).run_id
+            run_id = first.StartReplay(replay_req(limit=20000, fidelity="layer"), timeout=30).run_id
             wait_for(lambda: recorded(db_url, run_id) > 0, what="the first batch")
             stack.spawn("controller-b", ["serve", "controller", "--cluster", cluster], 0)
             before = recorded(db_url, run_id)
@@ -67,7 +68,7 @@ def test_a_second_controller_leaves_a_live_run_and_takes_over_a_dead_ones(db_url
 
 
 def test_a_cli_replay_beside_a_controller_keeps_its_run_and_sigterm_marks_it(db_url, tmp_path) -> None:
-    cli = subprocess.Popen([sys.executable, "-m", "services.cli", "--db", db_url, *LONG, "--no-progress", "--json"],
+    cli = subprocess.Popen([sys.executable, "-P", "-m", "services.cli", "--db", db_url, *LONG, "--no-progress", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "TWIN_RUN_LEASE_S": str(LEASE_S)})
     stack = LocalStack(port=0, db=db_url)

@@ -38,3 +38,17 @@ def test_utilisation_is_averaged_over_replicas_that_worked():
 def test_memory_is_named_as_the_chip_has_it(server, kind):
     summary = replay(RunSpec(server, "opt-1.3b", tp=1, replicas=1).build(), [TraceRequest(0, 0.0, 16, 4)]).summary
     assert summary["hardware"]["memory_kind"] == kind == summary["twin"]["memory_kind"]
+
+
+def test_slo_attainment_counts_rejected_requests_as_misses() -> None:
+    """Four requests: two finish within a 1 s TTFT, one finishes late, one is rejected as too long.
+    Over every submitted request 2 of 4 met the SLO; over the finished ones, 2 of 3."""
+    from twin.metrics import RequestRecord
+    from twin.summary import RequestTally, Slo
+    tally = RequestTally(Slo(1.0, None))
+    for rid, first in ((1, 0.5), (2, 0.9), (3, 2.5)):
+        tally.add(RequestRecord(rid, 0, "done", 0.0, 100, 10, first, first + 1.0, 0, ""))
+    tally.add(RequestRecord(4, 0, "rejected", 0.0, 9000, 10, None, None, 0, "too long"))
+    slo = tally.summary()["slo"]
+    assert slo["attained"] == 2 / 4
+    assert slo["attained_of_completed"] == 2 / 3

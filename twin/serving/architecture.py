@@ -22,7 +22,6 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from twin.catalog import load_model
 from twin.serving.closed_form import StepTimes, steps_within
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.prefix_cache import PrefixCache, chain_keys
@@ -223,7 +222,7 @@ def pool_serving(serving, role: str):
     return serving
 
 
-def equip(rep, pool, plan, serving, model) -> None:
+def equip(rep, pool, plan, serving, model, draft_model=None) -> None:
     """Give a new replica its role, prefix cache and speculative draft, as its pool's options say."""
     rep.role = pool.role
     if serving.prefix_cache != "none":
@@ -232,7 +231,7 @@ def equip(rep, pool, plan, serving, model) -> None:
     if serving.speculative:
         config = SpeculativeConfig(serving.speculative, serving.acceptance, serving.acceptance_dist,
                                    serving.draft_model, serving.draft_skip, serving.seed)
-        draft = None if serving.draft_model is None else \
-            CostModel(load_model(serving.draft_model), rep.cost.server, rep.cost.tp, rep.cost.policy, rep.cost.routing)
+        draft = None if draft_model is None else \
+            CostModel(draft_model, rep.cost.server, rep.cost.tp, rep.cost.policy, rep.cost.routing)
         rep.acceptance, rep.drafts = Acceptance(config), DraftCost(rep.cost, draft, serving.draft_skip, config.k)
     rep.init_architecture()

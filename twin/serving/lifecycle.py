@@ -41,22 +41,30 @@ class Lifecycle(ArchitectureHooks):
         self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)  # type: ignore[arg-type]
         self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
         self.base_policy = cost.policy
-        self.switches: list[tuple[float, str, str]] = []  # (time, from, to)
+        self.first_policy = cost.policy  # the KV scheme in force from the start (twin.kv_report)
+        # every change of policy: (time, from, to, tokens written before it, cause)
+        self.switches: list[tuple[float, QuantPolicy, QuantPolicy, int, str]] = []
 
     # ---- adaptive quantization -------------------------------------------------------
     def adapt(self) -> None:
         """Apply the first matching rule: new tokens use its KV scheme (the base one if none matches)."""
         metrics = {"kv_occupancy": self.kv.occupancy, "queue_length": len(self.q.waiting)}
-        target = next((r.kv for r in self.rules if r.matches(metrics)), None)
-        policy = self.base_policy if target is None else QuantPolicy(self.base_policy.weights, kv_scheme(target))
+        rule = next((r for r in self.rules if r.matches(metrics)), None)
+        policy = self.base_policy if rule is None else QuantPolicy(self.base_policy.weights, kv_scheme(rule.kv))
         if policy == self.cost.policy:
             return
         old = self.cost
         self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing))
         self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
-        self.switches.append((self.env.now, old.policy.label, policy.label))
+        cause = "no rule matches: the base policy" if rule is None else \
+            f"{rule.metric} {metrics[rule.metric]:.3g} > {rule.above:g}"
+        self.note_switch(old.policy, policy, cause)
+
+    def note_switch(self, old: QuantPolicy, new: QuantPolicy, cause: str) -> None:
+        """Record a change of policy (an adaptive rule, or SetPolicy on a live twin) at the current time."""
+        self.switches.append((self.env.now, old, new, self.stats.prefill_tokens + self.stats.decode_tokens, cause))
         self.recorder.sample(self.env.now, f"replica{self.index}/kv_bits_per_elem",
-                             policy.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
+                             new.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
 
     def use_cost(self, cost: CostModel) -> None:
         """Steps from now on are priced by `cost` (a new policy): the engine's, its shape cache, the

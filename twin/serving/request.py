@@ -19,6 +19,12 @@ class TraceRequest:
     block_ids: tuple[int, ...] = ()  # prefix blocks of the prompt, in order (twin.serving.prefix_cache)
     block_sizes: tuple[int, ...] = ()  # tokens of each block (filled at load: twin.traces.prefix)
 
+    def __reduce__(self) -> tuple:
+        # Pickled by its constructor: compiled (mypyc), a frozen dataclass cannot be restored field by field,
+        # and sweep workers receive these from their parent process.
+        return (TraceRequest, (self.request_id, self.arrival_s, self.input_tokens, self.output_tokens,
+                               self.session_id, self.block_ids, self.block_sizes))
+
 
 class RequestState(enum.Enum):
     QUEUED = "queued"

@@ -39,7 +39,7 @@ def test_replay_prints_json_and_stores_the_run(run):
 
 def test_replay_human_summary(run):
     out = run("replay", "azure-code-2023", "--limit", "20", "--model", "opt-1.3b", "--no-progress").output
-    for label in ("TTFT", "TPOT", "end-to-end", "throughput", "HBM3 bandwidth", "MAC utilisation", "ESL",
+    for label in ("TTFT", "TPOT", "end-to-end", "throughput", "HBM3 bandwidth", "compute utilisation", "ESL ring",
                   "KV cache", "preemptions", "stored as run", "runs.db (SQLite)"):
         assert label in out
     # 20 requests over minutes on a whole server: the summary opens with the load verdict.

@@ -49,7 +49,7 @@ main()
 
 
 def twin(db: str, *args: str, probe: Path | None = None, **popen) -> subprocess.Popen:
-    entry = ["-c", PROBE] if probe else ["-m", "services.cli"]
+    entry = ["-P", "-c", PROBE] if probe else ["-P", "-m", "services.cli"]  # -P: the installed build, not the sources
     env = {**os.environ, "PROBE": str(probe)} if probe else None
     return subprocess.Popen([sys.executable, *entry, "--db", db, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **popen)

@@ -13,7 +13,7 @@ from services.store import open_store
 
 def test_sigint_keeps_finished_points(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweep.db'}"
-    cmd = [sys.executable, "-m", "services.cli", "--db", url, "sweep", "azure-conv-2023", "--limit", "150",
+    cmd = [sys.executable, "-P", "-m", "services.cli", "--db", url, "sweep", "azure-conv-2023", "--limit", "150",
            "--model", "llama2-7b", "--jobs", "1", "--set", "max_batch=" + ",".join(str(8 + i) for i in range(40))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

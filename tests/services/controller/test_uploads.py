@@ -59,7 +59,7 @@ def test_a_replay_right_after_the_upload_reuses_the_trace_read_on_arrival(tmp_pa
     store = UploadStore(tmp_path)
     first, _ = store.receive(chunks(CSV))
     upload, trace = store.receive(chunks(CSV))
-    plain = trace_options(controller_pb2.TraceOptions(), None)  # what a replay without options asks for
+    plain = trace_options(controller_pb2.TraceOptions())  # what a replay without options asks for
     assert store.load(store.get(upload.upload_id), plain) is trace  # not parsed a second time
     assert len(store.load(store.get(upload.upload_id), TraceOptions(limit=1)).requests) == 1  # other options
     assert store.load(store.get(first.upload_id)) is not trace  # another upload: its own file

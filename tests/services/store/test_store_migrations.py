@@ -116,10 +116,13 @@ def test_bare_postgresql_url_uses_psycopg_3():
 def test_migration_scripts_ship_as_package_data():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["services"]
-    scripts = [p.relative_to(REPO / "services") for p in MIGRATIONS_DIR.rglob("*.py")]
+    sources = REPO / "services"
+    scripts = [p.relative_to(sources) for p in (sources / "store" / "migrations").rglob("*.py")]
     assert len(scripts) >= 2
     for script in scripts:
         assert any(PurePosixPath(script.as_posix()).match(g) for g in globs), script
+    installed = MIGRATIONS_DIR.parents[1]  # the services package imported: the repository's, or an install's
+    assert all((installed / script).is_file() for script in scripts), f"migrations missing from {installed}"
 
 
 def _schema(engine) -> dict:

@@ -149,7 +149,7 @@ os._exit(9)  # dies without finish() and without closing anything
 
 def test_records_survive_a_writer_that_dies_before_finish(db_url):
     child = subprocess.run(
-        [sys.executable, "-c", CRASHING_WRITER, db_url],
+        [sys.executable, "-P", "-c", CRASHING_WRITER, db_url],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, "TWIN_RUN_LEASE_S": "0.5"},
     )
