@@ -15,9 +15,13 @@ each operation on the engine that finishes it first (ADOR's heterogeneous design
 - ``SystolicArray``: ``rows x cols`` PEs, weight-stationary (ADOR, TPU-like): a K x N weight
   tile is loaded while the previous one computes, and M rows stream through with a fill and
   drain of rows + cols - 2 cycles per tile. Excellent for prefill, poor for one token.
-- ``TensorCores``: a GPU's SMs. Output tiles of ``tile_n`` columns and a row tile of the
-  batch rounded up to the MMA granularity (16) up to ``tile_m``; tiles are spread over the SMs
-  in waves, so a partial last wave costs a whole one (wave quantisation).
+- ``TensorCores``: a GPU's SMs running a library GEMM (cuBLAS/CUTLASS). The library picks an output
+  tile shape per matmul (rows are the batch rounded up to the MMA granularity of 16); tiles are
+  spread over the SMs in waves, so a partial last wave costs a whole one (wave quantisation).
+  When there are fewer tiles than SMs, K is split (split-K / stream-K) so idle SMs take slices,
+  at the price of a fix-up that sums the partial tiles. The main loop sustains a share of the MMA
+  peak (the clock under load, pipeline bubbles). A kernel also pays a fixed fill
+  and drain around its main loop (``kernel_tail_s``), exposed whatever bounds the loop. Calibrated on Vidur's measured operator times (bench_gemm.py).
 """
 
 from __future__ import annotations
@@ -88,22 +92,49 @@ class TensorCores:
     units: int  # streaming multiprocessors
     macs_per_unit_cycle: int  # dense FP16 MACs per SM per cycle
     clock_ghz: float  # the clock the datasheet's tensor TFLOPS are quoted at
-    tile_m: int = 128
-    tile_n: int = 128
+    # Output tiles (rows x columns) the GEMM library may pick from; it runs the one that finishes first.
+    tiles: tuple = ((128, 128),)
+    mma_efficiency: float = 1.0  # share of the MMA issue rate the main loop sustains (clock under load, bubbles)
+    split_k_min_depth: int = 0  # shortest K slice a split-K / stream-K kernel gives one SM; 0: never splits
+    split_k_overhead_s: float = 0.0  # the fix-up that sums a split's partial tiles
+    kernel_tail_s: float = 0.0  # a kernel's fill and drain around its main loop (first loads, epilogue, last wave)
     type: str = "tensor-core"
 
     def __post_init__(self) -> None:
-        _positive(self, "units", "macs_per_unit_cycle", "clock_ghz", "tile_m", "tile_n")
+        _positive(self, "units", "macs_per_unit_cycle", "clock_ghz", "mma_efficiency")
+        object.__setattr__(self, "tiles", tuple((int(m), int(n)) for m, n in self.tiles))
+        if not self.tiles or min(min(t) for t in self.tiles) <= 0:
+            raise InvalidSpec("tiles", f"must be a non-empty list of [rows, columns] > 0, got {self.tiles!r}")
+        if self.mma_efficiency > 1:
+            raise InvalidSpec("mma_efficiency", f"must be at most 1, got {self.mma_efficiency!r}")
+        for name in ("split_k_min_depth", "split_k_overhead_s", "kernel_tail_s"):
+            if getattr(self, name) < 0:
+                raise InvalidSpec(name, f"must not be negative, got {getattr(self, name)!r}")
 
     @property
     def macs_per_cycle(self) -> int:
         return self.units * self.macs_per_unit_cycle
 
     def cycles(self, m: float, k: float, n: float) -> float:
-        rows = min(self.tile_m, 16 * math.ceil(max(m, 1) / 16))
-        tiles = math.ceil(m / rows) * math.ceil(n / self.tile_n)
-        waves = math.ceil(tiles / self.units)
-        return waves * rows * self.tile_n * k / self.macs_per_unit_cycle
+        """The main loop. The kernel's fill and drain (kernel_tail_s) is not in it: it shows whether the
+        kernel is bound by its MMAs or by its memory stream, so the cost model adds it outside both."""
+        return min(self._tile_cycles(m, k, n, tm, tn) for tm, tn in self.tiles)
+
+    def _tile_cycles(self, m: float, k: float, n: float, tile_m: int, tile_n: int) -> float:
+        """Main loop with one tile shape: waves of tiles over the SMs, K split when tiles are few."""
+        rows = min(tile_m, 16 * math.ceil(max(m, 1) / 16))  # MMA granularity is 16 rows
+        tiles = math.ceil(m / rows) * math.ceil(n / tile_n)
+        split = self._split(tiles, k)
+        waves = math.ceil(tiles * split / self.units)
+        per_k = rows * tile_n / self.macs_per_unit_cycle
+        cycles = waves * math.ceil(k / split) * per_k / self.mma_efficiency
+        return cycles + (self.split_k_overhead_s * self.clock_ghz * 1e9 if split > 1 else 0.0)
+
+    def _split(self, tiles: int, k: float) -> int:
+        """K slices per output tile: enough to fill the idle SMs, none shorter than the minimum depth."""
+        if not self.split_k_min_depth or tiles >= self.units:
+            return 1
+        return max(1, min(self.units // tiles, int(k // self.split_k_min_depth)))
 
 
 Engine = MacTreeArray | SystolicArray | TensorCores
@@ -112,6 +143,12 @@ ENGINE_TYPES: dict[str, type] = {"mac-tree": MacTreeArray, "systolic": SystolicA
 
 def engine_seconds(engine: Engine, m: float, k: float, n: float) -> float:
     return engine.cycles(m, k, n) / (engine.clock_ghz * 1e9)
+
+
+def kernel_tail_s(engine: Engine) -> float:
+    """Fixed time one matmul kernel spends outside its main loop (GPUs; the LPU's engines are fed by a
+    streaming pipeline whose fill is in their cycle counts)."""
+    return getattr(engine, "kernel_tail_s", 0.0)
 
 
 def peak_macs_per_s(engine: Engine) -> float:
@@ -131,4 +168,20 @@ def engine_from_dict(data: Mapping[str, Any], where: str) -> Engine:
 def engines_from_dicts(items: Iterable[Any], where: str, calibration: Mapping[str, Any] | None = None) -> tuple:
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise InvalidSpec(where, "must be a list of engines")
-    return tuple(engine_from_dict(item, f"{where}[{i}]") for i, item in enumerate(items))
+    table = (calibration or {}).get("tensor_cores", {})
+    return tuple(engine_from_dict(_resolved(item, table, f"{where}[{i}]"), f"{where}[{i}]")
+                 for i, item in enumerate(items))
+
+
+def _resolved(item: Any, table: Mapping[str, Any], where: str) -> Any:
+    """An engine's fields written ``calibrated:<entry>`` read from calibration.yaml's ``tensor_cores.<entry>``."""
+    if not isinstance(item, Mapping):
+        return item
+    out = dict(item)
+    for field, value in item.items():
+        if isinstance(value, str) and value.startswith("calibrated:"):
+            entry = table.get(value.partition(":")[2], {})
+            if field not in entry:
+                raise InvalidSpec(f"{where}.{field}", f"no calibrated value {value!r} in tensor_cores")
+            out[field] = entry[field]
+    return out

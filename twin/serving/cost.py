@@ -19,7 +19,7 @@ import math
 from typing import Any, NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
-from twin.hw.engines import engine_seconds, peak_macs_per_s
+from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -29,6 +29,7 @@ VXE_OPS_PER_HIDDEN = 8  # two norms (~3 passes each) and two residual adds per t
 # activation and the softmax (a gated MLP adds its multiply). The matmuls and attention are long
 # enough to cover the next launch at batch 1 (their time is already in memory/compute).
 LAUNCH_BOUND_KERNELS = 6
+MATMUL_KERNELS = 4  # QKV, O, FC1 (gate and up fused), FC2
 
 
 class StepShape(NamedTuple):
@@ -95,7 +96,12 @@ class CostModel:
         self.engines = chip.compute_engines
         self._by_tokens: dict[int, tuple[float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes,
         # matmul s, weight bytes
-        self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3))
+        # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
+        # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
+        self.matmul_tail_s = kernel_tail_s(self.engines[0])
+        self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)) \
+            + MATMUL_KERNELS * self.matmul_tail_s
+        self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
         # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
         self._per_token = model.attn_params + model.experts_top_k * model.expert_params
@@ -159,14 +165,21 @@ class CostModel:
 
     # ---- compute engines -------------------------------------------------------------
     def matmul_shapes(self, tokens: int) -> list[tuple[float, float, float, float]]:
-        """(count, M, K, N per chip) of one layer's weight matmuls; N is column-split over tp."""
+        """(count, M, K, N per chip) of one layer's weight matmuls.
+
+        ESL gathers every output, so every matmul is column-split (N over tp). GPUs all-reduce after O
+        and FC2 (Megatron): those two are row-split (K over tp) and keep the full N, which gives them
+        tp times the output tiles of a column split, and so different waves and split-K.
+        """
         m, tp = self.model, self.tp
         active = self.active_experts(tokens)
         per_expert = tokens * m.experts_top_k / active  # tokens each active expert sees
+        o, fc2 = ((m.hidden / tp, m.hidden), (m.ffn / tp, m.hidden)) if self.row_parallel \
+            else ((m.hidden, m.hidden / tp), (m.ffn, m.hidden / tp))
         return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp),  # Q, K, V
-                (1, tokens, m.hidden, m.hidden / tp),  # O
+                (1, tokens, *o),  # O
                 (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
-                (active, per_expert, m.ffn, m.hidden / tp)]  # FC2
+                (active, per_expert, *fc2)]  # FC2
 
     def matmul_s(self, m: float, k: float, n: float) -> float:
         """One matmul on the engine that finishes it first."""
@@ -269,7 +282,7 @@ class CostModel:
         compute = self.matmul_s(s.outputs, m.hidden, m.vocab / self.tp)
         per_chip = math.ceil(s.outputs / self.tp)  # sequences are sampled in parallel over chips
         sample = per_chip * m.vocab / (chip.sampler_elems_per_cycle * chip.clock_ghz * 1e9)
-        return max(mem, compute) + sample
+        return max(mem, compute) + self.matmul_tail_s + sample
 
     def step_time(self, s: StepShape) -> float:
         if s.tokens == 0:
