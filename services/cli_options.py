@@ -27,6 +27,24 @@ def _stack(options):
     return decorate
 
 
+def serving_options() -> list:
+    """A click option per serving field with a flag (twin.serving.fields: the one table of them)."""
+    from twin.config import ServingConfig
+    from twin.serving.fields import FIELDS
+    defaults, options = ServingConfig(), []
+    for f in FIELDS:
+        if f.cli_flag is None:
+            continue
+        default = None if f.name == "router" else getattr(defaults, f.name)  # router: per pool when unset
+        kind = click.Choice(f.choices) if f.choices else \
+            click.IntRange(min=f.minimum) if f.minimum is not None and f.kind is int else f.kind
+        if f.name == "acceptance_dist":
+            default = None
+        options.append(click.option(f.cli_flag, f.name, default=default, type=kind, show_default=default is not None,
+                                    help=f.help + (f" Unit: {f.unit}." if f.unit else "")))
+    return options
+
+
 replay_options = _stack([
     click.option("--server", default="lpu-8x-4nm", show_default=True, help="Server from the catalogue."),
     click.option("--servers", default=1, show_default=True, help="Number of servers."),
@@ -34,34 +52,6 @@ replay_options = _stack([
     click.option("--tp", default=None, type=int, help="Chips per replica (tensor parallel over ESL) "
                                                        "[default: all chips of a server]."),
     click.option("--replicas", default=None, type=int, help="Replicas [default: as many as fit]."),
-    click.option("--max-batch", default=256, show_default=True, help="Batch cap per replica."),
-    click.option("--scheduler", "sched", default="prefill-first", show_default=True,
-                 type=click.Choice(["prefill-first", "decode-first", "chunked"]),
-                 help="Prefill/decode mixing: pause decodes for prefills, drain the batch first, "
-                      "or chunked prefill."),
-    click.option("--chunk-tokens", default=512, show_default=True, help="Token budget per chunked step."),
-    click.option("--preemption", default="recompute", show_default=True, type=click.Choice(["recompute", "swap"])),
-    click.option("--router", default=None, type=click.Choice(["round-robin", "least-tokens", "prefix-affinity"]),
-                 help="Request routing [default: round-robin; least-tokens for the prefill pool of --pd]."),
-    click.option("--pd", default=None, help="Disaggregate: P prefill and D decode replicas, e.g. 1:1."),
-    click.option("--prefill-server", default=None, help="Server type of the prefill pool (with --pd)."),
-    click.option("--decode-router", default="least-tokens", show_default=True,
-                 type=click.Choice(["round-robin", "least-tokens"]), help="Routing to the decode pool (--pd)."),
-    click.option("--prefix-cache", default="none", show_default=True, type=click.Choice(["none", "lru"]),
-                 help="Keep prompt-prefix KV blocks per replica and reuse them."),
-    click.option("--prefix-cache-share", default=0.2, show_default=True,
-                 help="Share of a replica's KV memory for the prefix cache."),
-    click.option("--prefix-cache-gb", default=None, type=float,
-                 help="Prefix-cache capacity per replica in GB instead of a share (inf: unbounded)."),
-    click.option("--prefix-cache-host", "prefix_cache_host_gb", default=0.0, show_default=True,
-                 help="GB of host memory per replica for a second prefix-cache tier (over PCIe)."),
-    click.option("--speculative", default=0, show_default=True, help="Draft tokens per step (0: off)."),
-    click.option("--acceptance", default=0.7, show_default=True, help="Per-token draft acceptance probability."),
-    click.option("--acceptance-dist", default=None, help="a,b: per-request acceptance drawn from Beta(a, b)."),
-    click.option("--draft-model", default=None, help="Draft model from the catalogue (same chips)."),
-    click.option("--draft-skip", default=None, type=float,
-                 help="Self-speculative draft: share of the target's layers skipped."),
-    click.option("--fidelity", default="step", show_default=True, type=click.Choice(["step", "layer"])),
     click.option("--weights", default="fp16", show_default=True, help="Weight scheme: fp16, int8, int4."),
     click.option("--kv-quant", "kv", default="fp16", show_default=True,
                  help="KV-cache scheme: fp16, int8, int4, oaken, kivi, kivi2, kvquant, qserve, atom."),
@@ -70,18 +60,7 @@ replay_options = _stack([
                       "--weights/--kv-quant."),
     click.option("--slo-ttft", default=None, type=float, help="TTFT SLO in seconds."),
     click.option("--slo-tpot", default=None, type=float, help="TPOT SLO in seconds."),
-    click.option("--seed", default=0, show_default=True, help="Seed for anything random."),
-    click.option("--max-context", default=None, type=click.IntRange(min=2),
-                 help="Longest request (input + output tokens) to serve [default: the model's context]; "
-                      "past the model's trained context a warning is printed."),
-    click.option("--on-long-request", default="reject", show_default=True, type=click.Choice(["reject", "clamp"]),
-                 help="A request longer than the context: reject it, or clamp it (output first); both counted."),
-    click.option("--moe-routing", default="uniform", show_default=True,
-                 type=click.Choice(["uniform", "skewed", "active-only"]),
-                 help="How MoE tokens pick experts: uniform, skewed (Zipf, see --moe-zipf), or active-only "
-                      "(only top-k experts stream, as if dense)."),
-    click.option("--moe-zipf", default=1.0, show_default=True, type=float,
-                 help="Zipf exponent of expert popularity for --moe-routing skewed."),
+    *serving_options(),
 ])
 
 trace_options = _stack([
@@ -135,11 +114,7 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     tp = opts["tp"] or catalog.server(opts["server"], overrides or {}).chips
     catalog.model(opts["model"])  # an unknown model fails here, before any trace is read
     policy = load_policy(opts["policy_file"]).to_dict() if opts.get("policy_file") else None
-    serving = ServingConfig(max_batch=opts["max_batch"], policy=opts["sched"], chunk_tokens=opts["chunk_tokens"],
-                            preemption=opts["preemption"], fidelity=opts["fidelity"], seed=opts["seed"],
-                            max_context=opts.get("max_context"), on_long_request=opts.get("on_long_request", "reject"),
-                            moe_routing=opts.get("moe_routing", "uniform"), moe_zipf_s=opts.get("moe_zipf", 1.0),
-                            **_architecture(opts, (policy or {}).get("serving", {})))
+    serving = ServingConfig(**serving_fields(opts, (policy or {}).get("serving", {})))
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     spec = RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
                    replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
@@ -148,17 +123,20 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     return dataclasses.replace(spec, definitions=catalog.definitions_for(*spec.names()) or None)
 
 
-def _architecture(opts: dict, from_policy: dict) -> dict:
-    """Serving-architecture fields from the flags; a policy file's `serving:` section fills what the flags leave at
-    their defaults."""
+def serving_fields(opts: dict, from_policy: dict) -> dict:
+    """ServingConfig's fields from the CLI's options (twin.serving.fields names both); a policy file's
+    `serving:` section fills the architecture fields the flags leave at their defaults."""
     from twin.config import ARCHITECTURE_FIELDS, ServingConfig
+    from twin.serving.fields import FIELDS
     from twin.serving.options import parse_beta
+    fields = {f.name: opts[f.name] for f in FIELDS if f.cli_flag is not None and f.name in opts}
     router = opts.get("router")
-    fields = {**{k: opts[k] for k in ARCHITECTURE_FIELDS if k in opts},
-              "router": router or "round-robin", "prefill_router": router or "least-tokens",
-              "acceptance_dist": parse_beta(opts["acceptance_dist"]) if opts.get("acceptance_dist") else None}
+    fields.update(router=router or "round-robin", prefill_router=router or "least-tokens",
+                  acceptance_dist=parse_beta(opts["acceptance_dist"]) if opts.get("acceptance_dist") else None)
     defaults = ServingConfig()
     for key, value in from_policy.items():
+        if key not in ARCHITECTURE_FIELDS:
+            continue
         if router is None and key == "router":
             fields["prefill_router"] = value
         if fields.get(key) == getattr(defaults, key):

@@ -33,8 +33,9 @@ MAX_LOCAL_POINTS = 256  # points one local sweep may have; split bigger studies 
 @trace_options
 @click.option("--set", "sets", multiple=True, required=True, metavar="FIELD=V1,V2,...",
               help="A field and its values (repeatable; the points are the cartesian product). Fields: server, "
-                   "model, servers, tp, replicas, weights, kv, max_batch, policy, chunk_tokens, preemption, "
-                   "router, fidelity, and hardware fields chip.X, link.X, server.X, model.X (e.g. chip.mac_trees).")
+                   "model, servers, tp, replicas, weights, kv, every serving field (max_batch, policy, pd, "
+                   "prefill_server, speculative, draft_model, prefix_cache, ...; none unsets an optional one), "
+                   "and hardware fields chip.X, link.X, server.X, model.X (e.g. chip.mac_trees).")
 @click.option("--jobs", type=int, default=None, help="Local worker processes [default: the CPU count].")
 @click.option("--find-max-rate", is_flag=True,
               help="Bisect each point's arrival rate for the highest with SLO attainment >= --target (goodput).")

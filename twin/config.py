@@ -373,9 +373,7 @@ class ClusterSpec:
 
 # The serving-architecture fields of ServingConfig, which a policy file's `serving:` section may set too
 # (batching, scheduling and fidelity come from the command line only).
-ARCHITECTURE_FIELDS = ("router", "prefill_router", "pd", "prefill_server", "decode_router", "prefix_cache",
-                       "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
-                       "acceptance_dist", "draft_model", "draft_skip")
+from twin.serving.fields import ARCHITECTURE as ARCHITECTURE_FIELDS, CHOICES as SERVING_CHOICES  # noqa: E402,F401
 
 
 @dataclass(frozen=True)
@@ -416,13 +414,7 @@ class ServingConfig:
             object.__setattr__(self, "acceptance_dist", tuple(self.acceptance_dist))
         check_architecture(self)
         _positive(self, "max_batch", "chunk_tokens", "block_tokens", "sample_every_s")
-        choices = {"policy": ("prefill-first", "decode-first", "chunked"),
-                   "preemption": ("recompute", "swap"),
-                   "router": ("round-robin", "least-tokens", "prefix-affinity"),
-                   "fidelity": ("step", "layer"),
-                   "on_long_request": ("reject", "clamp"),
-                   "moe_routing": ("uniform", "skewed", "active-only")}
-        for name, allowed in choices.items():
+        for name, allowed in SERVING_CHOICES.items():  # one table of serving fields (twin.serving.fields)
             if getattr(self, name) not in allowed:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_context is not None and self.max_context < 2:

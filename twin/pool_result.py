@@ -20,6 +20,7 @@ from twin.capacity import INTERCONNECT, compute_word, link_word
 from twin.config import ClusterSpec
 from twin.energy import dynamic_j
 from twin.memory import MemoryPlan
+from twin.result_types import Area, Energy, Hardware, PoolHardware
 
 
 
@@ -108,7 +109,7 @@ def _bound_by(pool: DeployedPool) -> str:
     return max(shares, key=shares.get)
 
 
-def pool_hardware(pool: DeployedPool, span_s: float) -> dict:
+def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
     """One pool's hardware figures, with its own chip, link and memory plan."""
     chip, stats = pool.cluster.server.chip, [r.stats for r in pool.replicas]
     first = pool.replicas[0]
@@ -132,7 +133,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> dict:
     }
 
 
-def hardware(pools: Sequence[DeployedPool], makespan_s: float) -> dict:
+def hardware(pools: Sequence[DeployedPool], makespan_s: float) -> Hardware:
     """The run's hardware section: totals over the pools, and each pool's own figures under `pools`."""
     span = max(makespan_s, 1e-12)
     per_pool = {p.role: pool_hardware(p, span) for p in pools}
@@ -229,7 +230,7 @@ def _parts(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup]) -> tupl
 
 
 def energy(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], makespan_s: float,
-           output_tokens: int) -> dict | None:
+           output_tokens: int) -> Energy | None:
     """The run's energy: device (chips, memory, links) and host separately, per pool and in total.
     None when a pool's chip states no power figures (the total would be wrong)."""
     if any(p.cluster.server.chip.energy is None for p in pools):
@@ -251,7 +252,7 @@ def energy(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], makespa
 
 # ---- area -------------------------------------------------------------------------------------------
 
-def area(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], output_tokens_per_s: float) -> dict:
+def area(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], output_tokens_per_s: float) -> Area:
     """Die area of every chip the deployment's servers carry, per pool and in total, and tok/s per mm²."""
     shares, idle = _parts(pools, groups)
     per_pool = {}

@@ -18,6 +18,7 @@ from twin import pool_result
 from twin.catalog import Catalog, catalog_for
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.kv_report import kv_report, switch_list
+from twin.result_types import Summary
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
@@ -164,8 +165,9 @@ def _checkpoint(sim: Simulation, batches: _Batches, progress: Progress | None, t
         progress(sim.finished, sim.submitted if total is None else total, sim.now_s)
 
 
-def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
-    """The summary of what `sim` recorded so far."""
+def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
+    """The summary of what `sim` recorded so far: its type is twin.result_types.Summary, whose JSON Schema is
+    published as docs/summary.schema.json."""
     rec = sim.recorder
     counted = rec.tally.slo == slo or not rec.keep  # without the records, the SLO counted as they came is used
     summary = rec.tally.summary() if counted else request_summary(rec.requests, slo)
@@ -190,7 +192,7 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> dict:
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
-    return summary
+    return summary  # type: ignore[return-value]  (built section by section above)
 
 
 def quant_summary(sim: Simulation) -> dict:

@@ -9,11 +9,10 @@ from twin.serving.request import TraceRequest
 from twin.summary import Slo
 from twin_api.v1 import common_pb2
 
-_SERVING_FIELDS = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity",
-                   "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache",
-                   "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance",
-                   "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context",
-                   "on_long_request")
+from twin.serving.fields import FIELDS  # noqa: E402  (one table of serving fields)
+
+# every serving field travels as the proto field of its name; acceptance_dist, a pair, as a repeated field
+_SERVING_FIELDS = tuple(f.name for f in FIELDS if f.name != "acceptance_dist")
 
 
 def _set_fields(msg, names) -> dict:

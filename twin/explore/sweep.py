@@ -1,7 +1,8 @@
 """Sweep points: the cartesian product of spec fields over a base run spec.
 
-A field is a RunSpec field (server, model, servers, tp, replicas, weights, kv), a serving field
-(max_batch, policy, chunk_tokens, preemption, router, fidelity) or a hardware field of the server's
+A field is a RunSpec field (server, model, servers, tp, replicas, weights, kv), a serving field (every
+sweepable row of twin.serving.fields: max_batch, policy, pd, prefill_server, speculative, prefix_cache...;
+"none" unsets an optional one) or a hardware field of the server's
 chip, link, server or model (``chip.mac_trees``, ``chip.memory.bandwidth_per_stack_gbps``,
 ``link.bandwidth_gbit_s``, ``model.layers``...), which becomes a per-run override. Every point is
 built before anything runs: a bad field or value raises naming the axis; a point that does not fit
@@ -18,10 +19,10 @@ import yaml
 
 from twin.errors import CapacityExceeded, InvalidSpec, TwinError
 from twin.replay import RunSpec
+from twin.serving.fields import BY_NAME, SWEEPABLE
 
 SPEC_FIELDS = {"server": str, "model": str, "servers": int, "tp": int, "replicas": int, "weights": str, "kv": str}
-SERVING_FIELDS = {"max_batch": int, "policy": str, "chunk_tokens": int, "preemption": str, "router": str,
-                  "fidelity": str}
+SERVING_FIELDS = SWEEPABLE  # every serving field a sweep may vary (twin.serving.fields)
 HARDWARE_PREFIXES = ("chip.", "link.", "server.", "model.")
 MAX_AXES = 8
 
@@ -69,10 +70,12 @@ def _axis(index: int, field: str, values: Sequence[str]) -> tuple[str, list]:
     if kind is None:
         known = ", ".join([*SPEC_FIELDS, *SERVING_FIELDS, "chip.FIELD", "link.FIELD", "server.FIELD", "model.FIELD"])
         raise InvalidSpec(f"axes[{index}].field", f"cannot sweep {field[:80]!r} (sweepable: {known})")
-    try:
-        return field, [kind(v) for v in values]
+    optional = field in BY_NAME and BY_NAME[field].optional
+    try:  # an optional field's "none" is its unset value: pd=none,1:1 compares colocated with disaggregated
+        return field, [None if optional and str(v).lower() == "none" else kind(v) for v in values]
     except ValueError:
-        raise InvalidSpec(f"axes[{index}].values", f"{field} takes whole numbers, got {list(values)[:8]}") from None
+        what = "whole numbers" if kind is int else "numbers"
+        raise InvalidSpec(f"axes[{index}].values", f"{field} takes {what}, got {list(values)[:8]}") from None
 
 
 def _scalar(text: str):

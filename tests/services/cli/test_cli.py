@@ -109,3 +109,26 @@ def test_replay_with_a_policy_file_and_a_quantized_kv(run, tmp_path):
     bad.write_text("rules:\n  - {when: heat, above: 1, kv: oaken}\n")
     result = run("replay", "azure-conv-2023", "--policy", str(bad), ok=False)
     assert result.exit_code == 1 and "rules[0].when" in result.output
+
+
+def test_stored_summaries_validate_against_the_published_schema(run, tmp_path):
+    """What the CLI stores (with the trace and load it adds) and a goodput sweep's points (with their rate
+    search) are valid against docs/summary.schema.json."""
+    from pathlib import Path
+
+    import jsonschema
+
+    from services.store import open_store
+    schema = json.loads((Path(__file__).resolve().parents[3] / "docs" / "summary.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    replayed = json.loads(run("replay", "azure-conv-2023", "--limit", "40", "--model", "opt-1.3b", "--json").output)
+    out = run("sweep", "azure-conv-2023", "--limit", "40", "--model", "opt-1.3b", "--set", "max_batch=8,16",
+              "--find-max-rate", "--slo-ttft", "2", "--jobs", "1", "--json").output
+    points = json.loads(out[out.index("{"):])["points"]
+    with open_store(f"sqlite:///{tmp_path / 'runs.db'}") as store:
+        summaries = [store.get_run(r).summary for r in [replayed["run_id"], *(p["run_id"] for p in points)]]
+    assert all("trace" in s and "load" in s for s in summaries)
+    assert all("rate_search" in s for s in summaries[1:])
+    for summary in summaries:
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in validator.iter_errors(summary)]
+        assert not errors, errors
