@@ -154,12 +154,19 @@ def energy_rows(energy: dict | None, area: dict | None) -> list[tuple[str, str]]
         for part, figures in energy.get("components", {}).items():
             rows.append((f"energy: {part}", ", ".join(f"{k.replace('_j', '')} {v:,.1f} J" for k, v in figures.items())))
     if area and area.get("total_mm2"):
-        dies = ", ".join(f"{a['chips']} x {a['chip']} {a['die_mm2_per_chip']:,.3f} mm² ({a['source']})"
-                         for a in area["pools"].values()) if area.get("pools") else \
+        dies = ", ".join(_die_text(a) for a in area["pools"].values()) if area.get("pools") else \
             f"{area['chips']} x {area['die_mm2_per_chip']:,.3f} mm², {area['source']}"
-        rows.append(("compute die area", f"{area['total_mm2']:,.1f} mm² ({dies}), "
-                                         f"{area['output_tok_s_per_mm2']:,.2f} output tok/s per mm²"))
+        rows.append(("die area", f"{area['total_mm2']:,.1f} mm² of whole dies ({dies}), "
+                                 f"{area['output_tok_s_per_mm2']:,.3f} output tok/s per mm²"))
     return rows
+
+
+def _die_text(a: dict) -> str:
+    """One pool's dies: the whole die, and for a modelled chip its core and uncore, with what is published."""
+    uncore = a.get("uncore_mm2_per_chip")
+    split = "" if not uncore else \
+        f" = core {a['core_mm2_per_chip']:,.3f} + uncore {sum(uncore.values()):,.1f} (HBM PHYs and controllers, ESL, PCIe)"
+    return f"{a['chips']:g} x {a['chip']} {a['die_mm2_per_chip']:,.2f} mm²{split}; {a['source']}"
 
 
 ENERGY_SHOWN = {"energy_j", "avg_power_w", "peak_power_w", "static_power_w", "j_per_output_token",

@@ -7,11 +7,17 @@ base of the LMU) from what grows per MAC lane (the SXE, plus the SRAM and SMA th
 `calibration.yaml` holds both, fitted by least squares. SRAM beyond the LPU's own sizing rule is
 priced at an assumed 4 nm macro density, and a systolic-array PE as an SXE lane plus the registers
 that forward its operands. The published areas cannot include HBM PHYs (one alone is larger), so
-neither does the model: it is the compute die's logic and SRAM.
+neither does that model: it is the compute core's logic and SRAM.
+
+A whole die adds the uncore that a chip's memory, links and host interface need: HBM PHYs and
+controllers per stack, ESL SerDes lanes for its ring ports, PCIe lanes for its host link. Those are
+block estimates from published sources (calibration.yaml, `area.uncore`), not fitted. A GPU's published
+area is already its whole die. Comparisons per mm² use whole dies.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from twin.config import ChipSpec
@@ -39,6 +45,36 @@ def die_area_mm2(chip: ChipSpec) -> float | None:
         return None  # an FPGA's die is the FPGA's, not the design's
     from twin.catalog import calibration
     return lpu_area_mm2(chip, calibration()["area"])
+
+
+def uncore_mm2(chip: ChipSpec, server, cal: Mapping[str, Any] | None = None) -> dict[str, float] | None:
+    """The modelled uncore of an LPU-like ASIC on `server` (a ServerSpec: its ring link and host link size
+    the SerDes and PCIe), by block; None where the chip's area is published whole, or not modelled."""
+    if chip.die_area_mm2 is not None or chip.kind != "asic" or chip.mac_trees == 0:
+        return None
+    if not chip.memory.kind.startswith("hbm"):
+        return None  # only HBM PHYs have a published estimate
+    if cal is None:
+        from twin.catalog import calibration
+        cal = calibration()["area"]["uncore"]
+    logic = cal["logic_mtr_per_mm2"]
+    stacks = chip.memory.stacks
+    esl_lanes = cal["esl_ports"] * math.ceil(server.link.bandwidth_gbit_s / cal["serdes_gbit_s_per_lane"])
+    pcie_lanes = 2 ** math.ceil(math.log2(max(server.host.pcie_gbps / cal["pcie_gbyte_s_per_lane"], 1.0)))
+    return {"hbm_phy_mm2": stacks * cal["hbm_phy_mm2_per_stack"],
+            "memory_controller_mm2": stacks * cal["hbm_controller_mtr_per_stack"] / logic,
+            "esl_serdes_mm2": esl_lanes * cal["serdes_mm2_per_lane"],
+            "pcie_mm2": pcie_lanes * (cal["pcie_phy_mm2_per_lane"] + cal["pcie_controller_mtr_per_lane"] / logic)}
+
+
+def whole_die_mm2(chip: ChipSpec, server) -> tuple[float | None, dict[str, float] | None]:
+    """(whole die of one chip, its modelled uncore by block): published whole dies as given, else the
+    compute core plus the uncore; (None, None) where neither is known (an FPGA)."""
+    core = die_area_mm2(chip)
+    uncore = uncore_mm2(chip, server)
+    if core is None:
+        return None, None
+    return core + sum((uncore or {}).values()), uncore
 
 
 def area_summary(cluster, output_tokens_per_s: float) -> dict:

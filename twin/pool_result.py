@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from twin.area import die_area_mm2
+from twin.area import die_area_mm2, whole_die_mm2
 from twin.capacity import INTERCONNECT, compute_word, link_word
 from twin.config import ClusterSpec
 from twin.energy import dynamic_j
@@ -253,16 +253,19 @@ def energy(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], makespa
 # ---- area -------------------------------------------------------------------------------------------
 
 def area(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], output_tokens_per_s: float) -> Area:
-    """Die area of every chip the deployment's servers carry, per pool and in total, and tok/s per mm²."""
+    """Whole-die area of every chip the deployment's servers carry, per pool and in total, and tok/s per mm²:
+    a GPU's published die, an LPU's published-fit core plus its modelled uncore (twin.area)."""
     shares, idle = _parts(pools, groups)
     per_pool = {}
     for p in pools:
         chip = p.cluster.server.chip
-        mm2 = die_area_mm2(chip)
-        per_pool[p.role] = {"chip": chip.name, "die_mm2_per_chip": mm2, "chips": shares[p.role][0],
-                            "total_mm2": None if mm2 is None else mm2 * shares[p.role][0],
-                            "source": _area_source(chip, mm2)}
-    idle_mm2 = {name: (die_area_mm2(cluster.server.chip), chips) for name, (cluster, chips, _) in idle.items()}
+        whole, uncore = whole_die_mm2(chip, p.cluster.server)
+        per_pool[p.role] = {"chip": chip.name, "die_mm2_per_chip": whole, "core_mm2_per_chip": die_area_mm2(chip),
+                            "uncore_mm2_per_chip": uncore, "chips": shares[p.role][0],
+                            "total_mm2": None if whole is None else whole * shares[p.role][0],
+                            "source": _area_source(chip, whole, uncore)}
+    idle_mm2 = {name: (whole_die_mm2(cluster.server.chip, cluster.server)[0], chips)
+                for name, (cluster, chips, _) in idle.items()}
     known = [a["total_mm2"] for a in per_pool.values()] + [None if m is None else m * n for m, n in idle_mm2.values()]
     total = None if any(k is None for k in known) else sum(known)
     chips = sum(a["chips"] for a in per_pool.values()) + sum(n for _, n in idle_mm2.values())
@@ -273,7 +276,9 @@ def area(pools: Sequence[DeployedPool], groups: Sequence[ServerGroup], output_to
             "output_tok_s_per_mm2": output_tokens_per_s / total if total else None, "pools": per_pool}
 
 
-def _area_source(chip, mm2: float | None) -> str:
+def _area_source(chip, whole: float | None, uncore: dict | None) -> str:
     if chip.die_area_mm2 is not None:
-        return "published"
-    return "per-unit LPU model" if mm2 is not None else "not published"
+        return "published whole die"
+    if uncore is not None:
+        return "modelled: core fitted to published LPU cores + uncore from published block estimates"
+    return "per-unit LPU core model, uncore not modelled" if whole is not None else "not published"

@@ -159,12 +159,23 @@ class Energy(PoolEnergy):
     idle: NotRequired[dict[str, float]]  # joules of chips no replica used, by server type
 
 
+class Uncore(TypedDict):
+    """An LPU-like ASIC's modelled uncore per chip, by block (twin.area.uncore_mm2)."""
+
+    hbm_phy_mm2: float
+    memory_controller_mm2: float
+    esl_serdes_mm2: float
+    pcie_mm2: float
+
+
 class PoolArea(TypedDict):
     chip: str
-    die_mm2_per_chip: float | None
+    die_mm2_per_chip: float | None  # the whole die
+    core_mm2_per_chip: float | None  # the compute core (published, or the per-unit LPU model)
+    uncore_mm2_per_chip: Uncore | None  # modelled; None where the whole die is published
     chips: float
     total_mm2: float | None
-    source: str  # published | per-unit LPU model | not published
+    source: str  # which figure is published and which modelled
 
 
 class Area(TypedDict):

@@ -91,7 +91,9 @@ def test_published_die_areas_are_used_as_given() -> None:
 def test_runs_report_tokens_per_mm2() -> None:
     s = _summary("lpu-8x-4nm")
     a = s["area"]
-    assert a["total_mm2"] == pytest.approx(8 * die_area_mm2(load_chip("lpu-asic-3280")))
+    # whole dies: the fitted core plus the uncore (HBM PHYs and controllers, ESL SerDes, PCIe)
+    uncore = 4 * (10.45 + 552.7 / 138.2) + 2 * 4 * 0.22 + 16 * (0.64 + 5.37 / 138.2)
+    assert a["total_mm2"] == pytest.approx(8 * (die_area_mm2(load_chip("lpu-asic-3280")) + uncore))
     assert a["output_tok_s_per_mm2"] == pytest.approx(s["throughput"]["output_tokens_per_s"] / a["total_mm2"])
 
 

@@ -108,12 +108,24 @@ def test_static_power_counts_every_chip_and_host_of_both_pools(run) -> None:
     assert parts == pytest.approx(e["energy_j"], rel=1e-12)
 
 
+def lpu_uncore_mm2() -> float:
+    """The LPU ASIC's uncore, by hand from the published block estimates (not through twin.area): four HBM
+    stacks of a 10.45 mm² PHY and a 552.7 M-transistor controller (LLMCompass, ISCA 2024) at 138.2 MTr/mm²,
+    two ESL ports of 400 Gbit/s in 4 lanes of 0.22 mm² (113 Gb/s PAM-4 in 5 nm, SSC-L 2025), and PCIe Gen5
+    x16 for 50 GB/s (0.64 mm² and 5.37 M transistors per lane, LLMCompass)."""
+    return 4 * (10.45 + 552.7 / 138.2) + 2 * 4 * 0.22 + 16 * (0.64 + 5.37 / 138.2)
+
+
 def test_area_counts_whole_dies_of_both_pools(run) -> None:
     _, s, _ = run
     a = s["area"]
     h100_total = 8 * entry("chips", "h100-sxm")["die_area_mm2"]
     assert a["pools"]["prefill"]["total_mm2"] == pytest.approx(h100_total, rel=1e-12)
-    lpu_total = a["total_mm2"] - h100_total
-    assert lpu_total == pytest.approx(16 * LPU_PUBLISHED_MM2, rel=AREA_FIT_RESIDUAL)  # both LPU servers' dies
+    assert a["pools"]["prefill"]["source"] == "published whole die"
+    lpu_total = a["total_mm2"] - h100_total  # both LPU servers' dies: the decode pool's and the idle one's
+    assert lpu_total == pytest.approx(16 * (LPU_PUBLISHED_MM2 + lpu_uncore_mm2()), rel=1e-3)
+    decode = a["pools"]["decode"]
+    assert decode["core_mm2_per_chip"] == pytest.approx(LPU_PUBLISHED_MM2, rel=AREA_FIT_RESIDUAL)
+    assert sum(decode["uncore_mm2_per_chip"].values()) == pytest.approx(lpu_uncore_mm2(), rel=1e-12)
     assert a["chips"] == 8 + 16
     assert a["output_tok_s_per_mm2"] == pytest.approx(s["throughput"]["output_tokens_per_s"] / a["total_mm2"])
