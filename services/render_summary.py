@@ -87,7 +87,7 @@ def memory_kind(chip: str) -> str:
         return "memory"
 
 
-def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
+def hardware_rows(hw: dict, chip: str, load: dict | None = None) -> list[tuple[str, str]]:
     mem = memory_kind(chip)
     return [
         (f"{mem} bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak over the run, "
@@ -98,7 +98,10 @@ def hardware_rows(hw: dict, chip: str) -> list[tuple[str, str]]:
                             f"{hw.get('memory_kind', mem)} memory); {_pct(hw.get('prefill_mac_util'))} "
                             f"while prefilling (engines: prefill on {hw.get('prefill_engine', '-')}, "
                             f"decode on {hw.get('decode_engine', '-')}; {_engines(hw.get('engines'))})"),
-        ("bottleneck", f"{hw['bound_by']}, replicas busy {_pct(hw['replica_busy'])} of the time"),
+        ("bottleneck", f"this run's busy time went mostly to {hw['bound_by']} (replicas busy "
+                       f"{_pct(hw['replica_busy'])} of the time)" +
+                       ("" if not load or not load.get("saturates") else
+                        f"; at capacity the load model says {load['saturates']} saturates")),
         _link_row(hw),
         ("KV cache", f"peak {_pct(hw['kv_peak_occupancy'])} of {hw['kv_capacity_tokens']:,} tokens per replica"),
         (f"{mem} weights", f"{hw.get('weights_gb_per_chip', 0):,.2f} GB per chip"),
@@ -259,7 +262,7 @@ def overview_table(summary: dict) -> Table:
                      f"({tw['topology']}), {tw['replicas']} replica(s), max batch {tw.get('max_batch')}, "
                      f"{tw.get('scheduler')}, {tw['policy']}, {tw['fidelity']} fidelity"),
             ("status", summary["status"]), *request_rows(summary), ("throughput", throughput_row(summary)),
-            ("SLO attainment", _slo(summary["slo"])), *hardware_rows(summary["hardware"], tw["chip"])]
+            ("SLO attainment", _slo(summary["slo"])), *hardware_rows(summary["hardware"], tw["chip"], summary.get("load"))]
     if "quant" in summary:
         rows += quant_rows(summary["quant"])
     rows += energy_rows(summary.get("energy"), summary.get("area"))

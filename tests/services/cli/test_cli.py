@@ -132,3 +132,15 @@ def test_stored_summaries_validate_against_the_published_schema(run, tmp_path):
     for summary in summaries:
         errors = [f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in validator.iter_errors(summary)]
         assert not errors, errors
+
+
+def test_a_gpu_run_speaks_gpu(run):
+    """No LPU vocabulary on a GPU run: its link is NVLink, its compute tensor cores; the bottleneck line says
+    where the busy time went and what the capacity model says saturates, each labelled."""
+    text = run("replay", "azure-conv-2023", "--limit", "60", "--server", "dgx-h100", "--model", "llama2-7b",
+               "--no-progress").output
+    out = " ".join(text.replace("│", " ").split())  # table cells wrap: read them as one line
+    for word in ("ESL", "MAC trees", "SXE", "LPU"):
+        assert word not in out, word
+    assert "NVLink" in out and "tensor-cores" in out
+    assert "busy time went mostly to" in out and "at capacity the load model says" in out
