@@ -30,12 +30,12 @@ def _pct(v) -> str:
     return "-" if v is None else f"{v * 100:.1f} %"
 
 
-def load_lines(load: dict) -> list[str]:
-    """Offered load against the sustainable rate, and what saturates: the summary's first lines."""
+def load_lines(load: dict, summary: dict | None = None) -> list[str]:
+    """Offered load against the sustainable rate, what saturates, and the next step: the summary's first lines."""
     word = load["verdict"]
     colour = {"OVERLOADED": "bold red", "near capacity": "bold yellow"}.get(word, "bold green")
     offered = load["offered_requests_per_s"]
-    why = {"OVERLOADED": " (the queue grows for the whole run: TTFT is mostly queueing)",
+    why = {"OVERLOADED": f" ({_queueing(summary or {}, load)})",
            "near capacity": " (queueing shows in the TTFT tail)"}.get(word, "")
     head = (f"offered load {_num(offered)} req/s ({_num(load['offered_tokens_per_s'], ',.0f')} prompt + output "
             f"tok/s) vs sustainable ≈{_num(load['sustainable_requests_per_s'])} req/s "
@@ -47,7 +47,31 @@ def load_lines(load: dict) -> list[str]:
               f"{_num(load['mean_input_tokens'], ',.0f')} prompt + {_num(load['mean_output_tokens'], ',.0f')} "
               f"output tokens; one prefill {_num(load['prefill_s'] * 1e3, ',.1f')} ms, one full decode step "
               f"{_num(load['decode_step_s'] * 1e3, ',.1f')} ms")
-    return [head, detail]
+    return [head, detail, *next_step_lines(load, summary or {})]
+
+
+def _queueing(summary: dict, load: dict) -> str:
+    """What the overload did in this run, from its own figures, not a general claim."""
+    p50 = (summary.get("ttft_s") or {}).get("p50")
+    if p50 is None:
+        return "arrivals outpace what the cluster sustains"
+    return (f"arrivals outpace what the cluster sustains: median TTFT {_num(p50)} s against "
+            f"{_num(load['prefill_s'] * 1e3, ',.1f')} ms of prefill, the rest is queueing")
+
+
+def next_step_lines(load: dict, summary: dict) -> list[str]:
+    """The next step the capacity model and the request counts point to, as options to pass."""
+    lines = []
+    step = load.get("next_step")
+    if step:
+        lines.append(f"  next step: --servers {step['servers']} ({step['replicas']} replicas, load factor "
+                     f"{step['load_factor_then']:.2f}) or --rate {step['rate_rps']:.3g} on this cluster")
+    rq = summary.get("requests") or {}
+    if rq.get("too_long_rejected"):
+        lines.append(f"  {rq['too_long_rejected']:,} requests were longer than the {rq.get('max_context', 0):,}-token "
+                     "context and rejected: --max-context N serves them (past the model's trained context, with a "
+                     "warning), --on-long-request clamp cuts them, or use a model with a longer context")
+    return lines
 
 
 def request_rows(summary: dict) -> list[tuple[str, str]]:
@@ -300,7 +324,7 @@ def rest_table(summary: dict) -> Table | None:
 
 def print_summary(console: Console, summary: dict) -> None:
     if "load" in summary:
-        for line in load_lines(summary["load"]):
+        for line in load_lines(summary["load"], summary):
             console.print(line)
     console.print(overview_table(summary))
     console.print(latency_table(summary))

@@ -16,6 +16,7 @@ rate with that figure: above it the queue grows without bound and TTFT is queuei
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
@@ -131,11 +132,28 @@ def of_simulation(sim, requests: Iterable) -> dict:
     mix = Mix.of(requests)
     if len(sim.pools) == 1:
         pool = sim.pools[0]
-        return load_summary(pool.replicas[0].cost, len(pool.replicas), sim.serving.max_batch,
-                            pool.plan.kv_blocks * pool.block_tokens, mix)
+        out = load_summary(pool.replicas[0].cost, len(pool.replicas), sim.serving.max_batch,
+                           pool.plan.kv_blocks * pool.block_tokens, mix)
+        out["next_step"] = headroom_step(out, len(pool.replicas), pool.cluster.replicas_per_server)
+        return out
     prefill, decode = sim.pools
     return pd_load_summary(prefill.replicas[0].cost, len(prefill.replicas), decode.replicas[0].cost,
                            len(decode.replicas), sim.serving.max_batch, decode.plan.kv_blocks * decode.block_tokens, mix)
+
+
+def headroom_step(load: dict, replicas: int, replicas_per_server: int) -> dict | None:
+    """What would give a loaded cluster headroom (load factor under NEAR_CAPACITY), from the same capacity
+    model: the fewest servers of this layout, or the highest arrival rate this cluster keeps up with.
+    None when it already has headroom, or when all requests arrive at once (no rate to compare)."""
+    offered, sustainable = load["offered_requests_per_s"], load["sustainable_requests_per_s"]
+    if offered is None or load["verdict"] == "headroom" or sustainable <= 0:
+        return None
+    per_replica = sustainable / replicas
+    needed = math.floor(offered / (per_replica * NEAR_CAPACITY)) + 1  # strictly under the threshold
+    servers = math.ceil(needed / replicas_per_server)
+    return {"servers": servers, "replicas": servers * replicas_per_server,
+            "load_factor_then": offered / (per_replica * servers * replicas_per_server),
+            "rate_rps": sustainable * NEAR_CAPACITY}
 
 
 def pd_load_summary(prefill_cost: CostModel, prefills: int, decode_cost: CostModel, decodes: int, max_batch: int,

@@ -302,6 +302,15 @@ class PoolRates(TypedDict):
     decode_requests_per_s: float
 
 
+class NextStep(TypedDict):
+    """What would give a loaded colocated cluster headroom (twin.capacity.headroom_step)."""
+
+    servers: int  # the fewest servers of this layout with a load factor under 0.8
+    replicas: int
+    load_factor_then: float
+    rate_rps: float  # or the highest arrival rate this cluster keeps that headroom at
+
+
 class Load(TypedDict):
     offered_requests_per_s: float | None
     offered_tokens_per_s: float | None
@@ -317,6 +326,7 @@ class Load(TypedDict):
     prefill_s: float
     decode_step_s: float
     pools: NotRequired[PoolRates]
+    next_step: NotRequired[NextStep | None]
 
 
 class TraceInfo(TypedDict):

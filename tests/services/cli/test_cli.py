@@ -144,3 +144,22 @@ def test_a_gpu_run_speaks_gpu(run):
         assert word not in out, word
     assert "NVLink" in out and "tensor-cores" in out
     assert "busy time went mostly to" in out and "at capacity the load model says" in out
+
+
+def test_an_overloaded_run_names_the_next_step(run):
+    """Half the conversation trace on one 8-LPU server is over capacity: the summary gives the fewest servers
+    with headroom from the capacity model, and a replay with them has it (load under 0.8, queueing gone)."""
+    import re
+    args = ["replay", "azure-conv-2023", "--limit", "4000", "--server", "lpu-8x-4nm", "--model", "llama2-7b",
+            "--no-progress"]
+    flat = lambda out: " ".join(out.replace("│", " ").split())  # noqa: E731
+    first = flat(run(*args).output)
+    assert "OVERLOADED" in first and "median TTFT" in first
+    servers = int(re.search(r"next step: --servers (\d+)", first).group(1))
+    assert servers > 1
+    second = json.loads(run(*args[:-1], "--servers", str(servers), "--json").output)["summary"]
+    assert second["load"]["verdict"] != "OVERLOADED" and second["load"]["load_factor"] < 0.8
+    assert second["load"]["next_step"] is None or second["load"]["verdict"] == "near capacity"
+    fewer = json.loads(run(*args[:-1], "--servers", str(servers - 1), "--json").output)["summary"]
+    assert fewer["load"]["load_factor"] >= 0.8  # the fewest: one server less has no headroom
+    assert "were longer than the 4,096-token context" in first
