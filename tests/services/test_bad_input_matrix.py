@@ -8,7 +8,11 @@ message may echo more than a bounded prefix of what the user sent.
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
 import threading
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,23 @@ HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n"
 SMALL = ["--model", "opt-1.3b", "--tp", "1", "--no-progress"]
 MEGA = "x" * 1_000_000
+GB = 1 << 30
+DEEP = "a: " + "[" * 20_000 + "]" * 20_000  # 20,000 levels of nesting in 40 KB
+
+
+def laughs(name: str = "laughs", levels: int = 9) -> str:
+    """A 1 KB model entry of nested aliases ("billion laughs"): 9**9 strings once expanded."""
+    lines = [f"name: {name}", 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _catalog_folder(folder: Path, entries: dict[str, str]) -> Path:
+    """A user catalogue folder holding models/NAME.yaml for each of `entries`."""
+    (folder / "models").mkdir(parents=True)
+    for name, text in entries.items():
+        (folder / "models" / f"{name}.yaml").write_text(text)
+    return folder
 
 
 def files(folder: Path) -> dict[str, Path]:
@@ -48,6 +69,8 @@ def files(folder: Path) -> dict[str, Path]:
     with sparse.open("wb") as f:
         f.truncate(1 << 30)
     paths["sparse-1gb.csv"] = sparse
+    paths["laughs-hw"] = _catalog_folder(folder / "laughs-hw", {"laughs": laughs()})
+    paths["deep-hw"] = _catalog_folder(folder / "deep-hw", {"deep": "name: deep\n" + DEEP})
     return paths
 
 
@@ -93,6 +116,13 @@ CLI_CASES = [
     CliCase("model does not fit", ["replay", "azure-conv-2023", "--model", "llama2-70b", "--tp", "1"], 1, "needs"),
     CliCase("tp that does not divide", ["replay", "azure-conv-2023", "--tp", "3", "--model", "opt-1.3b"], 1, "tp"),
     CliCase("missing trace file", ["replay", "no/such/file.csv", *SMALL], 1, "unknown trace"),
+    CliCase("billion laughs in a --catalog folder", ["--catalog", "{laughs-hw}", "replay", "azure-conv-2023",
+                                                    "--model", "laughs", "--tp", "1", "--no-progress"], 1,
+            "laughs.yaml: YAML anchors and aliases (&, *) are not allowed (line 2)"),
+    CliCase("billion laughs validated", ["catalog", "validate", "{laughs-hw}/models/laughs.yaml"], 1,
+            "laughs.yaml: YAML anchors and aliases"),
+    CliCase("20,000 levels in a --catalog folder", ["--catalog", "{deep-hw}", "catalog", "models"], 1,
+            "deep.yaml: nested deeper than 32 levels"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -204,6 +234,11 @@ def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, *
     (dict(trace="/etc/passwd"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),
     (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB per chip"),
     (dict(tp=5), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
+    (dict(definitions_yaml="models:\n  laughs:\n" + "".join("    " + line + "\n" for line in laughs().splitlines())),
+     grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: YAML anchors and aliases (&, *) are not allowed"),
+    (dict(overrides_yaml="a: &a [1, 1]\nb: [*a, *a]\n"), grpc.StatusCode.INVALID_ARGUMENT,
+     "spec.overrides_yaml: YAML anchors and aliases"),
+    (dict(definitions_yaml=DEEP), grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: nested deeper than 32"),
 ])
 def test_grpc_bad_replay_requests(stack, replay_req, change, code, fragment) -> None:
     error = rpc_error(lambda: stack.controller.StartReplay(_request(replay_req, **change), timeout=60))
@@ -244,3 +279,46 @@ def test_grpc_out_of_order_upload_is_sorted_and_counted(stack, replay_req, tmp_p
     request.trace.upload_id = uploaded.upload_id
     run = stack.wait(stack.controller.StartReplay(request).run_id)
     assert json.loads(run.summary_json)["trace"]["out_of_order"] == 2
+
+
+# ---- memory stays bounded for hostile input ------------------------------------------------
+
+
+def twin_peak_rss(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, int]:
+    """Run `twin ARGS` in a child Python and return it with its peak resident memory in bytes."""
+    script = ("import resource, sys\nfrom services.cli import cli\ntry:\n    cli(sys.argv[1:], prog_name='twin')\n"
+              "finally:\n    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+
+    def cap() -> None:  # a safety net for the machine should the bound be broken: 3 GB of address space
+        resource.setrlimit(resource.RLIMIT_AS, (3 * GB, 3 * GB))
+    done = subprocess.run([sys.executable, "-c", script, "--db", f"sqlite:///{tmp_path / 'rss.db'}", *args],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    kb = int(done.stderr.rsplit("maxrss", 1)[1].split()[0])
+    return done, kb * 1024
+
+
+@pytest.mark.parametrize("args", [
+    ["--catalog", "{laughs-hw}", "replay", "azure-conv-2023", "--model", "laughs", "--tp", "1", "--no-progress"],
+    ["catalog", "validate", "{laughs-hw}/models/laughs.yaml"],
+    ["--catalog", "{deep-hw}", "catalog", "models"],
+], ids=["laughs replay", "laughs validate", "deep catalog"])
+def test_cli_memory_stays_under_1_gb_for_hostile_catalogues(args, tmp_path) -> None:
+    paths = files(tmp_path)
+    args = [arg.replace("{laughs-hw}", str(paths["laughs-hw"])).replace("{deep-hw}", str(paths["deep-hw"]))
+            for arg in args]
+    done, peak = twin_peak_rss(args, tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert peak < GB, f"peak {peak / GB:.2f} GB"
+
+
+def test_grpc_memory_stays_under_1_gb_for_hostile_definitions(stack, replay_req) -> None:
+    definitions = "models:\n  laughs:\n" + "".join("    " + line + "\n" for line in laughs(levels=12).splitlines())
+    tracemalloc.start()
+    try:
+        error = rpc_error(lambda: stack.controller.StartReplay(
+            _request(replay_req, model="laughs", definitions_yaml=definitions), timeout=60))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert peak < GB, f"peak {peak / GB:.2f} GB"

@@ -19,10 +19,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from twin.catalog.index import KINDS, SAFE_LOADER, SINGULAR, Entry, Index, kind_of, valid_name
+from twin.catalog.index import KINDS, SINGULAR, Entry, Index, kind_of, valid_name
 from twin.config import (ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec,
                          build_spec)
 from twin.errors import InvalidSpec, TwinError, UnknownName
+from twin.yamltext import SAFE_LOADER
 
 __all__ = ["KINDS", "SINGULAR", "Catalog", "default_catalog", "names", "load_chip", "load_link", "load_server",
            "load_model", "calibration", "kind_of", "valid_name", "Entry"]

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from twin import yamltext
 from twin.errors import InvalidSpec, UnknownName
 
 KINDS = ("chips", "links", "servers", "models")
@@ -51,21 +52,11 @@ class Entry:
     package: bool
 
 
-# libyaml's safe loader where PyYAML was built with it (the same documents, about 10x faster: the
-# catalogue is parsed at every start), else the pure-Python one.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def parse_entry(kind: str, text: str, source: str, stem: str | None = None, package: bool = False) -> Entry:
     """Parse one entry's YAML; the error names the file and, where there is one, the field."""
     if len(text.encode()) > MAX_FILE_BYTES:
         raise InvalidSpec(source, f"larger than the {MAX_FILE_BYTES // 1024} KB a catalogue entry may be")
-    try:
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidSpec(source, f"not valid YAML{where}") from None
+    data = yamltext.load(text, source)
     if not isinstance(data, dict):
         raise InvalidSpec(source, "must be a YAML mapping of fields")
     name = data.get("name")

@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from twin import yamltext
 from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy, kv_scheme, weight_scheme
 
@@ -101,12 +100,12 @@ def _serving(data: dict) -> tuple[tuple[str, object], ...]:
 
 def load_policy(path: str | Path) -> PolicySpec:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        text = Path(path).read_text()
+    except OSError as exc:
         raise InvalidSpec("policy", f"cannot read {path}: {_first_line(exc)}") from None
     except UnicodeDecodeError:
         raise InvalidSpec("policy", f"cannot read {path}: not UTF-8 text (a binary file?)") from None
-    return policy_from_dict(data)
+    return policy_from_dict(yamltext.load(text, f"policy {path}"))  # no aliases: bounded once loaded
 
 
 def _first_line(exc: Exception) -> str:

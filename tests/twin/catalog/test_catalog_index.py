@@ -120,3 +120,20 @@ def test_overrides_change_one_field_and_unknown_fields_are_refused() -> None:
         cat.server("lpu-8x-4nm", {"chip.mac_tree": 64})
     with pytest.raises(InvalidSpec, match="hardware fields start with"):
         cat.server("lpu-8x-4nm", {"mac_trees": 64})
+
+
+def test_a_user_entry_with_yaml_aliases_is_refused_before_it_expands(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    nested = ["name: laughs", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    nested += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (tmp_path / "models" / "laughs.yaml").write_text("\n".join(nested) + "\n")
+    with pytest.raises(InvalidSpec, match=r"laughs.yaml: YAML anchors and aliases \(&, \*\) are not allowed"):
+        Catalog([tmp_path])
+
+
+def test_inline_definitions_nested_too_deep_are_refused() -> None:
+    deep: dict = {"x": 1}
+    for _ in range(40):
+        deep = {"x": deep}
+    with pytest.raises(InvalidSpec, match="definitions.models.0.: nested deeper than 32 levels"):
+        Catalog(definitions={"models": {"deep": {"name": "deep", **deep}}})
