@@ -8,6 +8,7 @@ message may echo more than a bounded prefix of what the user sent.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -71,6 +72,13 @@ def files(folder: Path) -> dict[str, Path]:
     paths["sparse-1gb.csv"] = sparse
     paths["laughs-hw"] = _catalog_folder(folder / "laughs-hw", {"laughs": laughs()})
     paths["deep-hw"] = _catalog_folder(folder / "deep-hw", {"deep": "name: deep\n" + DEEP})
+    paths["zero-hw"] = _catalog_folder(folder / "zero-hw", {})
+    (paths["zero-hw"] / "models" / "zero.yaml").symlink_to("/dev/zero")
+    paths["fifo-hw"] = _catalog_folder(folder / "fifo-hw", {})
+    os.mkfifo(paths["fifo-hw"] / "models" / "x.yaml")  # nobody ever writes to it
+    paths["big-hw"] = _catalog_folder(folder / "big-hw", {})
+    with (paths["big-hw"] / "models" / "big.yaml").open("wb") as f:
+        f.truncate(100 << 20)  # 100 MB that takes no disk
     return paths
 
 
@@ -123,6 +131,13 @@ CLI_CASES = [
             "laughs.yaml: YAML anchors and aliases"),
     CliCase("20,000 levels in a --catalog folder", ["--catalog", "{deep-hw}", "catalog", "models"], 1,
             "deep.yaml: nested deeper than 32 levels"),
+    CliCase("symlink to /dev/zero in a --catalog folder", ["--catalog", "{zero-hw}", "catalog", "models"], 1,
+            "zero.yaml: is not a regular file"),
+    CliCase("FIFO in a --catalog folder", ["--catalog", "{fifo-hw}", "catalog", "models"], 1,
+            "x.yaml: is not a regular file"),
+    CliCase("100 MB file in a --catalog folder", ["--catalog", "{big-hw}", "catalog", "models"], 1,
+            "big.yaml: larger than its limit of 256 KB"),
+    CliCase("validate a FIFO", ["catalog", "validate", "{fifo-hw}/models/x.yaml"], 1, "x.yaml: is not a regular file"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -301,11 +316,13 @@ def twin_peak_rss(args: list[str], tmp_path: Path) -> tuple[subprocess.Completed
     ["--catalog", "{laughs-hw}", "replay", "azure-conv-2023", "--model", "laughs", "--tp", "1", "--no-progress"],
     ["catalog", "validate", "{laughs-hw}/models/laughs.yaml"],
     ["--catalog", "{deep-hw}", "catalog", "models"],
-], ids=["laughs replay", "laughs validate", "deep catalog"])
+    ["--catalog", "{zero-hw}", "catalog", "models"],
+    ["--catalog", "{big-hw}", "catalog", "models"],
+], ids=["laughs replay", "laughs validate", "deep catalog", "/dev/zero", "100 MB file"])
 def test_cli_memory_stays_under_1_gb_for_hostile_catalogues(args, tmp_path) -> None:
     paths = files(tmp_path)
-    args = [arg.replace("{laughs-hw}", str(paths["laughs-hw"])).replace("{deep-hw}", str(paths["deep-hw"]))
-            for arg in args]
+    for name in ("laughs-hw", "deep-hw", "zero-hw", "big-hw"):
+        args = [arg.replace("{" + name + "}", str(paths[name])) for arg in args]
     done, peak = twin_peak_rss(args, tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert peak < GB, f"peak {peak / GB:.2f} GB"

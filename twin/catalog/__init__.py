@@ -103,9 +103,9 @@ class Catalog:
     """Chips, links, servers and models by name, from the package and the given folders/definitions."""
 
     def __init__(self, folders: Iterable[str] = (), definitions: Mapping[str, Any] | None = None,
-                 override: bool = False):
+                 override: bool = False, skip_broken: bool = False):
         self.folders = tuple(str(f) for f in folders)
-        self.index = Index(self.folders, definitions, override)
+        self.index = Index(self.folders, definitions, override, skip_broken)
 
     def names(self, kind: str) -> list[str]:
         return self.index.names(kind)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from twin import yamltext
+from twin import textfile, yamltext
 from twin.errors import InvalidSpec, UnknownName
 
 KINDS = ("chips", "links", "servers", "models")
@@ -76,17 +76,23 @@ def _package_entries() -> Iterable[Entry]:
                 yield parse_entry(kind, path.read_text(), f"catalog/{kind}/{path.name}", path.name[:-5], True)
 
 
-def _folder_entries(folder: Path) -> Iterable[Entry]:
+def read_entry(path: Path) -> str:
+    """A user's entry file: a regular file (not a FIFO, not /dev/zero) of at most MAX_FILE_BYTES."""
+    return textfile.read_text(path, MAX_FILE_BYTES)
+
+
+def _folder_entries(folder: Path, skip_broken: bool = False) -> Iterable[Entry]:
+    """The entries of a user folder; with `skip_broken`, a file that is not a valid entry is passed over."""
     if not folder.is_dir():
         raise InvalidSpec("catalog", f"{str(folder)[:200]!r} is not a folder")
     for kind in KINDS:
         sub = folder / kind
         for path in sorted(sub.glob("*.yaml")) if sub.is_dir() else ():
             try:
-                text = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidSpec(str(path), f"cannot be read ({type(exc).__name__})") from None
-            yield parse_entry(kind, text, str(path), path.stem)
+                yield parse_entry(kind, read_entry(path), str(path), path.stem)
+            except InvalidSpec:
+                if not skip_broken:
+                    raise
 
 
 def inline_entries(definitions: Mapping[str, Any] | None) -> list[Entry]:
@@ -107,12 +113,12 @@ class Index:
     """Entries by kind and name, package first; later user entries may not shadow earlier ones silently."""
 
     def __init__(self, folders: Iterable[str | Path] = (), definitions: Mapping[str, Any] | None = None,
-                 override: bool = False):
+                 override: bool = False, skip_broken: bool = False):
         self._by_kind: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         for entry in _package_entries():
             self._by_kind[entry.kind][entry.name] = entry
         for folder in folders:
-            for entry in _folder_entries(Path(folder)):
+            for entry in _folder_entries(Path(folder), skip_broken):
                 self._add(entry, override)
         for entry in inline_entries(definitions):
             self._add(entry, override=True)  # a spec's own definitions are what its author means

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin import yamltext
+from twin import textfile, yamltext
 from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy, kv_scheme, weight_scheme
 
@@ -98,19 +98,12 @@ def _serving(data: dict) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(data.items()))
 
 
+MAX_POLICY_BYTES = 256 * 1024  # a policy is a few lines, like a catalogue entry
+
+
 def load_policy(path: str | Path) -> PolicySpec:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InvalidSpec("policy", f"cannot read {path}: {_first_line(exc)}") from None
-    except UnicodeDecodeError:
-        raise InvalidSpec("policy", f"cannot read {path}: not UTF-8 text (a binary file?)") from None
+    text = textfile.read_text(path, MAX_POLICY_BYTES, f"policy {path}")
     return policy_from_dict(yamltext.load(text, f"policy {path}"))  # no aliases: bounded once loaded
-
-
-def _first_line(exc: Exception) -> str:
-    """YAML errors span several lines (with a caret under the text); one is enough here."""
-    return " ".join(str(exc).split())[:200]
 
 
 def _layer(i: int, x: dict) -> tuple[int, int, str]:
