@@ -102,18 +102,38 @@ def import_model_cmd(obj, config: Path, name: str, output: Path | None) -> None:
     if not config.exists():
         raise InvalidSpec(str(config), "no such file")
     text = textfile.read_text(config, MAX_CONFIG_BYTES)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidSpec(str(config), f"not valid JSON (line {exc.lineno})") from None
-    model = model_from_hf_config(data, name, str(config))
+    model = model_from_hf_config(_json(text, str(config)), name, str(config))
     text = "# Imported from a Hugging Face config.json by `twin catalog import-model`.\n" + \
         yaml.safe_dump(model, sort_keys=False)
-    if output is None and obj.catalog_folders:  # the folder may not exist yet: do not load it
+    if output is None and obj.catalog_folders:  # the folder may not exist yet: do not load it, make it
         output = Path(obj.catalog_folders[0]) / "models" / f"{name}.yaml"
+        _make_folder(output.parent)
     if output is None:
         click.echo(text.rstrip("\n"))
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    if not output.parent.is_dir():
+        raise InvalidSpec(str(output), f"folder {str(output.parent)[:200]!r} does not exist")
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise InvalidSpec(str(output), f"cannot be written ({exc.strerror or type(exc).__name__})") from None
     click.echo(f"wrote {output}", err=True)
+
+
+def _json(text: str, where: str):
+    """A config.json's data; one line naming the file for bad JSON, a number too long, or nesting too deep."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSpec(where, f"not valid JSON (line {exc.lineno})") from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise InvalidSpec(where, "holds a number too long to read (more than 4,300 digits)") from None
+    except RecursionError:
+        raise InvalidSpec(where, "is nested too deeply to be a config.json") from None
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidSpec(str(folder), f"cannot be made ({exc.strerror or type(exc).__name__})") from None

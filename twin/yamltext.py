@@ -35,6 +35,8 @@ def load(text: str, where: str) -> Any:
         if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound on [[[...]]]
             raise InvalidSpec(where, f"nested deeper than {MAX_DEPTH} levels{line}") from None
         raise InvalidSpec(where, f"not valid YAML{line}") from None
+    except ValueError:  # a scalar its constructor refuses: an integer of more than 4,300 digits
+        raise InvalidSpec(where, "holds a number too long to read (more than 4,300 digits)") from None
 
 
 def _check_events(text: str, where: str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from services.cli import cli
@@ -40,6 +41,34 @@ def laughs(name: str = "laughs", levels: int = 9) -> str:
     lines = [f"name: {name}", 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
+
+
+OPT = (Path(__file__).resolve().parents[2] / "twin/catalog/models/opt-1.3b.yaml").read_text()
+SLIPS = {"m-bool": "layers: true", "m-float": "layers: 32.5", "m-window": "sliding_window: -1",
+         "m-nan": "published_params_b: .nan", "m-family": "family: [1]", "m-abc": "sliding_window: abc"}
+MISTRAL = {"model_type": "mistral", "num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32000,
+           "max_position_embeddings": 32768, "sliding_window": 4096}
+
+
+def slipped(name: str) -> str:
+    """opt-1.3b's entry renamed `name`, with the one field of SLIPS[name] of the wrong type."""
+    field = SLIPS[name].split(":")[0] + ":"
+    lines = [SLIPS[name] if line.startswith(field) else line for line in OPT.splitlines()]
+    return "\n".join(lines).replace("name: opt-1.3b", f"name: {name}") + "\n"
+
+
+def _configs(folder: Path) -> dict[str, Path]:
+    """Hostile Hugging Face config.json files for `catalog import-model`."""
+    made = {"deep.json": "[" * 200_000 + "]" * 200_000,
+            "experts-str.json": json.dumps({**MISTRAL, "num_local_experts": "8"}),
+            "experts-list.json": json.dumps({**MISTRAL, "num_local_experts": [8]}),
+            "digits.json": json.dumps(MISTRAL)[:-1] + ', "vocab_size": ' + "9" * 5000 + "}",
+            "window-abc.json": json.dumps({**MISTRAL, "sliding_window": "abc"}),
+            "mistral.json": json.dumps(MISTRAL)}
+    for name, text in made.items():
+        (folder / name).write_text(text)
+    return {name: folder / name for name in made}
 
 
 def _catalog_folder(folder: Path, entries: dict[str, str]) -> Path:
@@ -76,6 +105,8 @@ def files(folder: Path) -> dict[str, Path]:
     (paths["zero-hw"] / "models" / "zero.yaml").symlink_to("/dev/zero")
     paths["fifo-hw"] = _catalog_folder(folder / "fifo-hw", {})
     os.mkfifo(paths["fifo-hw"] / "models" / "x.yaml")  # nobody ever writes to it
+    paths["types-hw"] = _catalog_folder(folder / "types-hw", {name: slipped(name) for name in SLIPS})
+    paths.update(_configs(folder))
     paths["big-hw"] = _catalog_folder(folder / "big-hw", {})
     with (paths["big-hw"] / "models" / "big.yaml").open("wb") as f:
         f.truncate(100 << 20)  # 100 MB that takes no disk
@@ -138,6 +169,26 @@ CLI_CASES = [
     CliCase("100 MB file in a --catalog folder", ["--catalog", "{big-hw}", "catalog", "models"], 1,
             "big.yaml: larger than its limit of 256 KB"),
     CliCase("validate a FIFO", ["catalog", "validate", "{fifo-hw}/models/x.yaml"], 1, "x.yaml: is not a regular file"),
+    *[CliCase(f"{SLIPS[name]} validated", ["catalog", "validate", "{types-hw}/models/" + name + ".yaml"], 1,
+              f"{name}.yaml: {name}.{SLIPS[name].split(':')[0]}: must be ") for name in SLIPS],
+    CliCase("layers: true replayed", ["--catalog", "{types-hw}", "replay", "azure-conv-2023", "--model", "m-bool",
+                                      "--tp", "1", "--no-progress"], 1,
+            "m-bool.layers: must be a whole number (at most 2**53), got True"),
+    CliCase("published_params_b: .nan replayed", ["--catalog", "{types-hw}", "replay", "azure-conv-2023", "--model",
+                                                  "m-nan", "--tp", "1", "--no-progress"], 1,
+            "m-nan.published_params_b: must be a finite number, got nan"),
+    CliCase("import-model: deeply nested JSON", ["catalog", "import-model", "{deep.json}", "--name", "x"], 1,
+            "deep.json: is nested too deeply"),
+    CliCase("import-model: num_local_experts a string", ["catalog", "import-model", "{experts-str.json}", "--name",
+                                                         "x"], 1, "num_local_experts: must be a whole number"),
+    CliCase("import-model: num_local_experts a list", ["catalog", "import-model", "{experts-list.json}", "--name",
+                                                       "x"], 1, "num_local_experts: must be a whole number"),
+    CliCase("import-model: 5,000 digits", ["catalog", "import-model", "{digits.json}", "--name", "x"], 1,
+            "digits.json: holds a number too long to read"),
+    CliCase("import-model: sliding_window abc", ["catalog", "import-model", "{window-abc.json}", "--name", "x"], 1,
+            "window-abc.json: sliding_window: must be a whole number"),
+    CliCase("import-model: output in a missing folder", ["catalog", "import-model", "{mistral.json}", "--name", "x",
+                                                         "-o", "{mistral.json}.d/no/x.yaml"], 1, "does not exist"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -254,6 +305,8 @@ def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, *
     (dict(overrides_yaml="a: &a [1, 1]\nb: [*a, *a]\n"), grpc.StatusCode.INVALID_ARGUMENT,
      "spec.overrides_yaml: YAML anchors and aliases"),
     (dict(definitions_yaml=DEEP), grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: nested deeper than 32"),
+    *[(dict(model=name, definitions_yaml=json.dumps({"models": {name: yaml.safe_load(slipped(name))}})),
+       grpc.StatusCode.INVALID_ARGUMENT, f"{name}.{SLIPS[name].split(':')[0]}: must be ") for name in SLIPS],
 ])
 def test_grpc_bad_replay_requests(stack, replay_req, change, code, fragment) -> None:
     error = rpc_error(lambda: stack.controller.StartReplay(_request(replay_req, **change), timeout=60))
