@@ -59,9 +59,10 @@ def _check_type(value: object, annotation: object, where: str) -> None:
 
 def _shown(value: object) -> str:
     """A bounded repr: a long list is cut, and a huge number (whose repr Python refuses) is described."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WHOLE:
-        return f"a number of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number of more than 4,300 digits"
     return text if len(text) <= 40 else text[:40] + "..."
 
 

@@ -189,6 +189,15 @@ CLI_CASES = [
             "window-abc.json: sliding_window: must be a whole number"),
     CliCase("import-model: output in a missing folder", ["catalog", "import-model", "{mistral.json}", "--name", "x",
                                                          "-o", "{mistral.json}.d/no/x.yaml"], 1, "does not exist"),
+    CliCase("synthetic lengths beyond 64 bits", ["replay", "synthetic:poisson?rate=5&n=10&input=" + "9" * 20
+                                                 + "&output=5", *SMALL], 1,
+            "synthetic.input: at most 2,147,483,647 tokens, got 99,999,999,999,999,999,999"),
+    CliCase("synthetic lengths of 5,000 digits", ["trace", "stats", "synthetic:poisson?rate=5&n=10&input=5&output="
+                                                  + "9" * 5000], 1, "synthetic.output: expected an integer"),
+    CliCase("gamma cv=1e308", ["replay", "synthetic:gamma?cv=1e308&rate=5&n=10&input=10&output=5", *SMALL], 1,
+            "synthetic.cv: must be in [0.001, 1000], got 1e+308"),
+    CliCase("gamma cv=1e-300", ["trace", "stats", "synthetic:gamma?cv=1e-300&rate=5&n=10&input=10&output=5"], 1,
+            "synthetic.cv: must be in [0.001, 1000]"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -267,6 +276,23 @@ def test_grpc_bad_uploads(stack, tmp_path, name, code, fragment) -> None:
     assert error.code() is code and fragment in error.details(), error.details()
 
 
+@pytest.mark.parametrize("name, fragment", [
+    ("a\x00b.csv", "name: a trace file name may not hold control characters"),
+    ("x" * 300 + ".csv", "name: a trace file name is at most 200 bytes, got 304"),
+])
+def test_grpc_upload_names_the_file_system_would_refuse(stack, name, fragment) -> None:
+    error = rpc_error(lambda: stack.controller.UploadTrace(chunks(name, (HEADER + ROWS).encode())))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and fragment in error.details(), error.details()
+
+
+def test_grpc_limit_of_2_to_the_64_minus_1_means_every_request(stack, replay_req) -> None:
+    request = replay_req(limit=30)
+    request.trace.name = "synthetic:poisson?rate=5&n=12&input=10..20&output=5..9"
+    request.options.limit = 2 ** 64 - 1
+    run = stack.wait(stack.controller.StartReplay(request, timeout=60).run_id)
+    assert run.status == "complete" and json.loads(run.summary_json)["requests"]["total"] == 12
+
+
 def test_grpc_oversized_upload_names_the_limit(stack) -> None:
     error = rpc_error(lambda: stack.controller.UploadTrace(chunks("big.csv", (HEADER + ROWS * 40_000).encode())))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_UPLOAD_BYTES" in error.details()
@@ -305,6 +331,13 @@ def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, *
     (dict(overrides_yaml="a: &a [1, 1]\nb: [*a, *a]\n"), grpc.StatusCode.INVALID_ARGUMENT,
      "spec.overrides_yaml: YAML anchors and aliases"),
     (dict(definitions_yaml=DEEP), grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: nested deeper than 32"),
+    (dict(trace="synthetic:poisson?rate=5&n=10&input=" + "9" * 20 + "&output=5"), grpc.StatusCode.INVALID_ARGUMENT,
+     "synthetic.input: at most 2,147,483,647 tokens"),
+    (dict(trace="synthetic:gamma?cv=1e308&rate=5&n=10&input=10&output=5"), grpc.StatusCode.INVALID_ARGUMENT,
+     "synthetic.cv: must be in [0.001, 1000]"),
+    (dict(definitions_yaml="chips: 5\n"), grpc.StatusCode.INVALID_ARGUMENT,
+     "definitions.chips: must be a mapping of names to entries (or a list), got int"),
+    (dict(definitions_yaml="models: [5]\n"), grpc.StatusCode.INVALID_ARGUMENT, "must be a YAML mapping of fields"),
     *[(dict(model=name, definitions_yaml=json.dumps({"models": {name: yaml.safe_load(slipped(name))}})),
        grpc.StatusCode.INVALID_ARGUMENT, f"{name}.{SLIPS[name].split(':')[0]}: must be ") for name in SLIPS],
 ])

@@ -99,7 +99,10 @@ def inline_entries(definitions: Mapping[str, Any] | None) -> list[Entry]:
     """Entries from ``{"chips": {name: {...}}, ...}`` (or lists of dicts): a run spec's own hardware."""
     entries: list[Entry] = []
     for kind, items in (definitions or {}).items():
-        plural = kind_of(kind)
+        plural = kind_of(str(kind))
+        if items is not None and not isinstance(items, (Mapping, list)):
+            raise InvalidSpec(f"definitions.{plural}", f"must be a mapping of names to entries (or a list), "
+                                                       f"got {type(items).__name__}")
         values = items.values() if isinstance(items, Mapping) else items
         for i, data in enumerate(values or ()):
             source = f"definitions.{plural}[{i}]"
