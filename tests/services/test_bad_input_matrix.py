@@ -206,6 +206,11 @@ CLI_CASES = [
             "binary.csv: already exists; pass --force to replace it"),
     CliCase("export with an unknown suffix", ["runs", "export", "abc", "-o", "{binary.csv}.txt"], 1,
             "cannot tell the format from the suffix"),
+    CliCase("trace stats of a synthetic n=50000000", ["trace", "stats", "synthetic:poisson?rate=5&n=50000000&"
+                                                      "input=10..20&output=5..9"], 1, "TWIN_MAX_SYNTHETIC_REQUESTS"),
+    CliCase("trace stats over a lowered limit", ["trace", "stats", "synthetic:poisson?rate=5&duration_s=10&"
+                                                 "input=10..20&output=5..9"], 1,
+            "about 50 requests; the limit is 10", {"TWIN_MAX_SYNTHETIC_REQUESTS": "10"}),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
