@@ -17,6 +17,7 @@ import yaml
 
 from twin.catalog import KINDS, SINGULAR, Catalog, kind_of
 from twin.catalog.hf import MAX_CONFIG_BYTES, model_from_hf_config
+from twin import textfile
 from twin.errors import InvalidSpec
 
 KIND_WORDS = tuple(KINDS) + tuple(SINGULAR.values())
@@ -66,14 +67,15 @@ def show_cmd(obj, kind: str, name: str) -> None:
 @click.pass_obj
 def validate_cmd(obj, file: Path, kind: str | None) -> None:
     """Check one catalogue file as the loader would; exit 0 and say what it defines, or name the field."""
-    from twin.catalog.index import parse_entry
+    from twin.catalog.index import parse_entry, read_entry
     kind = kind_of(kind or _kind_from_folder(file))
-    if not file.is_file():
+    if not file.exists():
         raise InvalidSpec(str(file), "no such file")
-    entry = parse_entry(kind, _read(file), str(file), file.stem)
+    entry = parse_entry(kind, read_entry(file), str(file), file.stem)
     root = file.parent.parent  # a file inside a catalogue layout may refer to its siblings
     folders = [*obj.catalog.folders, *([str(root)] if file.parent.name == kind else [])]
-    cat = Catalog(folders, {kind: {entry.name: dict(entry.data)}}, override=True)
+    # The report is on FILE: a broken sibling is passed over (a reference to it is an unknown name).
+    cat = Catalog(folders, {kind: {entry.name: dict(entry.data)}}, override=True, skip_broken=True)
     try:
         spec = {"chips": cat.chip, "links": cat.link, "servers": cat.server, "models": cat.model}[kind](entry.name)
     except InvalidSpec as exc:  # name the file, not the inline copy we validated
@@ -88,13 +90,6 @@ def _kind_from_folder(file: Path) -> str:
                                  "chips/, links/, servers/ or models/ folder")
 
 
-def _read(file: Path) -> str:
-    try:
-        return file.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSpec(str(file), f"cannot be read ({type(exc).__name__})") from None
-
-
 @catalog.command("import-model")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Catalogue name of the new model (letters, digits, . - _).")
@@ -104,22 +99,41 @@ def _read(file: Path) -> str:
 @click.pass_obj
 def import_model_cmd(obj, config: Path, name: str, output: Path | None) -> None:
     """Write a model YAML from a local Hugging Face config.json (Llama, Mistral, Mixtral, OPT, Qwen2)."""
-    if not config.is_file():
+    if not config.exists():
         raise InvalidSpec(str(config), "no such file")
-    if config.stat().st_size > MAX_CONFIG_BYTES:
-        raise InvalidSpec(str(config), f"larger than the {MAX_CONFIG_BYTES // 1024} KB a config.json may be")
-    try:
-        data = json.loads(_read(config))
-    except json.JSONDecodeError as exc:
-        raise InvalidSpec(str(config), f"not valid JSON (line {exc.lineno})") from None
-    model = model_from_hf_config(data, name, str(config))
+    text = textfile.read_text(config, MAX_CONFIG_BYTES)
+    model = model_from_hf_config(_json(text, str(config)), name, str(config))
     text = "# Imported from a Hugging Face config.json by `twin catalog import-model`.\n" + \
         yaml.safe_dump(model, sort_keys=False)
-    if output is None and obj.catalog_folders:  # the folder may not exist yet: do not load it
+    if output is None and obj.catalog_folders:  # the folder may not exist yet: do not load it, make it
         output = Path(obj.catalog_folders[0]) / "models" / f"{name}.yaml"
+        _make_folder(output.parent)
     if output is None:
         click.echo(text.rstrip("\n"))
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    if not output.parent.is_dir():
+        raise InvalidSpec(str(output), f"folder {str(output.parent)[:200]!r} does not exist")
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise InvalidSpec(str(output), f"cannot be written ({exc.strerror or type(exc).__name__})") from None
     click.echo(f"wrote {output}", err=True)
+
+
+def _json(text: str, where: str):
+    """A config.json's data; one line naming the file for bad JSON, a number too long, or nesting too deep."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSpec(where, f"not valid JSON (line {exc.lineno})") from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise InvalidSpec(where, "holds a number too long to read (more than 4,300 digits)") from None
+    except RecursionError:
+        raise InvalidSpec(where, "is nested too deeply to be a config.json") from None
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidSpec(str(folder), f"cannot be made ({exc.strerror or type(exc).__name__})") from None

@@ -63,6 +63,12 @@ class TwinGroup(click.Group):
         except TwinError as exc:
             from services.exits import from_twin
             raise from_twin(exc) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C outside a command's own handling (loading a command, reading a trace, start-up):
+            # click would say "Aborted!" and exit 1; the scheme's code for an interrupt is 130.
+            from services.exits import INTERRUPTED
+            click.echo(err=True)  # end the line the terminal's ^C is on
+            raise click.exceptions.Exit(INTERRUPTED) from None
         except Exception as exc:
             sql_errors = sys.modules.get("sqlalchemy.exc")  # loaded whenever this process used a database
             if sql_errors is not None and isinstance(exc, sql_errors.DBAPIError):  # e.g. a read-only file
@@ -145,8 +151,10 @@ def trace() -> None:
 def trace_stats_cmd(obj: Ctx, trace: str, as_json: bool, **opts) -> None:
     """Request count, span, mean rate and token percentiles of TRACE."""
     from services.cli_options import trace_options_from
+    from services.limits import RunLimits
     from twin.traces import load_trace, trace_stats
     from twin.traces.prefix import prefix_reuse
+    RunLimits.from_env().check_source(trace)  # as for a replay: a synthetic source is generated whole
     loaded = load_trace(trace, trace_options_from(opts))
     stats = trace_stats(loaded.requests).to_dict()
     stats["bad_rows_skipped"] = loaded.bad_rows

@@ -41,6 +41,20 @@ def record_of(row: dict) -> RequestRecord:
     return RequestRecord(**{f: value(col, typ) for col, f, typ in COLUMNS if f})
 
 
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+
+
+def format_of(output: str) -> str:
+    """The format a file name asks for; standard output ('-') is CSV; any other suffix is an error."""
+    if output == "-":
+        return "csv"
+    fmt = SUFFIXES.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise InvalidSpec(output[:200], f"cannot tell the format from the suffix: name it {', '.join(SUFFIXES)} "
+                                        "or give --format")
+    return fmt
+
+
 def export(pages: Iterable[list[RequestRecord]], fmt: str, path: Path) -> int:
     """Write every page to `path` as `fmt`; returns the number of rows. Memory: one page at a time."""
     if fmt not in FORMATS:

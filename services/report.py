@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from services.render_summary import flat
+from twin.errors import InvalidSpec
 
 
 def gather(runs, run_ids: list[str]):
@@ -79,13 +80,19 @@ def build_html(data) -> str:
 
 @click.command("report")
 @click.argument("run_ids", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="HTML file to write (self-contained: opens offline).")
+@click.option("-o", "--output", required=True,
+              help="HTML file to write (self-contained: opens offline); '-' for standard output.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_obj
-def report(obj, run_ids: tuple[str, ...], output: Path) -> None:
+def report(obj, run_ids: tuple[str, ...], output: str, force: bool) -> None:
     """Write an HTML report with plots of one or more runs (ids: full or unique prefixes), overlaid."""
+    from services.output import STDOUT, check_output, write_output
     from services.runs_cmd import backend
+    if output != STDOUT and Path(output).suffix.lower() not in (".html", ".htm"):
+        raise InvalidSpec(output[:200], "a report is HTML: name it .html (or '-' for standard output)")
+    check_output(output, force)
     with backend(obj) as runs:
         data = gather(runs, list(run_ids))
-    output.write_text(build_html(data), encoding="utf-8")
-    click.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, {len(data)} run(s))")
+    text = build_html(data).encode("utf-8")
+    write_output(output, force, lambda path: path.write_bytes(text))
+    click.echo(f"wrote {output} ({len(text) / 1e6:.1f} MB, {len(data)} run(s))", err=output == STDOUT)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -97,17 +96,19 @@ def runs_compare(obj, run_ids: tuple[str, ...], as_json: bool) -> None:
 @runs.command("export")
 @click.argument("run_id")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl"]), default=None,
-              help="File format [default: from the file's suffix, else csv].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to write.")
+              help="File format [default: from the file's suffix (.csv, .parquet, .jsonl); csv for '-'].")
+@click.option("-o", "--output", required=True, help="File to write; '-' for standard output.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_obj
-def runs_export(obj, run_id: str, fmt: str | None, output: Path) -> None:
+def runs_export(obj, run_id: str, fmt: str | None, output: str, force: bool) -> None:
     """Write a run's per-request records (vLLM benchmark column names) to a file, streaming."""
-    from services.export import export
-    fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl"}.get(output.suffix, "csv")
+    from services.export import export, format_of
+    from services.output import check_output, write_output
+    fmt = fmt or format_of(output)
+    check_output(output, force)
     with backend(obj) as b:
         full = b.get(run_id)["run_id"]
-        n = export(b.records(full), fmt, output)
+        n = write_output(output, force, lambda path: export(b.records(full), fmt, path))
     Console(stderr=True).print(f"wrote {n:,} request records of run {full} to {output} ({fmt})")
 
 

@@ -17,16 +17,53 @@ CAPACITY_UNITS = {"GiB": GIB, "GB": GB}
 def build_spec(cls, data, where: str):
     """`cls(**data)` for a frozen spec dataclass; every failure an InvalidSpec naming `where` and the field."""
     from dataclasses import fields
-    known = {f.name for f in fields(cls)}
-    extra = sorted(set(data) - known)
+    known = {f.name: f.type for f in fields(cls)}
+    extra = sorted(set(data) - set(known))
     if extra:
         raise InvalidSpec(f"{where}.{extra[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+    for name, value in data.items():
+        _check_type(value, known[name], f"{where}.{name}")
     try:
         return cls(**data)
     except TypeError as exc:  # a missing required field
         raise InvalidSpec(where, str(exc).split("() ", 1)[-1]) from None
     except InvalidSpec as exc:
         raise InvalidSpec(f"{where}.{exc.field}", exc.message) from None
+
+
+MAX_WHOLE = 2 ** 53  # the largest whole number a spec field holds (exact as a float too)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_WHOLE
+
+
+def _is_number(value: object) -> bool:
+    return (_is_whole(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+_SCALARS = {"int": (_is_whole, "a whole number (at most 2**53)"), "float": (_is_number, "a finite number"),
+            "str": (lambda v: isinstance(v, str), "text"), "bool": (lambda v: isinstance(v, bool), "true or false")}
+
+
+def _check_type(value: object, annotation: object, where: str) -> None:
+    """A YAML value against a scalar field's annotation ('int', 'float | None', ...): `layers: true`,
+    `layers: 32.5`, `family: [1]` or `.nan` are refused here. Other annotations are checked by their class."""
+    kind, _, none = str(annotation).partition(" | ")
+    if kind not in _SCALARS or (value is None and none == "None"):
+        return
+    accepts, wanted = _SCALARS[kind]
+    if not accepts(value):
+        raise InvalidSpec(where, f"must be {wanted}{' or null' if none == 'None' else ''}, got {_shown(value)}")
+
+
+def _shown(value: object) -> str:
+    """A bounded repr: a long list is cut, and a huge number (whose repr Python refuses) is described."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number of more than 4,300 digits"
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _positive(obj: object, *names: str) -> None:
@@ -290,6 +327,10 @@ class ModelSpec:
             raise InvalidSpec("experts_top_k", f"must be in [1, experts={self.experts}]")
         if self.ffn_matrices not in (2, 3):
             raise InvalidSpec("ffn_matrices", "must be 2 (GELU/ReLU MLP) or 3 (gated MLP)")
+        if self.sliding_window is not None:
+            _positive(self, "sliding_window")
+        if not (isinstance(self.published_params_b, (int, float)) and 0 <= self.published_params_b < math.inf):
+            raise InvalidSpec("published_params_b", f"must be a finite number >= 0, got {self.published_params_b!r}")
 
     @property
     def head_dim(self) -> int:

@@ -44,17 +44,15 @@ MAX_OVERRIDES_BYTES = 4 * 1024
 
 
 def _yaml_mapping(text: str, field: str, limit: int) -> dict | None:
-    """An optional YAML mapping sent as text: bounded, parsed safely, refused with the field's name."""
-    import yaml
+    """An optional YAML mapping sent as text: bounded (as text and once loaded: no anchors or aliases, bounded
+    nesting), parsed safely, refused with the field's name."""
+    from twin import yamltext
     from twin.errors import InvalidSpec
     if not text:
         return None
     if len(text.encode()) > limit:
         raise InvalidSpec(field, f"larger than its limit of {limit // 1024} KB")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InvalidSpec(field, "is not valid YAML") from None
+    data = yamltext.load(text, field)
     if not isinstance(data, dict):
         raise InvalidSpec(field, "must be a YAML mapping")
     return data

@@ -29,6 +29,7 @@ from twin.traces import LoadedTrace, TraceOptions, load_trace
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_TTL_S = 24 * 3600.0
 MANIFEST = "upload.json"
+MAX_NAME_BYTES = 200  # of an uploaded file's name: under the 255 bytes file systems allow
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -146,6 +147,11 @@ def _last_use(folder: Path) -> float:
 
 
 def _safe_name(name: str) -> str:
-    """A file name without folders, so an upload cannot write outside its own folder."""
+    """A file name without folders, so an upload cannot write outside its own folder; one the file system
+    would refuse (a NUL byte, longer than a file name may be) is refused here, naming the rule."""
     base = Path(name or "trace.csv").name
+    if len(base.encode()) > MAX_NAME_BYTES:
+        raise InvalidSpec("name", f"a trace file name is at most {MAX_NAME_BYTES} bytes, got {len(base.encode()):,}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in base):
+        raise InvalidSpec("name", "a trace file name may not hold control characters (NUL, newline, ...)")
     return base if base not in ("", ".", "..", MANIFEST) else "trace.csv"

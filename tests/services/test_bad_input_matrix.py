@@ -8,12 +8,18 @@ message may echo more than a bounded prefix of what the user sent.
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
 import threading
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from services.cli import cli
@@ -26,6 +32,51 @@ HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n"
 SMALL = ["--model", "opt-1.3b", "--tp", "1", "--no-progress"]
 MEGA = "x" * 1_000_000
+GB = 1 << 30
+DEEP = "a: " + "[" * 20_000 + "]" * 20_000  # 20,000 levels of nesting in 40 KB
+
+
+def laughs(name: str = "laughs", levels: int = 9) -> str:
+    """A 1 KB model entry of nested aliases ("billion laughs"): 9**9 strings once expanded."""
+    lines = [f"name: {name}", 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+OPT = (Path(__file__).resolve().parents[2] / "twin/catalog/models/opt-1.3b.yaml").read_text()
+SLIPS = {"m-bool": "layers: true", "m-float": "layers: 32.5", "m-window": "sliding_window: -1",
+         "m-nan": "published_params_b: .nan", "m-family": "family: [1]", "m-abc": "sliding_window: abc"}
+MISTRAL = {"model_type": "mistral", "num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 32000,
+           "max_position_embeddings": 32768, "sliding_window": 4096}
+
+
+def slipped(name: str) -> str:
+    """opt-1.3b's entry renamed `name`, with the one field of SLIPS[name] of the wrong type."""
+    field = SLIPS[name].split(":")[0] + ":"
+    lines = [SLIPS[name] if line.startswith(field) else line for line in OPT.splitlines()]
+    return "\n".join(lines).replace("name: opt-1.3b", f"name: {name}") + "\n"
+
+
+def _configs(folder: Path) -> dict[str, Path]:
+    """Hostile Hugging Face config.json files for `catalog import-model`."""
+    made = {"deep.json": "[" * 200_000 + "]" * 200_000,
+            "experts-str.json": json.dumps({**MISTRAL, "num_local_experts": "8"}),
+            "experts-list.json": json.dumps({**MISTRAL, "num_local_experts": [8]}),
+            "digits.json": json.dumps(MISTRAL)[:-1] + ', "vocab_size": ' + "9" * 5000 + "}",
+            "window-abc.json": json.dumps({**MISTRAL, "sliding_window": "abc"}),
+            "mistral.json": json.dumps(MISTRAL)}
+    for name, text in made.items():
+        (folder / name).write_text(text)
+    return {name: folder / name for name in made}
+
+
+def _catalog_folder(folder: Path, entries: dict[str, str]) -> Path:
+    """A user catalogue folder holding models/NAME.yaml for each of `entries`."""
+    (folder / "models").mkdir(parents=True)
+    for name, text in entries.items():
+        (folder / "models" / f"{name}.yaml").write_text(text)
+    return folder
 
 
 def files(folder: Path) -> dict[str, Path]:
@@ -48,6 +99,17 @@ def files(folder: Path) -> dict[str, Path]:
     with sparse.open("wb") as f:
         f.truncate(1 << 30)
     paths["sparse-1gb.csv"] = sparse
+    paths["laughs-hw"] = _catalog_folder(folder / "laughs-hw", {"laughs": laughs()})
+    paths["deep-hw"] = _catalog_folder(folder / "deep-hw", {"deep": "name: deep\n" + DEEP})
+    paths["zero-hw"] = _catalog_folder(folder / "zero-hw", {})
+    (paths["zero-hw"] / "models" / "zero.yaml").symlink_to("/dev/zero")
+    paths["fifo-hw"] = _catalog_folder(folder / "fifo-hw", {})
+    os.mkfifo(paths["fifo-hw"] / "models" / "x.yaml")  # nobody ever writes to it
+    paths["types-hw"] = _catalog_folder(folder / "types-hw", {name: slipped(name) for name in SLIPS})
+    paths.update(_configs(folder))
+    paths["big-hw"] = _catalog_folder(folder / "big-hw", {})
+    with (paths["big-hw"] / "models" / "big.yaml").open("wb") as f:
+        f.truncate(100 << 20)  # 100 MB that takes no disk
     return paths
 
 
@@ -93,6 +155,62 @@ CLI_CASES = [
     CliCase("model does not fit", ["replay", "azure-conv-2023", "--model", "llama2-70b", "--tp", "1"], 1, "needs"),
     CliCase("tp that does not divide", ["replay", "azure-conv-2023", "--tp", "3", "--model", "opt-1.3b"], 1, "tp"),
     CliCase("missing trace file", ["replay", "no/such/file.csv", *SMALL], 1, "unknown trace"),
+    CliCase("billion laughs in a --catalog folder", ["--catalog", "{laughs-hw}", "replay", "azure-conv-2023",
+                                                    "--model", "laughs", "--tp", "1", "--no-progress"], 1,
+            "laughs.yaml: YAML anchors and aliases (&, *) are not allowed (line 2)"),
+    CliCase("billion laughs validated", ["catalog", "validate", "{laughs-hw}/models/laughs.yaml"], 1,
+            "laughs.yaml: YAML anchors and aliases"),
+    CliCase("20,000 levels in a --catalog folder", ["--catalog", "{deep-hw}", "catalog", "models"], 1,
+            "deep.yaml: nested deeper than 32 levels"),
+    CliCase("symlink to /dev/zero in a --catalog folder", ["--catalog", "{zero-hw}", "catalog", "models"], 1,
+            "zero.yaml: is not a regular file"),
+    CliCase("FIFO in a --catalog folder", ["--catalog", "{fifo-hw}", "catalog", "models"], 1,
+            "x.yaml: is not a regular file"),
+    CliCase("100 MB file in a --catalog folder", ["--catalog", "{big-hw}", "catalog", "models"], 1,
+            "big.yaml: larger than its limit of 256 KB"),
+    CliCase("validate a FIFO", ["catalog", "validate", "{fifo-hw}/models/x.yaml"], 1, "x.yaml: is not a regular file"),
+    *[CliCase(f"{SLIPS[name]} validated", ["catalog", "validate", "{types-hw}/models/" + name + ".yaml"], 1,
+              f"{name}.yaml: {name}.{SLIPS[name].split(':')[0]}: must be ") for name in SLIPS],
+    CliCase("layers: true replayed", ["--catalog", "{types-hw}", "replay", "azure-conv-2023", "--model", "m-bool",
+                                      "--tp", "1", "--no-progress"], 1,
+            "m-bool.layers: must be a whole number (at most 2**53), got True"),
+    CliCase("published_params_b: .nan replayed", ["--catalog", "{types-hw}", "replay", "azure-conv-2023", "--model",
+                                                  "m-nan", "--tp", "1", "--no-progress"], 1,
+            "m-nan.published_params_b: must be a finite number, got nan"),
+    CliCase("import-model: deeply nested JSON", ["catalog", "import-model", "{deep.json}", "--name", "x"], 1,
+            "deep.json: is nested too deeply"),
+    CliCase("import-model: num_local_experts a string", ["catalog", "import-model", "{experts-str.json}", "--name",
+                                                         "x"], 1, "num_local_experts: must be a whole number"),
+    CliCase("import-model: num_local_experts a list", ["catalog", "import-model", "{experts-list.json}", "--name",
+                                                       "x"], 1, "num_local_experts: must be a whole number"),
+    CliCase("import-model: 5,000 digits", ["catalog", "import-model", "{digits.json}", "--name", "x"], 1,
+            "digits.json: holds a number too long to read"),
+    CliCase("import-model: sliding_window abc", ["catalog", "import-model", "{window-abc.json}", "--name", "x"], 1,
+            "window-abc.json: sliding_window: must be a whole number"),
+    CliCase("import-model: output in a missing folder", ["catalog", "import-model", "{mistral.json}", "--name", "x",
+                                                         "-o", "{mistral.json}.d/no/x.yaml"], 1, "does not exist"),
+    CliCase("synthetic lengths beyond 64 bits", ["replay", "synthetic:poisson?rate=5&n=10&input=" + "9" * 20
+                                                 + "&output=5", *SMALL], 1,
+            "synthetic.input: at most 2,147,483,647 tokens, got 99,999,999,999,999,999,999"),
+    CliCase("synthetic lengths of 5,000 digits", ["trace", "stats", "synthetic:poisson?rate=5&n=10&input=5&output="
+                                                  + "9" * 5000], 1, "synthetic.output: expected an integer"),
+    CliCase("gamma cv=1e308", ["replay", "synthetic:gamma?cv=1e308&rate=5&n=10&input=10&output=5", *SMALL], 1,
+            "synthetic.cv: must be in [0.001, 1000], got 1e+308"),
+    CliCase("gamma cv=1e-300", ["trace", "stats", "synthetic:gamma?cv=1e-300&rate=5&n=10&input=10&output=5"], 1,
+            "synthetic.cv: must be in [0.001, 1000]"),
+    CliCase("report into a missing folder", ["report", "abc", "-o", "{binary.csv}.d/no/r.html"], 1,
+            "r.html: folder"),
+    CliCase("export into a missing folder", ["runs", "export", "abc", "-o", "{binary.csv}.d/no/r.csv"], 1,
+            "does not exist"),
+    CliCase("export over an existing file", ["runs", "export", "abc", "-o", "{binary.csv}"], 1,
+            "binary.csv: already exists; pass --force to replace it"),
+    CliCase("export with an unknown suffix", ["runs", "export", "abc", "-o", "{binary.csv}.txt"], 1,
+            "cannot tell the format from the suffix"),
+    CliCase("trace stats of a synthetic n=50000000", ["trace", "stats", "synthetic:poisson?rate=5&n=50000000&"
+                                                      "input=10..20&output=5..9"], 1, "TWIN_MAX_SYNTHETIC_REQUESTS"),
+    CliCase("trace stats over a lowered limit", ["trace", "stats", "synthetic:poisson?rate=5&duration_s=10&"
+                                                 "input=10..20&output=5..9"], 1,
+            "about 50 requests; the limit is 10", {"TWIN_MAX_SYNTHETIC_REQUESTS": "10"}),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -171,6 +289,23 @@ def test_grpc_bad_uploads(stack, tmp_path, name, code, fragment) -> None:
     assert error.code() is code and fragment in error.details(), error.details()
 
 
+@pytest.mark.parametrize("name, fragment", [
+    ("a\x00b.csv", "name: a trace file name may not hold control characters"),
+    ("x" * 300 + ".csv", "name: a trace file name is at most 200 bytes, got 304"),
+])
+def test_grpc_upload_names_the_file_system_would_refuse(stack, name, fragment) -> None:
+    error = rpc_error(lambda: stack.controller.UploadTrace(chunks(name, (HEADER + ROWS).encode())))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and fragment in error.details(), error.details()
+
+
+def test_grpc_limit_of_2_to_the_64_minus_1_means_every_request(stack, replay_req) -> None:
+    request = replay_req(limit=30)
+    request.trace.name = "synthetic:poisson?rate=5&n=12&input=10..20&output=5..9"
+    request.options.limit = 2 ** 64 - 1
+    run = stack.wait(stack.controller.StartReplay(request, timeout=60).run_id)
+    assert run.status == "complete" and json.loads(run.summary_json)["requests"]["total"] == 12
+
+
 def test_grpc_oversized_upload_names_the_limit(stack) -> None:
     error = rpc_error(lambda: stack.controller.UploadTrace(chunks("big.csv", (HEADER + ROWS * 40_000).encode())))
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and "TWIN_MAX_UPLOAD_BYTES" in error.details()
@@ -204,6 +339,20 @@ def _request(replay_req, *, trace: str | None = None, slo: dict | None = None, *
     (dict(trace="/etc/passwd"), grpc.StatusCode.INVALID_ARGUMENT, "trace.name"),
     (dict(model="llama2-70b"), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB per chip"),
     (dict(tp=5), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
+    (dict(definitions_yaml="models:\n  laughs:\n" + "".join("    " + line + "\n" for line in laughs().splitlines())),
+     grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: YAML anchors and aliases (&, *) are not allowed"),
+    (dict(overrides_yaml="a: &a [1, 1]\nb: [*a, *a]\n"), grpc.StatusCode.INVALID_ARGUMENT,
+     "spec.overrides_yaml: YAML anchors and aliases"),
+    (dict(definitions_yaml=DEEP), grpc.StatusCode.INVALID_ARGUMENT, "spec.definitions_yaml: nested deeper than 32"),
+    (dict(trace="synthetic:poisson?rate=5&n=10&input=" + "9" * 20 + "&output=5"), grpc.StatusCode.INVALID_ARGUMENT,
+     "synthetic.input: at most 2,147,483,647 tokens"),
+    (dict(trace="synthetic:gamma?cv=1e308&rate=5&n=10&input=10&output=5"), grpc.StatusCode.INVALID_ARGUMENT,
+     "synthetic.cv: must be in [0.001, 1000]"),
+    (dict(definitions_yaml="chips: 5\n"), grpc.StatusCode.INVALID_ARGUMENT,
+     "definitions.chips: must be a mapping of names to entries (or a list), got int"),
+    (dict(definitions_yaml="models: [5]\n"), grpc.StatusCode.INVALID_ARGUMENT, "must be a YAML mapping of fields"),
+    *[(dict(model=name, definitions_yaml=json.dumps({"models": {name: yaml.safe_load(slipped(name))}})),
+       grpc.StatusCode.INVALID_ARGUMENT, f"{name}.{SLIPS[name].split(':')[0]}: must be ") for name in SLIPS],
 ])
 def test_grpc_bad_replay_requests(stack, replay_req, change, code, fragment) -> None:
     error = rpc_error(lambda: stack.controller.StartReplay(_request(replay_req, **change), timeout=60))
@@ -244,3 +393,48 @@ def test_grpc_out_of_order_upload_is_sorted_and_counted(stack, replay_req, tmp_p
     request.trace.upload_id = uploaded.upload_id
     run = stack.wait(stack.controller.StartReplay(request).run_id)
     assert json.loads(run.summary_json)["trace"]["out_of_order"] == 2
+
+
+# ---- memory stays bounded for hostile input ------------------------------------------------
+
+
+def twin_peak_rss(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, int]:
+    """Run `twin ARGS` in a child Python and return it with its peak resident memory in bytes."""
+    script = ("import resource, sys\nfrom services.cli import cli\ntry:\n    cli(sys.argv[1:], prog_name='twin')\n"
+              "finally:\n    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+
+    def cap() -> None:  # a safety net for the machine should the bound be broken: 3 GB of address space
+        resource.setrlimit(resource.RLIMIT_AS, (3 * GB, 3 * GB))
+    done = subprocess.run([sys.executable, "-c", script, "--db", f"sqlite:///{tmp_path / 'rss.db'}", *args],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    kb = int(done.stderr.rsplit("maxrss", 1)[1].split()[0])
+    return done, kb * 1024
+
+
+@pytest.mark.parametrize("args", [
+    ["--catalog", "{laughs-hw}", "replay", "azure-conv-2023", "--model", "laughs", "--tp", "1", "--no-progress"],
+    ["catalog", "validate", "{laughs-hw}/models/laughs.yaml"],
+    ["--catalog", "{deep-hw}", "catalog", "models"],
+    ["--catalog", "{zero-hw}", "catalog", "models"],
+    ["--catalog", "{big-hw}", "catalog", "models"],
+], ids=["laughs replay", "laughs validate", "deep catalog", "/dev/zero", "100 MB file"])
+def test_cli_memory_stays_under_1_gb_for_hostile_catalogues(args, tmp_path) -> None:
+    paths = files(tmp_path)
+    for name in ("laughs-hw", "deep-hw", "zero-hw", "big-hw"):
+        args = [arg.replace("{" + name + "}", str(paths[name])) for arg in args]
+    done, peak = twin_peak_rss(args, tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert peak < GB, f"peak {peak / GB:.2f} GB"
+
+
+def test_grpc_memory_stays_under_1_gb_for_hostile_definitions(stack, replay_req) -> None:
+    definitions = "models:\n  laughs:\n" + "".join("    " + line + "\n" for line in laughs(levels=12).splitlines())
+    tracemalloc.start()
+    try:
+        error = rpc_error(lambda: stack.controller.StartReplay(
+            _request(replay_req, model="laughs", definitions_yaml=definitions), timeout=60))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert peak < GB, f"peak {peak / GB:.2f} GB"

@@ -19,10 +19,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from twin.catalog.index import KINDS, SAFE_LOADER, SINGULAR, Entry, Index, kind_of, valid_name
+from twin.catalog.index import KINDS, SINGULAR, Entry, Index, kind_of, valid_name
 from twin.config import (ChipSpec, HostSpec, KvCodecSpec, LinkSpec, MemorySpec, ModelSpec, NetworkSpec, ServerSpec,
                          build_spec)
 from twin.errors import InvalidSpec, TwinError, UnknownName
+from twin.yamltext import SAFE_LOADER
 
 __all__ = ["KINDS", "SINGULAR", "Catalog", "default_catalog", "names", "load_chip", "load_link", "load_server",
            "load_model", "calibration", "kind_of", "valid_name", "Entry"]
@@ -102,9 +103,9 @@ class Catalog:
     """Chips, links, servers and models by name, from the package and the given folders/definitions."""
 
     def __init__(self, folders: Iterable[str] = (), definitions: Mapping[str, Any] | None = None,
-                 override: bool = False):
+                 override: bool = False, skip_broken: bool = False):
         self.folders = tuple(str(f) for f in folders)
-        self.index = Index(self.folders, definitions, override)
+        self.index = Index(self.folders, definitions, override, skip_broken)
 
     def names(self, kind: str) -> list[str]:
         return self.index.names(kind)

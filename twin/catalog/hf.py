@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from twin.catalog.index import valid_name
-from twin.config import ModelSpec
+from twin.config import ModelSpec, build_spec
 from twin.errors import InvalidSpec
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -37,6 +37,8 @@ def model_from_hf_config(cfg: Any, name: str, source: str) -> dict[str, Any]:
         raise InvalidSpec(f"{source}: model_type", f"{str(family)[:40]!r} is not one of {', '.join(FAMILIES)}")
     heads = _get(cfg, source, "num_attention_heads")
     experts = _get(cfg, source, "num_local_experts", "num_experts", default=1)
+    if not (isinstance(experts, int) and not isinstance(experts, bool)):  # compared below, before the spec checks
+        raise InvalidSpec(f"{source}: num_local_experts", f"must be a whole number, got {type(experts).__name__}")
     window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
     data = {
         "name": name, "family": family, "layers": _get(cfg, source, "num_hidden_layers"),
@@ -52,7 +54,7 @@ def model_from_hf_config(cfg: Any, name: str, source: str) -> dict[str, Any]:
         "description": f"imported from a Hugging Face config.json ({family})",
     }
     try:
-        ModelSpec(**data)
-    except (InvalidSpec, TypeError) as exc:
-        raise InvalidSpec(f"{source}: {getattr(exc, 'field', 'config')}", getattr(exc, "message", str(exc))) from None
+        build_spec(ModelSpec, data, "config")  # types too: `sliding_window: "abc"` is refused, never written
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"{source}: {exc.field.removeprefix('config.')}", exc.message) from None
     return data

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from twin import textfile, yamltext
 from twin.errors import InvalidSpec, UnknownName
 
 KINDS = ("chips", "links", "servers", "models")
@@ -51,21 +52,11 @@ class Entry:
     package: bool
 
 
-# libyaml's safe loader where PyYAML was built with it (the same documents, about 10x faster: the
-# catalogue is parsed at every start), else the pure-Python one.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def parse_entry(kind: str, text: str, source: str, stem: str | None = None, package: bool = False) -> Entry:
     """Parse one entry's YAML; the error names the file and, where there is one, the field."""
     if len(text.encode()) > MAX_FILE_BYTES:
         raise InvalidSpec(source, f"larger than the {MAX_FILE_BYTES // 1024} KB a catalogue entry may be")
-    try:
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidSpec(source, f"not valid YAML{where}") from None
+    data = yamltext.load(text, source)
     if not isinstance(data, dict):
         raise InvalidSpec(source, "must be a YAML mapping of fields")
     name = data.get("name")
@@ -85,24 +76,33 @@ def _package_entries() -> Iterable[Entry]:
                 yield parse_entry(kind, path.read_text(), f"catalog/{kind}/{path.name}", path.name[:-5], True)
 
 
-def _folder_entries(folder: Path) -> Iterable[Entry]:
+def read_entry(path: Path) -> str:
+    """A user's entry file: a regular file (not a FIFO, not /dev/zero) of at most MAX_FILE_BYTES."""
+    return textfile.read_text(path, MAX_FILE_BYTES)
+
+
+def _folder_entries(folder: Path, skip_broken: bool = False) -> Iterable[Entry]:
+    """The entries of a user folder; with `skip_broken`, a file that is not a valid entry is passed over."""
     if not folder.is_dir():
         raise InvalidSpec("catalog", f"{str(folder)[:200]!r} is not a folder")
     for kind in KINDS:
         sub = folder / kind
         for path in sorted(sub.glob("*.yaml")) if sub.is_dir() else ():
             try:
-                text = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidSpec(str(path), f"cannot be read ({type(exc).__name__})") from None
-            yield parse_entry(kind, text, str(path), path.stem)
+                yield parse_entry(kind, read_entry(path), str(path), path.stem)
+            except InvalidSpec:
+                if not skip_broken:
+                    raise
 
 
 def inline_entries(definitions: Mapping[str, Any] | None) -> list[Entry]:
     """Entries from ``{"chips": {name: {...}}, ...}`` (or lists of dicts): a run spec's own hardware."""
     entries: list[Entry] = []
     for kind, items in (definitions or {}).items():
-        plural = kind_of(kind)
+        plural = kind_of(str(kind))
+        if items is not None and not isinstance(items, (Mapping, list)):
+            raise InvalidSpec(f"definitions.{plural}", f"must be a mapping of names to entries (or a list), "
+                                                       f"got {type(items).__name__}")
         values = items.values() if isinstance(items, Mapping) else items
         for i, data in enumerate(values or ()):
             source = f"definitions.{plural}[{i}]"
@@ -116,12 +116,12 @@ class Index:
     """Entries by kind and name, package first; later user entries may not shadow earlier ones silently."""
 
     def __init__(self, folders: Iterable[str | Path] = (), definitions: Mapping[str, Any] | None = None,
-                 override: bool = False):
+                 override: bool = False, skip_broken: bool = False):
         self._by_kind: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
         for entry in _package_entries():
             self._by_kind[entry.kind][entry.name] = entry
         for folder in folders:
-            for entry in _folder_entries(Path(folder)):
+            for entry in _folder_entries(Path(folder), skip_broken):
                 self._add(entry, override)
         for entry in inline_entries(definitions):
             self._add(entry, override=True)  # a spec's own definitions are what its author means

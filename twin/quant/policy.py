@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from twin import textfile, yamltext
 from twin.errors import InvalidSpec, quote
 from twin.quant.schemes import QuantPolicy, kv_scheme, weight_scheme
 
@@ -99,19 +98,12 @@ def _serving(data: dict) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(data.items()))
 
 
+MAX_POLICY_BYTES = 256 * 1024  # a policy is a few lines, like a catalogue entry
+
+
 def load_policy(path: str | Path) -> PolicySpec:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidSpec("policy", f"cannot read {path}: {_first_line(exc)}") from None
-    except UnicodeDecodeError:
-        raise InvalidSpec("policy", f"cannot read {path}: not UTF-8 text (a binary file?)") from None
-    return policy_from_dict(data)
-
-
-def _first_line(exc: Exception) -> str:
-    """YAML errors span several lines (with a caret under the text); one is enough here."""
-    return " ".join(str(exc).split())[:200]
+    text = textfile.read_text(path, MAX_POLICY_BYTES, f"policy {path}")
+    return policy_from_dict(yamltext.load(text, f"policy {path}"))  # no aliases: bounded once loaded
 
 
 def _layer(i: int, x: dict) -> tuple[int, int, str]:

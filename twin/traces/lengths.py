@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from twin.errors import InvalidSpec, quote
+from twin.traces.cells import MAX_TOKENS
 from twin.serving.request import TraceRequest
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class TokenRange:
     def __post_init__(self) -> None:
         if not 1 <= self.low <= self.high:
             raise InvalidSpec("length", f"need 1 <= low <= high, got {self.low}..{self.high}")
+        if self.high > MAX_TOKENS:  # as for a trace file's rows; numpy draws 64-bit integers
+            raise InvalidSpec("length", f"at most {MAX_TOKENS:,} tokens, got {_digits(self.high)}")
 
     def sample(self, count: int, rng: np.random.Generator) -> np.ndarray:
         import numpy as np  # here, not at the top: reading a trace file never loads numpy
@@ -65,6 +68,14 @@ class EmpiricalLengths:
     def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         picks = rng.integers(0, len(self.inputs), size=count)
         return self.inputs[picks], self.outputs[picks]
+
+
+def _digits(n: int) -> str:
+    """A token count as shown in an error: a number of 4,300 digits or more has no repr, so it is described."""
+    try:
+        return f"{n:,}"
+    except ValueError:
+        return "a number of more than 4,300 digits"
 
 
 def parse_range(text: str, field: str) -> TokenRange:

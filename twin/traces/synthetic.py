@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from twin.errors import InvalidSpec, quote
 from twin.serving.request import TraceRequest
-from twin.traces.arrivals import PROCESSES, arrival_times, gaps
+from twin.traces.arrivals import MAX_CV, MIN_CV, PROCESSES, arrival_times, gaps
 from twin.traces.lengths import EmpiricalLengths, TokenRange, UniformLengths, parse_range
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ class SyntheticSpec:
             raise InvalidSpec("synthetic.process", f"must be one of {', '.join(PROCESSES)}, got {quote(self.process)}")
         if not 0 < self.rate_rps < float("inf"):
             raise InvalidSpec("synthetic.rate", f"must be a finite number > 0 requests/s, got {self.rate_rps}")
-        if not 0 < self.cv < float("inf"):
-            raise InvalidSpec("synthetic.cv", f"must be a finite number > 0, got {self.cv}")
+        if not MIN_CV <= self.cv <= MAX_CV:
+            raise InvalidSpec("synthetic.cv", f"must be in [{MIN_CV}, {MAX_CV:g}], got {self.cv}")
         if self.n is None and self.duration_s is None:
             raise InvalidSpec("synthetic.n", "give n=<requests> or duration_s=<seconds>")
         if self.n is not None and self.n < 1:

@@ -6,6 +6,7 @@ its input and none renumbers (``renumber`` does that once, at the end).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from itertools import islice
 from operator import attrgetter
@@ -88,7 +89,7 @@ def limit(requests: Iterable[TraceRequest], n: int) -> list[TraceRequest]:
     """The first ``n`` requests."""
     if n < 0:
         raise InvalidSpec("limit", f"must be >= 0, got {n}")
-    return list(islice(requests, n))
+    return list(islice(requests, min(n, sys.maxsize)))  # 2**64-1 (a proto's uint64) means "all of them"
 
 
 def clamp(requests: Iterable[TraceRequest], max_context: int) -> tuple[list[TraceRequest], int]:

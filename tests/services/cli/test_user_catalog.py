@@ -136,3 +136,16 @@ def test_remote_sweep_with_a_hardware_axis_and_goodput(stack, my_hw: Path, tmp_p
     assert set(points) == {32, 64} and all(p["status"] == "complete" for p in points.values())
     assert points[64]["goodput_rps"] >= points[32]["goodput_rps"] > 0  # more MAC trees prefill faster
     assert points[64]["total_mm2"] > points[32]["total_mm2"]
+
+
+def test_catalog_validate_reports_on_its_file_not_a_broken_sibling(tmp_path: Path, my_hw: Path) -> None:
+    (my_hw / "chips" / "broken.yaml").write_text("name: broken\nclock_ghz: [\n")
+    result = _cli(tmp_path, "catalog", "validate", str(my_hw / "servers" / "my-server.yaml"))
+    assert result.output.strip() == f"{my_hw / 'servers' / 'my-server.yaml'}: a valid server 'my-server'"
+    broken = _cli(tmp_path, "catalog", "validate", str(my_hw / "chips" / "broken.yaml"), ok=False)
+    assert broken.exit_code == 1 and "broken.yaml: not valid YAML at line 3" in broken.output
+
+
+def test_import_model_refuses_a_config_that_is_not_a_regular_file(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "catalog", "import-model", "/dev/zero", "--name", "z", ok=False)
+    assert result.exit_code == 1 and "Error: /dev/zero: is not a regular file" in result.output

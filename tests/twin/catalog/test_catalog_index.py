@@ -120,3 +120,47 @@ def test_overrides_change_one_field_and_unknown_fields_are_refused() -> None:
         cat.server("lpu-8x-4nm", {"chip.mac_tree": 64})
     with pytest.raises(InvalidSpec, match="hardware fields start with"):
         cat.server("lpu-8x-4nm", {"mac_trees": 64})
+
+
+def test_a_user_entry_with_yaml_aliases_is_refused_before_it_expands(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    nested = ["name: laughs", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    nested += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (tmp_path / "models" / "laughs.yaml").write_text("\n".join(nested) + "\n")
+    with pytest.raises(InvalidSpec, match=r"laughs.yaml: YAML anchors and aliases \(&, \*\) are not allowed"):
+        Catalog([tmp_path])
+
+
+def test_inline_definitions_nested_too_deep_are_refused() -> None:
+    deep: dict = {"x": 1}
+    for _ in range(40):
+        deep = {"x": deep}
+    with pytest.raises(InvalidSpec, match="definitions.models.0.: nested deeper than 32 levels"):
+        Catalog(definitions={"models": {"deep": {"name": "deep", **deep}}})
+
+
+def test_a_large_entry_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    import tracemalloc
+    (tmp_path / "models").mkdir()
+    with (tmp_path / "models" / "big.yaml").open("wb") as f:
+        f.truncate(100 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidSpec, match="big.yaml: larger than its limit of 256 KB"):
+            Catalog([tmp_path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # not the 100 MB file
+
+
+def test_a_fifo_or_device_in_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+    (tmp_path / "models").mkdir()
+    os.mkfifo(tmp_path / "models" / "fifo.yaml")
+    with pytest.raises(InvalidSpec, match="fifo.yaml: is not a regular file"):
+        Catalog([tmp_path])
+    (tmp_path / "models" / "fifo.yaml").unlink()
+    (tmp_path / "models" / "zero.yaml").symlink_to("/dev/zero")
+    with pytest.raises(InvalidSpec, match="zero.yaml: is not a regular file"):
+        Catalog([tmp_path])
