@@ -167,6 +167,9 @@ class ChipSpec:
     energy: object = None  # twin.energy.EnergySpec; None: no energy figures for this chip
     die_area_mm2: float | None = None  # published die area; None: from the LPU per-unit model (twin.area)
     kernel_launch_s: float = 0.0  # GPUs: time each launch-bound kernel of a layer costs (calibrated)
+    # The board's power limit (W), enforced: a chip at its limit lowers its clock, so a step takes at least
+    # its dynamic energy over the power left above the static draw (twin.serving.cost). None: no limit stated.
+    tdp_w: float | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -180,6 +183,8 @@ class ChipSpec:
             raise InvalidSpec("engines", "a chip without MAC trees needs at least one compute engine")
         if self.kind == "gpu" and self.mac_trees:
             raise InvalidSpec("mac_trees", "a GPU has no MAC trees (its tensor cores are an engine)")
+        if self.tdp_w is not None and not self.tdp_w > 0:
+            raise InvalidSpec("tdp_w", f"must be a number of watts > 0, got {self.tdp_w!r}")
         if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
             raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
 

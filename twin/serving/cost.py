@@ -19,6 +19,7 @@ import math
 from typing import Any, NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
+from twin.energy import PJ
 from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
@@ -61,10 +62,11 @@ class LayerCost(NamedTuple):
     vxe_s: float
     codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
     launch_s: float = 0.0  # GPUs: launch-bound kernels of the layer (norms, adds, activation, softmax)
+    power_s: float = 0.0  # the least time its dynamic energy takes within the chip's power limit (0: no limit)
 
     @property
     def busy_s(self) -> float:
-        return max(self.mem_s, self.compute_s, self.vxe_s)
+        return max(self.mem_s, self.compute_s, self.vxe_s, self.power_s)
 
     @property
     def time_s(self) -> float:
@@ -103,6 +105,7 @@ class CostModel:
             + MATMUL_KERNELS * self.matmul_tail_s
         self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
+        self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
         # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
         self._per_token = model.attn_params + model.experts_top_k * model.expert_params
         self._attention_macs_per_s = peak_macs_per_s(self.engines[0])
@@ -147,8 +150,12 @@ class CostModel:
             vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
         compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
+        power_s = 0.0
+        if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
+            j_mac, j_byte, j_link, budget_w = self.power
+            power_s = (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) / budget_w
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s if tokens else 0.0)
+                         codec_s, self.launch_s if tokens else 0.0, power_s)
 
     def _tokens_part(self, tokens: int) -> tuple[float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
@@ -288,6 +295,19 @@ class CostModel:
         if s.tokens == 0:
             return 0.0
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
+
+
+def _power_limit(chip, link_pj_per_byte: float) -> tuple[float, float, float, float] | None:
+    """(J per MAC, per memory byte, per link byte, watts left for them under the limit) of a chip that
+    states a power limit (tdp_w) and energy figures; None otherwise. The budget is the limit less the
+    static draw of the chip and its memory, which it pays whatever it does."""
+    spec = chip.energy
+    if chip.tdp_w is None or spec is None:
+        return None
+    budget = chip.tdp_w - spec.static_w - chip.memory.stacks * spec.memory_static_w_per_stack
+    if budget <= 0:
+        return None
+    return spec.pj_per_mac * PJ, spec.pj_per_mem_byte * PJ, link_pj_per_byte * PJ, budget
 
 
 def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy, handled) -> KvCodec:
