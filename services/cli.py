@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import json
 import sys
 from dataclasses import dataclass
@@ -73,7 +74,11 @@ class TwinGroup(click.Group):
             sql_errors = sys.modules.get("sqlalchemy.exc")  # loaded whenever this process used a database
             if sql_errors is not None and isinstance(exc, sql_errors.DBAPIError):  # e.g. a read-only file
                 raise click.ClickException(one_line(exc)) from exc
-            raise
+            if os.environ.get("TWIN_DEBUG"):
+                raise
+            # a bug of ours: still one line for the user, the traceback on request
+            raise click.ClickException(f"internal error ({type(exc).__name__}: {one_line(exc, 300)}); please "
+                                       "report it, TWIN_DEBUG=1 shows the traceback") from exc
 
 
 def main() -> None:

@@ -51,6 +51,8 @@ replay_options = _stack([
     click.option("--model", default="llama2-7b", show_default=True, help="Model from the catalogue."),
     click.option("--tp", default=None, type=int, help="Chips per replica (tensor parallel over ESL) "
                                                        "[default: all chips of a server]."),
+    click.option("--pp", default=1, show_default=True, type=click.IntRange(min=1),
+                 help="Pipeline stages per replica, each a tensor-parallel group of --tp chips (step fidelity)."),
     click.option("--replicas", default=None, type=int, help="Replicas [default: as many as fit]."),
     click.option("--weights", default="fp16", show_default=True, help="Weight scheme: fp16, int8, int4."),
     click.option("--kv-quant", "kv", default="fp16", show_default=True,
@@ -117,7 +119,7 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     serving = ServingConfig(**serving_fields(opts, (policy or {}).get("serving", {})))
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     spec = RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
-                   replicas=opts["replicas"], weights=weights, kv=kv, serving=serving,
+                   replicas=opts["replicas"], weights=weights, kv=kv, serving=serving, pp=opts.get("pp") or 1,
                    slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, overrides=overrides)
     # every name the run uses (prefill server, draft model too) resolved against this catalogue, carried inside
     return dataclasses.replace(spec, definitions=catalog.definitions_for(*spec.names()) or None)

@@ -134,7 +134,22 @@ def hardware_rows(hw: dict, chip: str, load: dict | None = None) -> list[tuple[s
                  f"{hw.get('decode_tokens', 0):,} decode tokens at {hw.get('decode_tokens_per_s', 0):,.1f} tok/s "
                  "decode-only"),
         *pool_rows(hw.get("pools") or {}),
+        *pipeline_rows(hw.get("pools") or {}),
     ]
+
+
+def pipeline_rows(pools: dict) -> list[tuple[str, str]]:
+    """A pipelined pool's stages, their links and the bubble its schedule left."""
+    rows = []
+    for role, p in pools.items():
+        pipe = p.get("pipeline")
+        if pipe:
+            label = "pipeline" if len(pools) == 1 else f"{role} pipeline"
+            rows.append((label, f"{pipe['stages']} stages of up to {pipe['layers_per_stage']} layers on {p['tp']} chip(s) "
+                                f"each, up to {pipe['micro_batches']} micro-batches per step, boundaries over "
+                                f"{', '.join(dict.fromkeys(pipe['stage_links']))}; the schedule left each stage idle "
+                                f"{_pct(pipe['idle_share'])} of the busy time"))
+    return rows
 
 
 def _link_row(hw: dict) -> tuple[str, str]:

@@ -134,14 +134,15 @@ def of_simulation(sim, requests: Iterable) -> dict:
         pool = sim.pools[0]
         out = load_summary(pool.replicas[0].cost, len(pool.replicas), sim.serving.max_batch,
                            pool.plan.kv_blocks * pool.block_tokens, mix)
-        out["next_step"] = headroom_step(out, len(pool.replicas), pool.cluster.replicas_per_server)
+        out["next_step"] = headroom_step(out, len(pool.replicas), pool.cluster.replicas_per_server,
+                                         pool.cluster.servers_per_replica)
         return out
     prefill, decode = sim.pools
     return pd_load_summary(prefill.replicas[0].cost, len(prefill.replicas), decode.replicas[0].cost,
                            len(decode.replicas), sim.serving.max_batch, decode.plan.kv_blocks * decode.block_tokens, mix)
 
 
-def headroom_step(load: dict, replicas: int, replicas_per_server: int) -> dict | None:
+def headroom_step(load: dict, replicas: int, replicas_per_server: int, servers_per_replica: int = 1) -> dict | None:
     """What would give a loaded cluster headroom (load factor under NEAR_CAPACITY), from the same capacity
     model: the fewest servers of this layout, or the highest arrival rate this cluster keeps up with.
     None when it already has headroom, or when all requests arrive at once (no rate to compare)."""
@@ -150,9 +151,12 @@ def headroom_step(load: dict, replicas: int, replicas_per_server: int) -> dict |
         return None
     per_replica = sustainable / replicas
     needed = math.floor(offered / (per_replica * NEAR_CAPACITY)) + 1  # strictly under the threshold
-    servers = math.ceil(needed / replicas_per_server)
-    return {"servers": servers, "replicas": servers * replicas_per_server,
-            "load_factor_then": offered / (per_replica * servers * replicas_per_server),
+    if replicas_per_server:
+        servers = math.ceil(needed / replicas_per_server)
+        replicas = servers * replicas_per_server
+    else:  # a replica spans servers
+        servers, replicas = needed * servers_per_replica, needed
+    return {"servers": servers, "replicas": replicas, "load_factor_then": offered / (per_replica * replicas),
             "rate_rps": sustainable * NEAR_CAPACITY}
 
 

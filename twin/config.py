@@ -377,15 +377,17 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """Servers of one kind, cut into replicas of `tp` chips each (tensor parallel over ESL)."""
+    """Servers of one kind, cut into replicas of `pp` pipeline stages of `tp` chips each (tensor parallel
+    over ESL or NVLink inside a stage). A replica of more chips than a server spans whole servers."""
 
     server: ServerSpec
     servers: int = 1
     tp: int = 1
     replicas: int | None = None  # default: as many as the chips allow
+    pp: int = 1  # pipeline stages per replica
 
     def __post_init__(self) -> None:
-        _positive(self, "servers", "tp")
+        _positive(self, "servers", "tp", "pp")
         per = self.server.chips
         if self.tp > per:
             raise InvalidSpec("tp", f"tp={self.tp} exceeds the {per} chips of one {self.server.name} server; "
@@ -393,16 +395,37 @@ class ClusterSpec:
         if per % self.tp:
             raise InvalidSpec("tp", f"tp={self.tp} must divide the {per} chips per server "
                                     "(topologies are 1x8 ring, 2x4 and 4x2 lines)")
+        chips = self.tp * self.pp
+        if chips <= per and per % chips:
+            raise InvalidSpec("pp", f"tp x pp = {chips} chips must divide the {per} chips of a {self.server.name} "
+                                    "server, or be a multiple of them (a replica spanning servers)")
+        if chips > per and chips % per:
+            raise InvalidSpec("pp", f"tp x pp = {chips} chips spans servers: it must be a multiple of the {per} "
+                                    f"chips of a {self.server.name} server")
+        if chips > per * self.servers:
+            raise InvalidSpec("pp", f"tp x pp = {chips} chips needs {chips // per} {self.server.name} servers; "
+                                    f"there are {self.servers} (add --servers)")
         if self.replicas is not None and not 1 <= self.replicas <= self.max_replicas:
             raise InvalidSpec("replicas", f"must be in [1, {self.max_replicas}] for {self.servers} x "
                                           f"{self.server.name} at tp={self.tp}")
 
     @property
+    def chips_per_replica(self) -> int:
+        return self.tp * self.pp
+
+    @property
     def replicas_per_server(self) -> int:
-        return self.server.chips // self.tp
+        """Replicas on one server; 0 when a replica spans servers (servers_per_replica of them)."""
+        return self.server.chips // self.chips_per_replica
+
+    @property
+    def servers_per_replica(self) -> int:
+        return max(1, -(-self.chips_per_replica // self.server.chips))
 
     @property
     def max_replicas(self) -> int:
+        if self.replicas_per_server == 0:
+            return self.servers // self.servers_per_replica
         return self.servers * self.replicas_per_server
 
     @property
@@ -453,6 +476,7 @@ class ServingConfig:
     moe_zipf_s: float = 1.0  # Zipf exponent of expert popularity under skewed routing
     max_context: int | None = None  # longest request (input + output tokens); None: the model's context
     on_long_request: str = "reject"  # reject | clamp (output first, then input), both counted
+    micro_batches: int | None = None  # a pipeline's micro-batches per step (None: one per stage)
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture
@@ -465,6 +489,8 @@ class ServingConfig:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_context is not None and self.max_context < 2:
             raise InvalidSpec("max_context", f"must be >= 2 tokens (one in, one out), got {self.max_context}")
+        if self.micro_batches is not None and not (isinstance(self.micro_batches, int) and self.micro_batches >= 1):
+            raise InvalidSpec("micro_batches", f"must be a whole number >= 1, got {self.micro_batches!r}")
         if not self.moe_zipf_s > 0:
             raise InvalidSpec("moe_zipf_s", f"must be > 0, got {self.moe_zipf_s!r}")
 

@@ -28,11 +28,13 @@ class Pool:
     servers_key: str = "main"  # pools sharing a key share servers (and ESL)
 
     def server_of(self, i: int) -> int:
-        """Server index (within this pool's servers) of the pool's i-th replica."""
-        return (self.first + i) // self.cluster.replicas_per_server
+        """Server index (within this pool's servers) of the pool's i-th replica (its first, if it spans)."""
+        per = self.cluster.replicas_per_server
+        return (self.first + i) // per if per else (self.first + i) * self.cluster.servers_per_replica
 
     def first_chip(self, i: int) -> int:
-        return ((self.first + i) % self.cluster.replicas_per_server) * self.cluster.tp
+        per = self.cluster.replicas_per_server
+        return ((self.first + i) % per) * self.cluster.chips_per_replica if per else 0
 
 
 def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSpec | None = None) -> list[Pool]:
@@ -43,7 +45,8 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
     p, d = parse_pd(serving.pd)
     if serving.prefill_server is None:
         if p + d > cluster.max_replicas:
-            raise InvalidSpec("pd", f"{p}+{d} replicas need {(p + d) * cluster.tp} chips at tp={cluster.tp}; "
+            raise InvalidSpec("pd", f"{p}+{d} replicas need {(p + d) * cluster.chips_per_replica} chips at "
+                                    f"tp={cluster.tp}, pp={cluster.pp}; "
                                     f"{cluster.servers} x {cluster.server.name} have "
                                     f"{cluster.servers * cluster.server.chips} (add --servers)")
         return [Pool("prefill", cluster, p), Pool("decode", cluster, d, first=p)]
@@ -59,4 +62,5 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
 
 
 def servers_needed(pool: Pool) -> int:
-    return math.ceil((pool.first + pool.count) / pool.cluster.replicas_per_server)
+    per = pool.cluster.replicas_per_server
+    return math.ceil((pool.first + pool.count) / per) if per else (pool.first + pool.count) * pool.cluster.servers_per_replica

@@ -31,7 +31,9 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
                 draft: ModelSpec | None = None) -> MemoryPlan:
     """The plan of one replica; `draft` is the speculative draft model serving.draft_model names, resolved."""
     tp, chip = cluster.tp, cluster.server.chip
-    cost = CostModel(model, cluster.server, tp, policy)
+    if cluster.pp > model.layers:
+        raise InvalidSpec("pp", f"pp={cluster.pp} is more stages than {model.name}'s {model.layers} layers")
+    cost = CostModel(model, cluster.server, tp, policy, pp=cluster.pp)
     draft_weights, draft_kv = _draft(cluster, policy, serving, draft)
     weights = cost.weight_bytes() + draft_weights
     context = serving.max_context or model.max_context
@@ -39,7 +41,9 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
     act = step_tokens * (2 * model.hidden + model.ffn) * FP16_BYTES / tp
     block = serving.block_tokens * (model.layers * cost.kv_token_layer_bytes + draft_kv)  # whole replica
     free = chip.memory.capacity_bytes - weights - act
-    blocks = int(free * tp // block) if free > 0 else 0
+    # KV of the largest stage's layers per chip (a pipeline's); the block is the whole replica's
+    chips = tp if cluster.pp == 1 else tp * model.layers / cost.stage_layers
+    blocks = int(free * chips // block) if free > 0 else 0
     cached = _prefix_cache_blocks(serving, blocks, block)
     blocks -= 0 if cached == math.inf else int(cached)
     if blocks * serving.block_tokens < context // 8 or free <= 0:
@@ -93,12 +97,34 @@ def _what_fits(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serv
         if _fits(ClusterSpec(server, cluster.servers, tp), model, policy, serving, draft):
             options.append(f"--tp {tp}")
             break
+    pp = _smallest_pp(cluster, model, policy, serving, draft)
+    if pp is not None:
+        options.append(pp)
     for name, scheme in WEIGHT_SCHEMES.items():
         if scheme.bits < policy.weights.bits and _fits(cluster, model, QuantPolicy(scheme, policy.kv), serving, draft):
             options.append(f"--weights {name}")
             break
     return ("What would fit: " + " or ".join(options) + ".") if options else \
         f"Nothing fits on one {server.name} server: use a server with more memory per chip."
+
+
+MAX_PP_SUGGESTED = 64  # stages the "what would fit" search tries
+
+
+def _smallest_pp(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig,
+                 draft: ModelSpec | None) -> str | None:
+    """The fewest pipeline stages of this tp that fit (with the servers they need), as options to pass."""
+    if serving.fidelity == "layer" or serving.speculative:
+        return None  # a pipeline runs in step fidelity, without speculation
+    per = cluster.server.chips
+    for pp in range(cluster.pp + 1, min(model.layers, MAX_PP_SUGGESTED) + 1):
+        chips = cluster.tp * pp
+        if (chips <= per and per % chips) or (chips > per and chips % per):
+            continue
+        servers = max(cluster.servers, -(-chips // per))
+        if _fits(ClusterSpec(cluster.server, servers, cluster.tp, pp=pp), model, policy, serving, draft):
+            return f"--pp {pp}" + (f" --servers {servers}" if servers > cluster.servers else "")
+    return None
 
 
 def _fits(cluster, model, policy, serving, draft) -> bool:

@@ -36,7 +36,7 @@ class DeployedPool:
 
     @property
     def chips(self) -> int:
-        return len(self.replicas) * self.cluster.tp
+        return len(self.replicas) * self.cluster.chips_per_replica
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,19 @@ def _interconnect(pool: DeployedPool) -> dict:
             "exposed_s_per_chip": exposed, "busy_s_per_chip": max(transfer, exposed)}
 
 
+def _pipeline(pool: DeployedPool) -> dict:
+    """A pipelined pool's stages, the links between them, and the share of its busy time the schedule left
+    each stage idle (the bubble: (N - 1) / (m + N - 1) of a step of m micro-batches through N stages)."""
+    cost = pool.replicas[0].cost
+    stats = [r.stats for r in pool.replicas]
+    busy = sum(s.busy_s for s in stats)
+    server = pool.cluster.server
+    kinds = ["network" if latency == getattr(server.network, "latency_s", None) and bw == server.network.bytes_per_s
+             else interconnect_name(pool.cluster) for latency, bw in cost.stage_links]
+    return {"stages": pool.cluster.pp, "layers_per_stage": cost.stage_layers, "micro_batches": cost.micro_batches,
+            "stage_links": kinds, "idle_share": sum(s.pipeline_idle_s for s in stats) / busy if busy else 0.0}
+
+
 def _bound_by(pool: DeployedPool) -> str:
     """Which resource the pool's busy time mostly went to: compute, memory streaming, or exposed transfers."""
     chip = pool.cluster.server.chip
@@ -115,6 +128,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
     first = pool.replicas[0]
     return {
         "role": pool.role, "server": pool.cluster.server.name, "chip": chip.name, "tp": pool.cluster.tp,
+        "pp": pool.cluster.pp,
         "replicas": len(pool.replicas), "chips": pool.chips,
         "memory_kind": chip.memory.label, "memory_efficiency": chip.memory.sustained_efficiency,
         **_utilisation([_work(pool, span_s)]),
@@ -127,6 +141,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
         "kv_capacity_tokens": pool.plan.kv_blocks * pool.block_tokens,
         "weights_gb_per_chip": pool.plan.weight_bytes / 1e9,
         "bound_by": _bound_by(pool),
+        **({"pipeline": _pipeline(pool)} if pool.cluster.pp > 1 else {}),
         "steps": sum(s.steps for s in stats),
         "prefill_tokens": sum(s.prefill_tokens for s in stats),
         "decode_tokens": sum(s.decode_tokens for s in stats),
@@ -182,7 +197,7 @@ def _static_w(cluster: ClusterSpec, chips: float, hosts: float) -> dict[str, flo
 
 def _energy_part(cluster: ClusterSpec, chips: float, hosts: float, stats: Sequence, span: float) -> dict:
     """Joules of one part of the deployment: static over the span, dynamic from its replicas' counters."""
-    spec, tp, link = cluster.server.chip.energy, cluster.tp, cluster.server.link
+    spec, tp, link = cluster.server.chip.energy, cluster.chips_per_replica, cluster.server.link
     static = _static_w(cluster, chips, hosts)
     work = dynamic_j(spec, link.pj_per_byte, sum(s.macs for s in stats) * tp,
                      sum(s.mem_bytes for s in stats) * tp, sum(s.esl_bytes for s in stats) * tp) \

@@ -52,6 +52,7 @@ class RunSpec:
     policy: dict | None = None  # a quantization policy (twin.quant.policy YAML as a dict), else weights/kv
     definitions: dict | None = None  # user catalogue entries the spec uses: {"chips": {name: {...}}, ...}
     overrides: dict | None = None  # hardware fields changed for this run: {"chip.mac_trees": 64, ...}
+    pp: int = 1  # pipeline stages per replica, each a tensor-parallel group of `tp` chips
 
     def catalog(self) -> Catalog:
         return catalog_for(self.definitions)
@@ -74,7 +75,7 @@ class RunSpec:
     def build(self) -> Simulation:
         """The twin, every name resolved here against the spec's catalogue: the core never looks one up."""
         catalog = self.catalog()
-        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas)
+        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas, self.pp)
         model = self.model_spec()
         named = {"prefill_server": None if self.serving.prefill_server is None else
                  catalog.server(self.serving.prefill_server),
@@ -181,14 +182,16 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
     summary["area"] = pool_result.area(sim.pools, sim.server_groups, summary["throughput"]["output_tokens_per_s"])
     summary["architecture"] = architecture_summary(sim)
     summary["twin"] = {"server": sim.cluster.server.name, "chip": sim.cluster.server.chip.name,
-                       "servers": sim.cluster.servers, "tp": sim.cluster.tp, "replicas": sim.cluster.n_replicas,
+                       "servers": sim.cluster.servers, "tp": sim.cluster.tp, "pp": sim.cluster.pp,
+                       "replicas": sim.cluster.n_replicas,
                        "model": sim.model.name, "policy": sim.policy.label, "fidelity": sim.serving.fidelity,
                        "max_batch": sim.serving.max_batch, "scheduler": sim.serving.policy,
                        "topology": sim.cluster.topology, "simulated_s": sim.now_s,
                        "memory_kind": sim.cluster.server.chip.memory.label,
                        "interconnect": pool_result.interconnect_name(sim.cluster),
                        "deployment": [{"role": p.role, "server": p.cluster.server.name, "chip": p.cluster.server.chip.name,
-                                       "tp": p.cluster.tp, "replicas": len(p.replicas)} for p in sim.pools]}
+                                       "tp": p.cluster.tp, "pp": p.cluster.pp, "replicas": len(p.replicas)}
+                                      for p in sim.pools]}
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]

@@ -57,11 +57,22 @@ class Interconnect(TypedDict):
     busy_s_per_chip: float  # >= exposed and >= transfer
 
 
+class Pipeline(TypedDict):
+    """A pipelined pool (pp > 1): its stages and the bubble its schedule leaves."""
+
+    stages: int
+    layers_per_stage: int  # the largest stage's
+    micro_batches: int  # per step, at most
+    stage_links: list[str]  # the link each stage boundary crosses (ESL ring, NVLink, network)
+    idle_share: float  # of the busy time, what the schedule left each stage idle
+
+
 class PoolHardware(TypedDict):
     role: Literal["both", "prefill", "decode"]
     server: str
     chip: str
     tp: int
+    pp: int
     replicas: int
     chips: int
     memory_kind: str
@@ -81,6 +92,7 @@ class PoolHardware(TypedDict):
     kv_capacity_tokens: int
     weights_gb_per_chip: float
     bound_by: str
+    pipeline: NotRequired[Pipeline]
     steps: int
     prefill_tokens: int
     decode_tokens: int
@@ -275,6 +287,7 @@ class DeployedPool(TypedDict):
     server: str
     chip: str
     tp: int
+    pp: int
     replicas: int
 
 
@@ -283,6 +296,7 @@ class Twin(TypedDict):
     chip: str
     servers: int
     tp: int
+    pp: int
     replicas: int
     model: str
     policy: str

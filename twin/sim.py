@@ -71,6 +71,11 @@ class Simulation:
         self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
+        if cluster.pp > 1 and self.serving.fidelity == "layer":
+            raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
+                                          "walks one tensor-parallel group per replica")
+        if cluster.pp > 1 and self.serving.speculative:
+            raise InvalidSpec("speculative", "speculative decoding is not modelled on a pipeline (pp > 1)")
 
     def _check_fits(self, policy: QuantPolicy) -> None:
         """CapacityExceeded unless `policy` fits every pool, each on its own server with its own options."""
@@ -93,7 +98,8 @@ class Simulation:
             servers = self._servers[pool.servers_key] = [Server(self.env, pool.cluster, i)
                                                          for i in range(servers_needed(pool))]
         # One cost model for the pool: its replicas are alike, so a step shape one evaluates serves all.
-        cost = CostModel(self.model, pool.cluster.server, pool.cluster.tp, self.policy, self.routing)
+        cost = CostModel(self.model, pool.cluster.server, pool.cluster.tp, self.policy, self.routing,
+                         pool.cluster.pp, serving.micro_batches or 0)
         first = len(self.replicas)
         for i in range(pool.count):
             rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost)
@@ -107,10 +113,11 @@ class Simulation:
                  cost: CostModel) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
-        chips = server.chips[first:first + c.tp]
+        chips = server.chips[first:first + c.chips_per_replica]  # a spanning replica: its first server's
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
                    LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
-        host_bytes = c.server.host.memory_gb * 1e9 / c.replicas_per_server
+        host_bytes = c.server.host.memory_gb * 1e9 * (c.servers_per_replica if not c.replicas_per_server else
+                                                       1 / c.replicas_per_server)
         replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes)
         replica.place = (pool.servers_key, pool.server_of(i))
         for chip in chips:
@@ -189,12 +196,13 @@ class Simulation:
         """
         self._check_fits(policy)
         self.policy = policy
-        models: dict[tuple[int, int], CostModel] = {}  # one per pool's server and tp, as at build
+        models: dict[tuple[int, int, int], CostModel] = {}  # one per pool's server, tp and pp, as at build
         for replica in self.replicas:
-            server, tp = replica.cost.server, replica.cost.tp
-            key = (id(server), tp)
+            old = replica.cost
+            key = (id(old.server), old.tp, old.pp)
             if key not in models:
-                models[key] = CostModel(self.model, server, tp, policy, self.routing)
+                models[key] = CostModel(self.model, old.server, old.tp, policy, self.routing, old.pp,
+                                        old.micro_batches)
             if replica.cost.policy != policy:
                 replica.note_switch(replica.cost.policy, policy, "SetPolicy")
             replica.use_cost(models[key])
@@ -234,7 +242,7 @@ def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
     chip and link), for the store."""
     out = {}
     for pool in sim.pools:
-        spec, tp, link = pool.cluster.server.chip.energy, pool.cluster.tp, pool.cluster.server.link
+        spec, tp, link = pool.cluster.server.chip.energy, pool.cluster.chips_per_replica, pool.cluster.server.link
         for r in pool.replicas:
             figures = r.stats.as_dict()
             if spec is not None:

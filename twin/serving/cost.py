@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
+from twin.errors import InvalidSpec
 from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
@@ -63,6 +64,9 @@ class LayerCost(NamedTuple):
     codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
     launch_s: float = 0.0  # GPUs: launch-bound kernels of the layer (norms, adds, activation, softmax)
     power_s: float = 0.0  # the least time its dynamic energy takes within the chip's power limit (0: no limit)
+    # A pipeline's step lasts longer than its chips work: m micro-batches through N stages take m + N - 1
+    # stage slots of which each stage works m. The work fields are per chip; time is stretched by this.
+    stretch: float = 1.0
 
     @property
     def busy_s(self) -> float:
@@ -70,15 +74,20 @@ class LayerCost(NamedTuple):
 
     @property
     def time_s(self) -> float:
-        return self.busy_s + self.esl_exposed_s + self.codec_s + self.launch_s
+        return (self.busy_s + self.esl_exposed_s + self.codec_s + self.launch_s) * self.stretch
 
 
 class CostModel:
     """Closed-form step costs for `model` on `tp` chips of `server` under `policy`."""
 
     def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy,
-                 routing: MoeRouting = MoeRouting()):
+                 routing: MoeRouting = MoeRouting(), pp: int = 1, micro_batches: int = 0):
         self.model, self.server, self.tp, self.policy, self.routing = model, server, tp, policy, routing
+        # Pipeline parallelism: the layers in `pp` stages of `tp` chips; a step's batch split in up to
+        # `micro_batches` micro-batches (default: one per stage) that flow through the stages
+        self.pp, self.micro_batches = pp, micro_batches or pp
+        self.stage_layers = -(-model.layers // pp)  # the largest stage's layers
+        self.stage_links = _stage_links(server, tp, pp)  # (latency s, bytes/s) of each stage boundary
         self.shape_cache: Any = None  # its per-shape cache (twin.serving.shape_cost.shape_costs), made on first use
         chip = server.chip
         self.bw = chip.memory.sustained_bytes_per_s
@@ -115,6 +124,13 @@ class CostModel:
         """Expected distinct experts a step's tokens stream, under the chosen routing (twin.serving.moe)."""
         return self.routing.active_experts(self.model.experts, self.model.experts_top_k, tokens)
 
+    def pipeline_weight_bytes(self) -> float:
+        """Resident weight bytes per chip of the largest pipeline stage: its layers, and the embedding or the
+        LM head (the first stage holds one, the last the other)."""
+        m = self.model
+        ends = max(m.embedding_params, 0 if m.tied_embeddings else m.head_params)
+        return self.policy.weights.bytes_for(self.stage_layers * m.layer_params + ends) / self.tp
+
     def layer_weight_bytes(self, tokens: int) -> float:
         m = self.model
         router = m.hidden * m.experts if m.experts > 1 else 0
@@ -125,12 +141,49 @@ class CostModel:
         """Resident weight bytes per chip: all experts, the embedding, and the LM head unless tied to it.
 
         A tied head is the embedding matrix read a second way, so it is resident once
-        (ModelSpec.params counts it once); it still streams every step (head_time).
+        (ModelSpec.params counts it once); it still streams every step (head_time). Under pipeline
+        parallelism, the largest stage's.
         """
+        if self.pp > 1:
+            return self.pipeline_weight_bytes()
         return self.policy.weights.bytes_for(self.model.params) / self.tp
 
     # ---- one layer -----------------------------------------------------------------
     def layer(self, s: StepShape) -> LayerCost:
+        """One layer on one chip; under pipeline parallelism, one layer-equivalent of a chip's share of the
+        step (its stage's layers over all micro-batches), whose time includes the pipeline's bubble."""
+        if self.pp == 1:
+            return self.stage_layer(s)
+        return self._pipelined(s)
+
+    def micro(self, s: StepShape) -> tuple[int, StepShape]:
+        """(micro-batches, the largest one's shape) of a step split for the pipeline: sequences and prompt
+        tokens shared out, each micro-batch attending its share of the context."""
+        m = max(1, min(self.micro_batches, max(s.decode_seqs, -(-s.prefill_tokens // 64) if s.prefill_tokens else 0)))
+        if m == 1:
+            return 1, s
+        seqs = -(-s.decode_seqs // m)
+        share = seqs / s.decode_seqs if s.decode_seqs else 0.0
+        return m, StepShape(seqs, s.decode_context * share, -(-s.prefill_tokens // m), s.prefill_pairs / m,
+                            s.prefill_past // m, -(-s.outputs // m))
+
+    def _pipelined(self, s: StepShape) -> LayerCost:
+        m, b = self.micro(s)
+        c = self.stage_layer(b)
+        n, layers = self.pp, self.model.layers
+        scale = m * self.stage_layers / layers  # a chip's layers of its stage, for every micro-batch
+        stretch = (m + n - 1) / m  # the schedule: m + N - 1 slots, each stage working m of them
+        act = b.tokens * self.model.hidden * FP16_BYTES  # one micro-batch's activations, sent at each boundary
+        send_s = sum(latency + act / bw for latency, bw in self.stage_links) if b.tokens else 0.0
+        # the first micro-batch's trip exposes every boundary once; later ones overlap the next stage's work
+        exposed = c.esl_exposed_s * scale + send_s / (layers * stretch)
+        sent = c.esl_bytes * scale + m * (n - 1) * act / (self.tp * n) / layers  # per chip, per layer-equivalent
+        return LayerCost(c.mem_bytes * scale, c.macs * scale, c.vxe_elems * scale, exposed, sent, c.mem_s * scale,
+                         c.compute_s * scale, c.vxe_s * scale, c.codec_s * scale, c.launch_s * scale,
+                         c.power_s * scale, stretch)
+
+    def stage_layer(self, s: StepShape) -> LayerCost:
+        """One layer of the model on one chip of a tensor-parallel group, for a step (or micro-batch) `s`."""
         m, tp, tokens = self.model, self.tp, s.tokens
         exposed, esl_bytes, matmuls_s, weight_bytes = self._by_tokens.get(tokens) or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
@@ -282,6 +335,16 @@ class CostModel:
 
     # ---- LM head, sampler, host ------------------------------------------------------
     def head_time(self, s: StepShape) -> float:
+        """The LM head and sampler; in a pipeline, on the last stage once per micro-batch."""
+        if s.outputs == 0:
+            return 0.0
+        if self.pp > 1:  # each micro-batch's sequences sample at the end of the last stage
+            k = min(self.micro_batches, s.outputs)
+            share = -(-s.outputs // k)
+            return k * self._head(StepShape(decode_seqs=share, outputs=share))
+        return self._head(s)
+
+    def _head(self, s: StepShape) -> float:
         if s.outputs == 0:
             return 0.0
         m, chip = self.model, self.server.chip
@@ -295,6 +358,23 @@ class CostModel:
         if s.tokens == 0:
             return 0.0
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
+
+
+def _stage_links(server: ServerSpec, tp: int, pp: int) -> tuple[tuple[float, float], ...]:
+    """(latency s, bytes/s) of each boundary between consecutive stages of `pp` stages of `tp` chips: the
+    server's chip-to-chip link (ESL, NVLink) inside a server, its network between servers."""
+    per = server.chips
+    links = []
+    for i in range(1, pp):
+        if (i * tp) % per == 0:  # the next stage starts a new server
+            net = server.network
+            if net is None:
+                raise InvalidSpec("pp", f"stages on different {server.name} servers need the server's network: "
+                                        "add network: to its YAML, or use fewer stages")
+            links.append((net.latency_s, net.bytes_per_s))
+        else:
+            links.append((server.link.hop_latency_s, server.link.bytes_per_s))
+    return tuple(links)
 
 
 def _power_limit(chip, link_pj_per_byte: float) -> tuple[float, float, float, float] | None:

@@ -72,6 +72,8 @@ FIELDS: tuple[Field, ...] = (
           optional=True, minimum=2),
     Field("on_long_request", str, "A request longer than the context: reject it, or clamp it (output first); "
                                   "both counted.", choices=("reject", "clamp")),
+    Field("micro_batches", int, "Micro-batches a pipeline (--pp) splits each step into [default: one per stage].",
+          unit="micro-batches", optional=True, minimum=1),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}

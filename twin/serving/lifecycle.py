@@ -54,7 +54,7 @@ class Lifecycle(ArchitectureHooks):
         if policy == self.cost.policy:
             return
         old = self.cost
-        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing))
+        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches))
         self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
         cause = "no rule matches: the base policy" if rule is None else \
             f"{rule.metric} {metrics[rule.metric]:.3g} > {rule.above:g}"
@@ -224,12 +224,16 @@ class Lifecycle(ArchitectureHooks):
             self.stats.decode_busy_s += elapsed
         else:
             self.stats.add_prefill(cost, layers, elapsed)
+        if cost.stretch != 1.0:  # a pipeline: of the step, what its schedule left each stage idle
+            self.stats.pipeline_idle_s += elapsed * (1.0 - 1.0 / cost.stretch)
         self.count_work(work_of(cost), 1, elapsed)
 
     def account_run(self, first: StepShape, growing: float, steps: int, elapsed: float) -> None:
         """A decode run's work: every field is affine in the context, so the run's mean is its middle step's."""
         c0 = first.decode_context
         self.stats.decode_busy_s += elapsed
+        if self.cost.pp > 1:
+            self.stats.pipeline_idle_s += elapsed * (1.0 - 1.0 / self.costs.decode_layer(first.decode_seqs, c0).stretch)
         self.count_work(self.costs.decode_work(first.decode_seqs, c0, c0 + growing * (steps - 1)), steps, elapsed)
 
     def count_work(self, work: tuple[float, ...], steps: int, elapsed: float) -> None:

@@ -130,6 +130,7 @@ class ShapeCosts:
 _TIME = tuple(_FIELDS.index(f) for f in ("mem_s", "compute_s", "vxe_s", "power_s"))
 _FIXED = tuple(_FIELDS.index(f) for f in ("esl_exposed_s", "codec_s", "launch_s"))
 _CODEC = _FIELDS.index("codec_s")
+_STRETCH = _FIELDS.index("stretch")
 _WORK = tuple(_FIELDS.index(f) for f in WORK_FIELDS)
 
 
@@ -141,6 +142,7 @@ class _RunLine:
     __slots__ = ("time_a", "time_b", "fixed_a", "fixed_b", "codec_b", "work_a", "work_b")
 
     def __init__(self, zero: tuple[float, ...], slope: tuple[float, ...], layers: float, head_s: float):
+        layers = layers * zero[_STRETCH]  # a pipeline's schedule stretches every layer's time alike
         self.time_a = [layers * zero[i] for i in _TIME]
         self.time_b = [layers * slope[i] for i in _TIME]
         self.fixed_a = layers * sum(zero[i] for i in _FIXED) + head_s

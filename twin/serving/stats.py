@@ -31,6 +31,7 @@ class ReplicaStats:
     draft_s: float = 0.0  # time in speculative draft steps
     spec_seq_steps: int = 0  # speculative steps taken, summed over sequences
     spec_tokens: int = 0  # tokens those steps made
+    pipeline_idle_s: float = 0.0  # of busy_s, what a pipeline's schedule left each stage idle (its bubble)
 
     def add_work(self, work: tuple[float, ...], n: float) -> None:
         """Add `n` layers each doing `work` (WORK_FIELDS of a LayerCost)."""

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TwinSpec(_message.Message):
-    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving", "definitions_yaml", "overrides_yaml")
+    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving", "pp", "definitions_yaml", "overrides_yaml")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,7 @@ class TwinSpec(_message.Message):
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    PP_FIELD_NUMBER: _ClassVar[int]
     DEFINITIONS_YAML_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_YAML_FIELD_NUMBER: _ClassVar[int]
     server: str
@@ -24,9 +25,10 @@ class TwinSpec(_message.Message):
     replicas: int
     policy: QuantPolicy
     serving: ServingConfig
+    pp: int
     definitions_yaml: str
     overrides_yaml: str
-    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ..., definitions_yaml: _Optional[str] = ..., overrides_yaml: _Optional[str] = ...) -> None: ...
+    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ..., pp: _Optional[int] = ..., definitions_yaml: _Optional[str] = ..., overrides_yaml: _Optional[str] = ...) -> None: ...
 
 class QuantPolicy(_message.Message):
     __slots__ = ("weights", "kv")
@@ -37,7 +39,7 @@ class QuantPolicy(_message.Message):
     def __init__(self, weights: _Optional[str] = ..., kv: _Optional[str] = ...) -> None: ...
 
 class ServingConfig(_message.Message):
-    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache", "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance", "acceptance_dist", "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context", "on_long_request")
+    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache", "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance", "acceptance_dist", "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context", "on_long_request", "micro_batches")
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CHUNK_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +66,7 @@ class ServingConfig(_message.Message):
     MOE_ZIPF_S_FIELD_NUMBER: _ClassVar[int]
     MAX_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     ON_LONG_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MICRO_BATCHES_FIELD_NUMBER: _ClassVar[int]
     max_batch: int
     policy: str
     chunk_tokens: int
@@ -90,7 +93,8 @@ class ServingConfig(_message.Message):
     moe_zipf_s: float
     max_context: int
     on_long_request: str
-    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ..., pd: _Optional[str] = ..., prefill_server: _Optional[str] = ..., prefill_router: _Optional[str] = ..., decode_router: _Optional[str] = ..., prefix_cache: _Optional[str] = ..., prefix_cache_share: _Optional[float] = ..., prefix_cache_gb: _Optional[float] = ..., prefix_cache_host_gb: _Optional[float] = ..., speculative: _Optional[int] = ..., acceptance: _Optional[float] = ..., acceptance_dist: _Optional[_Iterable[float]] = ..., draft_model: _Optional[str] = ..., draft_skip: _Optional[float] = ..., moe_routing: _Optional[str] = ..., moe_zipf_s: _Optional[float] = ..., max_context: _Optional[int] = ..., on_long_request: _Optional[str] = ...) -> None: ...
+    micro_batches: int
+    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ..., pd: _Optional[str] = ..., prefill_server: _Optional[str] = ..., prefill_router: _Optional[str] = ..., decode_router: _Optional[str] = ..., prefix_cache: _Optional[str] = ..., prefix_cache_share: _Optional[float] = ..., prefix_cache_gb: _Optional[float] = ..., prefix_cache_host_gb: _Optional[float] = ..., speculative: _Optional[int] = ..., acceptance: _Optional[float] = ..., acceptance_dist: _Optional[_Iterable[float]] = ..., draft_model: _Optional[str] = ..., draft_skip: _Optional[float] = ..., moe_routing: _Optional[str] = ..., moe_zipf_s: _Optional[float] = ..., max_context: _Optional[int] = ..., on_long_request: _Optional[str] = ..., micro_batches: _Optional[int] = ...) -> None: ...
 
 class Slo(_message.Message):
     __slots__ = ("ttft_s", "tpot_s")

@@ -74,3 +74,22 @@ def test_the_grpc_spec_carries_the_options_and_names_a_bad_field():
                               serving=common_pb2.ServingConfig(acceptance=1.5))
     with pytest.raises(InvalidSpec, match="spec.serving.acceptance"):
         convert.run_spec(bad)
+
+
+def test_a_pipeline_travels_through_the_proto_and_the_cli(tmp_path) -> None:
+    """--pp and --micro-batches reach the spec, the gRPC TwinSpec both ways, and the summary's pipeline."""
+    import json
+
+    from click.testing import CliRunner
+
+    from services.cli import cli
+    from twin.config import ServingConfig
+    from twin.replay import RunSpec
+    spec = RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=4, serving=ServingConfig(micro_batches=8))
+    assert convert.run_spec(convert.twin_spec(spec)) == spec
+    out = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'r.db'}", "replay", "azure-conv-2023", "--limit",
+                                   "30", "--tp", "2", "--pp", "4", "--micro-batches", "8", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output)["summary"]
+    assert summary["twin"]["pp"] == 4
+    assert summary["hardware"]["pools"]["both"]["pipeline"]["micro_batches"] == 8

@@ -163,3 +163,20 @@ def test_an_overloaded_run_names_the_next_step(run):
     fewer = json.loads(run(*args[:-1], "--servers", str(servers - 1), "--json").output)["summary"]
     assert fewer["load"]["load_factor"] >= 0.8  # the fewest: one server less has no headroom
     assert "were longer than the 4,096-token context" in first
+
+
+def test_an_internal_error_is_one_line_not_a_traceback(run, monkeypatch):
+    """A bug of ours (here a ZeroDivisionError planted in loading the trace) reaches the user as one line naming
+    it; TWIN_DEBUG=1 lets the traceback through for whoever debugs it."""
+    import services.replay_cmd
+
+    def broken(*_args, **_kwargs):
+        return 1 / 0
+    monkeypatch.setattr(services.replay_cmd, "checked_trace", broken)
+    result = run("replay", "azure-conv-2023", "--limit", "5", "--no-progress", ok=False)
+    assert result.exit_code == 1
+    assert "internal error (ZeroDivisionError: division by zero)" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    monkeypatch.setenv("TWIN_DEBUG", "1")
+    assert isinstance(run("replay", "azure-conv-2023", "--limit", "5", "--no-progress", ok=False).exception,
+                      ZeroDivisionError)

@@ -1,0 +1,99 @@
+"""Pipeline parallelism (--pp): the layers in N stages of tp chips, activations crossing each boundary over the
+link that joins the stages, a step's batch in m micro-batches. Expectations come from the schedule's
+arithmetic and the link figures of the catalogue, not from the pipeline code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twin.config import ClusterSpec, ServingConfig
+from twin.errors import CapacityExceeded, InvalidSpec
+from twin.catalog import load_model, load_server
+from twin.quant.schemes import QuantPolicy
+from twin.replay import RunSpec, replay
+from twin.serving.cost import CostModel, StepShape
+from twin.traces import TraceOptions, load_trace
+
+CATALOG = Path(__file__).resolve().parents[2] / "twin" / "catalog"
+
+
+def esl_asic() -> dict:
+    return yaml.safe_load((CATALOG / "links" / "esl-asic.yaml").read_text())
+
+
+@pytest.mark.parametrize("stages", [2, 4])
+def test_one_sequence_takes_the_sum_of_the_stages_and_the_transfers(stages: int) -> None:
+    """Pipelining does not shorten one token's path: its step is every stage's layers in turn plus each
+    boundary's transfer (latency and the token's activations over the ESL link), no faster than one stage."""
+    server, model = load_server("lpu-8x-4nm"), load_model("llama2-7b")
+    one = CostModel(model, server, 2, QuantPolicy())
+    piped = CostModel(model, server, 2, QuantPolicy(), pp=stages)
+    shape = StepShape(decode_seqs=1, decode_context=1000, outputs=1)
+    link = esl_asic()
+    hop = link["hop_latency_s"] + model.hidden * 2 / (link["bandwidth_gbit_s"] * 1e9 / 8)  # one token, fp16
+    host = server.host.step_overhead_s
+    expected = model.layers * one.layer(shape).time_s + one.head_time(shape) + (stages - 1) * hop + host
+    assert piped.step_time(shape) == pytest.approx(expected, rel=1e-9)
+    assert piped.step_time(shape) >= one.step_time(shape)
+
+
+@pytest.mark.parametrize("stages, micro", [(2, 2), (4, 4), (4, 8), (8, 8)])
+def test_the_bubble_is_n_minus_1_over_m_plus_n_minus_1(stages: int, micro: int) -> None:
+    """m micro-batches through N equal stages: each stage works m of the m + N - 1 slots of a step."""
+    # Llama-2-70B: 80 layers, equal stages for 2, 4 and 8; its LM head is small beside a stage (the last
+    # stage also samples: 0.26 G weights against 8.6 G of layers at 8 stages)
+    server, model = load_server("lpu-8x-4nm"), load_model("llama2-70b")
+    tp = 8 // stages
+    piped = CostModel(model, server, tp, QuantPolicy(), pp=stages, micro_batches=micro)
+    stage = CostModel(model, server, tp, QuantPolicy())
+    n = 16 * micro
+    shape = StepShape(decode_seqs=n, decode_context=n * 800, outputs=n)
+    per_micro = StepShape(decode_seqs=16, decode_context=16 * 800, outputs=16)
+    work = micro * (model.layers // stages) * stage.layer(per_micro).time_s  # what one stage does in a step
+    # the last stage also runs the LM head and sampler for each micro-batch, and the host adds its overhead:
+    # without them the stages are equal
+    extra = micro * stage.head_time(per_micro) + server.host.step_overhead_s
+    idle = 1 - work / (piped.step_time(shape) - extra)
+    assert idle == pytest.approx((stages - 1) / (micro + stages - 1), rel=0.05)
+
+
+def test_the_summary_reports_the_measured_bubble() -> None:
+    reqs = load_trace("azure-conv-2023", TraceOptions(limit=200, speedup=20, max_context=4096)).requests
+    s = replay(RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=4).build(), reqs).summary
+    pipe = s["hardware"]["pools"]["both"]["pipeline"]
+    assert (pipe["stages"], pipe["layers_per_stage"], pipe["micro_batches"]) == (4, 8, 4)
+    assert pipe["stage_links"] == ["ESL ring"] * 3
+    assert pipe["idle_share"] == pytest.approx(3 / 7, rel=0.05)  # busy batches split in 4: 3 of 7 slots idle
+
+
+def test_stages_on_two_servers_cross_the_network() -> None:
+    server = load_server("lpu-8x-4nm")
+    cost = CostModel(load_model("llama2-70b"), server, 8, QuantPolicy(), pp=2)
+    assert cost.stage_links == ((server.network.latency_s, server.network.bytes_per_s),)
+    cluster = ClusterSpec(server, servers=2, tp=8, pp=2)
+    assert (cluster.chips_per_replica, cluster.servers_per_replica, cluster.max_replicas) == (16, 2, 1)
+
+
+def test_a_model_that_does_not_fit_one_stage_fits_with_the_suggested_pp() -> None:
+    with pytest.raises(CapacityExceeded) as err:
+        RunSpec("lpu-8x-4nm", "opt-66b", tp=1).build()
+    suggested = re.search(r"--pp (\d+)", str(err.value))
+    assert suggested, str(err.value)
+    pp = int(suggested.group(1))
+    sim = RunSpec("lpu-8x-4nm", "opt-66b", tp=1, pp=pp).build()  # it fits
+    with pytest.raises(CapacityExceeded):
+        RunSpec("lpu-8x-4nm", "opt-66b", tp=1, pp=pp - 1).build()  # and it is the smallest that does
+    assert sim.pools[0].plan.weight_bytes <= load_server("lpu-8x-4nm").chip.memory.capacity_bytes
+
+
+def test_pipeline_limits_are_refused_in_one_line() -> None:
+    with pytest.raises(InvalidSpec, match="step fidelity"):
+        RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=2, serving=ServingConfig(fidelity="layer")).build()
+    with pytest.raises(InvalidSpec, match="multiple"):
+        RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, pp=3).build()
+    with pytest.raises(InvalidSpec, match="add --servers"):
+        RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, pp=2).build()
