@@ -64,6 +64,8 @@ class TwinGroup(click.Group):
         except TwinError as exc:
             from services.exits import from_twin
             raise from_twin(exc) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # already one line, with its exit code
         except KeyboardInterrupt:
             # Ctrl-C outside a command's own handling (loading a command, reading a trace, start-up):
             # click would say "Aborted!" and exit 1; the scheme's code for an interrupt is 130.
