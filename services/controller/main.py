@@ -16,6 +16,7 @@ from services.common.security import Security
 from services.common.server import serve_until_signalled
 from services.common.storage import open_store_patiently
 from services.store.repo import process_owner
+from services.controller.reclaim import Reclaimer
 from services.controller.runs import Limits, RunManager
 from services.controller.servicer import ControllerServicer, create_server
 from services.limits import RunLimits
@@ -29,9 +30,9 @@ def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str
           max_upload_bytes: int = DEFAULT_MAX_BYTES, limits: Limits | None = None,
           upload_ttl_s: float = DEFAULT_TTL_S) -> None:
     store = open_store_patiently(db, owner=process_owner(f"controller {host}:{port}"))
-    taken = store.take_over_expired()  # runs whose process died; live runs of other processes stay
-    if taken:
-        log.warning("took over %d run(s) whose lease expired, marked interrupted: %s", len(taken), ", ".join(taken))
+    reclaimer = Reclaimer(store)  # runs whose process died; live runs of other processes stay
+    reclaimer.sweep()
+    reclaimer.start()
     channel = open_channel(cluster)
     runs = RunManager(store, cluster_pb2_grpc.ClusterTwinStub(channel), limits or Limits.from_env(),
                       RunLimits.from_env())
@@ -42,6 +43,7 @@ def serve(host: str, port: int, *, db: str | None, cluster: str, upload_dir: str
     try:
         serve_until_signalled(server, health_servicer, "controller", f"{host}:{bound}", on_stop=runs.shutdown)
     finally:
+        reclaimer.stop()
         channel.close()
         store.close()
 

@@ -214,13 +214,26 @@ class RunManager:
         with self._lock:
             active = self._active.get(run_id)
         if active is None:
-            raise NotRunning(f"run {run_id} is {self.store.get_run(run_id).status}, not running")
+            self._cancel_elsewhere(run_id)
+            return
         active.stop("cancelled")
         version = -1
         for _ in range(int(wait_s / 0.1)):
             snapshot, version = active.wait_newer(version, 0.1)
             if snapshot.status != "running":
                 return
+
+    def _cancel_elsewhere(self, run_id: str) -> None:
+        """A run this controller does not drive: cancelled here if nobody does (its lease expired,
+        e.g. a controller that died), else the answer says who drives it or how it ended."""
+        if self.store.end_orphan(run_id, "cancelled", "cancelled after its lease expired (its owner stopped "
+                                                      "storing records); the records it stored are kept"):
+            return
+        status = self.store.get_run(run_id).status
+        if status != "running":
+            raise NotRunning(f"run {run_id} is {status}, it has ended: only a running run can be cancelled")
+        owner, _ = self.store.driver(run_id)
+        raise NotRunning(f"run {run_id} is driven by {owner}, not by this controller: cancel it there")
 
     def shutdown(self) -> None:
         """Stop every run: those in flight end interrupted with what they stored, queued ones too."""
