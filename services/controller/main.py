@@ -2,7 +2,9 @@
 
 Configuration (see `twin serve controller --help`): TWIN_DATABASE_URL, TWIN_CLUSTER_ADDR
 (e.g. dns:///cluster:50061), TWIN_UPLOAD_DIR, TWIN_MAX_UPLOAD_BYTES, the TWIN_<LIMIT>
-variables of `runs.Limits`, and the auth/TLS variables of `services.common.security`.
+variables of `runs.Limits` (among them TWIN_DB_OUTAGE_S, how long a run rides out a database it
+cannot reach; keep it below TWIN_RUN_LEASE_S, after which other processes take the run over),
+and the auth/TLS variables of `services.common.security`.
 """
 
 from __future__ import annotations
