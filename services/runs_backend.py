@@ -64,9 +64,18 @@ class LocalRuns:
         return self.store.delete_run(run_id)
 
     def cancel(self, run_id: str) -> dict:
-        run = self.get(run_id)
-        raise NotRunning(f"run {run['run_id']} is {run['status']}: only a controller's run can be cancelled "
-                         f"(use --controller); a local replay stops with Ctrl-C in its terminal")
+        """A run nobody drives any more (its lease expired) ends cancelled with a summary of what it
+        stored; a live one is stopped by its own process, an ended one stays as it ended."""
+        full = self.store.resolve_id(run_id)
+        if self.store.end_orphan(full, "cancelled", f"cancelled by {self.store.owner} after its lease expired"):
+            return self.get(full)
+        run = self.get(full)
+        if run["status"] == "running":
+            owner, _ = self.store.driver(full)
+            raise NotRunning(f"run {full} is running in {owner}: stop it there (Ctrl-C in its terminal), "
+                             f"or with --controller if a controller drives it")
+        raise NotRunning(f"run {full} is {run['status']}, it has ended: only a running run can be cancelled; "
+                         f"a controller's run with --controller, a local replay with Ctrl-C in its terminal")
 
     def watch(self, run_id: str, poll_s: float = 1.0) -> Iterator[tuple[str, int, int, float]]:
         """(status, finished, total, simulated s) as a run written by another process goes on."""

@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Sequence
 import grpc
 
 from services.common import columns, convert
+from services.store.db import StoreUnavailable
 from twin.metrics import RequestRecord, SeriesSample
 from twin.replay import SINK_BATCH, SINK_EVERY_S, Progress, RunSpec, slice_seconds
 from twin.serving.request import TraceRequest
@@ -48,6 +49,10 @@ MAX_SLICES = 32
 FAILOVER_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.ABORTED,
                   grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 _END = object()
+# Retries of a store out of reach: the first after OUTAGE_BACKOFF_S, growing with the outage's length
+# (doubling each second of it) up to OUTAGE_BACKOFF_MAX_S.
+OUTAGE_BACKOFF_S = 0.1
+OUTAGE_BACKOFF_MAX_S = 2.0
 
 
 class ClusterLost(Exception):
@@ -134,6 +139,10 @@ class Slices:
         return self.count
 
 
+class DatabaseOutage(Exception):
+    """The store stayed out of reach for longer than the sink's `outage_s`."""
+
+
 @dataclass
 class StoreSink:
     """Appends drained records to a run in batches, skipping those an earlier attempt already stored.
@@ -141,15 +150,25 @@ class StoreSink:
     Like the embedded replay, a batch goes to the store once it holds `batch` records and
     samples, or `every_s` wall seconds after the previous one (each renews the run's lease),
     or at the end (`final`). Records held when an attempt is lost are dropped: the next
-    attempt makes them again."""
+    attempt makes them again.
 
-    append: Callable[[list[RequestRecord], list[SeriesSample]], None]
+    While the database is out of reach (StoreUnavailable), records are held and the append
+    retried with backoff; the replay goes on until `cap` records and samples are held (the run's
+    share of TWIN_MAX_RECORDS_IN_MEMORY), then waits for the store. Each batch says what it
+    follows (`stored`), so one whose commit was lost is not stored twice. An outage longer than
+    `outage_s` raises DatabaseOutage, the held records dropped: the run keeps what was stored."""
+
+    append: Callable[[list[RequestRecord], list[SeriesSample], tuple[int, int]], None]
     batch: int = SINK_BATCH
     every_s: float = SINK_EVERY_S
+    outage_s: float = 60.0
+    cap: int = SINK_BATCH
     stored: tuple[int, int] = (0, 0)  # requests, samples appended so far
     seen: tuple[int, int] = (0, 0)  # requests, samples drained in this attempt
     held: tuple[list, list] = field(default_factory=lambda: ([], []))  # taken, not yet appended
     last_s: float = field(default_factory=time.monotonic)
+    down_since: float | None = None  # when the store first failed in the current outage
+    retry_at: float = 0.0
 
     def restart(self) -> None:
         self.seen, self.held = (0, 0), ([], [])
@@ -160,14 +179,42 @@ class StoreSink:
         self.seen = (r_seen + len(requests), s_seen + len(series))
         held_r += requests[max(0, r_kept - r_seen):]
         held_s += series[max(0, s_kept - s_seen):]
-        if final or len(held_r) + len(held_s) >= self.batch or time.monotonic() - self.last_s >= self.every_s:
+        full = len(held_r) + len(held_s) > max(self.cap, self.batch)
+        if final or full:
             self.flush()
+        elif self.down_since is not None:
+            if time.monotonic() >= self.retry_at:
+                self.flush(wait=False)
+        elif len(held_r) + len(held_s) >= self.batch or time.monotonic() - self.last_s >= self.every_s:
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Append what is held; with `wait`, retry until the store takes it (or DatabaseOutage)."""
         requests, series = self.held
-        self.append(requests, series)
+        while True:
+            try:
+                self.append(requests, series, self.stored)
+                break
+            except StoreUnavailable as exc:
+                self._down(exc)
+                if not wait:
+                    return
+                time.sleep(max(0.0, self.retry_at - time.monotonic()))
+        if self.down_since is not None:
+            log.warning("the database is back after %.1f s; storing goes on", time.monotonic() - self.down_since)
         self.stored = (self.stored[0] + len(requests), self.stored[1] + len(series))
-        self.held, self.last_s = ([], []), time.monotonic()
+        self.held, self.last_s, self.down_since = ([], []), time.monotonic(), None
+
+    def _down(self, exc: StoreUnavailable) -> None:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+            log.warning("%s; holding records and retrying for up to %g s (TWIN_DB_OUTAGE_S)", exc, self.outage_s)
+        down_s = now - self.down_since
+        if down_s > self.outage_s:
+            raise DatabaseOutage(f"the database was out of reach for more than {self.outage_s:g} s "
+                                 f"(TWIN_DB_OUTAGE_S): {exc}") from exc
+        self.retry_at = now + min(OUTAGE_BACKOFF_S * 2 ** min(down_s, 30), OUTAGE_BACKOFF_MAX_S, self.outage_s - down_s)
 
 
 @dataclass

@@ -12,16 +12,19 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
 from services.common.messages import one_line
 from services.controller.active import ActiveRun, Snapshot
-from services.controller.remote import Outcome, RemoteReplay, StoreSink
+from services.controller.remote import (OUTAGE_BACKOFF_MAX_S, OUTAGE_BACKOFF_S, DatabaseOutage, Outcome,
+                                        RemoteReplay, StoreSink)
 from services.limits import RunLimits
 from services.runner import load_info, stored_policy, trace_info
 from services.store import RunRow, Store
+from services.store.db import StoreUnavailable
 from twin.errors import CapacityExceeded, NotRunning
 from services.sweep_view import figures, sweep_summary
 from twin.explore.search import at_rate, search_goodput
@@ -44,6 +47,9 @@ class Limits:
     run_timeout_s: float = 3600.0  # deadline of one attempt's session (seconds)
     max_sweep_points: int = 64
     sweep_parallel: int = 4  # points of one sweep in flight at once
+    # How long a run rides out a database it cannot reach (seconds): records are held (within the run's
+    # share of TWIN_MAX_RECORDS_IN_MEMORY) and retried with backoff; beyond, the run ends interrupted.
+    db_outage_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -109,25 +115,62 @@ class RunManager:
     # ---- replays ------------------------------------------------------------------
     def _replay(self, active: ActiveRun, spec: RunSpec, trace: LoadedTrace,
                 stop_reason: Callable[[], str | None], parent: str | None = None) -> Outcome:
-        sink = StoreSink(lambda r, s: self._append(active.run_id, r, s, parent))
+        sink = StoreSink(lambda r, s, after: self._append(active.run_id, r, s, parent, after),
+                         outage_s=self.limits.db_outage_s, cap=active.records)
         replay = RemoteReplay(self.cluster, spec, trace.requests, sink, stop_reason=stop_reason,
                               progress=lambda done, total, now: active.update(finished=done, total=total,
                                                                               simulated_s=now),
                               attempts=self.limits.attempts, timeout_s=self.limits.run_timeout_s)
-        outcome = replay.run(on_attempt=lambda attempt, replica: active.update(attempt=attempt, replica=replica))
+        try:
+            outcome = replay.run(on_attempt=lambda attempt, replica: active.update(attempt=attempt, replica=replica))
+        except DatabaseOutage as exc:
+            return self._outage(active, sink, exc)
         if outcome.summary is not None:
             outcome.summary["trace"] = trace_info(trace)
             outcome.summary["load"] = load_info(spec, trace)
         if outcome.status == "interrupted" and not outcome.error:
             outcome.error = SHUTDOWN
-        self.store.finish(active.run_id, outcome.status, outcome.summary, outcome.components, outcome.error)
+        self._patiently(lambda: self.store.finish(active.run_id, outcome.status, outcome.summary,
+                                                  outcome.components, outcome.error))
         active.update(status=outcome.status, error=outcome.error)
         return outcome
 
-    def _append(self, run_id: str, requests: list, series: list, parent: str | None) -> None:
-        self.store.append(run_id, requests, series)  # renews the run's lease
+    def _append(self, run_id: str, requests: list, series: list, parent: str | None,
+                after: tuple[int, int] | None = None) -> None:
+        self.store.append(run_id, requests, series, after)  # renews the run's lease
         if parent is not None:
-            self.store.renew(parent)  # a sweep stores nothing itself until its end: its points keep it alive
+            try:
+                self.store.renew(parent)  # a sweep stores nothing itself until its end: its points keep it alive
+            except StoreUnavailable:  # the batch is stored; the next one renews the sweep
+                pass
+
+    def _outage(self, active: ActiveRun, sink: StoreSink, exc: DatabaseOutage) -> Outcome:
+        """The database stayed away too long: the run ends interrupted with what it stored (and a
+        summary of that), marked as soon as the database answers again, within the run's lease (after
+        it, any process that opens the store marks it the same way)."""
+        error = f"{exc}; the {sink.stored[0]:,} request records stored before are kept"
+        log.warning("run %s: %s", active.run_id, error)
+        try:
+            self._patiently(lambda: self.store.mark_interrupted(active.run_id, error), self.store.lease_s)
+        except StoreUnavailable:
+            log.warning("run %s: the database is still out of reach; its lease expiry will end it", active.run_id)
+        active.update(status="interrupted", error=error)
+        return Outcome("interrupted", None, error, {}, 0)
+
+    def _patiently(self, call: Callable[[], object], bound_s: float | None = None) -> None:
+        """`call`, retried with backoff while the database is out of reach, for up to `bound_s`
+        (default: the db_outage_s limit); then its StoreUnavailable is raised."""
+        bound_s = self.limits.db_outage_s if bound_s is None else bound_s
+        start = time.monotonic()
+        while True:
+            try:
+                call()
+                return
+            except StoreUnavailable:
+                waited = time.monotonic() - start
+                if waited > bound_s:
+                    raise
+                time.sleep(min(OUTAGE_BACKOFF_S * 2 ** min(waited, 30), OUTAGE_BACKOFF_MAX_S))
 
     def _fail(self, active: ActiveRun, error: str) -> None:
         """The run ends failed (not interrupted: nobody stopped it), keeping what it stored."""
@@ -153,7 +196,7 @@ class RunManager:
         error = {"complete": "", "cancelled": "", "interrupted": SHUTDOWN}.get(
             status, f"{len(rows) - done} of {len(rows)} points did not complete")
         summary = {"status": status, **sweep_summary(rows, rate_target is not None)}
-        self.store.finish(parent.run_id, status, summary, None, error)
+        self._patiently(lambda: self.store.finish(parent.run_id, status, summary, None, error))
         parent.update(status=status, error=error)
 
     def _sweep_point(self, parent: ActiveRun, point: Point, trace: LoadedTrace, rate_target: float | None) -> dict:
@@ -214,13 +257,26 @@ class RunManager:
         with self._lock:
             active = self._active.get(run_id)
         if active is None:
-            raise NotRunning(f"run {run_id} is {self.store.get_run(run_id).status}, not running")
+            self._cancel_elsewhere(run_id)
+            return
         active.stop("cancelled")
         version = -1
         for _ in range(int(wait_s / 0.1)):
             snapshot, version = active.wait_newer(version, 0.1)
             if snapshot.status != "running":
                 return
+
+    def _cancel_elsewhere(self, run_id: str) -> None:
+        """A run this controller does not drive: cancelled here if nobody does (its lease expired,
+        e.g. a controller that died), else the answer says who drives it or how it ended."""
+        if self.store.end_orphan(run_id, "cancelled", "cancelled after its lease expired (its owner stopped "
+                                                      "storing records); the records it stored are kept"):
+            return
+        status = self.store.get_run(run_id).status
+        if status != "running":
+            raise NotRunning(f"run {run_id} is {status}, it has ended: only a running run can be cancelled")
+        owner, _ = self.store.driver(run_id)
+        raise NotRunning(f"run {run_id} is driven by {owner}, not by this controller: cancel it there")
 
     def shutdown(self) -> None:
         """Stop every run: those in flight end interrupted with what they stored, queued ones too."""

@@ -3,7 +3,7 @@
 It answers the parent's calls in the order they were sent, so a batch sent before `finish` is
 committed before the run ends. Runs it created and the parent did not end are marked interrupted
 when the parent closes the store or dies (end-of-file on the request pipe), with every record
-stored so far: the summary is then absent, as after any interruption the parent could not finish.
+stored so far and a summary computed from exactly those records (`Store.mark_interrupted`).
 """
 
 from __future__ import annotations

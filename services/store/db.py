@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from twin.errors import TwinError
@@ -27,6 +27,19 @@ _PG_MIGRATION_LOCK_KEY = 0x7477696E
 
 class StoreError(TwinError):
     """The run store's database cannot be reached, or its schema cannot be brought up to date."""
+
+
+class StoreUnavailable(StoreError):
+    """A call failed because the database could not be reached (restarting, network, locked): the
+    same call may succeed later. What it would have written was not written."""
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a SQLAlchemy error means the database was out of reach rather than a refusal: a lost
+    or refused connection (OperationalError, InterfaceError, an invalidated connection)."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def resolve_url(url: str | None = None) -> str:

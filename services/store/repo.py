@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.store import convert
-from services.store.db import create_store_engine, migrate, resolve_url
+from services.store.db import StoreUnavailable, create_store_engine, is_unreachable, migrate, resolve_url
 from services.store.models import ComponentModel, RequestModel, RunModel, SeriesModel
 from services.store.rows import RunInfo, RunKind, RunRow, RunStatus, process_owner
+from services.store.stored import stored_summary
 from twin.errors import InvalidSpec, NotRunning, UnknownName, quote
 from twin.metrics import RequestRecord, SeriesSample
 
@@ -45,8 +48,9 @@ def open_store(url: str | None = None, owner: str | None = None) -> Store:
     """Open the store at `url` (else $TWIN_DATABASE_URL, else sqlite:///twin.db) and migrate it.
 
     Runs it creates are owned by `owner` (default: this process, see `process_owner`) with a
-    lease of $TWIN_RUN_LEASE_S seconds. Raises `StoreError` naming the URL (password hidden)
-    when the database is unreachable.
+    lease of $TWIN_RUN_LEASE_S seconds. Every opening reclaims the runs whose lease expired (their
+    process died), so no command ever shows a dead run as running. Raises `StoreError` naming the
+    URL (password hidden) when the database is unreachable.
     """
     url = resolve_url(url)
     lease_s = lease_seconds()
@@ -56,7 +60,23 @@ def open_store(url: str | None = None, owner: str | None = None) -> Store:
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine, owner, lease_s)
+    store = Store(engine, owner, lease_s)
+    try:
+        store.take_over_expired()
+    except (StoreUnavailable, SQLAlchemyError):  # e.g. SQLite busy: the next opener reclaims them
+        pass
+    return store
+
+
+@contextmanager
+def _reachable():
+    """A lost connection becomes StoreUnavailable (the caller may try again); nothing else changes."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        if is_unreachable(exc):
+            raise StoreUnavailable(f"the database is unreachable: {getattr(exc, 'orig', None) or exc}") from exc
+        raise
 
 
 class Store:
@@ -101,18 +121,27 @@ class Store:
         return run_id
 
     def append(
-        self, run_id: str, requests: list[RequestRecord], series: list[SeriesSample]
+        self, run_id: str, requests: list[RequestRecord], series: list[SeriesSample],
+        after: tuple[int, int] | None = None,
     ) -> None:
         """Store one batch in one transaction: all of it, with the run's counters, or none.
+
+        With `after` (the requests and samples the caller stored before this batch), a batch is
+        stored only on top of exactly those: one retried after a commit whose answer was lost (the
+        database restarted) is recognised as stored and not stored twice. StoreUnavailable if the
+        database could not be reached (the batch was then not stored, or is recognised on retry).
 
         Plain statements on a connection, the rows an executemany of tuples (not the ORM, not
         per-row dicts): a replay's records are its largest write and need no objects.
         """
-        with self.engine.begin() as session:
+        with _reachable(), self.engine.begin() as session:
+            which = [RunModel.id == run_id, RunModel.status == RunStatus.RUNNING.value]
+            if after is not None:
+                which += [RunModel.requests_recorded == after[0], RunModel.series_recorded == after[1]]
             # Counting first also locks the run row, so a concurrent finish waits for the batch.
             counted = session.execute(
                 update(RunModel)
-                .where(RunModel.id == run_id, RunModel.status == RunStatus.RUNNING.value)
+                .where(*which)
                 .values(
                     requests_recorded=RunModel.requests_recorded + len(requests),
                     series_recorded=RunModel.series_recorded + len(series),
@@ -120,6 +149,8 @@ class Store:
                 )
             )
             if counted.rowcount == 0:
+                if after is not None and _already_stored(session, run_id, after, len(requests), len(series)):
+                    return
                 _raise_not_running(session, run_id)
             if requests:
                 _insert_many(session, RequestModel, convert.REQUEST_COLUMNS,
@@ -144,7 +175,7 @@ class Store:
             raise InvalidSpec("summary", "a complete run needs a summary")
         summary = None if summary is None else convert.jsonable("summary", summary)
         rows = convert.component_rows(run_id, components or {})
-        with Session(self.engine) as session, session.begin():
+        with _reachable(), Session(self.engine) as session, session.begin():
             ended = _end_running(session, RunModel.id == run_id, final, error, summary)
             if ended == 0:
                 _raise_not_running(session, run_id)
@@ -152,16 +183,17 @@ class Store:
                 session.execute(insert(ComponentModel), rows)
 
     def mark_interrupted(self, run_id: str, error: str) -> bool:
-        """Mark a RUNNING run interrupted, keeping its records. False if it had already ended."""
-        with Session(self.engine) as session, session.begin():
-            ended = _end_running(session, RunModel.id == run_id, RunStatus.INTERRUPTED, error)
-            if ended == 0:
+        """Mark a RUNNING run interrupted, keeping its records, with a summary of exactly the records
+        stored (see `stored.stored_summary`). False if it had already ended."""
+        with _reachable(), Session(self.engine) as session, session.begin():
+            ended = _end_with_stored_summary(session, run_id, RunModel.id == run_id, RunStatus.INTERRUPTED, error)
+            if not ended:
                 _require_run(session, run_id)
-        return ended == 1
+        return ended
 
     def renew(self, run_id: str) -> None:
         """Extend a RUNNING run's lease (as every append does). NotRunning if it ended or was taken over."""
-        with Session(self.engine) as session, session.begin():
+        with _reachable(), Session(self.engine) as session, session.begin():
             renewed = session.execute(
                 update(RunModel)
                 .where(RunModel.id == run_id, RunModel.status == RunStatus.RUNNING.value)
@@ -171,20 +203,36 @@ class Store:
                 _raise_not_running(session, run_id)
 
     def take_over_expired(self) -> list[str]:
-        """At start-up: mark interrupted every RUNNING run whose lease expired (its process
-        stopped storing batches), saying so in its error; live runs of other processes are
-        left alone. Returns the ids taken over."""
-        now = datetime.now(UTC)
-        expired = and_(RunModel.status == RunStatus.RUNNING.value,
-                       or_(RunModel.lease_expires_at.is_(None), RunModel.lease_expires_at < now))
+        """Mark interrupted every RUNNING run whose lease expired (its process stopped storing
+        batches), saying so in its error, with a summary of the records it stored; live runs of
+        other processes are left alone. `open_store` does this; a long-lived service repeats it.
+        Returns the ids taken over."""
+        expired = _expired()
         query = select(RunModel.id, RunModel.owner, RunModel.lease_expires_at).where(expired)
         taken = []
-        with Session(self.engine) as session, session.begin():
+        with _reachable(), Session(self.engine) as session, session.begin():
             for run_id, owner, expires in session.execute(query).all():
                 reason = takeover_reason(owner, expires, self.owner)
-                if _end_running(session, and_(RunModel.id == run_id, expired), RunStatus.INTERRUPTED, reason):
+                if _end_with_stored_summary(session, run_id, and_(RunModel.id == run_id, expired),
+                                            RunStatus.INTERRUPTED, reason):
                     taken.append(run_id)
         return taken
+
+    def end_orphan(self, run_id: str, status: str, error: str) -> bool:
+        """End a RUNNING run whose lease expired (nobody drives it) in `status`, with a summary of
+        its stored records. False if it is not running, or is running with a live lease."""
+        final = convert.parse(RunStatus, "status", status)
+        with _reachable(), Session(self.engine) as session, session.begin():
+            return _end_with_stored_summary(session, run_id, and_(RunModel.id == run_id, _expired()), final, error)
+
+    def driver(self, run_id: str) -> tuple[str, datetime | None]:
+        """Who drives a run (its owner) and until when its lease runs (UTC)."""
+        query = select(RunModel.owner, RunModel.lease_expires_at).where(RunModel.id == run_id)
+        with Session(self.engine) as session:
+            row = session.execute(query).one_or_none()
+        if row is None:
+            raise UnknownName("run", run_id)
+        return row[0] or "an unknown process", row[1]
 
     def get_run(self, run_id: str) -> RunRow:
         """A run by its full id or a unique prefix of it (as git takes commits)."""
@@ -209,10 +257,13 @@ class Store:
     def delete_run(self, run_id: str) -> str:
         """Delete a run that has ended, with everything it recorded; returns its full id."""
         run_id = self.resolve_id(run_id)
+        self.end_orphan(run_id, RunStatus.INTERRUPTED.value, f"deleted by {self.owner} after its lease expired")
         with Session(self.engine) as session, session.begin():
             status = _require_run(session, run_id)
             if status == RunStatus.RUNNING.value:
-                raise NotRunning(f"run {run_id} is still running: cancel it first")
+                owner, expires = self.driver(run_id)
+                raise NotRunning(f"run {run_id} is still running in {owner} (its lease runs to "
+                                 f"{_utc(expires)}): stop it there first")
             for model in (RequestModel, SeriesModel, ComponentModel):
                 session.execute(delete(model).where(model.run_id == run_id))
             session.execute(delete(RunModel).where(RunModel.id == run_id))
@@ -265,9 +316,43 @@ class Store:
 
 def takeover_reason(owner: str, expires: datetime | None, by: str) -> str:
     if expires is None:
-        return f"taken over at start-up by {by}: the run has no lease (written before leases existed)"
-    return (f"taken over at start-up by {by}: its owner ({owner or 'unknown'}) stopped storing "
-            f"records; its lease expired at {expires:%Y-%m-%d %H:%M:%S} UTC")
+        return f"taken over by {by}: the run has no lease (written before leases existed)"
+    return (f"taken over by {by}: its owner ({owner or 'unknown'}) stopped storing records; its lease "
+            f"expired at {_utc(expires)}; the records it stored are kept and summarised")
+
+
+def _utc(moment: datetime | None) -> str:
+    return "an unknown time" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _expired() -> ColumnElement[bool]:
+    """RUNNING runs whose lease ran out (or that never had one)."""
+    return and_(RunModel.status == RunStatus.RUNNING.value,
+                or_(RunModel.lease_expires_at.is_(None), RunModel.lease_expires_at < datetime.now(UTC)))
+
+
+def _end_with_stored_summary(session: Session, run_id: str, which: ColumnElement[bool], status: RunStatus,
+                             error: str) -> bool:
+    """End the run if `which` still holds, then summarise its records: the status change locks the
+    row first, so no batch can be added between the two and the summary counts exactly what is kept."""
+    if not _end_running(session, which, status, error):
+        return False
+    summary = stored_summary(session, run_id, status.value)
+    summary = None if summary is None else convert.jsonable("summary", summary)
+    session.execute(update(RunModel).where(RunModel.id == run_id).values(summary=summary))
+    return True
+
+
+def _already_stored(session, run_id: str, after: tuple[int, int], requests: int, series: int) -> bool:
+    """Whether the run's counters already include this batch on top of `after` (its commit was lost)."""
+    row = session.execute(select(RunModel.status, RunModel.requests_recorded, RunModel.series_recorded)
+                          .where(RunModel.id == run_id)).one_or_none()
+    if row is None or row[0] != RunStatus.RUNNING.value:
+        return False
+    if (row[1], row[2]) == (after[0] + requests, after[1] + series):
+        return True
+    raise InvalidSpec("after", f"run {run_id} holds {row[1]} requests and {row[2]} samples, not the "
+                               f"{after[0]} and {after[1]} this batch follows")
 
 
 def _end_running(

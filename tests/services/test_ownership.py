@@ -60,7 +60,7 @@ def test_a_second_controller_leaves_a_live_run_and_takes_over_a_dead_ones(db_url
         with open_store(db_url) as store:
             row = store.get_run(run_id)
             assert row.status == "interrupted"
-            assert "taken over at start-up by controller" in row.error and f"pid {owner})" in row.error
+            assert "taken over by controller" in row.error and f"pid {owner})" in row.error
             assert "lease expired" in row.error
             assert len(store.request_records(row.id, limit=100_000)) == row.requests_recorded > before
     finally:

@@ -1,7 +1,7 @@
 """`twin replay` keeps its store in a child process (services.store.writer). Real CLI processes on
 real databases: the stored run is the one the in-process store gives, the CLI process never loads
 SQLAlchemy, errors stay one line, and signals (to the whole process group, as Ctrl-C sends them) or
-the CLI's death leave the run interrupted with its records and no writer process behind."""
+the CLI's death leave the run interrupted with its records, a summary of them and no writer process behind."""
 
 from __future__ import annotations
 
@@ -207,10 +207,12 @@ def test_when_the_cli_is_killed_its_writer_marks_the_run_and_exits(db_url) -> No
         cli.communicate(timeout=60)
         wait_for(lambda: not running(writer), "the writer to exit", timeout_s=30)
     row, kept = stored(db_url, run_id)
-    assert row.status == "interrupted" and row.summary is None
+    assert row.status == "interrupted"
     assert row.error == (f"its twin replay process (pid {cli.pid}) ended before finishing the run; "
                          "the records stored until then are kept")
-    assert 0 < len(kept) == row.requests_recorded < 1000
+    assert 0 < len(kept) == row.requests_recorded == row.summary["requests"]["total"] < 1000
+    assert row.summary["source"] == "stored records"
+    assert row.summary["requests"]["done"] == sum(r.state == "done" for r in kept)
 
 
 def test_a_batch_the_store_refuses_stops_the_cli_with_one_line_and_keeps_what_was_stored(tmp_path) -> None:
@@ -250,7 +252,7 @@ def test_when_the_writer_is_killed_the_cli_stops_with_one_line_and_marks_the_run
     assert (cli.returncode, out) == (1, "")
     assert err == f"Error: the store writer process (pid {writer}) ended unexpectedly (exit code -9)\n"
     row, kept = stored(db, run_id)
-    assert (row.status, row.summary) == ("interrupted", None)
+    assert row.status == "interrupted" and row.summary["requests"]["total"] == len(kept)
     assert row.error == (f"its store writer process (pid {writer}) ended unexpectedly (exit code -9); "
                          "the records it stored are kept")
     assert 0 < len(kept) == row.requests_recorded < 1000

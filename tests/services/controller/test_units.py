@@ -48,7 +48,7 @@ def _records(n: int, start: int = 0) -> list[RequestRecord]:
 
 def test_the_sink_skips_what_an_earlier_attempt_stored() -> None:
     stored: list = []
-    sink = StoreSink(lambda r, s: stored.append((r, s)), batch=1)  # every call stored at once
+    sink = StoreSink(lambda r, s, _after: stored.append((r, s)), batch=1)  # every call stored at once
     sink(_records(3), [SeriesSample(0.0, "x", 1.0)])
     sink(_records(2, start=3), [])
     sink.restart()  # a new replica replays from the start, the same records in the same order
@@ -61,7 +61,7 @@ def test_the_sink_skips_what_an_earlier_attempt_stored() -> None:
 
 def test_the_sink_stores_in_batches_and_drops_what_a_lost_attempt_held() -> None:
     stored: list = []
-    sink = StoreSink(lambda r, s: stored.append([x.request_id for x in r]), batch=5, every_s=3600.0)
+    sink = StoreSink(lambda r, s, _after: stored.append([x.request_id for x in r]), batch=5, every_s=3600.0)
     sink(_records(3), [])
     assert stored == []  # held: fewer than a batch, and not yet a minute
     sink(_records(2, start=3), [])
@@ -74,7 +74,7 @@ def test_the_sink_stores_in_batches_and_drops_what_a_lost_attempt_held() -> None
 
 def test_the_sink_stores_at_least_every_few_seconds() -> None:
     stored: list = []
-    sink = StoreSink(lambda r, s: stored.append(len(r)), batch=1000, every_s=0.0)  # a batch is always due
+    sink = StoreSink(lambda r, s, _after: stored.append(len(r)), batch=1000, every_s=0.0)  # a batch is always due
     sink(_records(1), [])
     sink([], [])  # an empty batch still goes: it renews the run's lease
     assert stored == [1, 0]

@@ -134,7 +134,7 @@ def test_only_runs_whose_lease_expired_are_taken_over(store):
     for run_id in stale:
         run = store.get_run(run_id)
         assert run.status == "interrupted" and run.finished_at is not None
-        assert "taken over at start-up by" in run.error and "controller on gone, pid 1" in run.error
+        assert "taken over by" in run.error and "controller on gone, pid 1" in run.error
         assert "lease expired" in run.error
     assert store.get_run(done).status == "complete"
     assert store.get_run(live).status == "running"
