@@ -72,7 +72,11 @@ trace_options = _stack([
     click.option("--on-bad-row", default="raise", show_default=True, type=click.Choice(["raise", "skip"]),
                  help="Stop at a malformed row, or drop and count it."),
     click.option("--speedup", default=1.0, show_default=True, help="Divide arrival times by this."),
-    click.option("--rate", default=None, type=float, help="Rescale arrivals to this mean rate (req/s)."),
+    click.option("--rate", default=None, type=float, help="Rescale arrivals to this mean rate (req/s); a trace "
+                                                           "without times gets Poisson arrivals at it."),
+    click.option("--burstiness", default=None, type=float,
+                 help="With --rate: draw arrivals with gamma gaps of this shape instead (1 = Poisson, lower is "
+                      "burstier; seeded by --seed), as vLLM's benchmark --burstiness."),
     click.option("--window", default=None, help="START:END seconds of the trace to keep."),
     click.option("--sample", default=1.0, show_default=True, help="Keep this fraction of requests (seeded)."),
     click.option("--limit", default=None, type=int, help="Keep the first N requests."),
@@ -87,7 +91,8 @@ def trace_options_from(opts: dict) -> TraceOptions:
     return TraceOptions(fmt=opts.get("fmt"), mapping=parse_mapping(opts["mapping"]) if opts.get("mapping") else None,
                         on_bad_row=opts.get("on_bad_row", "raise"), window_start_s=start, window_end_s=end,
                         sample_fraction=opts.get("sample", 1.0), sample_seed=opts.get("seed", 0) or 0,
-                        limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"))
+                        limit=opts.get("limit"), speedup=opts.get("speedup", 1.0), rate_rps=opts.get("rate"),
+                        burstiness=opts.get("burstiness"))
 
 
 def parse_window(text: str | None) -> tuple[float, float | None]:

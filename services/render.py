@@ -24,21 +24,33 @@ def runs_table(runs: list[dict]) -> Table:
     """Runs with their full ids (any unique prefix of one is accepted wherever a run id is)."""
     t = Table(title="Runs", title_justify="left")
     for col in ("run_id", "created (UTC)", "status", "kind", "trace", "requests"):
-        t.add_column(col, no_wrap=col == "run_id")
+        t.add_column(col, no_wrap=col in ("run_id", "status"))  # 'interrupted' whole at 80 columns
     for r in runs:
         t.add_row(r["run_id"], r["created_at"][:19].replace("T", " "), r["status"], r["kind"], r["trace"],
                   f"{r['requests_recorded']:,}")
     return t
 
 
-def compare_table(run_ids: list[str], rows: list[tuple[str, list[float]]]) -> Table:
+def compare_table(names: list[str], rows: list[tuple[str, list[float]]]) -> Table:
+    """Figures (rows) of runs (columns, named by design: services.metrics.compare.labels)."""
     t = Table(title="Runs compared", title_justify="left")
     t.add_column("figure (unit in the name)")
-    for run_id in run_ids:
-        t.add_column(run_id[:12], justify="right")
+    for name in names:
+        t.add_column(name, justify="right")
     for metric, values in rows:
-        t.add_row(metric, *("-" if v != v else f"{v:,.4g}" for v in values))
+        t.add_row(metric, *(compare_cell(metric, v) for v in values))
     return t
+
+
+def compare_cell(metric: str, v: float) -> str:
+    """A count as an integer with thousands separators (17,750, not 1.775e+04); large figures without
+    an exponent; the rest to 4 significant digits."""
+    from services.metrics.compare import COUNTS
+    if v != v:
+        return "-"
+    if metric in COUNTS or (abs(v) >= 1000 and v == int(v)):
+        return f"{int(v):,}"
+    return f"{v:,.1f}" if abs(v) >= 1000 else f"{v:,.4g}"
 
 
 def catalog_table(kind: str, catalog=None) -> Table:

@@ -84,13 +84,16 @@ def runs_compare(obj, run_ids: tuple[str, ...], as_json: bool) -> None:
     if len(run_ids) < 2:
         raise CliError(f"compare needs two or more runs, got {len(run_ids)}")
     from services import render
+    from services.metrics.compare import labels
     with backend(obj) as b:
-        ids = [b.get(r)["run_id"] for r in run_ids]
+        runs = [b.get(r) for r in run_ids]
+        ids = [r["run_id"] for r in runs]
         rows = b.compare(ids)
+    names = labels([r.get("spec") for r in runs], ids)
     if as_json:
-        _json({"run_ids": ids, "rows": [{"metric": m, "values": v} for m, v in rows]})
+        _json({"run_ids": ids, "labels": names, "rows": [{"metric": m, "values": v} for m, v in rows]})
     else:
-        obj.console.print(render.compare_table(ids, rows))
+        obj.console.print(render.compare_table(names, rows))
 
 
 @runs.command("export")

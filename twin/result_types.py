@@ -252,6 +252,8 @@ class PrefixCache(TypedDict):
     evictions: int
     host_evictions: int
     device_capacity_tokens: float
+    replica_lookups_min: int  # lookups (requests with prefix blocks) at the replica that had fewest
+    replica_lookups_max: int  # ... and most: their spread shows how evenly the router shared the load
 
 
 class Speculative(TypedDict):

@@ -10,6 +10,7 @@ larger than its text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -18,7 +19,23 @@ from twin.errors import InvalidSpec
 
 # libyaml's safe loader where PyYAML was built with it (the same documents, about 10x faster: the
 # catalogue is parsed at every start), else the pure-Python one.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class SAFE_LOADER(_BASE_LOADER):  # noqa: N801 (named as the loader constant it replaces)
+    """The safe loader, with a number in exponent notation read as a number: YAML 1.1 (PyYAML) reads
+    `25e-6` or `1E3` as text, since its floats need a dot; YAML 1.2 and users read them as numbers."""
+
+
+SAFE_LOADER.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
+def scalar(text: str) -> Any:
+    """One scalar as the catalogue's YAML reads it (64 -> int, 25e-6 -> float, hbm3 -> str)."""
+    return yaml.load(text, Loader=SAFE_LOADER)
 MAX_DEPTH = 32  # a catalogue entry nests 3 or 4 levels; inline definitions 3 more
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)

@@ -45,7 +45,8 @@ def trace_source(stub: controller_pb2_grpc.ControllerStub, source: str, fmt: str
 def options_msg(opts: dict) -> controller_pb2.TraceOptions:
     msg = controller_pb2.TraceOptions(format=opts.get("fmt") or "", mapping=opts.get("mapping") or "",
                                       on_bad_row=opts.get("on_bad_row") or "", sample_seed=opts.get("seed") or 0,
-                                      limit=opts.get("limit"), rate_rps=opts.get("rate"))
+                                      limit=opts.get("limit"), rate_rps=opts.get("rate"),
+                                      burstiness=opts.get("burstiness"))
     if opts.get("window"):
         msg.window_start_s, end = parse_window(opts["window"])
         if end is not None:

@@ -85,4 +85,5 @@ def trace_options(msg: controller_pb2.TraceOptions) -> TraceOptions:
                         on_bad_row=msg.on_bad_row or "raise",
                         window_start_s=msg.window_start_s, window_end_s=get("window_end_s"),
                         sample_fraction=get("sample_fraction", 1.0), sample_seed=msg.sample_seed,
-                        limit=get("limit"), speedup=get("speedup", 1.0), rate_rps=get("rate_rps"))
+                        limit=get("limit"), speedup=get("speedup", 1.0), rate_rps=get("rate_rps"),
+                        burstiness=get("burstiness"))

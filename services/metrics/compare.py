@@ -21,7 +21,14 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hardware.mac_util", ("hardware", "mac_util")),
     ("hardware.kv_peak_occupancy", ("hardware", "kv_peak_occupancy")),
     ("hardware.preemptions", ("hardware", "preemptions")),
+    # what a comparison of designs is for: energy, area and the rate each keeps its SLO at
+    ("energy.j_per_output_token", ("energy", "j_per_output_token")),
+    ("energy.output_tok_s_per_kw", ("energy", "output_tok_s_per_kw")),
+    ("area.total_mm2", ("area", "total_mm2")),
+    ("area.output_tok_s_per_mm2", ("area", "output_tok_s_per_mm2")),
+    ("rate_search.goodput_rps", ("rate_search", "goodput_rps")),
 )
+COUNTS = {"requests.done", "requests.rejected", "hardware.preemptions"}  # shown as integers
 
 
 def figure(summary: dict | None, path: tuple[str, ...]) -> float:
@@ -29,6 +36,29 @@ def figure(summary: dict | None, path: tuple[str, ...]) -> float:
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def label(spec: dict | None) -> str:
+    """A run's name by design: its `label` if it was given one, else e.g. "llama2-7b on dgx-h100, tp 8, pd 1:1"."""
+    spec = spec or {}
+    if spec.get("label"):
+        return str(spec["label"])
+    if not spec.get("model"):
+        return ""
+    servers = f"{spec['servers']}x " if spec.get("servers", 1) != 1 else ""
+    words = [f"{spec['model']} on {servers}{spec.get('server')}", f"tp {spec.get('tp')}"]
+    serving = spec.get("serving") or {}
+    if serving.get("pd"):
+        words.append(f"pd {serving['pd']}")
+    if (spec.get("weights"), spec.get("kv")) != ("fp16", "fp16"):
+        words.append(f"{spec.get('weights')}/{spec.get('kv')}")
+    return ", ".join(words)
+
+
+def labels(specs: list[dict | None], run_ids: list[str]) -> list[str]:
+    """Column names for runs compared: labels by design, the run id's prefix added where two would read alike."""
+    names = [label(s) or r[:12] for s, r in zip(specs, run_ids)]
+    return [f"{n} ({r[:8]})" if names.count(n) > 1 else n for n, r in zip(names, run_ids)]
 
 
 def compare(summaries: list[dict | None]) -> list[tuple[str, list[float]]]:

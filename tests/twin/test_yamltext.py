@@ -35,3 +35,36 @@ def test_nesting_deeper_than_the_bound_is_refused(text: str) -> None:
 
 def test_nesting_up_to_the_bound_loads() -> None:
     assert yamltext.load("- " * yamltext.MAX_DEPTH + "1\n", "w") is not None
+
+
+# ---- a number in any notation is a number (issue 26, item 9) ----------------------------------------
+def test_exponent_notation_is_a_number_in_catalogue_yaml_and_sweep_values():
+    from twin.explore.sweep import _scalar
+    from twin.yamltext import load
+    assert load("kernel_launch_s: 25e-6\nx: [1E3, -2.5e+3, .5e-3]\n", "chip") == \
+        {"kernel_launch_s": 25e-6, "x": [1000.0, -2500.0, 0.0005]}
+    assert [_scalar(v) for v in ("25e-6", "0.000025", "64", "hbm3", "1e")] == [25e-6, 25e-6, 64, "hbm3", "1e"]
+
+
+def test_a_sweep_over_a_gpu_launch_time_in_exponent_notation(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from services.cli import cli
+    out = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'runs.db'}", "sweep", "azure-conv-2023",
+                                   "--limit", "5", "--server", "dgx-h100", "--model", "opt-1.3b",
+                                   "--set", "chip.kernel_launch_s=25e-6,1e-5", "--json"])
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.output)["points"]) == 2
+
+
+def test_an_unrecognised_trace_names_the_cli_flags(tmp_path):
+    from click.testing import CliRunner
+
+    from services.cli import cli
+    odd = tmp_path / "odd.csv"
+    odd.write_text("when,prompt,completion\n1,10,20\n")
+    out = CliRunner().invoke(cli, ["trace", "stats", str(odd)])
+    assert out.exit_code == 1 and "--format" in out.output and "--mapping" in out.output
+    assert "fmt=" not in out.output

@@ -15,8 +15,7 @@ import dataclasses
 import itertools
 from typing import Callable, Sequence
 
-import yaml
-
+from twin import yamltext
 from twin.errors import CapacityExceeded, InvalidSpec, TwinError
 from twin.replay import RunSpec
 from twin.serving.fields import BY_NAME, SWEEPABLE
@@ -80,8 +79,8 @@ def _axis(index: int, field: str, values: Sequence[str]) -> tuple[str, list]:
 
 
 def _scalar(text: str):
-    """A hardware value as YAML reads it (64 -> int, 1.5e3 -> float, hbm3 -> str)."""
-    value = yaml.safe_load(text) if isinstance(text, str) else text
+    """A hardware value as the catalogue's YAML reads it (64 -> int, 25e-6 -> float, hbm3 -> str)."""
+    value = yamltext.scalar(text) if isinstance(text, str) else text
     if not isinstance(value, (int, float, str, bool)):
         raise InvalidSpec("--set", f"{str(text)[:40]!r} is not a number or a word")
     return value

@@ -32,7 +32,10 @@ def _prefix(sim, caches) -> dict:
             "token_hit_rate": c.hit_tokens / c.lookup_tokens if c.lookup_tokens else 0.0,
             "hit_tokens": c.hit_tokens, "host_hit_tokens": c.host_hit_tokens,
             "prefill_tokens_saved": saved, "evictions": c.evictions, "host_evictions": c.host_evictions,
-            "device_capacity_tokens": caches[0].device_tokens}
+            "device_capacity_tokens": caches[0].device_tokens,
+            # the spread of requests over the replicas with a cache: a router that pins a prefix shows here
+            "replica_lookups_min": min(cache.counters.lookups for cache in caches),
+            "replica_lookups_max": max(cache.counters.lookups for cache in caches)}
 
 
 def _speculative(reps) -> dict:

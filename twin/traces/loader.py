@@ -7,6 +7,9 @@ apply in a fixed order:
 
     window (trace seconds) -> sample -> limit -> speedup | rate -> clamp -> renumber
 
+A rate rescales a timed trace's arrivals (its burst pattern kept); given a burstiness, or
+for a lengths-only file that has no times, it draws Gamma/Poisson arrivals at that rate.
+
 so a window is given in the trace's own time, and the rate target is met by
 the requests actually replayed. Request ids are always the final position
 (dense 0..n-1 in arrival order); a trace's own id column (Splitwise
@@ -28,7 +31,8 @@ from twin.traces.builtin import BUILTIN_TRACES
 from twin.traces.formats import ColumnMapping
 from twin.traces.lengths import EmpiricalLengths
 from twin.traces.prefix import ragpulse_sizes, with_prefix_blocks
-from twin.traces.readers import BAD_ROW_POLICIES, BadRows, detect_format, stream_requests
+from twin.traces import servegen
+from twin.traces.readers import BAD_ROW_POLICIES, BadRows, detect_format, stream_requests, text_lines
 from twin.traces.synthetic import generate, is_synthetic, parse_synthetic
 
 
@@ -49,6 +53,9 @@ class TraceOptions:
     limit: int | None = None
     speedup: float = 1.0
     rate_rps: float | None = None  # target mean rate; excludes speedup
+    # Gamma shape of arrivals drawn at rate_rps (1.0 = Poisson), seeded by sample_seed. None: a timed trace
+    # keeps its own arrival pattern, rescaled; a lengths-only file (no times) gets Poisson arrivals.
+    burstiness: float | None = None
     max_context: int | None = None  # clamp input+output to the model's context window
 
     def __post_init__(self) -> None:
@@ -62,6 +69,10 @@ class TraceOptions:
         self._check(self.speedup > 0, "speedup", "must be > 0")
         self._check(self.rate_rps is None or self.rate_rps > 0, "rate_rps", "must be > 0 requests/s")
         self._check(self.rate_rps is None or self.speedup == 1.0, "rate_rps", "give speedup or rate_rps, not both")
+        self._check(self.burstiness is None or self.rate_rps is not None, "burstiness",
+                    "needs a rate (rate_rps) to draw arrivals at")
+        self._check(self.burstiness is None or tf.MIN_BURSTINESS <= self.burstiness <= tf.MAX_BURSTINESS,
+                    "burstiness", f"must be in [{tf.MIN_BURSTINESS:g}, {tf.MAX_BURSTINESS:g}] (gamma shape; 1 = Poisson)")
         self._check(self.max_context is None or self.max_context >= 2, "max_context", "must be >= 2 tokens")
 
     def _check(self, ok: bool, field: str, rule: str) -> None:
@@ -89,17 +100,22 @@ def load_trace(source: str | Path, options: TraceOptions | None = None) -> Loade
     """Read ``source`` (built-in name, file path or ``synthetic:...``) and apply ``options``."""
     options = options or TraceOptions()
     loaded = _read_source(str(source), options)
-    requests, clamped = apply_options(loaded.requests, options)
+    requests, clamped = apply_options(loaded.requests, options, loaded.timed)
     if not requests:  # a run of no requests would "complete" having shown nothing
         raise InvalidSpec("trace", f"no requests left in {loaded.name} after the window, sample and limit "
                                    "options")
     requests = with_prefix_blocks(requests, loaded.block_tokens,
                                   ragpulse_sizes(loaded.path.parent) if loaded.fmt == "ragpulse" else None)
-    return dataclasses.replace(loaded, requests=requests, clamped=clamped)
+    timed = loaded.timed or options.rate_rps is not None
+    return dataclasses.replace(loaded, requests=requests, clamped=clamped, timed=timed)
 
 
-def apply_options(requests: list[TraceRequest], options: TraceOptions) -> tuple[list[TraceRequest], int]:
-    """The transforms of ``options`` in the documented order; returns (requests, clamped count)."""
+def apply_options(requests: list[TraceRequest], options: TraceOptions,
+                  timed: bool = True) -> tuple[list[TraceRequest], int]:
+    """The transforms of ``options`` in the documented order; returns (requests, clamped count).
+
+    A rate rescales a timed trace's own arrivals; with a burstiness, or on a trace without times
+    (`timed` False), it draws new ones (``tf.arrivals_at``)."""
     if options.window_start_s > 0 or options.window_end_s is not None:
         requests = tf.window(requests, options.window_start_s, options.window_end_s)
     if options.sample_fraction < 1:
@@ -108,7 +124,9 @@ def apply_options(requests: list[TraceRequest], options: TraceOptions) -> tuple[
         requests = tf.limit(requests, options.limit)
     if options.speedup != 1.0:
         requests = tf.speedup(requests, options.speedup)
-    if options.rate_rps is not None:
+    if options.rate_rps is not None and (options.burstiness is not None or not timed):
+        requests = tf.arrivals_at(requests, options.rate_rps, options.burstiness or 1.0, options.sample_seed)
+    elif options.rate_rps is not None:
         requests = tf.rate(requests, options.rate_rps)
     clamped = 0
     if options.max_context is not None:
@@ -143,6 +161,8 @@ def read_file(source: str, options: TraceOptions, narrow: bool = False) -> Loade
     thousand requests, holds only those; `apply_options` then gives what it gives on the whole file.
     """
     path, builtin_fmt, name = resolve_path(source)
+    if is_servegen(path, options):
+        return read_servegen(path, name, options)
     explicit = options.fmt is not None or options.mapping is not None
     spec = detect_format(path, options.fmt if explicit else builtin_fmt, options.mapping)
     bad, order = BadRows(options.on_bad_row), ArrivalOrder()
@@ -156,6 +176,24 @@ def read_file(source: str, options: TraceOptions, narrow: bool = False) -> Loade
         raise TraceFormatError(name, 1, "<file>", f"no requests in {name}{skipped}")
     return LoadedTrace(name, path, spec.name, requests, bad.count, 0, bad.first, spec.block_tokens, spec.timed,
                        order.out_of_order)
+
+
+def is_servegen(path: Path, options: TraceOptions) -> bool:
+    """Whether `path` is a ServeGen trace.csv: named so by the format, or detected by its first row."""
+    if options.fmt is not None or options.mapping is not None:
+        return options.fmt == servegen.FORMAT
+    first = next((line for line in text_lines(path) if line.strip()), "")
+    return servegen.looks_like(first)
+
+
+def read_servegen(path: Path, name: str, options: TraceOptions) -> LoadedTrace:
+    """A ServeGen client's requests, generated (seeded by the options' seed) as far as the window and limit need."""
+    whole = options.sample_fraction < 1 or options.window_start_s > 0
+    requests = servegen.generate(path, text_lines(path), options.sample_seed,
+                                 None if whole else options.limit, options.window_end_s)
+    if not requests:
+        raise TraceFormatError(name, 1, "<file>", f"no requests in {name}: the client is idle in every window")
+    return LoadedTrace(name, path, servegen.FORMAT, tf.normalise(requests))
 
 
 @dataclass(frozen=True)

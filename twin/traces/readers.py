@@ -100,12 +100,12 @@ def detect_format(path: Path, fmt: str | None = None, mapping: ColumnMapping | N
     if fmt is not None and fmt not in formats.GENERIC_KINDS:
         if mapping is not None:
             raise InvalidSpec("mapping", f"a column mapping cannot be combined with preset format {fmt!r}; "
-                                         "use fmt='csv' or 'jsonl'")
+                                         "give --format csv or jsonl with --mapping (TraceOptions fmt)")
         return formats.preset(fmt)
     if mapping is not None:
         return formats.generic(fmt or sniff_kind(path), mapping)
     if fmt is not None:
-        raise InvalidSpec("mapping", f"format {fmt!r} needs a column mapping")
+        raise InvalidSpec("mapping", f"format {fmt!r} needs a column mapping (--mapping)")
     return _detect_preset(path)
 
 
@@ -117,7 +117,8 @@ def _detect_preset(path: Path) -> FormatSpec:
         known = ", ".join(name for name, s in formats.FORMATS.items() if s.kind == kind)
         raise TraceFormatError(str(path), 1, "<header>",
                                f"unrecognised columns {quote(str(header), 200)}; known {kind} formats: {known}; "
-                               "pass fmt= or a column mapping")
+                               "name one with --format, or map the columns with --mapping "
+                               "(e.g. 'arrival=ts:ms,input=prompt,output=completion')")
     # Azure 2023 and 2024 share a header; the 2024 timestamps carry a UTC offset.
     if spec.name == "azure2023" and first is not None:
         position = formats.find_column(header, spec.columns.arrival)

@@ -14,8 +14,11 @@ from operator import attrgetter
 from twin.errors import InvalidSpec
 from twin.serving.context import clamp_lengths
 from twin.serving.request import TraceRequest
+from twin.traces.arrivals import MAX_CV, MIN_CV, arrival_times
 
 _ARRIVAL = attrgetter("arrival_s")
+# Gamma shape = 1/cv^2, so the arrival processes' cv bounds give these.
+MIN_BURSTINESS, MAX_BURSTINESS = MAX_CV ** -2, MIN_CV ** -2
 
 
 def normalise(requests: Iterable[TraceRequest]) -> list[TraceRequest]:
@@ -53,8 +56,30 @@ def rate(requests: Iterable[TraceRequest], target_rps: float) -> list[TraceReque
     span = items[-1].arrival_s - items[0].arrival_s
     if span <= 0:
         raise InvalidSpec("rate_rps", "the trace has no time span "
-                                      "(all requests at one instant, e.g. a lengths-only file)")
+                                      "(all requests at one instant, e.g. a lengths-only file: give it arrivals with "
+                                      "burstiness, --burstiness 1 for Poisson)")
     return speedup(items, target_rps * span / len(items))
+
+
+def arrivals_at(requests: Iterable[TraceRequest], rate_rps: float, burstiness: float = 1.0,
+                seed: int = 0) -> list[TraceRequest]:
+    """The requests in order, their arrival times replaced by a renewal process from t=0.
+
+    Gaps are Gamma with shape ``burstiness`` and mean 1/rate_rps, as vLLM's benchmark draws them
+    for ``--request-rate`` with ``--burstiness`` (benchmarks/benchmark_serving.py): 1 is Poisson,
+    below 1 burstier, above 1 smoother (the gaps' coefficient of variation is 1/sqrt(burstiness)).
+    A lengths-only file has no times to rescale; this gives it some.
+    """
+    import numpy as np  # here, not at the top: reading a trace file never loads numpy
+    if not MIN_BURSTINESS <= burstiness <= MAX_BURSTINESS:
+        raise InvalidSpec("burstiness", f"must be in [{MIN_BURSTINESS:g}, {MAX_BURSTINESS:g}], got {burstiness}")
+    items = list(requests)
+    if not items:
+        return items
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: --sample draws from default_rng(seed)
+    process = "poisson" if burstiness == 1.0 else "gamma"
+    times = arrival_times(process, rate_rps, rng, cv=burstiness ** -0.5, n=len(items)).tolist()
+    return [_with(r, arrival_s=t) for r, t in zip(items, times)]
 
 
 def window(requests: Iterable[TraceRequest], start_s: float = 0.0, end_s: float | None = None) -> list[TraceRequest]:

@@ -43,7 +43,7 @@ class TraceSource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., upload_id: _Optional[str] = ...) -> None: ...
 
 class TraceOptions(_message.Message):
-    __slots__ = ("format", "on_bad_row", "window_start_s", "window_end_s", "sample_fraction", "sample_seed", "limit", "speedup", "rate_rps", "mapping")
+    __slots__ = ("format", "on_bad_row", "window_start_s", "window_end_s", "sample_fraction", "sample_seed", "limit", "speedup", "rate_rps", "mapping", "burstiness")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     ON_BAD_ROW_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_S_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class TraceOptions(_message.Message):
     SPEEDUP_FIELD_NUMBER: _ClassVar[int]
     RATE_RPS_FIELD_NUMBER: _ClassVar[int]
     MAPPING_FIELD_NUMBER: _ClassVar[int]
+    BURSTINESS_FIELD_NUMBER: _ClassVar[int]
     format: str
     on_bad_row: str
     window_start_s: float
@@ -64,7 +65,8 @@ class TraceOptions(_message.Message):
     speedup: float
     rate_rps: float
     mapping: str
-    def __init__(self, format: _Optional[str] = ..., on_bad_row: _Optional[str] = ..., window_start_s: _Optional[float] = ..., window_end_s: _Optional[float] = ..., sample_fraction: _Optional[float] = ..., sample_seed: _Optional[int] = ..., limit: _Optional[int] = ..., speedup: _Optional[float] = ..., rate_rps: _Optional[float] = ..., mapping: _Optional[str] = ...) -> None: ...
+    burstiness: float
+    def __init__(self, format: _Optional[str] = ..., on_bad_row: _Optional[str] = ..., window_start_s: _Optional[float] = ..., window_end_s: _Optional[float] = ..., sample_fraction: _Optional[float] = ..., sample_seed: _Optional[int] = ..., limit: _Optional[int] = ..., speedup: _Optional[float] = ..., rate_rps: _Optional[float] = ..., mapping: _Optional[str] = ..., burstiness: _Optional[float] = ...) -> None: ...
 
 class ReplayRequest(_message.Message):
     __slots__ = ("trace", "options", "spec", "slo")
