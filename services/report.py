@@ -24,6 +24,9 @@ def gather(runs, run_ids: list[str]):
         full = run["run_id"]
         records = [r for page in runs.records(full) for r in page]
         out.append(RunData(run, records, runs.series(full), runs.components(full)))
+    from services.metrics.compare import labels  # legends by design, the run id only where two read alike
+    for rd, name in zip(out, labels([rd.run.get("spec") for rd in out], [rd.run["run_id"] for rd in out])):
+        rd.name = name
     return out
 
 

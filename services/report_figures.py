@@ -26,10 +26,11 @@ class RunData:
     records: list[RequestRecord]
     series: list[SeriesSample]
     components: dict[str, dict[str, float]] = field(default_factory=dict)
+    name: str = ""  # the run by design (services.metrics.compare.labels), set by the report
 
     @property
     def label(self) -> str:
-        return self.run["run_id"][:8]
+        return self.name or self.run["run_id"][:8]
 
     @property
     def summary(self) -> dict:

@@ -389,10 +389,10 @@ class ClusterSpec:
     def __post_init__(self) -> None:
         _positive(self, "servers", "tp", "pp")
         per = self.server.chips
-        if self.tp > per:
-            raise InvalidSpec("tp", f"tp={self.tp} exceeds the {per} chips of one {self.server.name} server; "
-                                    "a replica's ESL ring stays inside one server")
-        if per % self.tp:
+        if self.tp > per and self.tp % per:
+            raise InvalidSpec("tp", f"tp={self.tp} exceeds the {per} chips of one {self.server.name} server: a "
+                                    f"group spanning servers takes whole servers (a multiple of {per})")
+        if self.tp <= per and per % self.tp:
             raise InvalidSpec("tp", f"tp={self.tp} must divide the {per} chips per server "
                                     "(topologies are 1x8 ring, 2x4 and 4x2 lines)")
         chips = self.tp * self.pp

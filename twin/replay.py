@@ -27,6 +27,7 @@ from twin.serving.arch_summary import architecture_summary
 from twin.sim import Simulation, hardware_summary
 from twin.summary import RequestTally, Slo, request_summary
 
+MAX_LABEL_CHARS = 200  # a run's label
 SLICES = 200  # progress/sink checkpoints over the trace span
 STREAM_SLICE_S = 60.0  # simulated seconds between checkpoints of a stream whose span is not known
 SINK_BATCH = 5_000  # records and samples handed to a sink at once: each batch is a transaction
@@ -53,6 +54,13 @@ class RunSpec:
     definitions: dict | None = None  # user catalogue entries the spec uses: {"chips": {name: {...}}, ...}
     overrides: dict | None = None  # hardware fields changed for this run: {"chip.mac_trees": 64, ...}
     pp: int = 1  # pipeline stages per replica, each a tensor-parallel group of `tp` chips
+    label: str | None = None  # the run's name in comparisons (runs compare, reports); None: from its design
+
+    def __post_init__(self) -> None:
+        from twin.errors import InvalidSpec
+        if self.label is not None and (not isinstance(self.label, str) or len(self.label) > MAX_LABEL_CHARS
+                                       or not self.label.isprintable()):
+            raise InvalidSpec("label", f"must be printable text of at most {MAX_LABEL_CHARS} characters")
 
     def catalog(self) -> Catalog:
         return catalog_for(self.definitions)

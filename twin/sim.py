@@ -74,6 +74,9 @@ class Simulation:
         if cluster.pp > 1 and self.serving.fidelity == "layer":
             raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
                                           "walks one tensor-parallel group per replica")
+        if cluster.tp > cluster.server.chips and self.serving.fidelity == "layer":
+            raise InvalidSpec("fidelity", "tensor parallelism across servers runs in step fidelity; layer fidelity "
+                                          "walks the ESL links of one server")
         if cluster.pp > 1 and self.serving.speculative:
             raise InvalidSpec("speculative", "speculative decoding is not modelled on a pipeline (pp > 1)")
 

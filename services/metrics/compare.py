@@ -47,9 +47,12 @@ def label(spec: dict | None) -> str:
         return ""
     servers = f"{spec['servers']}x " if spec.get("servers", 1) != 1 else ""
     words = [f"{spec['model']} on {servers}{spec.get('server')}", f"tp {spec.get('tp')}"]
+    if (spec.get("pp") or 1) > 1:
+        words.append(f"pp {spec['pp']}")
     serving = spec.get("serving") or {}
     if serving.get("pd"):
-        words.append(f"pd {serving['pd']}")
+        words.append(f"pd {serving['pd']}" + (f" (prefill on {serving['prefill_server']})"
+                                              if serving.get("prefill_server") else ""))
     if (spec.get("weights"), spec.get("kv")) != ("fp16", "fp16"):
         words.append(f"{spec.get('weights')}/{spec.get('kv')}")
     return ", ".join(words)

@@ -97,3 +97,42 @@ def test_pipeline_limits_are_refused_in_one_line() -> None:
         RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, pp=3).build()
     with pytest.raises(InvalidSpec, match="add --servers"):
         RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, pp=2).build()
+
+
+# ---- tensor parallelism across servers --------------------------------------------------------------
+
+def test_a_tensor_parallel_group_may_span_whole_servers() -> None:
+    server = load_server("lpu-8x-4nm")
+    cluster = ClusterSpec(server, servers=2, tp=16)
+    assert (cluster.chips_per_replica, cluster.servers_per_replica, cluster.max_replicas) == (16, 2, 1)
+    with pytest.raises(InvalidSpec, match="whole servers"):
+        ClusterSpec(server, servers=2, tp=12)
+
+
+def test_gathers_across_two_servers_send_half_of_each_output_through_the_nics() -> None:
+    """A prefill of T tokens at tp 16 over two 8-LPU servers: inside each server the ESL ring carries what it
+    carries at any tp (3.5 slices over the busiest link of a closed 8-ring); each server also receives the
+    other server's half of every gathered output (attention out, O, FC1, FC2) through its NICs, shared by
+    its 8 chips. Exposed, every gather waits at least one network hop."""
+    server, model = load_server("lpu-8x-4nm"), load_model("llama2-70b")
+    cost = CostModel(model, server, 16, QuantPolicy())
+    tokens = 512
+    widths = [model.hidden, model.hidden, model.ffn * model.experts_top_k, model.hidden]
+    ring = sum(tokens * w * 2 / 16 * 3.5 for w in widths)
+    network = sum(tokens * w * 2 / 2 / 8 for w in widths)
+    exposed, moved = cost.esl(tokens)
+    assert moved == pytest.approx(ring + network, rel=1e-12)
+    assert cost.esl(1)[0] >= 4 * server.network.latency_s
+
+
+def test_an_all_reduce_across_servers_crosses_the_network() -> None:
+    """dgx-h100 x 2 at tp 16: each of a layer's two all-reduces adds, beyond NVLink's, a reduce-scatter and an
+    all-gather of half the activations through the servers' NICs and the network hop each way."""
+    server, model = load_server("dgx-h100"), load_model("llama2-70b")
+    inside = CostModel(model, server, 8, QuantPolicy())
+    across = CostModel(model, server, 16, QuantPolicy())
+    tokens = 256
+    data = tokens * model.hidden * 2
+    net = server.network
+    extra = 2 * 2 * (data / 2 / net.bytes_per_s + net.latency_s)
+    assert across.all_reduce(tokens)[0] == pytest.approx(inside.all_reduce(tokens)[0] + extra, rel=1e-12)

@@ -103,7 +103,12 @@ class CostModel:
         self.kv_plain_bytes = 2 * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n))
         self.codec = _codec(codec, model, tp, chip, self.bw, policy, handled) \
             if self.codec_share > 0 else None
-        self.link_load, self.hops = _gather_geometry(tp, server.chips)
+        self.link_load, self.hops = _gather_geometry(min(tp, server.chips), server.chips)
+        # A tensor-parallel group over several servers: its collectives also cross the servers' network
+        self.spans = -(-tp // server.chips)
+        if self.spans > 1 and server.network is None:
+            raise InvalidSpec("tp", f"tp={tp} spans {self.spans} {server.name} servers, which state no network: "
+                                    "add network: to the server's YAML")
         self.engines = chip.compute_engines
         self._by_tokens: dict[int, tuple[float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes,
         # matmul s, weight bytes
@@ -295,9 +300,24 @@ class CostModel:
             slice_bytes = tokens * width * FP16_BYTES / self.tp
             serial = slice_bytes * self.link_load / payload
             produce = max(stream_s, self.matmul_s(tokens, k, n))
-            exposed += max(0.0, serial - produce) + tail
-            moved += slice_bytes * self.link_load
+            net_s, net_bytes = self._across_servers(tokens * width * FP16_BYTES)
+            exposed += max(0.0, max(serial, net_s) - produce) + tail + self._net_latency_s()
+            moved += slice_bytes * self.link_load + net_bytes
         return exposed, moved
+
+    def _across_servers(self, output_bytes: float) -> tuple[float, float]:
+        """(seconds, bytes per chip) a collective of `output_bytes` spends on the network between the servers
+        its group spans: each server receives the other servers' share, (S - 1) / S of it, through its NICs,
+        which its chips share; zero inside one server."""
+        if self.spans == 1:
+            return 0.0, 0.0
+        net = self.server.network
+        crossing = output_bytes * (self.spans - 1) / self.spans
+        return crossing / net.bytes_per_s, crossing / self.server.chips
+
+    def _net_latency_s(self) -> float:
+        """A ring over S servers crosses S - 1 network hops (one way, NIC to NIC) per collective."""
+        return 0.0 if self.spans == 1 else (self.spans - 1) * self.server.network.latency_s
 
     def _gathers(self) -> tuple[tuple[float, float, float, float, float], ...]:
         """Per all-gather of a layer: (output width, its producer's weight-streaming time, the producer's
@@ -329,9 +349,14 @@ class CostModel:
         Each moves 2(n-1)/n of the activations through every GPU's link and takes 2(n-1) steps
         of the link's latency; the kernels run between the matmuls, so all of it is exposed.
         """
-        n, link = self.tp, self.server.link
-        moved = 2 * (2 * (n - 1) / n) * tokens * self.model.hidden * FP16_BYTES
-        return moved / link.bytes_per_s + 2 * 2 * (n - 1) * link.hop_latency_s, moved
+        n, link = min(self.tp, self.server.chips), self.server.link
+        data = tokens * self.model.hidden * FP16_BYTES
+        moved = 2 * (2 * (n - 1) / n) * data
+        intra = moved / link.bytes_per_s + 2 * 2 * (n - 1) * link.hop_latency_s
+        # over servers, hierarchically: the servers all-reduce through their NICs (reduce-scatter and
+        # all-gather: 2 (S - 1) / S of the data each way), then NVLink spreads the result
+        net_s, net_bytes = self._across_servers(data)
+        return intra + 2 * 2 * (net_s + self._net_latency_s()), moved + 2 * 2 * net_bytes
 
     # ---- LM head, sampler, host ------------------------------------------------------
     def head_time(self, s: StepShape) -> float:

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TwinSpec(_message.Message):
-    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving", "pp", "definitions_yaml", "overrides_yaml")
+    __slots__ = ("server", "model", "servers", "tp", "replicas", "policy", "serving", "pp", "label", "definitions_yaml", "overrides_yaml")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class TwinSpec(_message.Message):
     POLICY_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
     PP_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     DEFINITIONS_YAML_FIELD_NUMBER: _ClassVar[int]
     OVERRIDES_YAML_FIELD_NUMBER: _ClassVar[int]
     server: str
@@ -26,9 +27,10 @@ class TwinSpec(_message.Message):
     policy: QuantPolicy
     serving: ServingConfig
     pp: int
+    label: str
     definitions_yaml: str
     overrides_yaml: str
-    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ..., pp: _Optional[int] = ..., definitions_yaml: _Optional[str] = ..., overrides_yaml: _Optional[str] = ...) -> None: ...
+    def __init__(self, server: _Optional[str] = ..., model: _Optional[str] = ..., servers: _Optional[int] = ..., tp: _Optional[int] = ..., replicas: _Optional[int] = ..., policy: _Optional[_Union[QuantPolicy, _Mapping]] = ..., serving: _Optional[_Union[ServingConfig, _Mapping]] = ..., pp: _Optional[int] = ..., label: _Optional[str] = ..., definitions_yaml: _Optional[str] = ..., overrides_yaml: _Optional[str] = ...) -> None: ...
 
 class QuantPolicy(_message.Message):
     __slots__ = ("weights", "kv")

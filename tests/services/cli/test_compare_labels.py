@@ -45,3 +45,28 @@ def test_runs_list_keeps_the_status_whole_at_80_columns():
     console.print(runs_table([{"run_id": "f" * 32, "created_at": "2026-01-01T00:00:00", "status": "interrupted",
                                "kind": "replay", "trace": "azure-conv-2023", "requests_recorded": 19366}]))
     assert "interrupted" in console.export_text()
+
+
+def test_a_given_label_names_the_run_locally_and_through_the_proto(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from services.cli import cli
+    from services.common import convert
+    from twin.errors import InvalidSpec
+    from twin.replay import RunSpec
+    spec = RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, pp=2, label="two-stage LPU")
+    assert convert.run_spec(convert.twin_spec(spec)) == spec
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    ids = [json.loads(runner.invoke(cli, ["--db", db, "replay", "azure-conv-2023", "--limit", "20", *extra,
+                                          "--json"]).output)["run_id"]
+           for extra in (["--label", "two-stage LPU", "--tp", "4", "--pp", "2"], ["--tp", "8"])]
+    out = runner.invoke(cli, ["--db", db, "runs", "compare", *ids, "--json"]).output
+    assert "two-stage LPU" in out and "llama2-7b on lpu-8x-4nm, tp 8" in out
+    try:
+        RunSpec("lpu-8x-4nm", "llama2-7b", label="x\x00y")
+        raise AssertionError("a control character was accepted")
+    except InvalidSpec as exc:
+        assert exc.field == "label"
