@@ -407,6 +407,7 @@ def twin_peak_rss(args: list[str], tmp_path: Path) -> tuple[subprocess.Completed
         resource.setrlimit(resource.RLIMIT_AS, (3 * GB, 3 * GB))
     done = subprocess.run([sys.executable, "-c", script, "--db", f"sqlite:///{tmp_path / 'rss.db'}", *args],
                           capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    assert "maxrss" in done.stderr, f"the child ended without its report (exit {done.returncode}): {done.stderr[-800:]}"
     kb = int(done.stderr.rsplit("maxrss", 1)[1].split()[0])
     return done, kb * 1024
 
