@@ -117,8 +117,9 @@ def _mark_switches(fig: go.Figure, runs: list[RunData], rows: int) -> None:
     for i, rd in enumerate(runs):
         for sw in rd.summary.get("quant", {}).get("switches", []):
             for row in range(1, rows + 1):
+                label = {"annotation_text": f"switch to {sw['to']}"} if row == 1 else {}  # None would print "new text"
                 fig.add_vline(x=sw["t_s"], line={"dash": "dash", "color": _colour(i), "width": 1}, row=row, col=1,
-                              annotation_text=f"switch to {sw['to']}" if row == 1 else None)
+                              **label)
 
 
 def utilisation(runs: list[RunData]) -> go.Figure:
@@ -127,24 +128,26 @@ def utilisation(runs: list[RunData]) -> go.Figure:
                         subplot_titles=("utilisation over the run", "time share per component"))
     for i, rd in enumerate(runs):
         hw, span = rd.summary.get("hardware", {}), max(rd.summary.get("makespan_s") or 0.0, 1e-12)
+        link = hw.get("interconnect", "ESL")  # runs stored before pools: ESL
         bars = {"memory bandwidth": hw.get("hbm_bandwidth_util"), "memory bw while busy":
-                hw.get("hbm_bandwidth_util_busy"), "MAC trees": hw.get("mac_util"),
+                hw.get("hbm_bandwidth_util_busy"), "MACs": hw.get("mac_util"),
                 "replicas busy": hw.get("replica_busy"),
-                "links busy": (hw.get("link_busy_s_per_chip", hw.get("esl_busy_s")) or 0.0) / span,
-                "links exposed": (hw.get("link_exposed_s_per_chip", hw.get("esl_exposed_s")) or 0.0) / span,
+                f"{link} busy": (hw.get("link_busy_s_per_chip", hw.get("esl_busy_s")) or 0.0) / span,
+                f"{link} exposed": (hw.get("link_exposed_s_per_chip", hw.get("esl_exposed_s")) or 0.0) / span,
                 "KV peak": hw.get("kv_peak_occupancy")}
         fig.add_trace(go.Bar(x=list(bars), y=list(bars.values()), name=rd.label, legendgroup=rd.label,
                              marker_color=_colour(i)), row=1, col=1)
         x, y = component_shares(rd.components, span)
         fig.add_trace(go.Bar(x=x, y=y, name=rd.label, legendgroup=rd.label, showlegend=False,
                              marker_color=_colour(i)), row=1, col=2)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%", title_text="share of the run", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", title_text="share of the run", row=1, col=2)
     fig.update_layout(barmode="group")
     return _layout(fig, "Hardware utilisation")
 
 
 COMPONENT_TIMES = (("busy_s", "busy"), ("prefill_busy_s", "prefilling"), ("mem_busy_s", "memory streaming"),
-                   ("esl_exposed_s", "ESL exposed"), ("codec_s", "KV codec exposed"))
+                   ("esl_exposed_s", "link exposed"), ("codec_s", "KV codec exposed"))
 
 
 def component_shares(components: dict[str, dict[str, float]], span: float) -> tuple[list[str], list[float]]:
@@ -158,24 +161,38 @@ def component_shares(components: dict[str, dict[str, float]], span: float) -> tu
     return x, y
 
 
+# The efficiency panel: one quantity per axis, each with its unit; the path in the summary, and how to show it
+EFFICIENCY = (("J per output token", "J", ("energy", "j_per_output_token")),
+              ("output tok/s per kW", "tok/s/kW", ("energy", "output_tok_s_per_kw")),
+              ("average power", "W", ("energy", "avg_power_w")),
+              ("whole-die area", "mm²", ("area", "total_mm2")),
+              ("output tok/s per mm²", "tok/s/mm²", ("area", "output_tok_s_per_mm2")))
+
+
 def energy(runs: list[RunData]) -> go.Figure | None:
-    """Every numeric energy/power figure of the runs' summaries, where the summaries have them."""
-    if not any("energy" in rd.summary for rd in runs):
+    """Efficiency and area across the runs: one quantity per axis, in its unit; average power split into
+    devices and hosts where the summary has the split."""
+    if not any(rd.summary.get("energy") or rd.summary.get("area") for rd in runs):
         return None
-    fig = go.Figure()
-    for i, rd in enumerate(runs):
-        leaves = dict(_numeric_leaves(rd.summary.get("energy", {})))
-        fig.add_trace(go.Bar(x=list(leaves), y=list(leaves.values()), name=rd.label, marker_color=_colour(i)))
-    fig.update_layout(barmode="group", yaxis_type="log")
-    return _layout(fig, "Energy and power (unit in each name)")
-
-
-def _numeric_leaves(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _numeric_leaves(v, f"{prefix}{k}.")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            yield f"{prefix}{k}", v
+    fig = make_subplots(rows=1, cols=len(EFFICIENCY), subplot_titles=[name for name, _, _ in EFFICIENCY])
+    for col, (name, unit, (section, key)) in enumerate(EFFICIENCY, start=1):
+        for i, rd in enumerate(runs):
+            part = rd.summary.get(section) or {}
+            value = part.get(key)
+            if key == "avg_power_w" and part.get("device_avg_power_w") is not None:
+                device = part["device_avg_power_w"]
+                fig.add_trace(go.Bar(x=[rd.label], y=[device], name=rd.label, legendgroup=rd.label,
+                                     showlegend=col == 1, marker_color=_colour(i)), row=1, col=col)
+                fig.add_trace(go.Bar(x=[rd.label], y=[value - device], name=f"{rd.label}: hosts",
+                                     legendgroup=rd.label, showlegend=False, marker_color=_colour(i),
+                                     marker_pattern_shape="/", opacity=0.5), row=1, col=col)
+                continue
+            fig.add_trace(go.Bar(x=[rd.label], y=[value], name=rd.label, legendgroup=rd.label,
+                                 showlegend=col == 1, marker_color=_colour(i)), row=1, col=col)
+        fig.update_yaxes(title_text=unit, row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+    fig.update_layout(barmode="stack")
+    return _layout(fig, "Efficiency and area (average power: devices, hatched: hosts)", height=460)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:

@@ -55,6 +55,8 @@ def label(spec: dict | None) -> str:
                                               if serving.get("prefill_server") else ""))
     if (spec.get("weights"), spec.get("kv")) != ("fp16", "fp16"):
         words.append(f"{spec.get('weights')}/{spec.get('kv')}")
+    if (spec.get("policy") or {}).get("rules"):
+        words.append("adaptive KV")
     return ", ".join(words)
 
 

@@ -309,15 +309,16 @@ class CostModel:
         """(seconds, bytes per chip) a collective of `output_bytes` spends on the network between the servers
         its group spans: each server receives the other servers' share, (S - 1) / S of it, through its NICs,
         which its chips share; zero inside one server."""
-        if self.spans == 1:
-            return 0.0, 0.0
         net = self.server.network
+        if self.spans == 1 or net is None:  # a group over servers always has a network (checked at making)
+            return 0.0, 0.0
         crossing = output_bytes * (self.spans - 1) / self.spans
         return crossing / net.bytes_per_s, crossing / self.server.chips
 
     def _net_latency_s(self) -> float:
         """A ring over S servers crosses S - 1 network hops (one way, NIC to NIC) per collective."""
-        return 0.0 if self.spans == 1 else (self.spans - 1) * self.server.network.latency_s
+        net = self.server.network
+        return 0.0 if self.spans == 1 or net is None else (self.spans - 1) * net.latency_s
 
     def _gathers(self) -> tuple[tuple[float, float, float, float, float], ...]:
         """Per all-gather of a layer: (output width, its producer's weight-streaming time, the producer's

@@ -27,7 +27,8 @@ def twin(db, *args):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """A report of two runs of one trace (a policy that switches KV schemes, and fp16), overlaid."""
+    """A report of three runs of one trace, overlaid: a policy that switches KV schemes and fp16 on the Oaken NPU,
+    and a labelled DGX H100."""
     tmp = tmp_path_factory.mktemp("report")
     db = f"sqlite:///{tmp / 'runs.db'}"
     policy = tmp / "adaptive.yaml"
@@ -35,8 +36,10 @@ def report(tmp_path_factory):
     trace = "synthetic:gamma?rate=30&cv=2&n=400&input=256..2048&output=64..512&seed=2"
     base = ["replay", trace, "--server", "oaken-lpddr", "--model", "llama2-7b", "--json"]
     ids = [json.loads(twin(db, *base, "--policy", str(policy)))["run_id"], json.loads(twin(db, *base))["run_id"]]
+    gpu = ["replay", trace, "--server", "dgx-h100", "--model", "llama2-7b", "--label", "H100 baseline", "--json"]
+    ids.append(json.loads(twin(db, *gpu))["run_id"])
     out = tmp / "report.html"
-    twin(db, "report", ids[0][:8], ids[1][:8], "-o", str(out))
+    twin(db, "report", *(i[:8] for i in ids), "-o", str(out))
     return out, ids
 
 
@@ -66,6 +69,15 @@ def test_the_plots_render_in_headless_chromium(report, tmp_path):
     assert len(re.findall(r'<svg class="main-svg"', dom)) >= 8
     assert re.search(r'class="scatterlayer', dom) and re.search(r'class="barlayer', dom)
     assert "Latency distributions" in dom and ids[0] in dom
+    # legends by design, not run ids: the two NPU runs differ only by their policy, so their ids tell them apart
+    assert "H100 baseline" in dom and "llama2-7b on oaken-lpddr, tp 1, adaptive KV" in dom
+    assert ">new text<" not in dom  # no stray annotation drawn (plotly.js itself holds the words in its source)
+    # the efficiency panel: one quantity per axis, each with its unit; area among them
+    for title in ("J per output token", "output tok/s per kW", "whole-die area", "output tok/s per mm²"):
+        assert title in dom, title
+    for unit in (">J<", ">tok/s/kW<", ">W<", ">mm²<"):
+        assert unit in dom, unit
+    assert "NVLink busy" in dom  # each run's interconnect by its name
     shot = tmp_path / "report.png"
     _chromium([f"--screenshot={shot}", "--window-size=1400,2400", out.as_uri()], tmp_path)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
@@ -79,5 +91,5 @@ def test_component_shares_are_time_over_the_run():
     from services.report_figures import component_shares
     x, y = component_shares({"replica1": {"busy_s": 5.0, "mem_busy_s": 1.0, "steps": 9.0},
                              "replica0": {"esl_exposed_s": 2.0}}, span=10.0)
-    assert x == ["replica0: ESL exposed", "replica1: busy", "replica1: memory streaming"]
+    assert x == ["replica0: link exposed", "replica1: busy", "replica1: memory streaming"]
     assert y == [0.2, 0.5, 0.1]
