@@ -100,3 +100,60 @@ def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
         if not sep:
             raise InvalidSpec(option, f"expects PARAM=VALUE, got {text[:80]!r}")
     return out
+
+
+@click.command()
+@click.argument("measured", nargs=-1, required=True)
+@click.option("--server", required=True, help="The measured hardware, a catalogue server (--catalog for yours).")
+@click.option("--model", required=True, help="The measured model, a catalogue model.")
+@click.option("--tp", type=click.IntRange(1, 64), default=1, show_default=True, help="Tensor-parallel degree.")
+@click.option("--fit", "fit_names", multiple=True, default=("chip.kernel_launch_s",), show_default=True,
+              help="A parameter to fit (repeatable): " + ", ".join(
+                  ["chip.kernel_launch_s", "server.host.step_overhead_s", "chip.memory.sustained_efficiency",
+                   "chip.clock_ghz", "link.hop_latency_s", "link.sync_cycles"]) + ".")
+@click.option("--start", "starts", multiple=True, help="PARAM=VALUE: start the fit there, not at the catalogue's "
+                                                       "value (within the parameter's bounds).")
+@click.option("--folds", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="k of the k-fold held-out check for one file (several files: held out by file; 1: none).")
+@click.option("--name", default=None, help="The calibrated server's name [default: SERVER-calibrated].")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="A new (or empty) folder for the user catalogue and its calibration.yaml.")
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration record as JSON.")
+@click.pass_obj
+def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, fit_names: tuple[str, ...],
+              starts: tuple[str, ...], folds: int, name: str | None, out_dir: str, as_json: bool) -> None:
+    """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR."""
+    from services import calibration_out
+    from twin.measure.fit import Problem, calibrate as run_fit
+    from twin.measure.params import param
+    params = [param(n) for n in dict.fromkeys(fit_names)]
+    target = calibration_out.check_target(out_dir)
+    spec = _spec(obj, server, model, tp)
+    start = _starts(spec, params, parse_assignments(starts, "--start"))
+    names = calibration_out.derived_names(obj.catalog, server, name, params)
+    measurements = _load(measured)
+    record = run_fit(Problem(spec, measurements, params, start), folds)
+    record.update(calibration_out.provenance(server, model, tp, measurements, params))
+    names = {k: v for k, v in names.items() if k == "server" or any(f.startswith(k + ".") for f in record["fitted"])}
+    calibration_out.write(obj.catalog, target, server, names, record)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, default=float))
+        return
+    obj.console.print(calibration_out.summary_text(record, names, target))
+
+
+def _starts(spec, params, given: dict[str, float]) -> dict[str, float]:
+    """Each parameter's start (given, else the catalogue's value), checked against its bounds; every
+    override is tried on the hardware here, so a field the server lacks is refused before any replay."""
+    from twin.measure.params import param
+    for key in given:
+        if key not in {p.key for p in params}:
+            param(key)  # an unknown name says so
+            raise InvalidSpec("--start", f"{key} is not among the --fit parameters")
+    base = spec.server_spec()
+    start = {p.key: given.get(p.key, p.value_in(base)) for p in params}
+    for p in params:
+        p.check(start[p.key], "--start" if p.key in given else f"{spec.server}: {p.key}")
+    from dataclasses import replace
+    replace(spec, overrides=start).server_spec()
+    return start
