@@ -43,7 +43,9 @@ class Ctx:
 LAZY_COMMANDS = {"serve": "services.common.serve_cmd:serve", "up": "services.up:up",
                  "quant": "services.quant_cmd:quant", "catalog": "services.catalog_cmd:catalog",
                  "sweep": "services.sweep_cmd:sweep", "runs": "services.runs_cmd:runs",
-                 "report": "services.report:report"}
+                 "report": "services.report:report",
+                 "validate": "services.calibrate_cmd:validate",
+                 "calibrate": "services.calibrate_cmd:calibrate"}
 
 
 class TwinGroup(click.Group):

@@ -32,6 +32,8 @@ HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n"
 SMALL = ["--model", "opt-1.3b", "--tp", "1", "--no-progress"]
 MEGA = "x" * 1_000_000
+MEASURED = "start_time,prompt_len,output_tokens,ttft,tpot,latency\n0,100,5,0.05,0.01,0.09\n"
+FIT = ["--server", "h100x1", "--model", "opt-1.3b"]
 GB = 1 << 30
 DEEP = "a: " + "[" * 20_000 + "]" * 20_000  # 20,000 levels of nesting in 40 KB
 
@@ -90,6 +92,10 @@ def files(folder: Path) -> dict[str, Path]:
         "out-of-order.csv": (HEADER + "2023-11-16 18:15:50.0,300,10\n2023-11-16 18:15:46.0,374,44\n"
                              "2023-11-16 18:15:48.0,200,20\n").encode(),
         "policy.bin": bytes(range(128, 256)) * 4,
+        "measured.csv": (MEASURED + "0.5,120,4,0.05,0.01,0.08\n").encode(),
+        "negative.csv": (MEASURED + "0.5,120,4,-0.05,0.01,0.08\n").encode(),
+        "mismatch.json": json.dumps({"input_lens": [10, 20, 30], "output_lens": [2, 2, 2], "ttfts": [0.1] * 3,
+                                     "itls": [[0.01]] * 3, "start_times": [0.0, 1.0]}).encode(),
     }
     paths = {}
     for name, data in made.items():
@@ -107,6 +113,7 @@ def files(folder: Path) -> dict[str, Path]:
     os.mkfifo(paths["fifo-hw"] / "models" / "x.yaml")  # nobody ever writes to it
     paths["types-hw"] = _catalog_folder(folder / "types-hw", {name: slipped(name) for name in SLIPS})
     paths.update(_configs(folder))
+    paths["cal-out"] = folder / "cal-out"  # never created: a refused calibration writes nothing
     paths["big-hw"] = _catalog_folder(folder / "big-hw", {})
     with (paths["big-hw"] / "models" / "big.yaml").open("wb") as f:
         f.truncate(100 << 20)  # 100 MB that takes no disk
@@ -211,6 +218,19 @@ CLI_CASES = [
     CliCase("trace stats over a lowered limit", ["trace", "stats", "synthetic:poisson?rate=5&duration_s=10&"
                                                  "input=10..20&output=5..9"], 1,
             "about 50 requests; the limit is 10", {"TWIN_MAX_SYNTHETIC_REQUESTS": "10"}),
+    CliCase("calibrate: requests that do not match their arrivals", ["calibrate", "{mismatch.json}", *FIT, "-o",
+            "{cal-out}"], 1, "mismatch.json:1: column 'start_times': has 2 entries for 3 requests"),
+    CliCase("calibrate: negative latency", ["calibrate", "{negative.csv}", *FIT, "-o", "{cal-out}"], 1,
+            "negative.csv:3: column 'ttft_s': must be a finite time >= 0"),
+    CliCase("validate: negative latency", ["validate", "{negative.csv}", *FIT], 1, "negative.csv:3: column 'ttft_s'"),
+    CliCase("calibrate: unknown parameter", ["calibrate", "{measured.csv}", *FIT, "--fit", "chip.warp_drive", "-o",
+            "{cal-out}"], 1, "unknown parameter 'chip.warp_drive'"),
+    CliCase("calibrate: start outside the bounds", ["calibrate", "{measured.csv}", *FIT, "--start",
+            "chip.kernel_launch_s=1", "-o", "{cal-out}"], 1, "chip.kernel_launch_s = 1 is outside its physical bounds"),
+    CliCase("calibrate: a link the server's link lacks", ["calibrate", "{measured.csv}", *FIT, "--fit",
+            "link.sync_cycles", "-o", "{cal-out}"], 1, "link.sync_cycles = 0 is outside its physical bounds"),
+    CliCase("calibrate into a non-empty folder", ["calibrate", "{measured.csv}", *FIT, "-o", "{laughs-hw}"], 1,
+            "exists and is not an empty folder"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]
@@ -244,6 +264,9 @@ def test_cli_bad_input(case: CliCase, tmp_path, monkeypatch) -> None:
     assert "stored as run" not in result.output  # refused before any run exists
     if case.args[0] == "replay":
         assert not (tmp_path / "twin.db").exists()  # nor is a database made for a refused replay
+    if case.args[0] == "calibrate":
+        assert not paths["cal-out"].exists()  # a refused calibration writes nothing
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cal-out")]
 
 
 def test_cli_out_of_order_timestamps_are_sorted_and_counted(tmp_path) -> None:

@@ -1,0 +1,129 @@
+"""What `twin calibrate` writes: a user catalogue folder (the derived chip, link and server entries
+with the fitted values) and calibration.yaml, the fit's provenance.
+
+Everything is built and checked in a temporary folder beside DIR, loaded back as a catalogue,
+and only then moved into place: a refused calibration writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from twin.catalog import Catalog, valid_name
+from twin.errors import InvalidSpec
+
+SUFFIX = "-calibrated"
+
+
+def check_target(out_dir: str) -> Path:
+    target = Path(out_dir)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidSpec("-o", f"{out_dir[:200]} exists and is not an empty folder")
+    if not target.absolute().parent.is_dir():
+        raise InvalidSpec("-o", f"no folder {str(target.absolute().parent)[:200]} to create it in")
+    return target
+
+
+def derived_names(catalog: Catalog, server: str, name: str | None, params) -> dict[str, str]:
+    """The new entries' names: the server always, its chip and link when a fitted field is theirs."""
+    data = catalog.entry("servers", server).data
+    names = {"server": name or f"{server}{SUFFIX}"}
+    for part in ("chip", "link"):
+        if any(p.key.startswith(part + ".") for p in params) and isinstance(data.get(part), str):
+            names[part] = f"{data[part]}{SUFFIX}"
+    for kind, new in names.items():
+        if not valid_name(new):
+            raise InvalidSpec("--name", f"{new[:80]!r} is not a catalogue name (letters, digits, . - _; 64 at most)")
+        if new in catalog.names(kind + "s"):
+            raise InvalidSpec("--name", f"a {kind} named {new!r} exists already")
+    return names
+
+
+def provenance(server: str, model: str, tp: int, measurements, params) -> dict:
+    return {"server": server, "model": model, "tp": tp,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": [{"file": m.path, "sha256": m.sha256, "requests": len(m.requests), "failed": m.failed,
+                       "arrivals": m.arrivals, "notes": m.notes} for m in measurements],
+            "bounds": {p.key: {"lo": p.lo, "hi": p.hi, "meaning": p.meaning} for p in params}}
+
+
+def _set(data: dict, dotted: str, value: float) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        data = data[key]
+    data[last] = float(value)
+
+
+def entries(catalog: Catalog, server: str, names: dict[str, str], fitted: dict[str, float]) -> dict[str, dict]:
+    """The derived entries by kind: copies of the measured hardware with the fitted fields set."""
+    srv = copy.deepcopy(dict(catalog.entry("servers", server).data))
+    out = {"servers": srv}
+    srv["name"] = names["server"]
+    srv["description"] = f"{srv.get('description', server)}; calibrated by twin calibrate (calibration.yaml)"
+    for part in ("chip", "link"):
+        if part in names:
+            entry = copy.deepcopy(dict(catalog.entry(part + "s", srv[part]).data))
+            entry["name"] = srv[part] = names[part]
+            out[part + "s"] = entry
+    for key, value in fitted.items():
+        head, _, rest = key.partition(".")
+        _set(srv if head == "server" else (out[head + "s"] if head in names else srv[head]), rest, value)
+    return out
+
+
+def write(catalog: Catalog, target: Path, server: str, names: dict[str, str], record: dict) -> None:
+    parent = target.absolute().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        for kind, data in entries(catalog, server, names, record["fitted"]).items():
+            (tmp / kind).mkdir()
+            (tmp / kind / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (tmp / "calibration.yaml").write_text(yaml.safe_dump(_plain(record), sort_keys=False))
+        Catalog((*catalog.folders, str(tmp))).server(names["server"])  # the catalogue loads: else nothing is kept
+        if target.exists():
+            target.rmdir()  # empty, checked before the fit
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def _plain(value):
+    """numpy scalars and tuples as plain YAML."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
+    lines = [f"calibrated {record['server']} / {record['model']} on {sum(f['requests'] for f in record['files'])} "
+             f"measured requests ({record['replays']} replays)"]
+    for key, value in record["fitted"].items():
+        lines.append(f"  {key}: {record['defaults'][key]:.4g} -> {value:.4g}")
+    for key, why in record["left_at_default"].items():
+        lines.append(f"  {key}: left at {record['defaults'][key]:.4g} ({why})")
+    before, after = record["residuals"]["before"], record["residuals"]["after"]
+    lines.append(_errors("all requests", before, after))
+    for fold in record["held_out"]:
+        lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
+    lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
+    return "\n".join(lines)
+
+
+def _errors(label: str, before: dict, after: dict) -> str:
+    def pct(d, k):
+        return "-" if d[k] is None else f"{100 * d[k]:.1f} %"
+    return (f"  {label}: median |error| TTFT {pct(before, 'ttft_median_abs_error')} -> "
+            f"{pct(after, 'ttft_median_abs_error')}, TPOT {pct(before, 'tpot_median_abs_error')} -> "
+            f"{pct(after, 'tpot_median_abs_error')}")
