@@ -25,7 +25,7 @@ from twin.explore.space import Constraint, Dimension, Objective
 from twin.explore.sweep import _point
 from twin.replay import RunSpec
 
-HEARTBEAT_S, GRACE_S = 10, 60  # a trial whose worker went silent this long (another machine) is failed
+HEARTBEAT_S, GRACE_S = 5, 30  # a trial whose worker went silent this long (another machine) is failed
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ class SearchJob:
 
 
 def study_storage(url: str):
-    """Optuna's RDB storage on the run database (whose schema must exist: the store opens it first)."""
+    """Optuna's RDB storage on the run database. The twin's schema is made (or checked) first: its
+    migrations own the alembic_version table, which Optuna would otherwise claim for its own."""
     import optuna
+    from services.store import open_store
+    open_store(url).close()
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # as the store's engine
@@ -83,14 +86,17 @@ def work(job: SearchJob, url: str) -> None:
     import optuna
     from services.store import open_store
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _Ending.handle)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=job.study, storage=study_storage(url), sampler=sampler(job))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # trials of workers that died anywhere: silent past GRACE_S
     if counted(study) >= job.trials:
         return
 
     def stop_when_full(study, trial) -> None:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the trial is stored and told
+        _Ending.allow()  # the trial is stored and told
         if not job.quiet:
             print(f"trial {trial.number} done: {trial.params} -> {trial.values}"
                   f"{'' if all(v <= 0 for v in trial.user_attrs.get('constraints', [1])) else ' (infeasible)'}",
@@ -101,6 +107,27 @@ def work(job: SearchJob, url: str) -> None:
     with open_store(url) as store:
         study.optimize(lambda trial: evaluate(trial, job, store), callbacks=[stop_when_full],
                        gc_after_trial=False)
+
+
+class _Ending:
+    """SIGTERM (the parent stopping its workers) ends a worker at once, except between storing a trial's
+    run and telling the study, which it waits for: a stored run always belongs to a told trial. (A handler,
+    not a signal mask: Optuna's heartbeat thread would take a masked signal and end the process anyway.)"""
+    deferred = False
+    pending = False
+
+    @classmethod
+    def handle(cls, _signum, _frame) -> None:
+        if cls.deferred:
+            cls.pending = True
+        else:
+            raise SystemExit(143)
+
+    @classmethod
+    def allow(cls) -> None:
+        cls.deferred = False
+        if cls.pending:
+            raise SystemExit(143)
 
 
 def suggest(trial, dim: Dimension):
@@ -116,7 +143,7 @@ def evaluate(trial, job: SearchJob, store) -> list[float]:
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     values = {dim.field: suggest(trial, dim) for dim in job.space}
     out, fits = _run(job, values)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # stored and told whole (the callback unblocks)
+    _Ending.deferred = True  # stored and told whole: a SIGTERM now takes effect in the callback
     from services.sweep_cmd import _store_point
     from twin.explore.sweep import Point
     row = _store_point(store, job.trace, Point(values, job.base), out)
