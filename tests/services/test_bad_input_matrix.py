@@ -33,6 +33,7 @@ ROWS = "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\
 SMALL = ["--model", "opt-1.3b", "--tp", "1", "--no-progress"]
 MEGA = "x" * 1_000_000
 GB = 1 << 30
+SEARCH = ["search", "azure-conv-2023", "--limit", "5", "--model", "opt-1.3b", "--tp", "1", "--trials", "2"]
 DEEP = "a: " + "[" * 20_000 + "]" * 20_000  # 20,000 levels of nesting in 40 KB
 
 
@@ -211,6 +212,17 @@ CLI_CASES = [
     CliCase("trace stats over a lowered limit", ["trace", "stats", "synthetic:poisson?rate=5&duration_s=10&"
                                                  "input=10..20&output=5..9"], 1,
             "about 50 requests; the limit is 10", {"TWIN_MAX_SYNTHETIC_REQUESTS": "10"}),
+    CliCase("search: an empty range", [*SEARCH, "--space", "max_batch=64..8", "--objective", "ttft_p99_s:min"], 1,
+            "--space: max_batch=64..8 is an empty range"),
+    CliCase("search: an unknown field", [*SEARCH, "--space", "bogus=1..4", "--objective", "ttft_p99_s:min"], 1,
+            "--space: cannot sweep 'bogus'"),
+    CliCase("search: an unknown hardware field", [*SEARCH, "--space", "chip.bogus=1..4", "--objective",
+                                                  "ttft_p99_s:min"], 1, "--space: chip.bogus: unknown field"),
+    CliCase("search: an objective without a direction", [*SEARCH, "--space", "max_batch=8..64", "--objective",
+                                                         "goodput"], 1, "--objective: goodput needs a direction"),
+    CliCase("search: a constraint on no such figure", [*SEARCH, "--space", "max_batch=8..64", "--objective",
+                                                       "ttft_p99_s:min", "--constraint", "area<=400"], 1,
+            "--constraint: unknown figure 'area'"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]

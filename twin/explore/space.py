@@ -115,7 +115,10 @@ def _range_kind(field: str, lo: str, hi: str) -> str:
             else "float"
     kind = SPEC_FIELDS.get(field) or SERVING_FIELDS.get(field)
     if kind is None:
-        _axis(0, field, [lo])  # raises naming the sweepable fields
+        try:
+            _axis(0, field, [lo])  # raises naming the sweepable fields
+        except InvalidSpec as exc:
+            raise InvalidSpec("--space", exc.message) from None
     if kind not in (int, float):
         raise InvalidSpec("--space", f"{field} takes names, not a range: give {field}=V1,V2,...")
     return "int" if kind is int else "float"
