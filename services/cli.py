@@ -42,8 +42,8 @@ class Ctx:
 # so that `twin replay` and `twin runs` start without them.
 LAZY_COMMANDS = {"serve": "services.common.serve_cmd:serve", "up": "services.up:up",
                  "quant": "services.quant_cmd:quant", "catalog": "services.catalog_cmd:catalog",
-                 "sweep": "services.sweep_cmd:sweep", "runs": "services.runs_cmd:runs",
-                 "report": "services.report:report",
+                 "sweep": "services.sweep_cmd:sweep", "search": "services.search_cmd:search",
+                 "runs": "services.runs_cmd:runs", "report": "services.report:report",
                  "validate": "services.calibrate_cmd:validate",
                  "calibrate": "services.calibrate_cmd:calibrate"}
 

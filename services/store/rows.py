@@ -29,6 +29,7 @@ class RunStatus(enum.StrEnum):
 class RunKind(enum.StrEnum):
     REPLAY = "replay"
     SWEEP = "sweep"
+    SEARCH = "search"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ MEGA = "x" * 1_000_000
 MEASURED = "start_time,prompt_len,output_tokens,ttft,tpot,latency\n0,100,5,0.05,0.01,0.09\n"
 FIT = ["--server", "h100x1", "--model", "opt-1.3b"]
 GB = 1 << 30
+SEARCH = ["search", "azure-conv-2023", "--limit", "5", "--model", "opt-1.3b", "--tp", "1", "--trials", "2"]
 DEEP = "a: " + "[" * 20_000 + "]" * 20_000  # 20,000 levels of nesting in 40 KB
 
 
@@ -231,6 +232,17 @@ CLI_CASES = [
             "link.sync_cycles", "-o", "{cal-out}"], 1, "link.sync_cycles = 0 is outside its physical bounds"),
     CliCase("calibrate into a non-empty folder", ["calibrate", "{measured.csv}", *FIT, "-o", "{laughs-hw}"], 1,
             "exists and is not an empty folder"),
+    CliCase("search: an empty range", [*SEARCH, "--space", "max_batch=64..8", "--objective", "ttft_p99_s:min"], 1,
+            "--space: max_batch=64..8 is an empty range"),
+    CliCase("search: an unknown field", [*SEARCH, "--space", "bogus=1..4", "--objective", "ttft_p99_s:min"], 1,
+            "--space: cannot sweep 'bogus'"),
+    CliCase("search: an unknown hardware field", [*SEARCH, "--space", "chip.bogus=1..4", "--objective",
+                                                  "ttft_p99_s:min"], 1, "--space: chip.bogus: unknown field"),
+    CliCase("search: an objective without a direction", [*SEARCH, "--space", "max_batch=8..64", "--objective",
+                                                         "goodput"], 1, "--objective: goodput needs a direction"),
+    CliCase("search: a constraint on no such figure", [*SEARCH, "--space", "max_batch=8..64", "--objective",
+                                                       "ttft_p99_s:min", "--constraint", "area<=400"], 1,
+            "--constraint: unknown figure 'area'"),
     CliCase("read-only database", ["--db", "sqlite:///file:{ro.db}?mode=ro&uri=true", "replay", "azure-conv-2023",
                                    "--limit", "5", *SMALL], 1, "readonly database"),
 ]

@@ -1,0 +1,70 @@
+"""What a search shows: every trial of its study (feasible or not), the best feasible trials marked."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from twin.explore.pareto import pareto_front
+from twin.explore.space import Objective
+
+
+def trial_row(trial, objectives: tuple[Objective, ...]) -> dict:
+    """One Optuna trial as the search summary stores it."""
+    attrs = trial.user_attrs
+    feasible = trial.state.name == "COMPLETE" and all(v <= 0 for v in attrs.get("constraints", [1.0]))
+    values = trial.values or []
+    return {"trial": trial.number, "state": trial.state.name.lower(), "values": dict(trial.params),
+            "objectives": {o.name: (v if math.isfinite(v) else None) for o, v in zip(objectives, values)},
+            "figures": attrs.get("figures", {}), "feasible": feasible, "run_id": attrs.get("run_id"),
+            "error": attrs.get("error", "" if trial.state.name != "FAIL" else "its worker stopped mid-trial"),
+            "worker": attrs.get("worker")}
+
+
+def search_summary(study_name: str, trials: list, objectives: tuple[Objective, ...], constraints) -> dict:
+    """All trials, best first; `pareto` marks the feasible trials no other feasible trial dominates."""
+    rows = [trial_row(t, objectives) for t in trials]
+    feasible = [r for r in rows if r["feasible"]]
+    senses = {o.name: o.direction for o in objectives}
+    front = {id(feasible[i]) for i in pareto_front([r["objectives"] for r in feasible], senses)}
+    first = objectives[0]
+
+    def key(r: dict):
+        v = r["objectives"].get(first.name)
+        return (not r["feasible"], v is None, -(v or 0.0) if first.direction == "max" else (v or 0.0))
+
+    rows.sort(key=key)
+    for r in rows:
+        r["pareto"] = id(r) in front
+    return {"study": study_name, "objectives": senses, "constraints": [str(c) for c in constraints],
+            "trials": rows, "front": [r["trial"] for r in rows if r["pareto"]],
+            "complete": sum(r["state"] == "complete" for r in rows), "feasible": len(feasible)}
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return format(value, ",.4g") if isinstance(value, float) else str(value)
+
+
+def print_search(console: Console, summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    rows = summary["trials"]
+    fields = list(dict.fromkeys(k for r in rows for k in r["values"]))
+    goals = list(summary["objectives"])
+    t = Table(title=f"search {summary['study']}: {summary['complete']} trials, {summary['feasible']} feasible "
+                    f"(* = Pareto front over {', '.join(f'{k}:{v}' for k, v in summary['objectives'].items())})",
+              title_justify="left")
+    for col in ["", "trial", *fields, *goals, "feasible", "status"]:
+        t.add_column(col, no_wrap=True)
+    for r in rows:
+        t.add_row("*" if r["pareto"] else "", str(r["trial"]), *(_fmt(r["values"].get(f)) for f in fields),
+                  *(_fmt(r["objectives"].get(g)) for g in goals), "yes" if r["feasible"] else "no",
+                  r["state"] if not r["error"] else f"{r['state']}: {r['error'][:60]}")
+    wide = console if console.is_terminal else Console(width=200, file=console.file)
+    wide.print(t)
