@@ -54,7 +54,8 @@ def model_from_hf_config(cfg: Any, name: str, source: str) -> dict[str, Any]:
         "description": f"imported from a Hugging Face config.json ({family})",
     }
     try:
-        build_spec(ModelSpec, data, "config")  # types too: `sliding_window: "abc"` is refused, never written
+        spec = build_spec(ModelSpec, data, "config")  # types too: `sliding_window: "abc"` is refused, never written
     except InvalidSpec as exc:
         raise InvalidSpec(f"{source}: {exc.field.removeprefix('config.')}", exc.message) from None
+    data["published_params_b"] = round(spec.params / 1e9, 3)  # what the dimensions give (no published figure)
     return data

@@ -94,13 +94,17 @@ class CostModel:
         self.macs_per_s = chip.macs_per_s
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
         n = model.kv_dim  # K and V vectors of this many elements per token and layer
-        self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n))
+        # More chips than KV heads: each chip keeps a whole KV head, so the replica holds tp / kv_heads
+        # copies of each (as vLLM replicates them); the replica's KV bytes per token grow by that factor
+        self.kv_replication = kv_replication(model, tp)
+        self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n)) * self.kv_replication
         codec = chip.kv_codec
         handled = (lambda s: codec is not None and s.name in codec.schemes)
         self.codec_share = policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
         self.vxe_share = policy.quantized_kv_share - self.codec_share  # (de)quantized on the VXE
         # History the codec does not handle is contiguous: it streams at the sustained bandwidth.
-        self.kv_plain_bytes = 2 * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n))
+        self.kv_plain_bytes = 2 * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n)) \
+            * self.kv_replication
         self.codec = _codec(codec, model, tp, chip, self.bw, policy, handled) \
             if self.codec_share > 0 else None
         self.link_load, self.hops = _gather_geometry(min(tp, server.chips), server.chips)
@@ -386,6 +390,22 @@ class CostModel:
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
 
 
+def kv_replication(model: ModelSpec, tp: int) -> float:
+    """Copies of each KV head a tensor-parallel group keeps: 1 while the heads divide over the chips, tp /
+    kv_heads when there are fewer heads than chips. A split that neither divides is refused: heads are not cut."""
+    if model.heads % tp:
+        fits = [t for t in range(1, min(model.heads, 64) + 1)
+                if model.heads % t == 0 and (model.kv_heads % t == 0 or t % model.kv_heads == 0)]
+        raise InvalidSpec("tp", f"tp={tp} does not divide {model.name}'s {model.heads} attention heads (a head is not "
+                                f"split across chips); tp in {fits} does")
+    if model.kv_heads % tp == 0:
+        return 1.0
+    if tp % model.kv_heads:
+        raise InvalidSpec("tp", f"tp={tp} neither divides {model.name}'s {model.kv_heads} KV heads nor is a multiple "
+                                "of them, so they can be neither split nor replicated evenly")
+    return tp / model.kv_heads
+
+
 def _stage_links(server: ServerSpec, tp: int, pp: int) -> tuple[tuple[float, float], ...]:
     """(latency s, bytes/s) of each boundary between consecutive stages of `pp` stages of `tp` chips: the
     server's chip-to-chip link (ESL, NVLink) inside a server, its network between servers."""
@@ -421,7 +441,7 @@ def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy
     n, share = model.kv_dim, policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
     dense = policy.kv_mean(lambda s: s.dense_bytes_per_vector(n) if handled(s) else 0.0) / share
     sparse = policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n) if handled(s) else 0.0) / share
-    heads = model.kv_heads / tp
+    heads = max(model.kv_heads / tp, 1.0)  # more chips than KV heads: a whole (replicated) head per chip
     return KvCodec(spec, heads, model.head_dim, dense / model.kv_heads, sparse / model.kv_heads,
                    chip.clock_ghz * 1e9, bw, chip.memory.channels)
 

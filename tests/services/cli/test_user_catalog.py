@@ -112,6 +112,8 @@ def test_import_model_from_a_hugging_face_config(tmp_path: Path) -> None:
     package = yaml.safe_load((Path(__file__).resolve().parents[3] / "twin/catalog/models/mistral-7b.yaml").read_text())
     same = ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "sliding_window", "ffn_matrices")
     assert {k: written[k] for k in same} == {k: package[k] for k in same}
+    # the parameter count the dimensions give, against the published 7.24 B (was written as 0.0)
+    assert written["published_params_b"] == pytest.approx(package["published_params_b"], rel=0.01)
     out = _cli(tmp_path, "--catalog", str(folder), "replay", TRACE, "--model", "my-mistral", "--json", "--no-progress")
     assert json.loads(out.output)["summary"]["twin"]["model"] == "my-mistral"
 
