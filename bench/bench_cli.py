@@ -63,7 +63,7 @@ def in_terminal(cwd: str) -> tuple[float, float, float]:
     drain = threading.Thread(target=_drain, args=(main_fd,), daemon=True)
     drain.start()
     try:
-        argv = [sys.executable, "-m", "services.cli", *[a for a in COMMAND if a != "--no-progress"]]
+        argv = [sys.executable, "-P", "-m", "services.cli", *[a for a in COMMAND if a != "--no-progress"]]
         return run_child(argv, cwd, stderr=term_fd)[:3]
     finally:
         os.close(term_fd)

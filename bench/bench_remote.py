@@ -34,7 +34,7 @@ from pathlib import Path
 from figures import run_child, spread
 
 OPTIONS = ["--server", "lpu-8x-4nm", "--model", "llama2-7b", "--no-progress", "--json"]
-TWIN = [sys.executable, "-m", "services.cli"]
+TWIN = [sys.executable, "-P", "-m", "services.cli"]  # -P: the installed build, not a clone's sources
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -22,7 +22,7 @@ AXES = ["--set", "server=lpu-8x-4nm,lpu-systolic-8x-4nm", "--set", "chip.mac_tre
 
 def one(requests: int, jobs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "services.cli", "--db", f"sqlite:///{Path(tmp) / 'b.db'}", "sweep",
+        cmd = [sys.executable, "-P", "-m", "services.cli", "--db", f"sqlite:///{Path(tmp) / 'b.db'}", "sweep",
                "azure-conv-2023", "--model", "llama2-7b", "--limit", str(requests), "--jobs", str(jobs), "--json",
                *AXES]
         start = time.perf_counter()
