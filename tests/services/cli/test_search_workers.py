@@ -51,13 +51,14 @@ def wait_for_trials(url: str, count: int, proc: subprocess.Popen) -> None:
     raise AssertionError(f"fewer than {count} trials finished: {proc.stderr.read() if proc.poll() else ''}")
 
 
-def mid_trial(url: str, pids: list[int]) -> int:
-    """One of these worker processes while it runs a trial."""
+def mid_trial(url: str, pids: list[int]) -> tuple[int, int]:
+    """(pid, trial number) of one of these worker processes while it runs a trial."""
     for _ in range(2000):
-        busy = {t.user_attrs.get("worker", "").rsplit(":", 1)[-1] for t in trials(url) if t.state == TrialState.RUNNING}
+        busy = {t.user_attrs.get("worker", "").rsplit(":", 1)[-1]: t.number for t in trials(url)
+                if t.state == TrialState.RUNNING}
         for pid in pids:
             if str(pid) in busy:
-                return pid
+                return pid, busy[str(pid)]
         time.sleep(0.01)
     raise AssertionError("no worker was seen mid-trial")
 
@@ -72,7 +73,7 @@ def test_two_searches_on_one_database_share_the_study_and_a_killed_worker_loses_
     wait_for_trials(db_url, 1, first)
     second = start(db_url, "--trials", "12", cwd=tmp_path)  # joins: the same command, the same --db and --study
     wait_for_trials(db_url, 3, first)
-    victim = mid_trial(db_url, children(first.pid))
+    victim, in_flight = mid_trial(db_url, children(first.pid))
     os.kill(victim, signal.SIGKILL)
     out1, err1 = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
@@ -81,16 +82,24 @@ def test_two_searches_on_one_database_share_the_study_and_a_killed_worker_loses_
     done = trials(db_url)
     states = Counter(t.state for t in done)
     # 12, or up to 2 more: workers that check the count at the same moment may each start one last trial
-    assert 12 <= states[TrialState.COMPLETE] <= 14 and states[TrialState.FAIL] == 1
+    assert 12 <= states[TrialState.COMPLETE] <= 14
+    # the trial in flight is lost (failed), unless it finished in the instant before the signal landed; no other
+    failed = [t.number for t in done if t.state == TrialState.FAIL]
+    assert failed in ([in_flight], []), failed
+    assert failed or done[in_flight].state == TrialState.COMPLETE
     assert set(states) <= {TrialState.COMPLETE, TrialState.FAIL}
     run_ids = [t.user_attrs["run_id"] for t in done if t.state == TrialState.COMPLETE]
     assert len(set(run_ids)) == len(run_ids)  # each trial stored once ...
-    assert sorted(child_runs(db_url)) == sorted(run_ids)  # ... and no trial evaluated (stored) by two workers
+    # ... and no trial evaluated (stored) by two workers: beside the completed trials' runs there is at most the
+    # killed trial's own (its worker died storing it, or after storing it and before telling the study)
+    stored = child_runs(db_url)
+    assert set(run_ids) <= set(stored)
+    assert len(set(stored) - set(run_ids)) <= 1
     workers = {t.user_attrs["worker"] for t in done}
     assert len(workers) >= 3  # both processes of the first search (one replaced) and the second search's
-    (lost,) = [t for t in done if t.state == TrialState.FAIL]
-    assert lost.user_attrs["worker"].endswith(f":{victim}") and "run_id" not in lost.user_attrs
-    assert f"trial {lost.number} lost: its worker ended with code -9" in err1
+    for lost in (t for t in done if t.state == TrialState.FAIL):  # the killed worker's, named as it happened
+        assert lost.user_attrs["worker"].endswith(f":{victim}") and "run_id" not in lost.user_attrs
+        assert f"trial {lost.number} lost: its worker ended with code -9" in err1
 
 
 def test_ctrl_c_keeps_every_finished_trial(sqlite_url, tmp_path) -> None:
