@@ -5,6 +5,7 @@
     twin catalog show chip lpu-asic-3280 > my-hw/chips/my-lpu.yaml
     twin catalog validate my-hw/chips/my-lpu.yaml
     twin catalog import-model config.json --name my-model [-o FILE]
+    twin catalog new chip my-lpu --from lpu-asic-3280 [--catalog DIR]
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def import_model_cmd(obj, config: Path, name: str, output: Path | None) -> None:
     except OSError as exc:
         raise InvalidSpec(str(output), f"cannot be written ({exc.strerror or type(exc).__name__})") from None
     click.echo(f"wrote {output}", err=True)
+
+
+from services.catalog_new import new_cmd  # noqa: E402  (a command of this group, in its own module)
+
+catalog.add_command(new_cmd)
 
 
 def _json(text: str, where: str):
