@@ -95,16 +95,24 @@ def _point(base: RunSpec, values: dict, check: Callable[[RunSpec], None]) -> Poi
     spec = dataclasses.replace(base, serving=serving, overrides=overrides or None, **spec_changes)
     if spec.tp is None:
         spec = dataclasses.replace(spec, tp=_chips(spec) or 1)
-    check(spec)
+    try:
+        check(spec)  # the caller's limits: over them the whole sweep is refused (CapacityExceeded passes up)
+    except InvalidSpec as exc:  # the point's hardware cannot be built to check it (chip.mac_trees on a GPU)
+        return _not_applying(values, spec, overrides, exc)
     try:
         spec.build()
     except CapacityExceeded as exc:
         return Point(values, spec, str(exc))
     except InvalidSpec as exc:
-        if not overrides:
-            raise
-        return Point(values, spec, f"does not apply: {exc.field.rsplit('.', 1)[-1]}: {exc.message}", applies=False)
+        return _not_applying(values, spec, overrides, exc)
     return Point(values, spec)
+
+
+def _not_applying(values: dict, spec: RunSpec, overrides: dict, exc: InvalidSpec) -> Point:
+    """A point whose hardware lacks a swept hardware field: kept and shown n/a; any other bad point refuses."""
+    if not overrides:
+        raise exc
+    return Point(values, spec, f"does not apply: {exc.field.rsplit('.', 1)[-1]}: {exc.message}", applies=False)
 
 
 def _chips(spec: RunSpec) -> int | None:

@@ -63,3 +63,17 @@ def test_find_max_rate_agrees_with_a_brute_force_scan() -> None:
 def test_pareto_front_keeps_points_no_other_beats_everywhere() -> None:
     rows = [{"g": 10, "j": 1.0}, {"g": 8, "j": 0.5}, {"g": 7, "j": 0.9}, {"g": 10, "j": 1.2}, {"g": None, "j": 0.1}]
     assert pareto_front(rows, {"g": "max", "j": "min"}) == [0, 1, 4]
+
+
+def test_a_hardware_field_a_server_lacks_is_marked_not_applying_even_when_limits_are_checked() -> None:
+    """chip.mac_trees swept over an LPU and a GPU server: the GPU's points are kept and shown n/a, also when the
+    caller's limit check (which builds the server) runs first, as the CLI's does."""
+    from services.limits import RunLimits
+    from twin.explore.sweep import sweep_points
+    from twin.replay import RunSpec
+    points = sweep_points(RunSpec("lpu-8x-4nm", "llama2-7b", tp=8),
+                          [("server", ["lpu-8x-4nm", "dgx-h100"]), ("chip.mac_trees", ["32", "64"])], 16,
+                          check=RunLimits.from_env().check_spec)
+    gpu = [p for p in points if p.values["server"] == "dgx-h100"]
+    assert len(gpu) == 2 and all(not p.applies and "a GPU has no MAC trees" in p.error for p in gpu)
+    assert all(p.applies and not p.error for p in points if p.values["server"] == "lpu-8x-4nm")
