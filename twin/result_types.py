@@ -67,7 +67,32 @@ class Pipeline(TypedDict):
     idle_share: float  # of the busy time, what the schedule left each stage idle
 
 
-class PoolHardware(TypedDict):
+class Work(TypedDict):
+    """What a pool, or the whole run, did with its chips: utilisations (work over capacity: at most 1), the
+    engines it ran on, its KV and weights, and the work it counted. Pools and runs report it alike."""
+
+    memory_kind: str
+    memory_efficiency: float
+    replicas_working: int
+    hbm_bandwidth_util: float
+    hbm_bandwidth_util_busy: float
+    mac_util: float
+    mac_util_busy: float
+    prefill_mac_util: float
+    engines: dict[str, str]
+    prefill_engine: str | None
+    decode_engine: str | None
+    replica_busy: float
+    kv_peak_occupancy: float
+    kv_capacity_tokens: int
+    weights_gb_per_chip: float
+    bound_by: str
+    steps: int
+    prefill_tokens: int
+    decode_tokens: int
+
+
+class PoolHardware(Work):
     role: Literal["both", "prefill", "decode"]
     server: str
     chip: str
@@ -75,54 +100,16 @@ class PoolHardware(TypedDict):
     pp: int
     replicas: int
     chips: int
-    memory_kind: str
-    memory_efficiency: float
-    replicas_working: int
-    hbm_bandwidth_util: float
-    hbm_bandwidth_util_busy: float
-    mac_util: float
-    mac_util_busy: float
-    prefill_mac_util: float
-    engines: dict[str, str]
-    prefill_engine: str | None
-    decode_engine: str | None
     interconnect: Interconnect
-    replica_busy: float
-    kv_peak_occupancy: float
-    kv_capacity_tokens: int
-    weights_gb_per_chip: float
-    bound_by: str
     pipeline: NotRequired[Pipeline]
-    steps: int
-    prefill_tokens: int
-    decode_tokens: int
 
 
-class Hardware(TypedDict):
-    memory_kind: str
-    memory_efficiency: float
-    replicas_working: int
-    hbm_bandwidth_util: float
-    hbm_bandwidth_util_busy: float
-    mac_util: float
-    mac_util_busy: float
-    prefill_mac_util: float
-    engines: dict[str, str]
-    prefill_engine: str | None
-    decode_engine: str | None
+class Hardware(Work):
     interconnect: str
     link_busy_s_per_chip: float
     link_exposed_s_per_chip: float
-    replica_busy: float
-    kv_peak_occupancy: float
-    kv_capacity_tokens: int
-    weights_gb_per_chip: float
-    bound_by: str
     preemptions: int
     swap_gb: float
-    steps: int
-    prefill_tokens: int
-    decode_tokens: int
     decode_tokens_per_s: float
     pools: dict[str, PoolHardware]
 

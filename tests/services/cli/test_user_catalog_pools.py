@@ -9,20 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from services.cli import cli
 from twin.replay import RunSpec
 
-TRACE = "synthetic:poisson?rate=4&n=24&input=64..256&output=8..32&seed=3"
+from test_user_catalog import TRACE, _cli  # this folder is on sys.path (no __init__): the same CLI helper
+
 CATALOG = Path(__file__).resolve().parents[3] / "twin" / "catalog"
-
-
-def _cli(tmp_path: Path, *args: str, ok: bool = True):
-    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'runs.db'}", *args])
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture
