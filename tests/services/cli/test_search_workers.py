@@ -98,7 +98,7 @@ def test_two_searches_on_one_database_share_the_study_and_a_killed_worker_loses_
     workers = {t.user_attrs["worker"] for t in done}
     assert len(workers) >= 3  # both processes of the first search (one replaced) and the second search's
     for lost in (t for t in done if t.state == TrialState.FAIL):  # the killed worker's, named as it happened
-        assert lost.user_attrs["worker"].endswith(f":{victim}") and "run_id" not in lost.user_attrs
+        assert lost.user_attrs["worker"].endswith(f":{victim}")  # (it may have stored its run before it died)
         assert f"trial {lost.number} lost: its worker ended with code -9" in err1
 
 
