@@ -477,6 +477,8 @@ class ServingConfig:
     max_context: int | None = None  # longest request (input + output tokens); None: the model's context
     on_long_request: str = "reject"  # reject | clamp (output first, then input), both counted
     micro_batches: int | None = None  # a pipeline's micro-batches per step (None: one per stage)
+    prefill_tp: int | None = None  # the prefill pool's tp on --prefill-server (None: all its chips)
+    prefill_pp: int | None = None  # and its pipeline stages (None: 1)
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture
@@ -489,8 +491,10 @@ class ServingConfig:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_context is not None and self.max_context < 2:
             raise InvalidSpec("max_context", f"must be >= 2 tokens (one in, one out), got {self.max_context}")
-        if self.micro_batches is not None and not (isinstance(self.micro_batches, int) and self.micro_batches >= 1):
-            raise InvalidSpec("micro_batches", f"must be a whole number >= 1, got {self.micro_batches!r}")
+        for name in ("micro_batches", "prefill_tp", "prefill_pp"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise InvalidSpec(name, f"must be a whole number >= 1, got {value!r}")
         if not self.moe_zipf_s > 0:
             raise InvalidSpec("moe_zipf_s", f"must be > 0, got {self.moe_zipf_s!r}")
 

@@ -44,6 +44,9 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
         return [Pool("both", cluster, cluster.n_replicas)]
     p, d = parse_pd(serving.pd)
     if serving.prefill_server is None:
+        if serving.prefill_tp or serving.prefill_pp:
+            raise InvalidSpec("prefill_tp", "a prefill pool of its own layout needs --prefill-server: pools on the "
+                                            "same servers share one layout")
         if p + d > cluster.max_replicas:
             raise InvalidSpec("pd", f"{p}+{d} replicas need {(p + d) * cluster.chips_per_replica} chips at "
                                     f"tp={cluster.tp}, pp={cluster.pp}; "
@@ -54,7 +57,10 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
     if server is None or server.name != serving.prefill_server:
         raise InvalidSpec("prefill_server", f"{serving.prefill_server!r} must be resolved against the run's "
                                             "catalogue before the twin is built (twin.replay.RunSpec.build does)")
-    prefill = ClusterSpec(server, servers=p, tp=server.chips)
+    tp, pp = serving.prefill_tp or server.chips, serving.prefill_pp or 1  # its own layout (DistServe)
+    per_server = max(1, server.chips // (tp * pp))  # replicas of that layout on one prefill server
+    spans = max(1, -(-(tp * pp) // server.chips))  # or servers one replica spans
+    prefill = ClusterSpec(server, servers=-(-p // per_server) * spans, tp=tp, pp=pp)
     if d > cluster.max_replicas:
         raise InvalidSpec("pd", f"{d} decode replicas do not fit on {cluster.servers} x {cluster.server.name} "
                                 f"at tp={cluster.tp}")

@@ -71,12 +71,13 @@ class Simulation:
         self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
-        if cluster.pp > 1 and self.serving.fidelity == "layer":
-            raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
-                                          "walks one tensor-parallel group per replica")
-        if cluster.tp > cluster.server.chips and self.serving.fidelity == "layer":
-            raise InvalidSpec("fidelity", "tensor parallelism across servers runs in step fidelity; layer fidelity "
-                                          "walks the ESL links of one server")
+        for c in [pool.cluster for pool in self._pools]:
+            if c.pp > 1 and self.serving.fidelity == "layer":
+                raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
+                                              "walks one tensor-parallel group per replica")
+            if c.tp > c.server.chips and self.serving.fidelity == "layer":
+                raise InvalidSpec("fidelity", "tensor parallelism across servers runs in step fidelity; layer "
+                                              "fidelity walks the ESL links of one server")
         if cluster.pp > 1 and self.serving.speculative:
             raise InvalidSpec("speculative", "speculative decoding is not modelled on a pipeline (pp > 1)")
 

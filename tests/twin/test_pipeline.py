@@ -136,3 +136,24 @@ def test_an_all_reduce_across_servers_crosses_the_network() -> None:
     net = server.network
     extra = 2 * 2 * (data / 2 / net.bytes_per_s + net.latency_s)
     assert across.all_reduce(tokens)[0] == pytest.approx(inside.all_reduce(tokens)[0] + extra, rel=1e-12)
+
+
+# ---- a prefill pool of its own layout -------------------------------------------------------------
+
+def test_the_prefill_pool_takes_its_own_tp_and_pp_on_its_server() -> None:
+    """--pd 2:1 with an H100 prefill pool at tp 4: two prefill replicas share one DGX's eight GPUs; at tp 8 they
+    need two DGXs; at tp 4 pp 2 each replica is a whole DGX. The decode pool keeps its own layout."""
+    reqs = load_trace("azure-conv-2023", TraceOptions(limit=40, max_context=4096)).requests
+
+    def layout(**prefill):
+        spec = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, serving=ServingConfig(pd="2:1", prefill_server="dgx-h100",
+                                                                              **prefill))
+        s = replay(spec.build(), reqs).summary
+        pools = s["hardware"]["pools"]
+        return (pools["prefill"]["tp"], pools["prefill"]["pp"], pools["prefill"]["replicas"],
+                s["area"]["pools"]["prefill"]["chips"], pools["decode"]["tp"])
+    assert layout(prefill_tp=4) == (4, 1, 2, 8, 8)
+    assert layout() == (8, 1, 2, 16, 8)
+    assert layout(prefill_tp=4, prefill_pp=2) == (4, 2, 2, 16, 8)
+    with pytest.raises(InvalidSpec, match="needs --prefill-server"):
+        RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, serving=ServingConfig(pd="1:1", prefill_tp=2)).build()

@@ -74,6 +74,10 @@ FIELDS: tuple[Field, ...] = (
                                   "both counted.", choices=("reject", "clamp")),
     Field("micro_batches", int, "Micro-batches a pipeline (--pp) splits each step into [default: one per stage].",
           unit="micro-batches", optional=True, minimum=1),
+    Field("prefill_tp", int, "The prefill pool's tensor parallelism on --prefill-server [default: all its chips].",
+          unit="chips", optional=True, minimum=1, architecture=True),
+    Field("prefill_pp", int, "The prefill pool's pipeline stages on --prefill-server [default: 1].",
+          unit="stages", optional=True, minimum=1, architecture=True),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}
