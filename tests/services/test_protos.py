@@ -84,6 +84,8 @@ def test_runtime_floors_admit_the_generated_code() -> None:
     assert floor("protobuf") >= tuple(int(x) for x in pb_made.split("."))
     pinned = re.search(r'GRPC_TOOLS="([\d.]+)"', (ROOT / "protos" / "generate.sh").read_text()).group(1)
     assert pinned == grpc_made, "protos/generate.sh pins the grpcio-tools release the committed code was made with"
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert f"grpcio-tools=={pinned}" in extra, "the test extra installs the generator the code was made with"
 
 
 # A number's comment names its unit in parentheses ("(simulated seconds)", "(tokens)", "(count)")
