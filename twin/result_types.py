@@ -92,13 +92,16 @@ class Work(TypedDict):
     decode_tokens: int
 
 
-class PoolHardware(Work):
+class DeployedPool(TypedDict):
     role: Literal["both", "prefill", "decode"]
     server: str
     chip: str
     tp: int
     pp: int
     replicas: int
+
+
+class PoolHardware(Work, DeployedPool):
     chips: int
     interconnect: Interconnect
     pipeline: NotRequired[Pipeline]
@@ -269,15 +272,6 @@ class Architecture(TypedDict):
     prefix_cache: NotRequired[PrefixCache]
     speculative: NotRequired[Speculative]
     disaggregation: NotRequired[Disaggregation]
-
-
-class DeployedPool(TypedDict):
-    role: Literal["both", "prefill", "decode"]
-    server: str
-    chip: str
-    tp: int
-    pp: int
-    replicas: int
 
 
 class Twin(TypedDict):
