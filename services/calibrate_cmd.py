@@ -63,11 +63,21 @@ def error_table(rep: dict) -> Table:
     return table
 
 
+def measured_run(fn):
+    """The measured files and the hardware they were measured on: what validate and calibrate both take."""
+    for option in reversed([
+            click.argument("measured", nargs=-1, required=True),
+            click.option("--server", required=True,
+                         help="The measured hardware, a catalogue server (--catalog for yours)."),
+            click.option("--model", required=True, help="The measured model, a catalogue model."),
+            click.option("--tp", type=click.IntRange(1, 64), default=1, show_default=True,
+                         help="Tensor-parallel degree.")]):
+        fn = option(fn)
+    return fn
+
+
 @click.command()
-@click.argument("measured", nargs=-1, required=True)
-@click.option("--server", required=True, help="The measured hardware, a catalogue server (--catalog for yours).")
-@click.option("--model", required=True, help="The measured model, a catalogue model.")
-@click.option("--tp", type=click.IntRange(1, 64), default=1, show_default=True, help="Tensor-parallel degree.")
+@measured_run
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_obj
 def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, as_json: bool) -> None:
@@ -103,10 +113,7 @@ def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
 
 
 @click.command()
-@click.argument("measured", nargs=-1, required=True)
-@click.option("--server", required=True, help="The measured hardware, a catalogue server (--catalog for yours).")
-@click.option("--model", required=True, help="The measured model, a catalogue model.")
-@click.option("--tp", type=click.IntRange(1, 64), default=1, show_default=True, help="Tensor-parallel degree.")
+@measured_run
 @click.option("--fit", "fit_names", multiple=True, default=("chip.kernel_launch_s",), show_default=True,
               help="A parameter to fit (repeatable): " + ", ".join(
                   ["chip.kernel_launch_s", "server.host.step_overhead_s", "chip.memory.sustained_efficiency",

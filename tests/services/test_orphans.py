@@ -24,19 +24,11 @@ from services.up import LocalStack
 from twin.metrics import RequestRecord
 from twin_api.v1 import controller_pb2, controller_pb2_grpc
 
+from test_ownership import wait_for  # this folder is on sys.path (no __init__): one polling helper
+
 LEASE_S = 3.0  # longer than the 1 s between a live run's batches (twin.replay.SINK_EVERY_S)
 LONG = ["replay", "azure-conv-2023", "--limit", "20000", "--fidelity", "layer", "--model", "opt-1.3b", "--tp", "1",
         "--no-progress", "--json"]
-
-
-def wait_for(condition, what: str, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def peek(db_url: str) -> Store:
@@ -52,7 +44,7 @@ def first_batch(db_url: str) -> str:
             except SQLAlchemyError:  # the replay has not created the schema yet
                 return None
             return runs and runs[0].requests_recorded and runs[0].id
-    return wait_for(stored, "the first stored batch")
+    return wait_for(stored, what="the first stored batch")
 
 
 def twin(db_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -110,7 +102,8 @@ def test_a_controller_restarted_within_the_lease_reclaims_the_old_run_when_it_ex
         with open_channel(stack.addrs["controller-b"], Security()) as channel:
             second = controller_pb2_grpc.ControllerStub(channel)
             get = lambda: second.GetRun(controller_pb2.GetRunRequest(run_id=run_id), timeout=10)  # noqa: E731
-            ended = wait_for(lambda: get().status != "running" and get(), "the old run to be reclaimed", 3 * LEASE_S)
+            ended = wait_for(lambda: get().status != "running" and get(), 3 * LEASE_S,
+                             what="the old run to be reclaimed")
         assert time.monotonic() - restarted_at < 3 * LEASE_S
         assert ended.status == "interrupted" and "taken over by controller" in ended.error
         assert_summarises_what_it_stored(db_url, run_id, "interrupted")
