@@ -75,14 +75,3 @@ def whole_die_mm2(chip: ChipSpec, server) -> tuple[float | None, dict[str, float
     if core is None:
         return None, None
     return core + sum((uncore or {}).values()), uncore
-
-
-def area_summary(cluster, output_tokens_per_s: float) -> dict:
-    """Area of the cluster's compute dies and the output tokens/s each mm² delivers."""
-    per_chip = die_area_mm2(cluster.server.chip)
-    chips = cluster.servers * cluster.server.chips
-    total = per_chip * chips if per_chip is not None else None
-    return {"die_mm2_per_chip": per_chip, "chips": chips, "total_mm2": total,
-            "source": "published" if cluster.server.chip.die_area_mm2 is not None else
-            ("per-unit LPU model" if per_chip is not None else "not published"),
-            "output_tok_s_per_mm2": output_tokens_per_s / total if total else None}

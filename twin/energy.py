@@ -71,40 +71,16 @@ def unit_joules(spec: EnergySpec | None, link_pj: float) -> tuple[float, float, 
     return tuple(sum(dynamic_j(spec, link_pj, *unit).values()) for unit in ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
 
 
-def static_power_w(cluster) -> dict[str, float]:
-    """The always-on draw of every chip, memory stack and host in `cluster` (a ClusterSpec)."""
-    server, n = cluster.server, cluster.servers
-    chips = n * server.chips
+def static_power_w(cluster, chips: float | None = None, hosts: float | None = None) -> dict[str, float]:
+    """The always-on draw of `chips` chips of `cluster`'s type (a ClusterSpec), their memory stacks, and `hosts`
+    hosts; by default every chip and host of the cluster. Run energy is built per pool on it (twin.pool_result)."""
+    server = cluster.server
+    chips = cluster.servers * server.chips if chips is None else chips
+    hosts = cluster.servers if hosts is None else hosts
     spec = server.chip.energy
     return {"chips": chips * spec.static_w if spec else 0.0,
             "memory": chips * server.chip.memory.stacks * spec.memory_static_w_per_stack if spec else 0.0,
-            "host": n * server.host.power_w}
-
-
-def run_energy(cluster, stats: list, makespan_s: float, output_tokens: int) -> dict | None:
-    """Energy of a run from the replicas' per-chip counters (twin.serving.stats.ReplicaStats)."""
-    spec = cluster.server.chip.energy
-    if spec is None:
-        return None
-    tp, link = cluster.tp, cluster.server.link
-    static = static_power_w(cluster)
-    span = max(makespan_s, 0.0)
-    work = dynamic_j(spec, link.pj_per_byte, sum(s.macs for s in stats) * tp,
-                     sum(s.mem_bytes for s in stats) * tp, sum(s.esl_bytes for s in stats) * tp)
-    components = {
-        "chips": {"static_j": static["chips"] * span, "compute_j": work["compute_j"]},
-        "memory": {"static_j": static["memory"] * span, "access_j": work["memory_access_j"]},
-        "links": {"transfer_j": work["link_j"]},
-        "host": {"static_j": static["host"] * span},
-    }
-    total = sum(v for parts in components.values() for v in parts.values())
-    floor = sum(static.values())
-    avg = total / span if span > 0 else floor
-    peak = floor + tp * sum(getattr(s, "peak_dynamic_w", 0.0) for s in stats)
-    return {"energy_j": total, "avg_power_w": avg, "peak_power_w": max(peak, avg), "static_power_w": floor,
-            "j_per_output_token": total / output_tokens if output_tokens else None,
-            "output_tok_s_per_kw": output_tokens / span / (avg / 1e3) if span > 0 and avg > 0 else None,
-            "components": components}
+            "host": hosts * server.host.power_w}
 
 
 def full_load_power_w(chip) -> float | None:

@@ -18,7 +18,7 @@ from typing import Sequence
 from twin.area import die_area_mm2, whole_die_mm2
 from twin.capacity import INTERCONNECT, compute_word, link_word
 from twin.config import ClusterSpec
-from twin.energy import dynamic_j
+from twin.energy import dynamic_j, static_power_w
 from twin.memory import MemoryPlan
 from twin.result_types import Area, Energy, Hardware, PoolHardware
 
@@ -186,19 +186,10 @@ def hardware(pools: Sequence[DeployedPool], makespan_s: float) -> Hardware:
 
 # ---- energy -----------------------------------------------------------------------------------------
 
-def _static_w(cluster: ClusterSpec, chips: float, hosts: float) -> dict[str, float]:
-    """Always-on draw of `chips` chips of the cluster's type, their memory, and `hosts` hosts."""
-    server = cluster.server
-    spec = server.chip.energy
-    return {"chips": chips * spec.static_w if spec else 0.0,
-            "memory": chips * server.chip.memory.stacks * spec.memory_static_w_per_stack if spec else 0.0,
-            "host": hosts * server.host.power_w}
-
-
 def _energy_part(cluster: ClusterSpec, chips: float, hosts: float, stats: Sequence, span: float) -> dict:
     """Joules of one part of the deployment: static over the span, dynamic from its replicas' counters."""
     spec, tp, link = cluster.server.chip.energy, cluster.chips_per_replica, cluster.server.link
-    static = _static_w(cluster, chips, hosts)
+    static = static_power_w(cluster, chips, hosts)
     work = dynamic_j(spec, link.pj_per_byte, sum(s.macs for s in stats) * tp,
                      sum(s.mem_bytes for s in stats) * tp, sum(s.esl_bytes for s in stats) * tp) \
         if spec is not None and stats else {"compute_j": 0.0, "memory_access_j": 0.0, "link_j": 0.0}

@@ -24,7 +24,7 @@ from twin.quant.policy import policy_from_dict
 from twin.quant.schemes import QuantPolicy
 from twin.serving.request import TraceRequest
 from twin.serving.arch_summary import architecture_summary
-from twin.sim import Simulation, hardware_summary
+from twin.sim import Simulation
 from twin.summary import RequestTally, Slo, request_summary
 
 MAX_LABEL_CHARS = 200  # a run's label
@@ -183,7 +183,7 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
     summary["status"] = status
     summary["requests"]["submitted"] = sim.submitted
     summary["requests"].update(sim.context.counts())  # over-long requests: rejected or clamped, counted
-    summary["hardware"] = hardware_summary(sim, summary["makespan_s"])
+    summary["hardware"] = pool_result.hardware(sim.pools, summary["makespan_s"])
     summary["quant"] = quant_summary(sim)
     summary["energy"] = pool_result.energy(sim.pools, sim.server_groups, summary["makespan_s"],
                                            summary["throughput"]["output_tokens"])

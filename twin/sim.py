@@ -236,11 +236,6 @@ class Simulation:
         raise UnknownName("component", path)
 
 
-def hardware_summary(sim: Simulation, makespan_s: float) -> dict:
-    """Utilisation of memory bandwidth, MACs and links, KV and work: per pool and combined (twin.pool_result)."""
-    return pool_result.hardware(sim.pools, makespan_s)
-
-
 def component_figures(sim: Simulation) -> dict[str, dict[str, float]]:
     """Per-replica counters with their dynamic energy (J, all chips of the replica, priced by its own pool's
     chip and link), for the store."""
