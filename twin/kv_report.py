@@ -26,8 +26,8 @@ MAX_SWITCHES_LISTED = 1000  # a long adaptive run can switch thousands of times;
 def _intervals(replica, end_s: float) -> list[tuple[object, float, int]]:
     """(policy, seconds in force, tokens written) of each stretch between the replica's changes of policy."""
     tokens_end = replica.stats.prefill_tokens + replica.stats.decode_tokens
-    out, policy, since_s, since_tokens = [], replica.first_policy, 0.0, 0
-    for t, _old, new, tokens, _cause in replica.switches:
+    out, policy, since_s, since_tokens = [], replica.kv_policy.first, 0.0, 0
+    for t, _old, new, tokens, _cause in replica.kv_policy.switches:
         out.append((policy, t - since_s, tokens - since_tokens))
         policy, since_s, since_tokens = new, t, tokens
     out.append((policy, max(end_s - since_s, 0.0), tokens_end - since_tokens))
@@ -54,7 +54,7 @@ def kv_report(replicas: Sequence, model, end_s: float) -> dict:
             bits[label] = policy.kv_mean(lambda s: s.bits_per_elem(n))
             schemes[label] = sorted({s.name for s in (policy.layer_kv or (policy.kv,))})
     time_share, token_share = _shares(seconds), _shares(tokens)
-    first = bits[replicas[0].first_policy.label]
+    first = bits[replicas[0].kv_policy.first.label]
     return {"kv_bits_per_elem": _weighted(token_share, bits, first),
             "kv_bits_time_weighted": _weighted(time_share, bits, first),
             "kv_bits_by_policy": bits, "kv_token_share": token_share, "kv_time_share": time_share,
@@ -92,7 +92,7 @@ def _accuracy(schemes: dict[str, list[str]], token_share: dict[str, float], mode
 def switch_list(replicas: Sequence) -> tuple[list[dict], int]:
     """Every change of policy in time order (up to MAX_SWITCHES_LISTED) and how many there were."""
     switches = sorted(((t, rep.index, old.label, new.label, cause) for rep in replicas
-                       for t, old, new, _tokens, cause in rep.switches))
+                       for t, old, new, _tokens, cause in rep.kv_policy.switches))
     listed = [{"t_s": t, "replica": i, "from": a, "to": b, "cause": c}
               for t, i, a, b, c in switches[:MAX_SWITCHES_LISTED]]
     return listed, len(switches)

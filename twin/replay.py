@@ -80,14 +80,16 @@ class RunSpec:
             refs.append(("models", self.serving.draft_model))
         return refs
 
-    def build(self) -> Simulation:
-        """The twin, every name resolved here against the spec's catalogue: the core never looks one up."""
+    def build(self, observers: tuple = ()) -> Simulation:
+        """The twin, every name resolved here against the spec's catalogue: the core never looks one up.
+        `observers` give every replica one more feature each (twin.sim.Simulation)."""
         catalog = self.catalog()
         cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas, self.pp)
         model = self.model_spec()
         named = {"prefill_server": None if self.serving.prefill_server is None else
                  catalog.server(self.serving.prefill_server),
-                 "draft_model": None if self.serving.draft_model is None else catalog.model(self.serving.draft_model)}
+                 "draft_model": None if self.serving.draft_model is None else catalog.model(self.serving.draft_model),
+                 "observers": observers}
         if self.policy is None:
             return Simulation(cluster, model, QuantPolicy.named(self.weights, self.kv), self.serving, **named)
         spec = policy_from_dict(self.policy)

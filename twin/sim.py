@@ -30,7 +30,7 @@ from twin.serving.moe import MoeRouting
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
 from twin.deployment import Pool, pools, servers_needed
-from twin.serving.architecture import equip, pool_serving
+from twin.serving.features import KeyChains, features_for, pool_serving
 from twin.serving.pools import Disaggregation, server_links
 
 
@@ -40,9 +40,12 @@ TOKEN_ID_BYTES = 4  # int32 token ids sent to the chip
 class Simulation:
     def __init__(self, cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy | None = None,
                  serving: ServingConfig | None = None, rules: tuple = (), *,
-                 prefill_server: ServerSpec | None = None, draft_model: ModelSpec | None = None):
+                 prefill_server: ServerSpec | None = None, draft_model: ModelSpec | None = None,
+                 observers: tuple = ()):
         """`prefill_server` and `draft_model` are the specs serving.prefill_server and serving.draft_model
-        name, resolved against the run's catalogue by the caller (twin.replay.RunSpec.build)."""
+        name, resolved against the run's catalogue by the caller (twin.replay.RunSpec.build). `rules` are
+        adaptive KV rules (twin.quant.policy), checked at batch changes. Each of `observers` (a callable
+        returning a twin.serving.features.Feature) gives every replica one more feature: checks and probes."""
         self.cluster, self.model = cluster, model
         self.draft_model = draft_model
         self.policy = policy or QuantPolicy()
@@ -54,17 +57,16 @@ class Simulation:
         self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
         self._servers = {"main": self.servers}
         self.replicas: list[Replica] = []
+        self.rules, self.observers = tuple(rules), tuple(observers)
+        self.keys = KeyChains()  # prefix-block keys of requests being routed, shared by the replicas' caches
+        self.disaggregation = None if self.serving.pd is None else Disaggregation(
+            self.env, self.serving.decode_router, self._kv_links())
         self._pools = pools(cluster, self.serving, prefill_server)
         self.pools: list[pool_result.DeployedPool] = [self._add_pool(pool) for pool in self._pools]
         self.server_groups = [pool_result.ServerGroup(self._group_cluster(key), len(group),
                                                       tuple(p.role for p in self._pools if p.servers_key == key))
                               for key, group in self._servers.items()]
         self.entry = [rep for rep in self.replicas if rep.role != "decode"]  # where requests arrive
-        self.disaggregation = None if self.serving.pd is None else Disaggregation(
-            self.env, self.entry, [rep for rep in self.replicas if rep.role == "decode"],
-            self.serving.decode_router, self._kv_links())
-        for rep in self.replicas:
-            rep.rules = tuple(rules)  # adaptive KV rules (twin.quant.policy), checked at batch changes
         for rule in rules:  # every scheme a rule may switch to must leave room for KV
             self._check_fits(QuantPolicy(self.policy.weights, kv_scheme(rule.kv)))
         host = self.cluster.server.host  # its rates, read at every arrival
@@ -106,15 +108,17 @@ class Simulation:
                          pool.cluster.pp, serving.micro_batches or 0)
         first = len(self.replicas)
         for i in range(pool.count):
-            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost)
-            equip(rep, pool, plan, serving, self.model, self.draft_model)
+            features = features_for(pool.role, plan, serving, cost, self.draft_model, pool=self.disaggregation,
+                                    keys=self.keys, rules=self.rules)
+            features += [make() for make in self.observers]
+            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost, features)
             self.env.process(rep.run())
             self.replicas.append(rep)
         return pool_result.DeployedPool(pool.role, pool.cluster, plan, tuple(self.replicas[first:]),
                                         serving.block_tokens)
 
     def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig,
-                 cost: CostModel) -> Replica:
+                 cost: CostModel, features: list) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
         chips = server.chips[first:first + c.chips_per_replica]  # a spanning replica: its first server's
@@ -122,18 +126,21 @@ class Simulation:
                    LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
         host_bytes = c.server.host.memory_gb * 1e9 * (c.servers_per_replica if not c.replicas_per_server else
                                                        1 / c.replicas_per_server)
-        replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes)
-        replica.place = (pool.servers_key, pool.server_of(i))
+        replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes,
+                          role=pool.role, place=(pool.servers_key, pool.server_of(i)), features=features)
         for chip in chips:
             chip.hbm.activity = replica.stats
         return replica
 
     def _kv_links(self):
-        """(prefill replica, decode replica) -> the links their KV crosses."""
-        links = {(key, i): server_links(server_spec, i) for key, group in self._servers.items()
-                 for i, server_spec in enumerate(s.spec for s in group)}
+        """(prefill replica, decode replica) -> the links their KV crosses (made at the first transfer, when
+        every pool has its servers)."""
+        links: dict = {}
 
         def between(src, dst) -> list:
+            if not links:
+                links.update({(key, i): server_links(server_spec, i) for key, group in self._servers.items()
+                              for i, server_spec in enumerate(s.spec for s in group)})
             if src.place == dst.place:
                 return [links[src.place]["esl"]]
             out, inn = links[src.place].get("out"), links[dst.place].get("in")
@@ -175,8 +182,12 @@ class Simulation:
             entry[0].enqueue(r)
             return
         loads = [rep.outstanding_tokens for rep in entry]
-        cached = [rep.cached_prefix(r) for rep in entry] if self.serving.router == "prefix-affinity" else None
+        if self.serving.router != "prefix-affinity":
+            entry[self.router.choose(loads)].enqueue(r)
+            return
+        cached = [rep.cached_prefix(r) for rep in entry]
         entry[self.router.choose(loads, cached)].enqueue(r)
+        self.keys.forget(r)  # taken by the cache it reached, unless that replica turned the request away
 
     def _ingest_s(self, tokens: int) -> float:
         """Host time before a request can be scheduled: tokenise on the CPU, then DMA the ids over PCIe."""
@@ -207,10 +218,7 @@ class Simulation:
             if key not in models:
                 models[key] = CostModel(self.model, old.server, old.tp, policy, self.routing, old.pp,
                                         old.micro_batches)
-            if replica.cost.policy != policy:
-                replica.note_switch(replica.cost.policy, policy, "SetPolicy")
-            replica.use_cost(models[key])
-            replica.base_policy = policy  # what adaptive rules fall back to when none matches
+            replica.kv_policy.set_base(policy, models[key])
 
     @property
     def finished(self) -> int:

@@ -11,34 +11,55 @@ import pytest
 
 from twin.config import ServingConfig
 from twin.replay import RunSpec, replay
-from builds import python_only
-from twin.serving.kv_cache import KvCache
+from twin.serving.features import Feature
 from twin.traces import TraceOptions, load_trace
 
 
-SWAPS_CLASS = python_only("swaps a live KvCache's class, which a compiled class does not allow")
+class KvWithinCapacity(Feature):
+    """A probe a replica holds like any feature: at every step boundary and every request's arrival,
+    prefill and completion, the KV cache holds no more blocks than it has and never has more than that at
+    its peak (every allocation, by prefills and decode runs alike, raises the peak: KvCache._take)."""
+
+    checks = 0
+
+    def boundary(self) -> None:
+        self.check()
+
+    def arrive(self, r) -> None:
+        self.check()
+
+    def prefilled(self, r) -> bool:
+        self.check()
+        return False
+
+    def completed(self, r) -> None:
+        self.check()
+
+    def check(self) -> None:
+        kv = self.rep.kv
+        assert 0 <= kv.used <= kv.peak <= kv.capacity
+        KvWithinCapacity.checks += 1
 
 
-class CheckedKv(KvCache):
-    """A KV cache that fails the test the moment it would exceed its capacity."""
-
-    def _take(self, blocks):  # every allocation, by prefills and decode runs alike, passes here
-        super()._take(blocks)
-        assert 0 <= self.used <= self.capacity
+def checked_build(spec: RunSpec):
+    """The spec's twin, each replica holding a KvWithinCapacity probe."""
+    before = KvWithinCapacity.checks
+    sim = spec.build(observers=(KvWithinCapacity,))
+    assert all(isinstance(rep.features[-1], KvWithinCapacity) for rep in sim.replicas)
+    return sim, before
 
 
 def tight_run(preemption: str, policy: str):
     """OPT-30B on the 80 GB Oaken-HBM platform leaves ~14k tokens of KV: requests must wait or be preempted."""
     source = "synthetic:poisson?rate=20&n=150&input=256..1024&output=256..1024&seed=1"
     reqs = load_trace(source, TraceOptions(max_context=2048)).requests
-    spec = RunSpec("oaken-hbm", "opt-30b", serving=ServingConfig(preemption=preemption, policy=policy))
-    sim = spec.build()
-    for rep in sim.replicas:
-        rep.kv.__class__ = CheckedKv
-    return sim, replay(sim, reqs), reqs
+    sim, before = checked_build(RunSpec("oaken-hbm", "opt-30b",
+                                        serving=ServingConfig(preemption=preemption, policy=policy)))
+    result = replay(sim, reqs)
+    assert KvWithinCapacity.checks > before + len(reqs)  # the probe really ran
+    return sim, result, reqs
 
 
-@SWAPS_CLASS
 @pytest.mark.parametrize("preemption", ["recompute", "swap"])
 @pytest.mark.parametrize("policy", ["prefill-first", "chunked", "decode-first"])
 def test_kv_never_over_capacity_and_tokens_conserved(preemption, policy):
@@ -93,15 +114,13 @@ def test_seeded_run_is_reproducible_bit_for_bit(conv_slice, small_spec):
     assert here == there
 
 
-@SWAPS_CLASS
 @pytest.mark.parametrize("policy", ["prefill-first", "chunked", "decode-first"])
 def test_long_prompts_under_a_full_kv_cache_complete(policy):
     """Regression: a prompt split across steps once asked for KV it had not reserved, mid-prefill."""
     reqs = load_trace("azure-conv-2023", TraceOptions(limit=1300, speedup=4, max_context=4096)).requests
-    sim = RunSpec("oaken-hbm", "llama2-13b", serving=ServingConfig(policy=policy)).build()
-    for rep in sim.replicas:
-        rep.kv.__class__ = CheckedKv
+    sim, before = checked_build(RunSpec("oaken-hbm", "llama2-13b", serving=ServingConfig(policy=policy)))
     result = replay(sim, reqs)
+    assert KvWithinCapacity.checks > before
     assert result.status == "complete", result.error
     if policy != "decode-first":  # decode-first only admits into an empty batch
         assert result.summary["hardware"]["kv_peak_occupancy"] > 0.9

@@ -9,10 +9,10 @@ from twin.serving.speculative import expected_tokens, tpot_gain
 def architecture_summary(sim) -> dict:
     """The `architecture` section of a run summary (only the mechanisms in use)."""
     out = {"deployment": "disaggregated" if sim.disaggregation else "colocated"}
-    caches = [rep.prefix for rep in sim.replicas if rep.prefix is not None]
+    caches = [rep.prefix.cache for rep in sim.replicas if rep.prefix is not None]
     if caches:
         out["prefix_cache"] = _prefix(sim, caches)
-    specs = [rep for rep in sim.replicas if rep.acceptance is not None]
+    specs = [rep for rep in sim.replicas if rep.spec is not None]
     if specs:
         out["speculative"] = _speculative(specs)
     if sim.disaggregation is not None:
@@ -43,11 +43,11 @@ def _speculative(reps) -> dict:
     tokens = sum(r.stats.spec_tokens for r in reps)
     busy = sum(r.stats.busy_s for r in reps)
     draft = sum(r.stats.draft_s for r in reps)
-    cfg, rep = reps[0].acceptance.config, reps[0]
+    cfg, rep = reps[0].spec.acceptance.config, reps[0]
     expected = expected_tokens(cfg.acceptance, cfg.k) if cfg.beta is None else None
     mean_a = cfg.acceptance if cfg.beta is None else cfg.beta[0] / (cfg.beta[0] + cfg.beta[1])
     return {"k": cfg.k, "draft": cfg.draft_model or f"skip {cfg.draft_skip:.0%} of layers",
             "tokens_per_step": tokens / steps if steps else 0.0, "expected_tokens_per_step": expected,
             "draft_time_share": draft / busy if busy else 0.0,
             "verify_time_share": 1 - draft / busy if busy else 0.0,
-            "tpot_gain_one_sequence": tpot_gain(rep.cost, rep.drafts, mean_a)}
+            "tpot_gain_one_sequence": tpot_gain(rep.cost, rep.spec.drafts, mean_a)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import math
 import itertools
+from typing import Any
 
 from twin.serving.request import Request
 
@@ -32,15 +33,26 @@ class DecodeBatch:
         self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
         self._edge: list[tuple[int, int, Request]] = []  # (tick its context reaches the window, ...)
         self._serial = itertools.count(1)
+        # Speculating members only (twin.serving.features.Speculation): each one's track, the cumulative
+        # tokens after each step of its membership, and its mean tokens per step. A member without a track
+        # makes one token per step.
+        self.tracks: dict[int, Any] = {}
+        self.rates: dict[int, float] = {}
 
     def context_sum(self) -> float:
         """Attended context summed over the members (each capped at the window)."""
         return self._base + self.slope * self.tick + self.capped * (self.window or 0)
 
-    def join(self, r: Request) -> None:
+    def join(self, r: Request, track: Any = None) -> None:
         """`r` starts decoding: from now each tick is one more token for it (or, speculating, the
-        tokens of its track; its attended context then grows by its mean rate per tick)."""
-        c, steps = r.context, r.remaining if r.track is None else len(r.track)
+        tokens of its `track`; its attended context then grows by its mean rate per tick)."""
+        c, rate = r.context, 1.0
+        if track is None:
+            steps = r.remaining
+        else:
+            steps = len(track)
+            rate = self.rates[r.id] = r.remaining / steps
+            self.tracks[r.id] = track
         r.batch, r.t0, r.serial = self, self.tick, next(self._serial)
         self.members[r.id] = r
         self.n += 1
@@ -50,11 +62,11 @@ class DecodeBatch:
             self.capped += 1
             return
         self.growing += 1
-        self.slope += r.rate
-        r.base_part = c - r.rate * self.tick
+        self.slope += rate
+        r.base_part = c - rate * self.tick
         self._base += r.base_part
         if self.window is not None:
-            heapq.heappush(self._edge, (self.tick + math.ceil((self.window - c) / r.rate), r.serial, r))
+            heapq.heappush(self._edge, (self.tick + math.ceil((self.window - c) / rate), r.serial, r))
 
     def leave(self, r: Request) -> None:
         """`r` stops decoding (finished or preempted); its token count is fixed from now."""
@@ -62,7 +74,10 @@ class DecodeBatch:
             self.capped -= 1
         else:
             self._grow_stop(r)
-        r.gen, r.batch, r.serial, r.track = r.generated, None, 0, None
+        r.gen, r.batch, r.serial = r.generated, None, 0
+        if self.tracks:
+            self.tracks.pop(r.id, None)
+            self.rates.pop(r.id, None)
         del self.members[r.id]
         self.n -= 1
 
@@ -86,9 +101,17 @@ class DecodeBatch:
             done.append(heapq.heappop(self._finish)[2])
         return done
 
+    def tokens_of(self, r: Request) -> int:
+        """Tokens member `r` has made since it joined."""
+        k = self.tick - r.t0
+        track = self.tracks.get(r.id)
+        if track is None:
+            return k
+        return int(track[k - 1]) if k else 0
+
     def _grow_stop(self, r: Request) -> None:
         self.growing -= 1
-        self.slope -= r.rate
+        self.slope -= self.rates.get(r.id, 1.0) if self.rates else 1.0
         self._base -= r.base_part
 
     def _head(self, heap: list[tuple[int, int, Request]]) -> int:

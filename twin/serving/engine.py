@@ -13,7 +13,7 @@ import simpy
 
 from twin.serving.closed_form import StepTimes
 from twin.serving.cost import CostModel, StepShape
-from twin.serving.architecture import SumTimes
+from twin.serving.features import SumTimes
 from twin.serving.lifecycle import Lifecycle
 from twin.serving.shape_cost import run_times, shape_costs
 
@@ -33,10 +33,8 @@ class Replica(Lifecycle):
 
     def run(self):
         while True:
-            if self.rules:
-                self.adapt()
-            if self.arrived:
-                self.join_arrived()
+            for hook in self._boundary:
+                hook()
             d = self.scheduler.plan(self.q)
             if d.idle:
                 yield self._wait_for_work()
@@ -44,9 +42,12 @@ class Replica(Lifecycle):
             transfer_s = self.transfers(d) if d.preempt or d.prefill else 0.0
             self.sample()
             if d.prefill or not self.closed_form:
-                plain, start = self.shape_of(d), self.env.now
-                shape, transfer_s = self.spec_shape(plain), transfer_s + self.draft_time(plain)
-                self.hand_off(d, start + transfer_s, shape)
+                shape, start = self.shape_of(d), self.env.now
+                spec = self.spec
+                if spec is not None:
+                    shape, transfer_s = spec.shape(shape), transfer_s + spec.draft_time(shape)
+                for hook in self._step_started:
+                    hook(d, start + transfer_s, shape)
                 yield from self.backend.step(shape, transfer_s)
                 self.account(shape, self.env.now - start)
                 self.finish_step(d)
@@ -59,7 +60,9 @@ class Replica(Lifecycle):
         t = self.preempt(d.preempt) if d.preempt else 0.0
         if self.config.preemption == "swap":
             t += self.swap_in_time(d)
-        return t + self.host_hit_time(d.prefill) if self.prefix is not None else t
+        for hook in self._before_step:
+            t += hook(d)
+        return t
 
     def _wait_for_work(self) -> simpy.Event:
         self.wake = self.env.event()
@@ -78,12 +81,12 @@ class Replica(Lifecycle):
             steps = min(times.steps_within(self.env.now - start, steps) + 1, steps)
             elapsed = times.total(steps)
             yield self.env.timeout(max(0.0, start + elapsed - self.env.now))
-        if self.acceptance is None:
+        spec = self.spec
+        if spec is None:
             self.account_run(s0, growing, steps, elapsed + transfer_s)
         else:
-            self.account_spec_run(s0, growing, steps, elapsed + transfer_s)
             assert isinstance(times, SumTimes)  # speculating: the verify step's times, then the drafts'
-            self.stats.draft_s += sum(p.total(steps) for p in times.parts[1:])
+            spec.account_run(s0, growing, steps, elapsed + transfer_s, times)
         for r in self.decode_steps(steps):
             self.complete(r, start + elapsed)
 
@@ -103,9 +106,10 @@ class Replica(Lifecycle):
         for a run whose first step is `s0`."""
         b = self.q.batch
         steps = max(self.kv.steps_free(b.steps_to_event()), 1)
-        if self.acceptance is None:
+        spec = self.spec
+        if spec is None:
             return steps, self.costs.decode_times(s0.decode_seqs, s0.decode_context, b.slope)
-        return steps, self.run_times(s0, self.decode_shape(1))
+        return steps, spec.run_times(s0, self.decode_shape(1))
 
     def step_times(self, s0: StepShape, s1: StepShape, cm: CostModel | None = None,
                    layers: int | None = None) -> StepTimes:

@@ -10,9 +10,8 @@ import simpy
 
 from twin.config import ServingConfig
 from twin.metrics import Recorder, RequestRecord, new_record
-from twin.quant.schemes import QuantPolicy, kv_scheme
 from twin.serving.cost import CostModel, StepShape
-from twin.serving.architecture import ArchitectureHooks
+from twin.serving.features import HOOKS, PolicyLog, PrefixCaching, Speculation, hooks
 from twin.serving.kv_cache import KvCache, blocks_for
 from twin.serving.request import Request, RequestState
 from twin.serving.queues import ReplicaQueues
@@ -22,13 +21,24 @@ from twin.serving.shape_cost import ShapeCosts, shape_costs
 from twin.serving.stats import ReplicaStats, work_of
 
 
-class Lifecycle(ArchitectureHooks):
+class Lifecycle:
     def __init__(self, env: simpy.Environment, index: int, cost: CostModel, kv: KvCache,
-                 config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float):
+                 config: ServingConfig, recorder: Recorder, backend, host_memory_bytes: float, *,
+                 role: str = "both", place: tuple = (), features: list | None = None):
+        """`role` is the pool's (both | prefill | decode), `place` the (server group, server) it runs on, and
+        `features` its serving architecture (twin.serving.features: a policy log at least)."""
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
+        self.role, self.place = role, place
         self.costs: ShapeCosts = shape_costs(cost)  # the cost model behind its per-shape cache (see use_cost)
         self.config, self.recorder, self.backend = config, recorder, backend
-        self.q = ReplicaQueues(cost.model.sliding_window, kv)
+        self.features: tuple = tuple(features) if features else (PolicyLog(cost.policy),)
+        self.spec: Speculation | None = next((f for f in self.features if isinstance(f, Speculation)), None)
+        self.prefix: PrefixCaching | None = next((f for f in self.features if isinstance(f, PrefixCaching)), None)
+        self.kv_policy: PolicyLog = next(f for f in self.features if isinstance(f, PolicyLog))
+        spec = self.spec
+        # speculating, KV is taken whole at admission (kv_target): no per-step growth for the cache to follow
+        self.q = ReplicaQueues(cost.model.sliding_window, kv if spec is None else None,
+                               None if spec is None else spec.track)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"
@@ -39,40 +49,24 @@ class Lifecycle(ArchitectureHooks):
         self._series = tuple(f"replica{index}/{name}" for name in ("batch", "queue", "kv_occupancy"))
         # Joules per MAC, memory byte and link byte, for the peak dynamic power (twin.energy)
         self._joules = unit_joules(cost.server.chip.energy, cost.server.link.pj_per_byte)  # type: ignore[arg-type]
-        self.rules: tuple = ()  # adaptive KV rules (twin.quant.policy.SwitchRule)
-        self.base_policy = cost.policy
-        self.first_policy = cost.policy  # the KV scheme in force from the start (twin.kv_report)
-        # every change of policy: (time, from, to, tokens written before it, cause)
-        self.switches: list[tuple[float, QuantPolicy, QuantPolicy, int, str]] = []
-
-    # ---- adaptive quantization -------------------------------------------------------
-    def adapt(self) -> None:
-        """Apply the first matching rule: new tokens use its KV scheme (the base one if none matches)."""
-        metrics = {"kv_occupancy": self.kv.occupancy, "queue_length": len(self.q.waiting)}
-        rule = next((r for r in self.rules if r.matches(metrics)), None)
-        policy = self.base_policy if rule is None else QuantPolicy(self.base_policy.weights, kv_scheme(rule.kv))
-        if policy == self.cost.policy:
-            return
-        old = self.cost
-        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches))
-        self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
-        cause = "no rule matches: the base policy" if rule is None else \
-            f"{rule.metric} {metrics[rule.metric]:.3g} > {rule.above:g}"
-        self.note_switch(old.policy, policy, cause)
-
-    def note_switch(self, old: QuantPolicy, new: QuantPolicy, cause: str) -> None:
-        """Record a change of policy (an adaptive rule, or SetPolicy on a live twin) at the current time."""
-        self.switches.append((self.env.now, old, new, self.stats.prefill_tokens + self.stats.decode_tokens, cause))
-        self.recorder.sample(self.env.now, f"replica{self.index}/kv_bits_per_elem",
-                             new.kv_mean(lambda s: s.bits_per_elem(self.cost.model.kv_dim)))
+        for f in self.features:
+            f.bind(self)
+        self._arrive, self._boundary, self._before_step, self._step_started, self._prefilled, self._preempted, \
+            self._completed, self._cost_changed = (hooks(self.features, name) for name in HOOKS)
+        self._every_arrival = any(f.reads_queue for f in self.features)
 
     def use_cost(self, cost: CostModel) -> None:
         """Steps from now on are priced by `cost` (a new policy): the engine's, its shape cache, the
         backend's and a speculative draft's."""
         self.cost = self.backend.cost = cost
         self.costs = shape_costs(cost)
-        if self.drafts is not None:
-            self.drafts = self.drafts.follow(cost)
+        for hook in self._cost_changed:
+            hook(cost)
+
+    def cached_prefix(self, r: Request) -> int:
+        """Prompt tokens this replica's prefix cache holds for a request (for prefix-affinity routing)."""
+        prefix = self.prefix
+        return 0 if prefix is None else prefix.cached_prefix(r)
 
     # ---- arrivals ----------------------------------------------------------------
     def enqueue(self, r: Request) -> None:
@@ -82,9 +76,10 @@ class Lifecycle(ArchitectureHooks):
             self.reject(r, f"needs {total} tokens of KV, the replica holds "
                            f"{(self.kv.capacity - self.scheduler.reserve) * self.kv.block_tokens}")
             return
-        blocked = bool(self.q.waiting) and not self.rules
+        blocked = bool(self.q.waiting) and not self._every_arrival
         self.q.waiting.append(r)
-        self.prefix_lookup(r)
+        for hook in self._arrive:
+            hook(r)
         self.outstanding_tokens += total
         if blocked:
             self.sample()  # the engine is not woken, but the time series still see the queue grow
@@ -127,7 +122,8 @@ class Lifecycle(ArchitectureHooks):
                 transfer += self.pcie_time(nbytes)
             else:
                 v.prefilled = 0  # recompute the prompt and the tokens generated so far
-                self.prefix_release(v)
+            for hook in self._preempted:
+                hook(v)
         for v in sorted(victims, key=lambda r: r.spec.arrival_s, reverse=True):
             self.q.waiting.appendleft(v)
         return transfer
@@ -181,7 +177,6 @@ class Lifecycle(ArchitectureHooks):
                 self.swap_free += self.kv.held(r.id) * self.kv.block_bytes
                 self.q.start_decoding(r)
             elif r.prefilled >= r.prefill_target:
-                self.prefix_insert(r)
                 self.stats.prefill_outputs += 1
                 self._emit(r, now)
         for r in finished:
@@ -190,21 +185,25 @@ class Lifecycle(ArchitectureHooks):
     def decode_steps(self, steps: int) -> list[Request]:
         """The batch takes `steps` decode steps: KV blocks and tokens; returns who finished at the last."""
         self.kv.advance(steps)
-        tokens = self.decoded_tokens(steps)
+        b, spec = self.q.batch, self.spec
+        tokens = steps * b.n if spec is None else spec.decoded_tokens(b, steps)
         self.stats.decode_tokens += tokens
-        if self.acceptance is not None:
-            self.stats.spec_seq_steps += steps * self.q.batch.n
+        if spec is not None:
+            self.stats.spec_seq_steps += steps * b.n
             self.stats.spec_tokens += tokens
-        return self.q.batch.advance(steps)
+        return b.advance(steps)
 
     def _emit(self, r: Request, now: float) -> None:
         """A prefill's last chunk samples the request's next token."""
         r.generated += 1
         if r.first_token_s is None:
             r.first_token_s = now
+        leaves = False
+        for hook in self._prefilled:
+            leaves = hook(r) or leaves
         if r.remaining == 0:
             self.complete(r, now)
-        elif not self.leave_for_decode(r):
+        elif not leaves:
             self.q.start_decoding(r)
 
     def complete(self, r: Request, now: float) -> None:
@@ -213,8 +212,26 @@ class Lifecycle(ArchitectureHooks):
         r.state, r.finish_s = RequestState.DONE, now
         self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
         self.recorder.request(_record(r))
-        if self.pool is not None:
-            self.pool.room(self)
+        for hook in self._completed:
+            hook(r)
+
+    # ---- requests moved between pools (twin.serving.features: disaggregation) ----------
+    def release(self, r: Request) -> None:
+        """A request that left for another replica no longer holds KV here."""
+        self.kv.release(r.id)
+        self.outstanding_tokens -= r.spec.input_tokens + r.spec.output_tokens
+        self.poke()
+
+    def expect(self, r: Request, kv_tokens: int) -> None:
+        """A request whose KV is on its way here: its KV and its tokens are reserved now."""
+        self.kv.grow(r.id, kv_tokens)
+        self.outstanding_tokens += r.spec.input_tokens + r.spec.output_tokens
+
+    def join_decoding(self, r: Request) -> None:
+        """A request whose KV has arrived joins the decode batch."""
+        r.replica = self.index
+        self.q.running[r.id] = r
+        self.q.start_decoding(r)
 
     # ---- accounting ----------------------------------------------------------------
     def account(self, shape: StepShape, elapsed: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from twin.serving.batch import DecodeBatch
 from twin.serving.request import Request, RequestState
@@ -16,13 +17,13 @@ from twin.serving.request import Request, RequestState
 class ReplicaQueues:
     """Waiting in arrival order (preempted ones go back in front); running in admission order."""
 
-    def __init__(self, window: int | None = None, kv=None):
+    def __init__(self, window: int | None = None, kv=None, track: Callable[[Request], Any] | None = None):
         self.waiting: deque[Request] = deque()
         self.running: dict[int, Request] = {}  # by id, admission order: the last is preempted first
         self.prefilling: dict[int, Request] = {}
         self.batch = DecodeBatch(window)  # the decoding ones
         self.kv = kv  # a KvCache whose followers are the batch's members (None in policy unit tests)
-        self.prepare: Callable[[Request], None] | None = None  # called on a request about to decode (speculation draws its tokens per step)
+        self.track = track  # speculation: draws the tokens a request about to decode makes at each step
 
     def admit(self, r: Request) -> None:
         """A waiting (or preempted) request enters the batch to be prefilled."""
@@ -35,9 +36,7 @@ class ReplicaQueues:
         """Prefill (or swap-in) done: the request's KV covers all but its newest token."""
         self.prefilling.pop(r.id, None)
         r.state = RequestState.DECODING
-        if self.prepare is not None:
-            self.prepare(r)
-        self.batch.join(r)
+        self.batch.join(r, None if self.track is None else self.track(r))
         if self.kv is not None:
             self.kv.follow(r.id, r.context - 1)
 

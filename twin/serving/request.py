@@ -58,12 +58,6 @@ class Request:
         self.batch: Any = None  # the DecodeBatch (twin.serving.batch) this request decodes in, if any
         self.t0 = 0  # the batch's tick when this request joined it
         self.serial = 0  # which membership of a batch this is (stale heap entries carry an old one)
-        self.cached = 0  # prompt tokens of this residency found in the prefix cache (prefill skips them)
-        self.host_hit = 0  # of those, tokens whose KV must first cross PCIe from the host tier
-        self.hit_blocks = 0  # cached blocks pinned for this request until its prefill ends
-        self.keys: tuple = ()  # chained prefix-block keys (twin.serving.prefix_cache)
-        self.track: Any = None  # speculative decoding: cumulative tokens after each step of this membership
-        self.rate = 1.0  # mean tokens per decode step (1 without speculation)
         self.base_part = 0.0  # this member's share of its batch's context base (twin.serving.batch)
         self.capped = False  # its attended context has reached the sliding window
 
@@ -77,9 +71,9 @@ class Request:
         if b is None:
             return self.gen
         k = b.tick - self.t0
-        if self.track is None:
+        if not b.tracks:  # nobody in the batch speculates: one token per step
             return self.gen + k
-        return self.gen + (int(self.track[k - 1]) if k else 0)
+        return self.gen + b.tokens_of(self)
 
     @generated.setter
     def generated(self, value: int) -> None:

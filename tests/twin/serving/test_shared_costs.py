@@ -52,23 +52,26 @@ def test_set_policy_prices_each_pool_on_its_own_server():
 def test_adaptive_rules_fall_back_to_the_policy_set_live():
     """After set_policy, a twin with adaptive KV rules that match nothing keeps the new policy (the rules
     fell back to the policy the twin was built with)."""
-    from twin.quant.policy import SwitchRule
-
-    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8).build()
-    sim.replicas[0].rules = (SwitchRule("kv_occupancy", 2.0, "int4"),)  # occupancy never exceeds 1
+    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=8, policy=with_rule(above=1e9)).build()  # never that long
     int8 = QuantPolicy.named("fp16", "int8")
     sim.set_policy(int8)
-    sim.replicas[0].adapt()
+    sim.replicas[0].kv_policy.boundary()  # the rules are checked: none matches
     assert sim.replicas[0].cost.policy == int8
-    assert [(cause, new) for *_, new, _tokens, cause in sim.replicas[0].switches] == [("SetPolicy", int8)]  # adapt: none
+    assert [(cause, new) for *_, new, _tokens, cause in sim.replicas[0].kv_policy.switches] == [("SetPolicy", int8)]
 
 
-def spec_twin(**serving):
-    return RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, serving=ServingConfig(speculative=3, **serving)).build()
+def with_rule(above: float) -> dict:
+    """A policy file's contents: FP16, with new KV in int4 while more than `above` requests wait."""
+    return {"weights": "fp16", "kv": "fp16", "rules": [{"when": "queue_length", "above": above, "kv": "int4"}]}
+
+
+def spec_twin(policy: dict | None = None, **serving):
+    return RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, policy=policy,
+                   serving=ServingConfig(speculative=3, **serving)).build()
 
 
 def draft_decode_s(rep) -> float:
-    return rep.drafts.drafts_time(StepShape(decode_seqs=1, decode_context=900, outputs=1))  # memory-bound
+    return rep.spec.drafts.drafts_time(StepShape(decode_seqs=1, decode_context=900, outputs=1))  # memory-bound
 
 
 def test_set_policy_moves_a_layer_skipping_draft_to_the_new_policy():
@@ -91,19 +94,16 @@ def test_set_policy_quantizes_a_draft_model_as_the_target():
     rep = sim.replicas[0]
     built = RunSpec("lpu-8x-4nm", "llama2-13b", tp=4, weights="int8",
                     serving=ServingConfig(speculative=3, draft_model="llama2-7b")).build()
-    assert rep.drafts.draft.policy == int8 and rep.drafts.target is rep.cost
+    assert rep.spec.drafts.draft.policy == int8 and rep.spec.drafts.target is rep.cost
     assert draft_decode_s(rep) == draft_decode_s(built.replicas[0])
 
 
 def test_an_adaptive_kv_switch_moves_the_draft_too():
     """A rule that switches the KV scheme re-prices the draft's steps with the target's new cost model."""
-    from twin.quant.policy import SwitchRule
-
-    sim = spec_twin(draft_skip=0.5)
+    sim = spec_twin(with_rule(above=-1), draft_skip=0.5)  # the rule always matches
     rep = sim.replicas[0]
-    rep.rules = (SwitchRule("kv_occupancy", -1.0, "int4"),)  # always matches
-    rep.adapt()
-    assert rep.cost.policy.kv.name == "int4" and rep.drafts.target is rep.cost
+    rep.kv_policy.boundary()
+    assert rep.cost.policy.kv.name == "int4" and rep.spec.drafts.target is rep.cost
 
 
 def test_set_policy_must_fit_every_pool():

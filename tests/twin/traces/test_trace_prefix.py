@@ -98,7 +98,7 @@ def _affinity_vs_round_robin(reqs, **serving):
     for router in ("round-robin", "prefix-affinity"):
         sim, summary = run(reqs, model="llama3-8b", tp=2, prefix_cache="lru", router=router, **serving)
         cache = summary["architecture"]["prefix_cache"]
-        lookups = [rep.prefix.counters.lookups for rep in sim.replicas]
+        lookups = [rep.prefix.cache.counters.lookups for rep in sim.replicas]
         assert (cache["replica_lookups_min"], cache["replica_lookups_max"]) == (min(lookups), max(lookups))
         out[router] = lookups, cache["token_hit_rate"]
     return out
