@@ -2,9 +2,10 @@
 
 A replay spends most of its time in these modules; compiled, it executes about 1.8x fewer
 instructions and gives the same results to the last bit (tests/twin/test_compiled.py holds the two
-builds equal). The serving architectures' hooks (twin.serving.architecture), the hardware models of
-layer fidelity and everything outside the core stay Python: their classes, and the replica built on
-them, remain ordinary Python classes. Without a C compiler or Python's headers, or with
+builds equal). The replica (lifecycle.py, engine.py) is a native class; the features it holds
+(twin.serving.features: prefix caching, speculation, disaggregation, policy switching), the hardware
+models of layer fidelity and everything outside the core stay Python, so a test or a user can give a
+replica a feature of their own (Simulation's `observers`). Without a C compiler or Python's headers, or with
 TWIN_COMPILE=0, the core installs as Python.
 """
 
