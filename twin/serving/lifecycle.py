@@ -54,7 +54,8 @@ class Lifecycle(ArchitectureHooks):
         if policy == self.cost.policy:
             return
         old = self.cost
-        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches))
+        self.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches,
+                                old.ep))
         self.kv.switch(self.kv.block_tokens * self.cost.model.layers * self.cost.kv_token_layer_bytes)
         cause = "no rule matches: the base policy" if rule is None else \
             f"{rule.metric} {metrics[rule.metric]:.3g} > {rule.above:g}"
