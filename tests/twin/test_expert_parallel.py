@@ -171,3 +171,21 @@ def test_ep_is_a_sweep_axis() -> None:
     assert points[1].spec.build().pools[0].cluster.ep == 8
     with pytest.raises(InvalidSpec, match="ep is 1 or tp"):
         sweep_points(RunSpec("dgx-h100", "mixtral-8x7b", tp=8), [parse_set("ep=1,2")], 4)
+
+
+def test_across_servers_half_of_each_servers_routes_cross_the_network() -> None:
+    """A 16-expert variant of Mixtral over two DGX H100s at tp = ep = 16: each server owns half the tokens and
+    sends the half of their routed copies whose experts sit on the other server through its eight 400 Gbit/s
+    NICs; that outlasts the NVLink share, and a network hop adds its latency."""
+    import dataclasses
+    server = load_server("dgx-h100")
+    model = dataclasses.replace(load_model("mixtral-8x7b"), experts=16)
+    cm = CostModel(model, server, 16, QuantPolicy(), ep=16)
+    tokens, net = 1024, plain("servers", "dgx-h100")["network"]
+    routed = tokens * MIXTRAL["experts_top_k"] * MIXTRAL["hidden"] * 2
+    crossing = routed / 2 / 2  # per server: its half of the tokens, half of their copies bound away
+    nic_bytes_per_s = net["nics"] * net["nic_gbit_s"] * 1e9 / 8
+    seconds, per_gpu = cm.all_to_all(tokens)
+    assert seconds == pytest.approx(crossing / nic_bytes_per_s + NVLINK["hop_latency_s"] + net["latency_s"],
+                                    rel=1e-12)
+    assert per_gpu == pytest.approx(routed / 256 * 7 + crossing / 8, rel=1e-12)  # NVLink peers, and the NIC share
