@@ -224,6 +224,7 @@ class CostModel:
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
         codec = self.codec_step(s)
+        # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
         mem_bytes, mem_s = plain, (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
         if codec is not None:
             assert self.codec is not None  # a codec step comes from the codec
@@ -276,7 +277,8 @@ class CostModel:
         if self.ep > 1:  # the busiest chip's whole experts, on the tokens routed to them
             active, load = self.busiest_chip(tokens)
             return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp), (1, tokens, *o),
-                    (active, load / active, m.hidden, m.ffn * (m.ffn_matrices - 1)), (active, load / active, m.ffn, m.hidden)]
+                    (active, load / active, m.hidden, m.ffn * (m.ffn_matrices - 1)),  # FC1, whole experts
+                    (active, load / active, m.ffn, m.hidden)]  # FC2
         return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp),  # Q, K, V
                 (1, tokens, *o),  # O
                 (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
