@@ -53,6 +53,9 @@ replay_options = _stack([
                                                        "[default: all chips of a server]."),
     click.option("--pp", default=1, show_default=True, type=click.IntRange(min=1),
                  help="Pipeline stages per replica, each a tensor-parallel group of --tp chips (step fidelity)."),
+    click.option("--ep", default=1, show_default=True, type=click.IntRange(min=1),
+                 help="Expert parallelism of an MoE model: 1, or --tp (each chip holds experts / ep whole experts; "
+                      "tokens reach them by all-to-all; step fidelity)."),
     click.option("--replicas", default=None, type=int, help="Replicas [default: as many as fit]."),
     click.option("--label", default=None, help="The run's name in runs compare and reports [default: from its "
                                                "design, e.g. 'llama2-7b on dgx-h100, tp 8, pd 1:1']."),
@@ -127,7 +130,7 @@ def run_spec(opts: dict, catalog=None) -> RunSpec:
     weights, kv = (policy["weights"], policy["kv"]) if policy else (opts["weights"], opts["kv"])
     spec = RunSpec(server=opts["server"], model=opts["model"], servers=opts["servers"], tp=tp,
                    replicas=opts["replicas"], weights=weights, kv=kv, serving=serving, pp=opts.get("pp") or 1,
-                   label=opts.get("label"),
+                   ep=opts.get("ep") or 1, label=opts.get("label"),
                    slo=Slo(opts["slo_ttft"], opts["slo_tpot"]), policy=policy, overrides=overrides)
     # every name the run uses (prefill server, draft model too) resolved against this catalogue, carried inside
     return dataclasses.replace(spec, definitions=catalog.definitions_for(*spec.names()) or None)

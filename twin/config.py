@@ -385,9 +385,13 @@ class ClusterSpec:
     tp: int = 1
     replicas: int | None = None  # default: as many as the chips allow
     pp: int = 1  # pipeline stages per replica
+    ep: int = 1  # expert parallelism: the chips of a stage's tp group each hold experts / ep whole experts
 
     def __post_init__(self) -> None:
-        _positive(self, "servers", "tp", "pp")
+        _positive(self, "servers", "tp", "pp", "ep")
+        if self.ep not in (1, self.tp):
+            raise InvalidSpec("ep", f"ep={self.ep} with tp={self.tp}: the experts spread over the chips of the "
+                                    f"tensor-parallel group, so ep is 1 or tp (--tp {self.ep} --ep {self.ep})")
         per = self.server.chips
         if self.tp > per and self.tp % per:
             raise InvalidSpec("tp", f"tp={self.tp} exceeds the {per} chips of one {self.server.name} server: a "
@@ -479,6 +483,8 @@ class ServingConfig:
     micro_batches: int | None = None  # a pipeline's micro-batches per step (None: one per stage)
     prefill_tp: int | None = None  # the prefill pool's tp on --prefill-server (None: all its chips)
     prefill_pp: int | None = None  # and its pipeline stages (None: 1)
+    prefill_ep: int | None = None  # and its expert parallelism (None: 1)
+    expert_placement: str = "round-robin"  # round-robin | by-popularity: which chip holds which expert (ep > 1)
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture
@@ -491,7 +497,7 @@ class ServingConfig:
                 raise InvalidSpec(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.max_context is not None and self.max_context < 2:
             raise InvalidSpec("max_context", f"must be >= 2 tokens (one in, one out), got {self.max_context}")
-        for name in ("micro_batches", "prefill_tp", "prefill_pp"):
+        for name in ("micro_batches", "prefill_tp", "prefill_pp", "prefill_ep"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise InvalidSpec(name, f"must be a whole number >= 1, got {value!r}")

@@ -40,11 +40,14 @@ class Pool:
 def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSpec | None = None) -> list[Pool]:
     """The pools of a deployment; `prefill_server` is the server serving.prefill_server names, resolved at the
     edge (twin.replay.RunSpec.build): the core never looks a name up."""
+    if serving.fidelity == "layer" and max(cluster.ep, serving.prefill_ep or 1) > 1:
+        raise InvalidSpec("fidelity", "expert parallelism (ep > 1) runs in step fidelity; layer fidelity walks the "
+                                      "all-gathers of a tensor-parallel group, not all-to-alls")
     if serving.pd is None:
         return [Pool("both", cluster, cluster.n_replicas)]
     p, d = parse_pd(serving.pd)
     if serving.prefill_server is None:
-        if serving.prefill_tp or serving.prefill_pp:
+        if serving.prefill_tp or serving.prefill_pp or serving.prefill_ep:
             raise InvalidSpec("prefill_tp", "a prefill pool of its own layout needs --prefill-server: pools on the "
                                             "same servers share one layout")
         if p + d > cluster.max_replicas:
@@ -60,7 +63,7 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
     tp, pp = serving.prefill_tp or server.chips, serving.prefill_pp or 1  # its own layout (DistServe)
     per_server = max(1, server.chips // (tp * pp))  # replicas of that layout on one prefill server
     spans = max(1, -(-(tp * pp) // server.chips))  # or servers one replica spans
-    prefill = ClusterSpec(server, servers=-(-p // per_server) * spans, tp=tp, pp=pp)
+    prefill = ClusterSpec(server, servers=-(-p // per_server) * spans, tp=tp, pp=pp, ep=serving.prefill_ep or 1)
     if d > cluster.max_replicas:
         raise InvalidSpec("pd", f"{d} decode replicas do not fit on {cluster.servers} x {cluster.server.name} "
                                 f"at tp={cluster.tp}")

@@ -33,7 +33,7 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
     tp, chip = cluster.tp, cluster.server.chip
     if cluster.pp > model.layers:
         raise InvalidSpec("pp", f"pp={cluster.pp} is more stages than {model.name}'s {model.layers} layers")
-    cost = CostModel(model, cluster.server, tp, policy, pp=cluster.pp)
+    cost = CostModel(model, cluster.server, tp, policy, pp=cluster.pp, ep=cluster.ep)
     draft_weights, draft_kv = _draft(cluster, policy, serving, draft)
     weights = cost.weight_bytes() + draft_weights
     context = serving.max_context or model.max_context
@@ -122,7 +122,7 @@ def _smallest_pp(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, se
         if (chips <= per and per % chips) or (chips > per and chips % per):
             continue
         servers = max(cluster.servers, -(-chips // per))
-        if _fits(ClusterSpec(cluster.server, servers, cluster.tp, pp=pp), model, policy, serving, draft):
+        if _fits(ClusterSpec(cluster.server, servers, cluster.tp, pp=pp, ep=cluster.ep), model, policy, serving, draft):
             return f"--pp {pp}" + (f" --servers {servers}" if servers > cluster.servers else "")
     return None
 

@@ -108,6 +108,17 @@ def _pipeline(pool: DeployedPool) -> dict:
             "stage_links": kinds, "idle_share": sum(s.pipeline_idle_s for s in stats) / busy if busy else 0.0}
 
 
+def _experts(pool: DeployedPool) -> dict:
+    """An expert-parallel pool (ep > 1): where its experts sit and the busiest chip's share of the routes,
+    which sets its MoE layers' time (an even spread: 1 / ep)."""
+    cost = pool.replicas[0].cost
+    m, routing = cost.model, cost.routing
+    chips = routing.placed(m.experts, m.experts_top_k, cost.ep)
+    return {"ep": cost.ep, "placement": routing.placement, "experts_per_chip": m.experts // cost.ep,
+            "all_to_all_link": interconnect_name(pool.cluster) + (" and network" if cost.spans > 1 else ""),
+            "busiest_chip_route_share": max(sum(c) for c in chips) / sum(sum(c) for c in chips)}
+
+
 def _bound_by(pool: DeployedPool) -> str:
     """Which resource the pool's busy time mostly went to: compute, memory streaming, or exposed transfers."""
     chip = pool.cluster.server.chip
@@ -128,7 +139,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
     first = pool.replicas[0]
     return {
         "role": pool.role, "server": pool.cluster.server.name, "chip": chip.name, "tp": pool.cluster.tp,
-        "pp": pool.cluster.pp,
+        "pp": pool.cluster.pp, **({"ep": pool.cluster.ep} if pool.cluster.ep > 1 else {}),
         "replicas": len(pool.replicas), "chips": pool.chips,
         "memory_kind": chip.memory.label, "memory_efficiency": chip.memory.sustained_efficiency,
         **_utilisation([_work(pool, span_s)]),
@@ -142,6 +153,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
         "weights_gb_per_chip": pool.plan.weight_bytes / 1e9,
         "bound_by": _bound_by(pool),
         **({"pipeline": _pipeline(pool)} if pool.cluster.pp > 1 else {}),
+        **({"experts": _experts(pool)} if pool.cluster.ep > 1 else {}),
         "steps": sum(s.steps for s in stats),
         "prefill_tokens": sum(s.prefill_tokens for s in stats),
         "decode_tokens": sum(s.decode_tokens for s in stats),

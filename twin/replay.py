@@ -54,6 +54,7 @@ class RunSpec:
     definitions: dict | None = None  # user catalogue entries the spec uses: {"chips": {name: {...}}, ...}
     overrides: dict | None = None  # hardware fields changed for this run: {"chip.mac_trees": 64, ...}
     pp: int = 1  # pipeline stages per replica, each a tensor-parallel group of `tp` chips
+    ep: int = 1  # expert parallelism: 1, or tp (each chip of a stage holds experts / ep whole experts)
     label: str | None = None  # the run's name in comparisons (runs compare, reports); None: from its design
 
     def __post_init__(self) -> None:
@@ -84,7 +85,7 @@ class RunSpec:
         """The twin, every name resolved here against the spec's catalogue: the core never looks one up.
         `observers` give every replica one more feature each (twin.sim.Simulation)."""
         catalog = self.catalog()
-        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas, self.pp)
+        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas, self.pp, self.ep)
         model = self.model_spec()
         named = {"prefill_server": None if self.serving.prefill_server is None else
                  catalog.server(self.serving.prefill_server),
@@ -200,10 +201,13 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
                        "memory_kind": sim.cluster.server.chip.memory.label,
                        "interconnect": pool_result.interconnect_name(sim.cluster),
                        "deployment": [{"role": p.role, "server": p.cluster.server.name, "chip": p.cluster.server.chip.name,
-                                       "tp": p.cluster.tp, "pp": p.cluster.pp, "replicas": len(p.replicas)}
+                                       "tp": p.cluster.tp, "pp": p.cluster.pp, "replicas": len(p.replicas),
+                                       **({"ep": p.cluster.ep} if p.cluster.ep > 1 else {})}
                                       for p in sim.pools]}
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
+        if sim.cluster.ep > 1:
+            summary["twin"]["ep"] = sim.cluster.ep
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
     return summary  # type: ignore[return-value]  (built section by section above)
 

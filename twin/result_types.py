@@ -67,6 +67,16 @@ class Pipeline(TypedDict):
     idle_share: float  # of the busy time, what the schedule left each stage idle
 
 
+class ExpertParallel(TypedDict):
+    """An expert-parallel pool (ep > 1): where its experts sit and how evenly the routes fall on its chips."""
+
+    ep: int  # chips the experts of a layer spread over (the tensor-parallel group)
+    placement: str  # round-robin | by-popularity
+    experts_per_chip: int
+    all_to_all_link: str  # the link dispatch and combine cross (NVLink, ESL ring; and network across servers)
+    busiest_chip_route_share: float  # of the routes, the busiest chip's experts' (1 / ep when even)
+
+
 class Work(TypedDict):
     """What a pool, or the whole run, did with its chips: utilisations (work over capacity: at most 1), the
     engines it ran on, its KV and weights, and the work it counted. Pools and runs report it alike."""
@@ -99,12 +109,14 @@ class DeployedPool(TypedDict):
     tp: int
     pp: int
     replicas: int
+    ep: NotRequired[int]  # expert parallelism, when > 1
 
 
 class PoolHardware(Work, DeployedPool):
     chips: int
     interconnect: Interconnect
     pipeline: NotRequired[Pipeline]
+    experts: NotRequired[ExpertParallel]
 
 
 class Hardware(Work):
@@ -292,6 +304,7 @@ class Twin(TypedDict):
     interconnect: str
     deployment: list[DeployedPool]
     moe_routing: NotRequired[str]
+    ep: NotRequired[int]  # expert parallelism of the main pool, when > 1
 
 
 class PoolRates(TypedDict):

@@ -50,7 +50,7 @@ class Simulation:
         self.draft_model = draft_model
         self.policy = policy or QuantPolicy()
         self.serving = serving or ServingConfig()
-        self.routing = MoeRouting(self.serving.moe_routing, self.serving.moe_zipf_s)
+        self.routing = MoeRouting(self.serving.moe_routing, self.serving.moe_zipf_s, self.serving.expert_placement)
         self.env = simpy.Environment()
         self.recorder = Recorder()
         self.router = make_router(self.serving.router if self.serving.pd is None else self.serving.prefill_router)
@@ -105,7 +105,7 @@ class Simulation:
                                                          for i in range(servers_needed(pool))]
         # One cost model for the pool: its replicas are alike, so a step shape one evaluates serves all.
         cost = CostModel(self.model, pool.cluster.server, pool.cluster.tp, self.policy, self.routing,
-                         pool.cluster.pp, serving.micro_batches or 0)
+                         pool.cluster.pp, serving.micro_batches or 0, pool.cluster.ep)
         first = len(self.replicas)
         for i in range(pool.count):
             features = features_for(pool.role, plan, serving, cost, self.draft_model, pool=self.disaggregation,
@@ -211,13 +211,13 @@ class Simulation:
         """
         self._check_fits(policy)
         self.policy = policy
-        models: dict[tuple[int, int, int], CostModel] = {}  # one per pool's server, tp and pp, as at build
+        models: dict[tuple[int, int, int, int], CostModel] = {}  # one per pool's server, tp and pp, as at build
         for replica in self.replicas:
             old = replica.cost
-            key = (id(old.server), old.tp, old.pp)
+            key = (id(old.server), old.tp, old.pp, old.ep)
             if key not in models:
                 models[key] = CostModel(self.model, old.server, old.tp, policy, self.routing, old.pp,
-                                        old.micro_batches)
+                                        old.micro_batches, old.ep)
             replica.kv_policy.set_base(policy, models[key])
 
     @property

@@ -37,7 +37,7 @@ def run_spec(msg: common_pb2.TwinSpec, slo: Slo = Slo()) -> RunSpec:
                    weights=msg.policy.weights or "fp16", kv=msg.policy.kv or "fp16",
                    serving=_serving(msg.serving), slo=slo,
                    definitions=definitions, overrides=overrides, pp=msg.pp if msg.HasField("pp") else 1,
-                   label=msg.label or None)
+                   ep=msg.ep if msg.HasField("ep") else 1, label=msg.label or None)
 
 
 MAX_DEFINITIONS_BYTES = 64 * 1024
@@ -76,7 +76,7 @@ def twin_spec(spec: RunSpec) -> common_pb2.TwinSpec:
     serving = {name: getattr(spec.serving, name) for name in _SERVING_FIELDS}
     serving["acceptance_dist"] = list(spec.serving.acceptance_dist or ())
     return common_pb2.TwinSpec(server=spec.server, model=spec.model, servers=spec.servers, tp=spec.tp, pp=spec.pp,
-                               label=spec.label or "",
+                               ep=spec.ep, label=spec.label or "",
                                replicas=spec.replicas, policy=common_pb2.QuantPolicy(weights=spec.weights, kv=spec.kv),
                                serving=common_pb2.ServingConfig(**serving),
                                definitions_yaml=yaml.safe_dump(spec.definitions) if spec.definitions else "",

@@ -49,6 +49,8 @@ def label(spec: dict | None) -> str:
     words = [f"{spec['model']} on {servers}{spec.get('server')}", f"tp {spec.get('tp')}"]
     if (spec.get("pp") or 1) > 1:
         words.append(f"pp {spec['pp']}")
+    if (spec.get("ep") or 1) > 1:
+        words.append(f"ep {spec['ep']}")
     serving = spec.get("serving") or {}
     if serving.get("pd"):
         words.append(f"pd {serving['pd']}" + (f" (prefill on {serving['prefill_server']})"

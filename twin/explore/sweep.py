@@ -20,7 +20,7 @@ from twin.errors import CapacityExceeded, InvalidSpec, TwinError
 from twin.replay import RunSpec
 from twin.serving.fields import BY_NAME, SWEEPABLE
 
-SPEC_FIELDS = {"server": str, "model": str, "servers": int, "tp": int, "pp": int, "replicas": int, "weights": str,
+SPEC_FIELDS = {"server": str, "model": str, "servers": int, "tp": int, "pp": int, "ep": int, "replicas": int, "weights": str,
                "kv": str}
 SERVING_FIELDS = SWEEPABLE  # every serving field a sweep may vary (twin.serving.fields)
 HARDWARE_PREFIXES = ("chip.", "link.", "server.", "model.")

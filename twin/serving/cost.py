@@ -11,6 +11,16 @@ ESL (LPU paper, Fig. 4): every column-split matmul's output is all-gathered arou
 the ring, chunk by chunk while the next chunk computes, so a gather costs only the
 part that does not fit under its producer's time, plus one chunk's tail. After FC1
 the tail is hidden by FC2 (back-to-back), so a layer exposes three tails, not four.
+
+Expert parallelism (ep = tp chips, each holding experts / ep whole experts; attention stays
+tensor-parallel over the same chips): after attention each chip takes its 1/ep share of the
+step's tokens and sends each token's hidden vector to the chips of its top-k experts (the
+dispatch all-to-all), the experts run, and the results come back (the combine all-to-all);
+each direction moves tokens x hidden x 2 bytes x top-k x (ep - 1) / ep over the link that
+joins the chips. An all-gather then gives every chip all tokens for the next attention (on
+NVLink, O's all-reduce becomes a reduce-scatter, and this all-gather is its other half). The
+routing and placement (twin.serving.moe) decide each chip's experts and tokens; the busiest
+chip sets the layer's time, while bytes and MACs, for energy, stay the chips' mean.
 """
 
 from __future__ import annotations
@@ -81,8 +91,9 @@ class CostModel:
     """Closed-form step costs for `model` on `tp` chips of `server` under `policy`."""
 
     def __init__(self, model: ModelSpec, server: ServerSpec, tp: int, policy: QuantPolicy,
-                 routing: MoeRouting = MoeRouting(), pp: int = 1, micro_batches: int = 0):
+                 routing: MoeRouting = MoeRouting(), pp: int = 1, micro_batches: int = 0, ep: int = 1):
         self.model, self.server, self.tp, self.policy, self.routing = model, server, tp, policy, routing
+        self.ep = check_ep(model, tp, ep)  # expert parallelism: the experts spread over the tp chips
         # Pipeline parallelism: the layers in `pp` stages of `tp` chips; a step's batch split in up to
         # `micro_batches` micro-batches (default: one per stage) that flow through the stages
         self.pp, self.micro_batches = pp, micro_batches or pp
@@ -114,8 +125,8 @@ class CostModel:
             raise InvalidSpec("tp", f"tp={tp} spans {self.spans} {server.name} servers, which state no network: "
                                     "add network: to the server's YAML")
         self.engines = chip.compute_engines
-        self._by_tokens: dict[int, tuple[float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL bytes,
-        # matmul s, weight bytes
+        self._by_tokens: dict[int, tuple[float, float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL
+        # bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest chip (expert parallelism)
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
@@ -145,6 +156,20 @@ class CostModel:
         router = m.hidden * m.experts if m.experts > 1 else 0
         params = m.attn_params + self.active_experts(tokens) * m.expert_params + router
         return self.policy.weights.bytes_for(params) / self.tp
+
+    def busiest_chip(self, tokens: int) -> tuple[float, float]:
+        """(experts streamed, tokens computed) by the busiest chip under expert parallelism (twin.serving.moe)."""
+        m = self.model
+        return self.routing.busiest_chip(m.experts, m.experts_top_k, self.ep, tokens)
+
+    def hot_weight_bytes(self, tokens: int) -> float:
+        """Weight bytes the busiest chip streams for a layer: its share of attention and the router, and its
+        active experts whole (expert parallelism); the mean chip's otherwise."""
+        if self.ep == 1:
+            return self.layer_weight_bytes(tokens)
+        m, w = self.model, self.policy.weights
+        shared = w.bytes_for(m.attn_params + m.hidden * m.experts) / self.tp
+        return shared + w.bytes_for(self.busiest_chip(tokens)[0] * m.expert_params)
 
     def weight_bytes(self) -> float:
         """Resident weight bytes per chip: all experts, the embedding, and the LM head unless tied to it.
@@ -194,12 +219,13 @@ class CostModel:
     def stage_layer(self, s: StepShape) -> LayerCost:
         """One layer of the model on one chip of a tensor-parallel group, for a step (or micro-batch) `s`."""
         m, tp, tokens = self.model, self.tp, s.tokens
-        exposed, esl_bytes, matmuls_s, weight_bytes = self._by_tokens.get(tokens) or self._tokens_part(tokens)
+        exposed, esl_bytes, matmuls_s, weight_bytes, hot = self._by_tokens.get(tokens) or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
         codec = self.codec_step(s)
-        mem_bytes, mem_s = plain, plain / self.bw
+        # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
+        mem_bytes, mem_s = plain, (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
         if codec is not None:
             assert self.codec is not None  # a codec step comes from the codec
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
@@ -219,11 +245,14 @@ class CostModel:
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
                          codec_s, self.launch_s if tokens else 0.0, power_s)
 
-    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float]:
+    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
         the bytes they move, the matmul time, the weight bytes streamed), kept per count: steps repeat
         token counts."""
-        part = self._by_tokens[tokens] = (*self.esl(tokens), self.matmuls_s(tokens), self.layer_weight_bytes(tokens))
+        esl_s, esl_bytes = self.esl(tokens)
+        weights = self.layer_weight_bytes(tokens)
+        hot = weights if self.ep == 1 else self.hot_weight_bytes(tokens)
+        part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot)
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
@@ -245,6 +274,11 @@ class CostModel:
         per_expert = tokens * m.experts_top_k / active  # tokens each active expert sees
         o, fc2 = ((m.hidden / tp, m.hidden), (m.ffn / tp, m.hidden)) if self.row_parallel \
             else ((m.hidden, m.hidden / tp), (m.ffn, m.hidden / tp))
+        if self.ep > 1:  # the busiest chip's whole experts, on the tokens routed to them
+            active, load = self.busiest_chip(tokens)
+            return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp), (1, tokens, *o),
+                    (active, load / active, m.hidden, m.ffn * (m.ffn_matrices - 1)),  # FC1, whole experts
+                    (active, load / active, m.ffn, m.hidden)]  # FC2
         return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp),  # Q, K, V
                 (1, tokens, *o),  # O
                 (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
@@ -296,11 +330,18 @@ class CostModel:
         """
         if self.tp == 1 or tokens == 0:
             return 0.0, 0.0
+        if self.ep > 1:
+            return self.expert_exchange(tokens)
         if self.server.link.kind == "nvlink":
             return self.all_reduce(tokens)
+        return self._ring_gathers(tokens, self.gathers)
+
+    def _ring_gathers(self, tokens: int, gathers: tuple[tuple[float, float, float, float, float], ...]) \
+            -> tuple[float, float]:
+        """Exposed time and bytes of ESL all-gathers, each overlapped with the matmul producing it."""
         payload = self.server.link.payload_bytes_per_s
         exposed = moved = 0.0
-        for width, stream_s, k, n, tail in self.gathers:
+        for width, stream_s, k, n, tail in gathers:
             slice_bytes = tokens * width * FP16_BYTES / self.tp
             serial = slice_bytes * self.link_load / payload
             produce = max(stream_s, self.matmul_s(tokens, k, n))
@@ -308,6 +349,39 @@ class CostModel:
             exposed += max(0.0, max(serial, net_s) - produce) + tail + self._net_latency_s()
             moved += slice_bytes * self.link_load + net_bytes
         return exposed, moved
+
+    # ---- expert parallelism: dispatch and combine ------------------------------------
+    def expert_exchange(self, tokens: int) -> tuple[float, float]:
+        """A layer's collectives under expert parallelism: attention's as without it, the dispatch and combine
+        all-to-alls, and the all-gather that gives every chip all tokens again (exposed: nothing overlaps it)."""
+        a2a_s, a2a_bytes = self.all_to_all(tokens)
+        if self.row_parallel:  # half of O's all-reduce (a reduce-scatter) and the all-gather after combine
+            reduce_s, reduce_bytes = self.all_reduce(tokens)
+            return reduce_s / 2 + 2 * a2a_s, reduce_bytes / 2 + 2 * a2a_bytes
+        attn_s, attn_bytes = self._ring_gathers(tokens, self.gathers[:2])  # attention out and O
+        data = tokens * self.model.hidden * FP16_BYTES
+        slice_bytes = data / self.tp * self.link_load
+        net_s, net_bytes = self._across_servers(data)
+        gather_s = max(slice_bytes / self.server.link.payload_bytes_per_s, net_s) + self.gather_tail_s() \
+            + self._net_latency_s()
+        return attn_s + gather_s + 2 * a2a_s, attn_bytes + slice_bytes + net_bytes + 2 * a2a_bytes
+
+    def all_to_all(self, tokens: int) -> tuple[float, float]:
+        """(seconds, bytes per chip) of one all-to-all, dispatch or combine: each of the ep chips sends its
+        tokens / ep tokens' top-k copies of the hidden vector to the chips of their experts, ((ep - 1) / ep of
+        them leave it), directly through a switch (NVLink) or around the ESL ring (the bytes of its busiest
+        link), and across servers through their NICs."""
+        m, n, link = self.model, self.ep, self.server.link
+        routed = tokens * m.experts_top_k * m.hidden * FP16_BYTES  # the step's copies, over all chips
+        pair = routed / n / n  # what one chip sends each other chip
+        c = min(n, self.server.chips)
+        if self.row_parallel:
+            moved, wire_s, tail = pair * (c - 1), pair * (c - 1) / link.bytes_per_s, link.hop_latency_s
+        else:
+            moved = pair * _all_to_all_load(c, c == self.server.chips and c > 2)
+            wire_s, tail = moved / link.payload_bytes_per_s, self.gather_tail_s()
+        net_s, net_bytes = self._across_servers(routed / self.spans)
+        return max(wire_s, net_s) + tail + self._net_latency_s(), moved + net_bytes
 
     def _across_servers(self, output_bytes: float) -> tuple[float, float]:
         """(seconds, bytes per chip) a collective of `output_bytes` spends on the network between the servers
@@ -388,6 +462,31 @@ class CostModel:
         if s.tokens == 0:
             return 0.0
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
+
+
+def check_ep(model: ModelSpec, tp: int, ep: int) -> int:
+    """`ep`, if the model's experts can spread over it: the chips of a tensor-parallel group, whole experts
+    on each (attention stays tensor-parallel over the same chips). Refused in one line otherwise."""
+    if ep == 1:
+        return ep
+    if model.experts == 1:
+        raise InvalidSpec("ep", f"{model.name} has no experts to spread (expert parallelism is for MoE models)")
+    if ep != tp:
+        raise InvalidSpec("ep", f"ep={ep} with tp={tp}: the experts spread over the chips of the tensor-parallel "
+                                f"group, so ep is 1 or tp (--tp {ep} --ep {ep})")
+    if model.experts % ep:
+        raise InvalidSpec("ep", f"ep={ep} does not divide {model.name}'s {model.experts} experts (whole experts "
+                                "on each chip)")
+    return ep
+
+
+def _all_to_all_load(chips: int, closed: bool) -> float:
+    """Chip-to-chip messages over the busiest link of an all-to-all by shortest paths: on a closed ring every
+    link carries half the sum of one chip's distances to the others; on a line the middle link carries every
+    pair across it."""
+    if closed:
+        return sum(min(d, chips - d) for d in range(1, chips)) / 2
+    return float((chips // 2) * (chips - chips // 2))
 
 
 def kv_replication(model: ModelSpec, tp: int) -> float:

@@ -350,7 +350,8 @@ class AdaptivePolicy(PolicyLog):
         if policy == rep.cost.policy:
             return
         old = rep.cost
-        rep.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches))
+        rep.use_cost(CostModel(old.model, old.server, old.tp, policy, old.routing, old.pp, old.micro_batches,
+                               old.ep))
         rep.kv.switch(rep.kv.block_tokens * rep.cost.model.layers * rep.cost.kv_token_layer_bytes)
         cause = "no rule matches: the base policy" if rule is None else \
             f"{rule.metric} {metrics[rule.metric]:.3g} > {rule.above:g}"

@@ -78,6 +78,10 @@ FIELDS: tuple[Field, ...] = (
           unit="chips", optional=True, minimum=1, architecture=True),
     Field("prefill_pp", int, "The prefill pool's pipeline stages on --prefill-server [default: 1].",
           unit="stages", optional=True, minimum=1, architecture=True),
+    Field("prefill_ep", int, "The prefill pool's expert parallelism on --prefill-server: 1 or its tp [default: 1].",
+          unit="chips", optional=True, minimum=1, architecture=True),
+    Field("expert_placement", str, "Which chip holds which expert under --ep: expert i on chip i mod ep, or the "
+                                   "most popular experts spread first.", choices=("round-robin", "by-popularity")),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}

@@ -93,3 +93,26 @@ def test_a_pipeline_travels_through_the_proto_and_the_cli(tmp_path) -> None:
     summary = json.loads(out.output)["summary"]
     assert summary["twin"]["pp"] == 4
     assert summary["hardware"]["pools"]["both"]["pipeline"]["micro_batches"] == 8
+
+
+def test_expert_parallelism_travels_through_the_proto_the_cli_and_the_store(run) -> None:
+    """--ep, --prefill-ep and --expert-placement reach the spec, the gRPC TwinSpec both ways, the summary's pool
+    and the stored run (its spec, and the name runs compare gives it)."""
+    from twin.config import ServingConfig
+    from twin.replay import RunSpec
+    spec = RunSpec("dgx-h100", "mixtral-8x7b", tp=8, ep=8,
+                   serving=ServingConfig(expert_placement="by-popularity", moe_routing="skewed", pd="1:1",
+                                         prefill_server="dgx-h100", prefill_tp=4, prefill_ep=4))
+    assert convert.run_spec(convert.twin_spec(spec)) == spec
+    out = run("replay", "azure-conv-2023", "--limit", "30", "--server", "dgx-h100", "--model", "mixtral-8x7b",
+              "--ep", "8", "--moe-routing", "skewed", "--expert-placement", "by-popularity", "--json").output
+    stored = json.loads(out)
+    experts = stored["summary"]["hardware"]["pools"]["both"]["experts"]
+    assert (experts["ep"], experts["placement"]) == (8, "by-popularity")
+    shown = json.loads(run("runs", "show", stored["run_id"], "--json").output)
+    assert (shown["spec"]["ep"], shown["spec"]["serving"]["expert_placement"]) == (8, "by-popularity")
+    compared = run("runs", "compare", stored["run_id"], stored["run_id"], "--json").output
+    assert "mixtral-8x7b on dgx-h100, tp 8, ep 8" in compared
+    refused = run("replay", "azure-conv-2023", "--limit", "5", "--server", "dgx-h100", "--model", "mixtral-8x7b",
+                  "--tp", "8", "--ep", "4", ok=False).output
+    assert "ep is 1 or tp" in refused and "Traceback" not in refused and len(refused.strip().splitlines()) == 1

@@ -123,12 +123,33 @@ def test_components_policy_summary_and_delete(stub) -> None:
     (common_pb2.TwinSpec(server="no-such-server", model="opt-1.3b"), grpc.StatusCode.NOT_FOUND, "no-such-server"),
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="llama2-70b", tp=1), grpc.StatusCode.RESOURCE_EXHAUSTED, "GiB"),
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", tp=3), grpc.StatusCode.INVALID_ARGUMENT, "tp"),
+    (common_pb2.TwinSpec(server="dgx-h100", model="mixtral-8x7b", tp=8, ep=2), grpc.StatusCode.INVALID_ARGUMENT,
+     "ep is 1 or tp"),
     (common_pb2.TwinSpec(server="lpu-8x-4nm", model="opt-1.3b", serving=common_pb2.ServingConfig(router="random")),
      grpc.StatusCode.INVALID_ARGUMENT, "router"),
 ])
 def test_bad_specs_get_the_right_code_and_name_the_culprit(stub, spec, code, named) -> None:
     got, details = code_of(lambda: stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=spec)))
     assert got is code and named in details
+
+
+def test_an_expert_parallel_twin_over_grpc(stub, requests) -> None:
+    """A TwinSpec with ep builds an expert-parallel twin (its summary's pool says so) that runs as the embedded
+    one with the same spec does."""
+    spec = common_pb2.TwinSpec(server="dgx-h100", model="mixtral-8x7b", ep=8,
+                               serving=common_pb2.ServingConfig(moe_routing="skewed", expert_placement="by-popularity"))
+    twin = stub.CreateTwin(cluster_pb2.CreateTwinRequest(spec=spec))
+    stub.Submit(cluster_pb2.SubmitRequest(twin_id=twin.twin_id, requests=[convert.trace_request_msg(r)
+                                                                          for r in requests]))
+    progress = stub.Advance(cluster_pb2.AdvanceRequest(twin_id=twin.twin_id))
+    summary = json.loads(stub.Summarize(cluster_pb2.SummarizeRequest(twin_id=twin.twin_id,
+                                                                     status="complete")).summary_json)
+    embedded = convert.run_spec(spec).build()
+    for r in requests:
+        embedded.submit(r)
+    embedded.run()
+    assert progress.now_s == embedded.now_s and embedded.pools[0].cluster.ep == 8
+    assert summary["hardware"]["pools"]["both"]["experts"]["placement"] == "by-popularity"
 
 
 def test_bad_requests_on_a_live_twin(stub) -> None:
