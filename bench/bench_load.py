@@ -53,9 +53,10 @@ class Client:
         self.runs.append(self.timed(self.stub.GetRun, controller_pb2.GetRunRequest(run_id=run.run_id)))
 
 
-def drive(addr: str, clients: int, runs_per_client: int, limit: int) -> tuple[list[Client], float]:
+def drive(addr: str, security: Security, clients: int, runs_per_client: int,
+          limit: int) -> tuple[list[Client], float]:
     start_line = threading.Barrier(clients)
-    with open_channel(addr, Security()) as channel:
+    with open_channel(addr, security) as channel:
         stub = controller_pb2_grpc.ControllerStub(channel)
         team = [Client(stub, limit) for _ in range(clients)]
 
@@ -93,7 +94,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
         with LocalStack(port=0, clusters=args.clusters, db=db) as stack:
-            team, wall_s = drive(stack.addrs["controller"], args.clients, args.runs_per_client, args.limit)
+            team, wall_s = drive(stack.addrs["controller"], stack.security, args.clients, args.runs_per_client, args.limit)
         expected = args.clients * args.runs_per_client
         problems = check(team, db, expected, args.limit)
     latencies = np.array([t for c in team for t in c.latencies_s]) * 1e3

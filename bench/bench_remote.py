@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -135,6 +136,8 @@ def report(rows: dict[str, list[dict]], servers: dict[str, int]) -> None:
 
 def main(runs: int, clusters: int, trace: str, warmup: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the stack (finally below)
+    # `twin up` requires a token; one known here reaches the stack and the remote CLI through the environment
+    os.environ.setdefault("TWIN_AUTH_TOKEN", secrets.token_urlsafe(32))
     with tempfile.TemporaryDirectory() as tmp:
         up, pids = None, []
         try:

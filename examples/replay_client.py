@@ -1,12 +1,13 @@
 """A Python client of the twin's services, using only grpc and the generated twin_api code.
 
     twin up                                   # or: docker compose -f compose/compose.yaml up -d
+    export TWIN_AUTH_TOKEN=...                # the token `twin up` prints (compose: in compose/.env)
     python examples/replay_client.py --controller 127.0.0.1:50051 --metrics 127.0.0.1:50052
 
 Starts a replay of a slice of the Azure conversation trace, watches its progress, then reads
 the stored summary, the first request records and a time series back from the metrics
-service, and compares the run with a second one using INT8 weights. Set TWIN_AUTH_TOKEN
-if the services require a token.
+service, and compares the run with a second one using INT8 weights. The services require
+the bearer token TWIN_AUTH_TOKEN (unless started with --auth off); this client sends it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ controller first (it flushes and marks its runs while the replicas still answer)
 While it runs, `twin up` supervises: a child that exits is logged and restarted on the same
 address after a backoff that doubles with each death; one that dies more than
 `Restarts.max_restarts` times within `Restarts.window_s` stops the stack with exit code 1.
+
+Every child requires one bearer token: TWIN_AUTH_TOKEN when set, otherwise one generated here
+(and printed by `twin up`), so a local stack is closed to the machine's other users and needs no
+set-up; `twin up --auth off` (TWIN_AUTH=off) runs it open. Embedded use (no --controller)
+listens on nothing and needs no token.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 
 import click
 
+from services.common.security import AUTH_ENV, AUTH_MODES, TOKEN_ENV, Security, check_server_auth
 from twin.errors import NotRunning
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ class LocalStack:
     addrs: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)  # each child's `twin` arguments
+    token: str | None = None  # every child's bearer token: given, TWIN_AUTH_TOKEN, or generated (not with TWIN_AUTH=off)
 
     def start(self) -> dict[str, str]:
         """Start every service; returns {"controller": addr, "metrics": addr, "cluster0": addr, ...}."""
@@ -68,11 +76,24 @@ class LocalStack:
     def _port(self, offset: int) -> int:
         return 0 if self.port == 0 else self.port + offset
 
+    @property
+    def security(self) -> Security:
+        """What a client of this stack holds: its token."""
+        return Security(token=self.token)
+
+    def child_env(self) -> dict[str, str]:
+        """The children's environment, with the stack's token (chosen on first use) unless auth is off."""
+        env = dict(self.env or os.environ)
+        if env.get(AUTH_ENV) == "off":
+            return env
+        self.token = self.token or env.get(TOKEN_ENV) or secrets.token_urlsafe(32)
+        return {**env, TOKEN_ENV: self.token}
+
     def spawn(self, name: str, args: list[str], port: int) -> str:
         db = ["--db", self.db] if self.db else []
         # -P: not the current directory first on the path, so a clone's sources never shadow the installed build
         cmd = [sys.executable, "-P", "-m", "services.cli", *db, *args, "--host", self.host, "--port", str(port)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=self.env or dict(os.environ))
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=self.child_env())
         self.processes[name], self.commands[name] = proc, args
         self.addrs[name] = _ready_addr(proc, name, self.start_timeout_s)
         return self.addrs[name]
@@ -151,18 +172,25 @@ def _ready_addr(proc: subprocess.Popen, name: str, timeout_s: float) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address every service listens on.")
 @click.option("--port", default=50051, show_default=True,
               help="Controller port; metrics gets +1, cluster replicas +10, +11, ... (0: any free ports).")
+@click.option("--auth", envvar=AUTH_ENV, type=click.Choice(AUTH_MODES), default="on", show_default=True,
+              help="on: every call needs a bearer token, TWIN_AUTH_TOKEN or one generated and printed; "
+                   f"off: none [env {AUTH_ENV}].")
 @click.pass_obj
-def up(obj, clusters: int, host: str, port: int) -> None:
+def up(obj, clusters: int, host: str, port: int, auth: str) -> None:
     """Start controller, metrics and cluster replicas as local processes, until Ctrl-C."""
+    env = {**os.environ, AUTH_ENV: auth}
+    if auth == "off":
+        check_server_auth(auth, env)  # off with a token set: refused here, not by every child
     logging.basicConfig(level=os.environ.get("TWIN_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalStack(host, port, clusters, obj.db) as stack:
+    with LocalStack(host, port, clusters, obj.db, env=env) as stack:
         for name, addr in stack.addrs.items():
             click.echo(f"{name:<11} {addr}")
-        click.echo(f"export TWIN_CONTROLLER={stack.addrs['controller']}   # then: twin replay ... --watch")
+        generated = f" {TOKEN_ENV}={stack.token}" if stack.token and not os.environ.get(TOKEN_ENV) else ""
+        click.echo(f"export TWIN_CONTROLLER={stack.addrs['controller']}{generated}   # then: twin replay ... --watch")
         code = stack.supervise(stop)
         click.echo("stopping ..." if code == 0 else "a service keeps dying (see the log above); stopping ...")
     if code:

@@ -10,16 +10,30 @@ import os
 
 import click
 
+from services.common.security import AUTH_ENV, AUTH_MODES, check_server_auth
 from services.controller.uploads import DEFAULT_MAX_BYTES, DEFAULT_TTL_S
+from twin.errors import TwinError
 
 
 def _common(default_port: int):
     def decorate(fn):
+        fn = click.option("--auth", envvar=AUTH_ENV, type=click.Choice(AUTH_MODES), default="on", show_default=True,
+                          callback=_check_auth, expose_value=False,
+                          help="on: refuse to start without TWIN_AUTH_TOKEN; off: serve every caller, "
+                               f"no token [env {AUTH_ENV}].")(fn)
         fn = click.option("--port", envvar="PORT", default=default_port, show_default=True,
                           help="Port to listen on; 0 picks a free one [env PORT].")(fn)
         return click.option("--host", envvar="TWIN_HOST", default="127.0.0.1", show_default=True,
                             help="Address to listen on; 0.0.0.0 in a container [env TWIN_HOST].")(fn)
     return decorate
+
+
+def _check_auth(_ctx: click.Context, _param: click.Parameter, auth: str) -> str:
+    try:
+        check_server_auth(auth)
+    except TwinError as exc:
+        raise click.ClickException(str(exc)) from None
+    return auth
 
 
 def _db(fn):
@@ -34,7 +48,10 @@ def _logging() -> None:
 
 @click.group()
 def serve() -> None:
-    """Run one of the twin's gRPC services (health, reflection, auth via TWIN_AUTH_TOKEN, TLS)."""
+    """Run one of the twin's gRPC services (health, reflection, auth via TWIN_AUTH_TOKEN, TLS).
+
+    Every call needs the bearer token TWIN_AUTH_TOKEN; a service refuses to start without one
+    unless told `--auth off` (TWIN_AUTH=off)."""
 
 
 @serve.command("cluster")

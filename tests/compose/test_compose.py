@@ -1,9 +1,11 @@
 """The compose stack on a real Docker engine, end to end (run by .ci/compose.sh).
 
-Brings compose/compose.yaml up with two cluster replicas and the locally built images,
-replays an Azure slice through the published controller port, reads it back from the
-metrics service and from PostgreSQL, checks every container's health through the Docker
-SDK, kills the cluster container running a replay, and brings the stack down.
+Brings compose/compose.yaml up with two cluster replicas and the locally built images and
+secrets that deploy/make-secrets.sh generates for this test (auth on, a random database
+password), replays an Azure slice through the published controller port with the token,
+reads it back from the metrics service and from PostgreSQL, checks every container's health
+and hardening through the Docker SDK, kills the cluster container running a replay, and
+brings the stack down.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from services.common.channel import open_channel
@@ -60,20 +63,29 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def stack(engine) -> Iterator[dict]:
+def stack(engine, tmp_path_factory) -> Iterator[dict]:
     project = f"twintest{os.getpid()}"
     ports = {"controller": _free_port(), "metrics": _free_port()}
-    env = {**os.environ, "TWIN_IMAGE": IMAGE, "TWIN_DB_IMAGE": DB_IMAGE,
+    env = {**os.environ, **_secrets(tmp_path_factory.mktemp("secrets") / "secrets.env"),
+           "TWIN_IMAGE": IMAGE, "TWIN_DB_IMAGE": DB_IMAGE,
            "TWIN_CONTROLLER_PORT": str(ports["controller"]), "TWIN_METRICS_PORT": str(ports["metrics"])}
     compose = [*_compose_command(), "-f", str(ROOT / "compose" / "compose.yaml"), "-p", project]
     subprocess.run([*compose, "up", "-d", "--no-build", "--scale", "cluster=2"], env=env, check=True)
     try:
         containers = _wait_healthy(engine, project)
         yield {"project": project, "containers": containers, "ports": ports, "engine": engine,
-               "compose": compose, "env": env}
+               "compose": compose, "env": env, "token": env["TWIN_AUTH_TOKEN"]}
     finally:
         subprocess.run([*compose, "logs", "--tail", "20", "controller"], env=env)
         subprocess.run([*compose, "down", "-v", "--timeout", "20"], env=env, check=True)
+
+
+def _secrets(path: Path) -> dict[str, str]:
+    """Fresh secrets from deploy/make-secrets.sh, given to compose through the environment (which
+    wins over compose/.env), so the test neither needs nor touches the reader's own file."""
+    subprocess.run([str(ROOT / "deploy" / "make-secrets.sh"), str(path), "db"], check=True, capture_output=True)
+    pairs = [line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return {"TWIN_AUTH": "on", **dict(pairs)}
 
 
 def _wait_healthy(engine, project: str, timeout_s: float = 180.0) -> list:
@@ -87,8 +99,9 @@ def _wait_healthy(engine, project: str, timeout_s: float = 180.0) -> list:
     raise AssertionError(f"the stack did not become healthy: {[(c.name, c.status) for c in containers]}")
 
 
-def _controller(stack):
-    return open_channel(f"127.0.0.1:{stack['ports']['controller']}", Security())
+def _controller(stack, token: str | None = "stack's"):
+    security = Security(token=stack["token"] if token == "stack's" else token)
+    return open_channel(f"127.0.0.1:{stack['ports']['controller']}", security)
 
 
 def _replay(stub, limit: int, fidelity: str = "step") -> str:
@@ -118,13 +131,32 @@ def test_every_container_reports_healthy(stack) -> None:
         assert container.attrs["State"]["Health"]["Status"] == "healthy", container.name
 
 
+def test_every_container_is_hardened(stack) -> None:
+    """Non-root, read-only root file system, no capability, no privilege escalation, memory and CPU limits."""
+    for container in stack["containers"]:
+        host = container.attrs["HostConfig"]
+        user = container.attrs["Config"]["User"]
+        assert user and user.split(":")[0] not in ("", "0", "root"), container.name
+        assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"], container.name
+        assert "no-new-privileges:true" in host["SecurityOpt"], container.name
+        assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["MemoryReservation"] > 0, container.name
+
+
+@pytest.mark.parametrize("token", [None, "guess"])
+def test_a_call_without_the_token_is_unauthenticated(stack, token) -> None:
+    with _controller(stack, token) as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            controller_pb2_grpc.ControllerStub(channel).GetRun(controller_pb2.GetRunRequest(run_id="x"), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_a_replay_is_stored_in_postgres_and_read_back_by_metrics(stack) -> None:
     with _controller(stack) as channel:
         stub = controller_pb2_grpc.ControllerStub(channel)
         run_id = _replay(stub, limit=50)
         assert _watch(stub, run_id)[-1].status == "complete"
         run = stub.GetRun(controller_pb2.GetRunRequest(run_id=run_id), timeout=10)
-    with open_channel(f"127.0.0.1:{stack['ports']['metrics']}", Security()) as channel:
+    with open_channel(f"127.0.0.1:{stack['ports']['metrics']}", Security(token=stack["token"])) as channel:
         metrics = metrics_pb2_grpc.MetricsStub(channel)
         summary = metrics.GetSummary(metrics_pb2.GetSummaryRequest(run_id=run_id), timeout=10)
     assert json.loads(summary.summary_json) == json.loads(run.summary_json)

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from services.common.channel import open_channel
-from services.common.security import Security
 from services.store import Store
 from services.store.db import create_store_engine
 from services.up import LocalStack
@@ -109,7 +108,7 @@ def start(postgres: Postgres, replay_req, outage_s: float) -> tuple[LocalStack, 
     stack = LocalStack(port=0, db=postgres.url, env={**os.environ, "TWIN_DB_OUTAGE_S": str(outage_s)})
     cluster = "ipv4:" + stack.spawn("cluster0", ["serve", "cluster"], 0)
     stack.spawn("controller", ["serve", "controller", "--cluster", cluster], 0)
-    channel = open_channel(stack.addrs["controller"], Security())
+    channel = open_channel(stack.addrs["controller"], stack.security)
     ctl = controller_pb2_grpc.ControllerStub(channel)
     run_id = ctl.StartReplay(replay_req(limit=LIMIT, fidelity="layer"), timeout=30).run_id
     return stack, ctl, run_id, channel

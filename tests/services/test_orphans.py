@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.common.channel import open_channel
-from services.common.security import Security
 from services.store import Store, open_store
 from services.store.db import create_store_engine
 from services.up import LocalStack
@@ -89,7 +88,7 @@ def test_a_controller_restarted_within_the_lease_reclaims_the_old_run_when_it_ex
     try:
         cluster = "ipv4:" + stack.spawn("cluster0", ["serve", "cluster"], 0)
         stack.spawn("controller", ["serve", "controller", "--cluster", cluster], 0)
-        with open_channel(stack.addrs["controller"], Security()) as channel:
+        with open_channel(stack.addrs["controller"], stack.security) as channel:
             run_id = controller_pb2_grpc.ControllerStub(channel).StartReplay(
                 replay_req(limit=20000, fidelity="layer"), timeout=30).run_id
         first_batch(db_url)
@@ -99,7 +98,7 @@ def test_a_controller_restarted_within_the_lease_reclaims_the_old_run_when_it_ex
         stack.spawn("controller-b", ["serve", "controller", "--cluster", cluster], 0)  # within the lease
         with peek(db_url) as store:
             assert store.get_run(run_id).status == "running"
-        with open_channel(stack.addrs["controller-b"], Security()) as channel:
+        with open_channel(stack.addrs["controller-b"], stack.security) as channel:
             second = controller_pb2_grpc.ControllerStub(channel)
             get = lambda: second.GetRun(controller_pb2.GetRunRequest(run_id=run_id), timeout=10)  # noqa: E731
             ended = wait_for(lambda: get().status != "running" and get(), 3 * LEASE_S,

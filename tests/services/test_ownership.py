@@ -11,7 +11,6 @@ import sys
 import time
 
 from services.common.channel import open_channel
-from services.common.security import Security
 from services.store import open_store
 from services.up import LocalStack
 from twin_api.v1 import controller_pb2_grpc
@@ -43,7 +42,7 @@ def test_a_second_controller_leaves_a_live_run_and_takes_over_a_dead_ones(db_url
     try:
         cluster = "ipv4:" + stack.spawn("cluster0", ["serve", "cluster"], 0)
         stack.spawn("controller", ["serve", "controller", "--cluster", cluster], 0)
-        with open_channel(stack.addrs["controller"], Security()) as channel:
+        with open_channel(stack.addrs["controller"], stack.security) as channel:
             first = controller_pb2_grpc.ControllerStub(channel)
             run_id = first.StartReplay(replay_req(limit=20000, fidelity="layer"), timeout=30).run_id
             wait_for(lambda: recorded(db_url, run_id) > 0, what="the first batch")

@@ -4,6 +4,7 @@ the same points with the same summaries: one trace-loading path, one spec, the s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ SWEEP = ["sweep", "azure-conv-2023", "--model", "llama2-7b", "--limit", "400",
 WALL_CLOCK = {"wall_s", "wall_clock_s", "sim_speed", "speedup_vs_real_time", "events_per_s"}
 
 
-def sweep(tmp_path: Path, db: str, *args: str) -> tuple[dict, dict[str, dict]]:
+def sweep(tmp_path: Path, db: str, *args: str, token: str | None = None) -> tuple[dict, dict[str, dict]]:
+    env = {**os.environ, "TWIN_AUTH_TOKEN": token} if token else None
     out = subprocess.run([TWIN, "--db", db, *args, *SWEEP, "--jobs", "2"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=300)
+                         cwd=tmp_path, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     with open_store(db) as store:
@@ -42,7 +44,8 @@ def test_a_sweep_gives_the_same_summaries_locally_and_through_twin_up(tmp_path: 
     stack = LocalStack(port=0, clusters=2, db=remote_db)
     stack.start()
     try:
-        remote_rows, remote = sweep(tmp_path, remote_db, "--controller", stack.addrs["controller"])
+        remote_rows, remote = sweep(tmp_path, remote_db, "--controller", stack.addrs["controller"],
+                                    token=stack.token)
     finally:
         stack.stop()
     assert sorted(local) == sorted(remote) == ['{"server": "dgx-h100"}', '{"server": "lpu-8x-4nm"}']

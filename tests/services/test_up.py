@@ -27,10 +27,12 @@ def test_the_local_stack_serves_the_cli_and_shuts_down_gracefully(tmp_path, repl
     stack = LocalStack(port=0, clusters=2, db=db)
     stack.start()
     try:
-        result = CliRunner().invoke(cli, ["--controller", stack.addrs["controller"], *REPLAY, "--watch", "--json"])
+        assert stack.token  # auth is on by default: a token was generated and every child requires it
+        result = CliRunner().invoke(cli, ["--controller", stack.addrs["controller"], *REPLAY, "--watch", "--json"],
+                                    env={"TWIN_AUTH_TOKEN": stack.token})
         assert result.exit_code == 0, result.output
         first = json.loads(result.output)
-        with open_channel(stack.addrs["controller"], Security()) as channel:
+        with open_channel(stack.addrs["controller"], stack.security) as channel:
             run_id = _interrupt_mid_run(stack, controller_pb2_grpc.ControllerStub(channel), replay_req)
         assert stack.processes["controller"].wait(60) == 0
         with open_store(db) as store:
@@ -39,7 +41,7 @@ def test_the_local_stack_serves_the_cli_and_shuts_down_gracefully(tmp_path, repl
             assert row.summary["status"] == "interrupted"
             assert len(store.request_records(run_id)) == row.requests_recorded == row.summary["requests"]["total"]
             assert store.get_run(first["run_id"]).summary == first["summary"]
-        with open_channel(stack.addrs["metrics"], Security()) as channel:
+        with open_channel(stack.addrs["metrics"], stack.security) as channel:
             summary = metrics_pb2_grpc.MetricsStub(channel).GetSummary(
                 metrics_pb2.GetSummaryRequest(run_id=first["run_id"]), timeout=10)
         assert (first["status"], summary.status) == ("complete", "complete")
@@ -85,7 +87,7 @@ def test_a_killed_replica_is_restarted_on_its_address(tmp_path, replay_req) -> N
                 break
             threading.Event().wait(0.1)
         assert stack.processes["cluster0"].pid != dead and _serving(addr)
-        with open_channel(stack.addrs["controller"], Security()) as channel:
+        with open_channel(stack.addrs["controller"], stack.security) as channel:
             stub = controller_pb2_grpc.ControllerStub(channel)
             run = stub.StartReplay(replay_req(limit=5), timeout=30)
             final = [p.status for p in stub.WatchRun(controller_pb2.WatchRunRequest(run_id=run.run_id), timeout=120)]

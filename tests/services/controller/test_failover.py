@@ -32,7 +32,7 @@ class Controller:
         self.replicas = LocalStack(port=0)
         addrs = [self.replicas.spawn(f"cluster{i}", ["serve", "cluster"], 0) for i in range(replicas)]
         self.store = open_store(url)
-        self.cluster_channel = open_channel("ipv4:" + ",".join(addrs), Security())
+        self.cluster_channel = open_channel("ipv4:" + ",".join(addrs), self.replicas.security)
         cluster = cluster_pb2_grpc.ClusterTwinStub(self.cluster_channel)
         self.runs = RunManager(self.store, cluster, Limits(attempts=attempts))
         self.server, port = create_server("127.0.0.1:0", ControllerServicer(self.runs, UploadStore(), self.store))
