@@ -81,9 +81,16 @@ def measured_run(fn):
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_obj
 def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, as_json: bool) -> None:
-    """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted."""
+    """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted.
+
+    Operator profiles (Vidur's mlp.csv / attention.csv layout) are compared operator by operator:
+    the twin's price of each profiled kernel against its measured time."""
+    from services import profile_cmd
     from twin.measure.compare import predict, report
     spec = _spec(obj, server, model, tp)
+    profiles, measured = profile_cmd.split(measured)
+    if profiles:
+        return _validate_profiles(obj, spec, profiles, as_json)
     out = []
     for m in _load(measured):
         rep = report(predict(spec, m))
@@ -97,6 +104,17 @@ def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, a
         obj.console.print(error_table(rep))
         for note in [f"arrivals {rep['arrivals']}", *rep["notes"]] if rep["arrivals"] != "measured" else rep["notes"]:
             obj.console.print(f"note: {note}")
+
+
+def _validate_profiles(obj, spec, files: list[str], as_json: bool) -> None:
+    from services import profile_cmd
+    out = profile_cmd.validate_record(spec, files)
+    if as_json:
+        click.echo(json.dumps({"server": spec.server, "model": spec.model, "profiles": out}, indent=2))
+        return
+    for rep in out:
+        obj.console.print(profile_cmd.table(f"{rep['file']}: operator times on {spec.server} "
+                                            "(price - measured) / measured", rep))
 
 
 def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
@@ -129,8 +147,11 @@ def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
 @click.pass_obj
 def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, fit_names: tuple[str, ...],
               starts: tuple[str, ...], folds: int, name: str | None, out_dir: str, as_json: bool) -> None:
-    """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR."""
-    from services import calibration_out
+    """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR.
+
+    MEASURED may instead be operator profiles (Vidur's layout): the parameters are then fitted to the
+    profiled kernel times, held out by tensor-parallel degree."""
+    from services import calibration_out, profile_cmd
     from twin.measure.fit import Problem, calibrate as run_fit
     from twin.measure.params import param
     params = [param(n) for n in dict.fromkeys(fit_names)]
@@ -138,15 +159,21 @@ def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, 
     spec = _spec(obj, server, model, tp)
     start = _starts(spec, params, parse_assignments(starts, "--start"))
     names = calibration_out.derived_names(obj.catalog, server, name, params)
-    measurements = _load(measured)
-    record = run_fit(Problem(spec, measurements, params, start), folds)
-    record.update(calibration_out.provenance(server, model, tp, measurements, params))
+    profiles, measured = profile_cmd.split(measured)
+    if profiles:
+        record, loaded = profile_cmd.calibrate_record(spec, profiles, params, start, folds)
+        record.update(calibration_out.profile_provenance(server, model, loaded, params))
+    else:
+        measurements = _load(measured)
+        record = run_fit(Problem(spec, measurements, params, start), folds)
+        record.update(calibration_out.provenance(server, model, tp, measurements, params))
     names = {k: v for k, v in names.items() if k == "server" or any(f.startswith(k + ".") for f in record["fitted"])}
     calibration_out.write(obj.catalog, target, server, names, record)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=float))
         return
-    obj.console.print(calibration_out.summary_text(record, names, target))
+    text = profile_cmd.summary_text if profiles else calibration_out.summary_text
+    obj.console.print(text(record, names, target))
 
 
 def _starts(spec, params, given: dict[str, float]) -> dict[str, float]:

@@ -54,6 +54,14 @@ def provenance(server: str, model: str, tp: int, measurements, params) -> dict:
             "bounds": {p.key: {"lo": p.lo, "hi": p.hi, "meaning": p.meaning} for p in params}}
 
 
+def profile_provenance(server: str, model: str, profiles, params) -> dict:
+    return {"server": server, "model": model,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": [{"file": p.path, "sha256": p.sha256, "layout": p.layout, "samples": len(p.samples)}
+                      for p in profiles],
+            "bounds": {p.key: {"lo": p.lo, "hi": p.hi, "meaning": p.meaning} for p in params}}
+
+
 def _set(data: dict, dotted: str, value: float) -> None:
     *path, last = dotted.split(".")
     for key in path:
