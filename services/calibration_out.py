@@ -69,18 +69,20 @@ def _set(data: dict, dotted: str, value: float) -> None:
     data[last] = float(value)
 
 
-def entries(catalog: Catalog, server: str, names: dict[str, str], fitted: dict[str, float]) -> dict[str, dict]:
-    """The derived entries by kind: copies of the measured hardware with the fitted fields set."""
+def entries(catalog: Catalog, server: str, names: dict[str, str], record: dict) -> dict[str, dict]:
+    """The derived entries by kind: copies of the measured hardware with the fitted fields set; the server
+    carries the calibration's provenance, so every run that uses it stores where its figures came from."""
     srv = copy.deepcopy(dict(catalog.entry("servers", server).data))
     out = {"servers": srv}
     srv["name"] = names["server"]
+    srv["calibration"] = _plain(stamp(record))
     srv["description"] = f"{srv.get('description', server)}; calibrated by twin calibrate (calibration.yaml)"
     for part in ("chip", "link"):
         if part in names:
             entry = copy.deepcopy(dict(catalog.entry(part + "s", srv[part]).data))
             entry["name"] = srv[part] = names[part]
             out[part + "s"] = entry
-    for key, value in fitted.items():
+    for key, value in record["fitted"].items():
         head, _, rest = key.partition(".")
         _set(srv if head == "server" else (out[head + "s"] if head in names else srv[head]), rest, value)
     return out
@@ -90,7 +92,7 @@ def write(catalog: Catalog, target: Path, server: str, names: dict[str, str], re
     parent = target.absolute().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
-        for kind, data in entries(catalog, server, names, record["fitted"]).items():
+        for kind, data in entries(catalog, server, names, record).items():
             (tmp / kind).mkdir()
             (tmp / kind / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (tmp / "calibration.yaml").write_text(yaml.safe_dump(_plain(record), sort_keys=False))
@@ -101,6 +103,19 @@ def write(catalog: Catalog, target: Path, server: str, names: dict[str, str], re
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def stamp(record: dict) -> dict:
+    """The provenance a calibrated server carries (calibration.yaml beside it has the whole record)."""
+    def median(errors: dict) -> float | None:
+        inner = errors.get("all", errors)  # operator profiles report per kind and over all samples
+        return inner.get("median_abs_error", inner.get("tpot_median_abs_error"))
+    held = record["held_out"]
+    return {"by": "twin calibrate", "date": record["date"], "from_server": record["server"],
+            "model": record["model"], "files": [{"file": f["file"], "sha256": f["sha256"]} for f in record["files"]],
+            "fitted": dict(record["fitted"]), "left_at_default": sorted(record["left_at_default"]),
+            "held_out_median_abs_error": None if not held else {
+                "before": [median(f["before"]) for f in held], "after": [median(f["after"]) for f in held]}}
 
 
 def _plain(value):
@@ -135,3 +150,17 @@ def _errors(label: str, before: dict, after: dict) -> str:
     return (f"  {label}: median |error| TTFT {pct(before, 'ttft_median_abs_error')} -> "
             f"{pct(after, 'ttft_median_abs_error')}, TPOT {pct(before, 'tpot_median_abs_error')} -> "
             f"{pct(after, 'tpot_median_abs_error')}")
+
+
+def used_in(spec: dict | None) -> list[str]:
+    """One line per calibrated server a stored run's spec uses: what it was fitted to, and when."""
+    lines = []
+    for name, entry in ((spec or {}).get("definitions") or {}).get("servers", {}).items():
+        cal = entry.get("calibration") if isinstance(entry, dict) else None
+        if not isinstance(cal, dict):
+            continue
+        files = ", ".join(f"{f.get('file')} (sha256 {str(f.get('sha256'))[:12]})" for f in cal.get("files", []))
+        fitted = ", ".join(f"{k} = {v:.4g}" for k, v in (cal.get("fitted") or {}).items()) or "nothing fitted"
+        lines.append(f"{name}: calibrated from {cal.get('from_server')} on {files} ({cal.get('date')}): {fitted}")
+    return lines
+

@@ -71,6 +71,9 @@ def runs_show(obj, run_id: str, as_json: bool) -> None:
         return
     obj.console.print(f"run [bold]{run['run_id']}[/] ({run['kind']}, trace {run['trace']}): {run['status']} "
                       f"{run['error']}")
+    from services.calibration_out import used_in
+    for line in used_in(run.get("spec")):
+        obj.console.print(line, markup=False)
     if run.get("summary"):
         render.print_summary(obj.console, run["summary"])
 

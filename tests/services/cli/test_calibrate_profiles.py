@@ -97,3 +97,18 @@ def test_a_profile_and_a_request_measurement_are_not_mixed(tmp_path: Path) -> No
     requests.write_text("start_time,prompt_len,output_tokens,ttft,tpot,latency\n0,8,1,0.1,,0.1\n")
     result = _twin(tmp_path, "validate", str(H100), str(requests), "--server", "h100x1", "--model", "llama2-7b")
     assert result.exit_code != 0 and "validate or calibrate them apart" in result.output
+
+
+def test_a_run_on_the_calibrated_server_stores_the_calibration_it_used(calibrated) -> None:
+    record, out, tmp = calibrated
+    result = _twin(tmp, "--catalog", str(out), "replay", "azure-conv-2023", "--limit", "5", "--server",
+                   "h100x1-calibrated", "--model", "llama2-7b", "--json")
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.output)["run_id"]
+    stored = _twin(tmp, "runs", "show", run_id, "--json")  # read back without the catalogue folder
+    cal = json.loads(stored.output)["spec"]["definitions"]["servers"]["h100x1-calibrated"]["calibration"]
+    assert cal["files"] == [{"file": H100.name, "sha256": hashlib.sha256(H100.read_bytes()).hexdigest()}]
+    assert cal["fitted"] == pytest.approx(record["fitted"]) and cal["date"] == record["date"]
+    assert cal["left_at_default"] == ["link.hop_latency_s"]
+    shown = _twin(tmp, "runs", "show", run_id).output
+    assert "h100x1-calibrated: calibrated from h100x1 on h100-llama-2-7b-mlp.csv" in shown.replace("\n", " ")
