@@ -83,21 +83,25 @@ def measured_run(fn):
 def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, as_json: bool) -> None:
     """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted.
 
+    With --json the per-request values are included: `twin report FILE.json` overlays the measured
+    and predicted distributions.
+
     Operator profiles (Vidur's mlp.csv / attention.csv layout) are compared operator by operator:
     the twin's price of each profiled kernel against its measured time."""
     from services import profile_cmd
-    from twin.measure.compare import predict, report
+    from twin.measure.compare import per_request, predict, report
     spec = _spec(obj, server, model, tp)
     profiles, measured = profile_cmd.split(measured)
     if profiles:
         return _validate_profiles(obj, spec, profiles, as_json)
     out = []
     for m in _load(measured):
-        rep = report(predict(spec, m))
+        pairs = predict(spec, m)
         out.append({"file": m.path, "sha256": m.sha256, "arrivals": m.arrivals, "failed_in_measurement": m.failed,
-                    "notes": m.notes, **rep})
+                    "notes": m.notes, **report(pairs), "per_request": per_request(pairs)})
     if as_json:
-        click.echo(json.dumps({"server": server, "model": model, "tp": tp, "files": out}, indent=2))
+        click.echo(json.dumps({"validation": "twin validate", "server": server, "model": model, "tp": tp,
+                               "files": out}, indent=2))
         return
     for rep in out:
         obj.console.print(report_table(f"{rep['file']}: {rep['requests']} requests on {server} / {model}", rep))
