@@ -129,7 +129,7 @@ def _plain(value):
     return value
 
 
-def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
+def summary_text(record: dict, names: dict[str, str], target: Path | None) -> str:
     lines = [f"calibrated {record['server']} / {record['model']} on {sum(f['requests'] for f in record['files'])} "
              f"measured requests ({record['replays']} replays)"]
     for key, value in record["fitted"].items():
@@ -140,7 +140,8 @@ def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
     lines.append(_errors("all requests", before, after))
     for fold in record["held_out"]:
         lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
-    lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
+    if target is not None:
+        lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
     return "\n".join(lines)
 
 
@@ -150,6 +151,16 @@ def _errors(label: str, before: dict, after: dict) -> str:
     return (f"  {label}: median |error| TTFT {pct(before, 'ttft_median_abs_error')} -> "
             f"{pct(after, 'ttft_median_abs_error')}, TPOT {pct(before, 'tpot_median_abs_error')} -> "
             f"{pct(after, 'tpot_median_abs_error')}")
+
+
+def stored_text(summary: dict) -> str:
+    """A calibration run's stored summary (the controller's), as the local command prints it."""
+    from services import profile_cmd
+    record = summary["calibration"]
+    text = profile_cmd.summary_text if record.get("kind") == "operator-profile" else summary_text
+    entries = ", ".join(f"{kind[:-1]} {data['name']}" for kind, data in summary.get("entries", {}).items())
+    return text(record, summary["names"], None) + f"\n  derives {entries} (twin --controller ... calibrate -o DIR " \
+        "writes them)"
 
 
 def used_in(spec: dict | None) -> list[str]:

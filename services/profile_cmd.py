@@ -53,13 +53,14 @@ def table(title: str, rep: dict) -> Table:
     return out
 
 
-def calibrate_record(spec, files: list[str], params, start: dict[str, float], folds: int) -> tuple[dict, list]:
+def calibrate_record(spec, files: list[str], params, start: dict[str, float], folds: int,
+                     hook=None) -> tuple[dict, list]:
     from twin.measure.operators import OperatorProblem, calibrate
     profiles = load(spec, files)
-    return calibrate(OperatorProblem(spec, profiles, params, start), folds), profiles
+    return calibrate(OperatorProblem(spec, profiles, params, start, hook=hook), folds), profiles
 
 
-def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
+def summary_text(record: dict, names: dict[str, str], target: Path | None) -> str:
     samples = sum(f["samples"] for f in record["files"])
     lines = [f"calibrated {record['server']} on {samples} profiled operator times ({record['evaluations']} "
              f"evaluations)"]
@@ -70,7 +71,8 @@ def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
     lines.append(_errors("all samples", record["residuals"]["before"]["all"], record["residuals"]["after"]["all"]))
     for fold in record["held_out"]:
         lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
-    lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
+    if target is not None:
+        lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
     return "\n".join(lines)
 
 

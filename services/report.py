@@ -148,7 +148,9 @@ def report(obj, run_ids: tuple[str, ...], output: str, force: bool) -> None:
     data = []
     if ids:
         with backend(obj) as runs:
-            data = gather(runs, ids)
+            stored = [runs.get(i) for i in ids]  # a stored validation (a controller's) is drawn as one
+            validations += [r["summary"] for r in stored if r["kind"] == "validate" and r.get("summary")]
+            data = gather(runs, [r["run_id"] for r in stored if r["kind"] != "validate"])
     text = build_html(data, validations).encode("utf-8")
     write_output(output, force, lambda path: path.write_bytes(text))
     click.echo(f"wrote {output} ({len(text) / 1e6:.1f} MB, {len(data)} run(s), {len(validations)} validation(s))",

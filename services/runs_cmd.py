@@ -74,7 +74,13 @@ def runs_show(obj, run_id: str, as_json: bool) -> None:
     from services.calibration_out import used_in
     for line in used_in(run.get("spec")):
         obj.console.print(line, markup=False)
-    if run.get("summary"):
+    if run.get("summary") and run["kind"] == "validate":
+        from services.calibrate_cmd import print_validation
+        print_validation(obj.console, run["summary"], False)
+    elif run.get("summary") and run["kind"] == "calibrate":
+        from services.calibration_out import stored_text
+        obj.console.print(stored_text(run["summary"]), markup=False)
+    elif run.get("summary"):
         render.print_summary(obj.console, run["summary"])
 
 

@@ -20,6 +20,7 @@ formula). Held out by tensor-parallel degree when a profile has several, k-fold 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,11 +123,14 @@ class OperatorProblem:
     profiles: list[OperatorProfile]
     params: list[Param]
     start: dict[str, float]
+    hook: Callable[[int], None] | None = None  # called with the evaluations so far before each new one
     _cache: dict = field(default_factory=dict)
 
     def chip(self, values: dict[str, float]):
         key = tuple(sorted(values.items()))
         if key not in self._cache:
+            if self.hook is not None:
+                self.hook(len(self._cache))
             spec = dataclasses.replace(self.spec, overrides={**(self.spec.overrides or {}), **values})
             self._cache[key] = spec.server_spec().chip
         return self._cache[key]
