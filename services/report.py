@@ -149,7 +149,7 @@ def report(obj, run_ids: tuple[str, ...], output: str, force: bool) -> None:
     if ids:
         with backend(obj) as runs:
             stored = [runs.get(i) for i in ids]  # a stored validation (a controller's) is drawn as one
-            validations += [r["summary"] for r in stored if r["kind"] == "validate" and r.get("summary")]
+            validations += [r["summary"] for r in stored if r["kind"] == "validate" and "files" in (r.get("summary") or {})]
             data = gather(runs, [r["run_id"] for r in stored if r["kind"] != "validate"])
     text = build_html(data, validations).encode("utf-8")
     write_output(output, force, lambda path: path.write_bytes(text))

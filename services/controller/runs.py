@@ -107,14 +107,29 @@ class RunManager:
             if active.stop_reason:
                 raise JobStopped(active.stop_reason)
             active.update(finished=done)
+        done = threading.Event()
+        threading.Thread(target=self._keep_leased, args=(active.run_id, done), daemon=True).start()
         try:
             status, summary, error = "complete", body(hook), ""
         except JobStopped as stop:
             status, summary, error = stop.reason, None, "" if stop.reason == "cancelled" else SHUTDOWN
         except TwinError as exc:  # the measurements or the twin refused: the run says why, in one line
             status, summary, error = "failed", None, one_line(exc)
+        finally:
+            done.set()
         self._patiently(lambda: self.store.finish(active.run_id, status, summary, None, error))
         active.update(status=status, error=error)
+
+    def _keep_leased(self, run_id: str, done: threading.Event) -> None:
+        """A run that stores no records while it computes renews its lease itself, so that no process takes
+        it for dead (a fit may take longer than the lease)."""
+        while not done.wait(self.store.lease_s / 4):
+            try:
+                self.store.renew(run_id)
+            except StoreUnavailable:  # the next renewal retries; the lease allows three misses
+                continue
+            except NotRunning:  # ended meanwhile
+                return
 
     def _create(self, kind: str, trace: LoadedTrace | str, spec: dict, policy: dict, total: int,
                 records: int = 0) -> ActiveRun:

@@ -131,3 +131,31 @@ def test_a_calibration_is_cancelled_between_replays(stack, tmp_path) -> None:
     stack.controller.CancelRun(controller_pb2.CancelRunRequest(run_id=run.run_id), timeout=30)
     final = stack.wait(run.run_id)
     assert final.status == "cancelled" and not final.summary_json
+
+
+def test_a_run_computed_in_the_controller_keeps_its_lease_while_it_stores_nothing(make_stack, sqlite_url,
+                                                                                    monkeypatch) -> None:
+    """With a 1 s lease, another process opening the database (which ends runs whose lease expired) while a
+    job computes for 2.5 s without storing anything finds it alive, and the job completes."""
+    import threading
+    from services.store import open_store
+    monkeypatch.setenv("TWIN_RUN_LEASE_S", "1")
+    stack = make_stack(sqlite_url)
+    release = threading.Event()
+
+    def body(hook) -> dict:
+        assert release.wait(30)
+        return {"files": []}
+    run_id = stack.runs.start_job("validate", "m.csv", {}, body)
+    release_at = threading.Timer(2.5, release.set)  # > two leases without a record stored
+    release_at.start()
+    try:
+        threading.Event().wait(2.0)
+        other = open_store(sqlite_url)
+        try:
+            assert other.get_run(run_id).status == "running"
+        finally:
+            other.close()
+    finally:
+        release_at.join()
+    assert stack.wait(run_id).status == "complete"
