@@ -24,11 +24,6 @@ def _spec(obj, server: str, model: str, tp: int, overrides: dict | None = None):
     return RunSpec(server, model, tp=tp, definitions=definitions, overrides=overrides or None)
 
 
-def _load(files: tuple[str, ...]):
-    from twin.measure import load_measurement
-    return [load_measurement(f) for f in files]
-
-
 def _ms(value) -> str:
     return "-" if value is None else f"{1e3 * value:.3f}"
 
@@ -81,22 +76,36 @@ def measured_run(fn):
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_obj
 def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, as_json: bool) -> None:
-    """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted."""
-    from twin.measure.compare import predict, report
+    """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted.
+
+    With --json the per-request values are included: `twin report FILE.json` overlays the measured
+    and predicted distributions. Operator profiles (Vidur's mlp.csv / attention.csv layout) are compared
+    operator by operator: the twin's price of each profiled kernel against its measured time. With
+    --controller the files are uploaded and the comparison is a run stored by the controller."""
+    from services.calibration_job import validation
     spec = _spec(obj, server, model, tp)
-    out = []
-    for m in _load(measured):
-        rep = report(predict(spec, m))
-        out.append({"file": m.path, "sha256": m.sha256, "arrivals": m.arrivals, "failed_in_measurement": m.failed,
-                    "notes": m.notes, **rep})
+    if obj.controller:
+        from services.measure_remote import remote_validate
+        doc = remote_validate(obj.console, obj.controller, spec, measured, as_json)
+    else:
+        doc = validation(spec, list(measured))
+    print_validation(obj.console, doc, as_json)
+
+
+def print_validation(console, doc: dict, as_json: bool) -> None:
+    from services import profile_cmd
     if as_json:
-        click.echo(json.dumps({"server": server, "model": model, "tp": tp, "files": out}, indent=2))
+        click.echo(json.dumps(doc, indent=2))
         return
-    for rep in out:
-        obj.console.print(report_table(f"{rep['file']}: {rep['requests']} requests on {server} / {model}", rep))
-        obj.console.print(error_table(rep))
+    for rep in doc.get("profiles", []):
+        console.print(profile_cmd.table(f"{rep['file']}: operator times on {doc['server']} "
+                                        "(price - measured) / measured", rep))
+    for rep in doc.get("files", []):
+        console.print(report_table(f"{rep['file']}: {rep['requests']} requests on {doc['server']} / "
+                                   f"{doc['model']}", rep))
+        console.print(error_table(rep))
         for note in [f"arrivals {rep['arrivals']}", *rep["notes"]] if rep["arrivals"] != "measured" else rep["notes"]:
-            obj.console.print(f"note: {note}")
+            console.print(f"note: {note}")
 
 
 def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
@@ -129,38 +138,24 @@ def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
 @click.pass_obj
 def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, fit_names: tuple[str, ...],
               starts: tuple[str, ...], folds: int, name: str | None, out_dir: str, as_json: bool) -> None:
-    """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR."""
-    from services import calibration_out
-    from twin.measure.fit import Problem, calibrate as run_fit
-    from twin.measure.params import param
-    params = [param(n) for n in dict.fromkeys(fit_names)]
+    """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR.
+
+    MEASURED may instead be operator profiles (Vidur's layout): the parameters are then fitted to the
+    profiled kernel times, held out by tensor-parallel degree. With --controller the files are uploaded,
+    the fit is a run stored by the controller, and DIR is written here from what it stored."""
+    from services import calibration_job, calibration_out, profile_cmd
     target = calibration_out.check_target(out_dir)
     spec = _spec(obj, server, model, tp)
-    start = _starts(spec, params, parse_assignments(starts, "--start"))
-    names = calibration_out.derived_names(obj.catalog, server, name, params)
-    measurements = _load(measured)
-    record = run_fit(Problem(spec, measurements, params, start), folds)
-    record.update(calibration_out.provenance(server, model, tp, measurements, params))
-    names = {k: v for k, v in names.items() if k == "server" or any(f.startswith(k + ".") for f in record["fitted"])}
+    job = calibration_job.prepare(obj.catalog, spec, list(measured), fit_names, parse_assignments(starts, "--start"),
+                                  folds, name)
+    if obj.controller:
+        from services.measure_remote import remote_calibrate
+        record, names = remote_calibrate(obj.console, obj.controller, job, name, as_json)
+    else:
+        record, names = calibration_job.run(job)
     calibration_out.write(obj.catalog, target, server, names, record)
     if as_json:
         click.echo(json.dumps(record, indent=2, default=float))
         return
-    obj.console.print(calibration_out.summary_text(record, names, target))
-
-
-def _starts(spec, params, given: dict[str, float]) -> dict[str, float]:
-    """Each parameter's start (given, else the catalogue's value), checked against its bounds; every
-    override is tried on the hardware here, so a field the server lacks is refused before any replay."""
-    from twin.measure.params import param
-    for key in given:
-        if key not in {p.key for p in params}:
-            param(key)  # an unknown name says so
-            raise InvalidSpec("--start", f"{key} is not among the --fit parameters")
-    base = spec.server_spec()
-    start = {p.key: given.get(p.key, p.value_in(base)) for p in params}
-    for p in params:
-        p.check(start[p.key], "--start" if p.key in given else f"{spec.server}: {p.key}")
-    from dataclasses import replace
-    replace(spec, overrides=start).server_spec()
-    return start
+    text = profile_cmd.summary_text if job.profiles else calibration_out.summary_text
+    obj.console.print(text(record, names, target))

@@ -54,6 +54,14 @@ def provenance(server: str, model: str, tp: int, measurements, params) -> dict:
             "bounds": {p.key: {"lo": p.lo, "hi": p.hi, "meaning": p.meaning} for p in params}}
 
 
+def profile_provenance(server: str, model: str, profiles, params) -> dict:
+    return {"server": server, "model": model,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": [{"file": p.path, "sha256": p.sha256, "layout": p.layout, "samples": len(p.samples)}
+                      for p in profiles],
+            "bounds": {p.key: {"lo": p.lo, "hi": p.hi, "meaning": p.meaning} for p in params}}
+
+
 def _set(data: dict, dotted: str, value: float) -> None:
     *path, last = dotted.split(".")
     for key in path:
@@ -61,18 +69,20 @@ def _set(data: dict, dotted: str, value: float) -> None:
     data[last] = float(value)
 
 
-def entries(catalog: Catalog, server: str, names: dict[str, str], fitted: dict[str, float]) -> dict[str, dict]:
-    """The derived entries by kind: copies of the measured hardware with the fitted fields set."""
+def entries(catalog: Catalog, server: str, names: dict[str, str], record: dict) -> dict[str, dict]:
+    """The derived entries by kind: copies of the measured hardware with the fitted fields set; the server
+    carries the calibration's provenance, so every run that uses it stores where its figures came from."""
     srv = copy.deepcopy(dict(catalog.entry("servers", server).data))
     out = {"servers": srv}
     srv["name"] = names["server"]
+    srv["calibration"] = _plain(stamp(record))
     srv["description"] = f"{srv.get('description', server)}; calibrated by twin calibrate (calibration.yaml)"
     for part in ("chip", "link"):
         if part in names:
             entry = copy.deepcopy(dict(catalog.entry(part + "s", srv[part]).data))
             entry["name"] = srv[part] = names[part]
             out[part + "s"] = entry
-    for key, value in fitted.items():
+    for key, value in record["fitted"].items():
         head, _, rest = key.partition(".")
         _set(srv if head == "server" else (out[head + "s"] if head in names else srv[head]), rest, value)
     return out
@@ -82,7 +92,7 @@ def write(catalog: Catalog, target: Path, server: str, names: dict[str, str], re
     parent = target.absolute().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
-        for kind, data in entries(catalog, server, names, record["fitted"]).items():
+        for kind, data in entries(catalog, server, names, record).items():
             (tmp / kind).mkdir()
             (tmp / kind / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (tmp / "calibration.yaml").write_text(yaml.safe_dump(_plain(record), sort_keys=False))
@@ -93,6 +103,19 @@ def write(catalog: Catalog, target: Path, server: str, names: dict[str, str], re
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def stamp(record: dict) -> dict:
+    """The provenance a calibrated server carries (calibration.yaml beside it has the whole record)."""
+    def median(errors: dict) -> float | None:
+        inner = errors.get("all", errors)  # operator profiles report per kind and over all samples
+        return inner.get("median_abs_error", inner.get("tpot_median_abs_error"))
+    held = record["held_out"]
+    return {"by": "twin calibrate", "date": record["date"], "from_server": record["server"],
+            "model": record["model"], "files": [{"file": f["file"], "sha256": f["sha256"]} for f in record["files"]],
+            "fitted": dict(record["fitted"]), "left_at_default": sorted(record["left_at_default"]),
+            "held_out_median_abs_error": None if not held else {
+                "before": [median(f["before"]) for f in held], "after": [median(f["after"]) for f in held]}}
 
 
 def _plain(value):
@@ -106,7 +129,7 @@ def _plain(value):
     return value
 
 
-def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
+def summary_text(record: dict, names: dict[str, str], target: Path | None) -> str:
     lines = [f"calibrated {record['server']} / {record['model']} on {sum(f['requests'] for f in record['files'])} "
              f"measured requests ({record['replays']} replays)"]
     for key, value in record["fitted"].items():
@@ -117,7 +140,8 @@ def summary_text(record: dict, names: dict[str, str], target: Path) -> str:
     lines.append(_errors("all requests", before, after))
     for fold in record["held_out"]:
         lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
-    lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
+    if target is not None:
+        lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
     return "\n".join(lines)
 
 
@@ -127,3 +151,27 @@ def _errors(label: str, before: dict, after: dict) -> str:
     return (f"  {label}: median |error| TTFT {pct(before, 'ttft_median_abs_error')} -> "
             f"{pct(after, 'ttft_median_abs_error')}, TPOT {pct(before, 'tpot_median_abs_error')} -> "
             f"{pct(after, 'tpot_median_abs_error')}")
+
+
+def stored_text(summary: dict) -> str:
+    """A calibration run's stored summary (the controller's), as the local command prints it."""
+    from services import profile_cmd
+    record = summary["calibration"]
+    text = profile_cmd.summary_text if record.get("kind") == "operator-profile" else summary_text
+    entries = ", ".join(f"{kind[:-1]} {data['name']}" for kind, data in summary.get("entries", {}).items())
+    return text(record, summary["names"], None) + f"\n  derives {entries} (twin --controller ... calibrate -o DIR " \
+        "writes them)"
+
+
+def used_in(spec: dict | None) -> list[str]:
+    """One line per calibrated server a stored run's spec uses: what it was fitted to, and when."""
+    lines = []
+    for name, entry in ((spec or {}).get("definitions") or {}).get("servers", {}).items():
+        cal = entry.get("calibration") if isinstance(entry, dict) else None
+        if not isinstance(cal, dict):
+            continue
+        files = ", ".join(f"{f.get('file')} (sha256 {str(f.get('sha256'))[:12]})" for f in cal.get("files", []))
+        fitted = ", ".join(f"{k} = {v:.4g}" for k, v in (cal.get("fitted") or {}).items()) or "nothing fitted"
+        lines.append(f"{name}: calibrated from {cal.get('from_server')} on {files} ({cal.get('date')}): {fitted}")
+    return lines
+

@@ -57,7 +57,9 @@ class RunLimits:
         self._check("max_synthetic_requests", n, f"the synthetic source asks for about {n:,} requests")
 
     def check_trace(self, trace: LoadedTrace) -> None:
-        n = len(trace.requests)
+        self.check_requests(len(trace.requests))
+
+    def check_requests(self, n: int) -> None:
         self._check("max_requests", n, f"the run would replay {n:,} requests")
 
     def check_in_memory(self, held: int, more: int) -> None:

@@ -46,6 +46,10 @@ def run_replay_command(console: Console, store: StoreWriter, spec: RunSpec, sour
     if recorder:
         write_trace_events(recorder[0], trace_events)
     _print_result(console, run_id, result, labels[0], as_json)
+    if not as_json:
+        from services.calibration_out import used_in
+        for line in used_in(spec.to_dict()):
+            console.print(line, markup=False)
     if result.status == "interrupted" and signals.exit_code:
         return signals.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
     return RUN_EXIT[result.status]

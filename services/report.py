@@ -1,4 +1,5 @@
-"""`twin report RUN... -o FILE.html`: one self-contained HTML report of one or more runs.
+"""`twin report RUN... -o FILE.html`: one self-contained HTML report of one or more runs (and of
+`twin validate --json` files: measured against predicted).
 
 plotly.js is inlined, so the file opens offline; several runs are overlaid in every plot (one
 colour each) and set side by side in the spec and summary tables. Runs are read locally or,
@@ -28,6 +29,50 @@ def gather(runs, run_ids: list[str]):
     for rd, name in zip(out, labels([rd.run.get("spec") for rd in out], [rd.run["run_id"] for rd in out])):
         rd.name = name
     return out
+
+
+MAX_VALIDATION_BYTES = 256 << 20  # a twin validate --json of a million requests is ~150 MB
+
+
+def is_validation(arg: str) -> bool:
+    return arg.lower().endswith(".json") and Path(arg).is_file()
+
+
+def load_validation(path: str) -> dict:
+    """A `twin validate --json` document, its shape checked: one line if it is not one."""
+    import json
+    from twin.textfile import read_text
+    try:
+        doc = json.loads(read_text(path, MAX_VALIDATION_BYTES))
+    except ValueError:
+        raise InvalidSpec(path[:200], "not JSON: a report reads run ids or `twin validate --json` output") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not (isinstance(doc, dict) and doc.get("validation") == "twin validate" and isinstance(files, list) and files
+            and all(isinstance(f, dict) and isinstance(f.get("per_request"), dict) for f in files)):
+        raise InvalidSpec(path[:200], "not the output of `twin validate --json` (with its per-request values)")
+    for f in files:
+        for metric in ("ttft", "tpot", "e2e"):
+            for side in ("measured", "predicted"):
+                values = (f["per_request"].get(metric) or {}).get(side)
+                if not isinstance(values, list) or any(v is not None and not isinstance(v, (int, float))
+                                                       for v in values):
+                    raise InvalidSpec(path[:200], f"{f.get('file')}: per_request.{metric}.{side} must be a list "
+                                                  "of times")
+    return doc
+
+
+def validation_section(docs: list[dict], first_colour: int) -> str:
+    from services.report_figures import measured_predicted_cdfs
+    parts = []
+    for doc in docs:
+        fig = measured_predicted_cdfs(doc, first_colour)
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
+        parts.append(side_by_side(f"Measured against predicted: {doc['server']} / {doc['model']}",
+                                  [f["file"] for f in doc["files"]],
+                                  [{k: f.get(k) for k in ("ttft", "tpot", "e2e", "throughput_output_tokens_per_s")}
+                                   for f in doc["files"]]))
+        first_colour += len(doc["files"])
+    return "".join(parts)
 
 
 def _verdict(rd) -> str:
@@ -63,11 +108,11 @@ table.kv{border-collapse:collapse;font-size:12px}table.kv td,table.kv th{border:
 text-align:right}table.kv td:first-child{text-align:left}.runs li{margin:4px 0}"""
 
 
-def build_html(data) -> str:
+def build_html(data, validations: list[dict] | None = None) -> str:
     import plotly.offline
     from services import report_figures as rf
     figures = [f for f in (rf.latency_cdfs(data), rf.throughput_queue(data), rf.kv_batch(data),
-                           rf.utilisation(data), rf.energy(data)) if f is not None]
+                           rf.utilisation(data), rf.energy(data)) if f is not None] if data else []
     divs = "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
                    for f in figures)
     runs = "".join(f"<li><span style='color:{rf._colour(i)}'>■</span> <code>{rd.run['run_id']}</code> "
@@ -75,10 +120,12 @@ def build_html(data) -> str:
                    for i, rd in enumerate(data))
     labels = [rd.label for rd in data]
     tables = side_by_side("Spec", labels, [rd.run.get("spec") for rd in data]) + \
-        side_by_side("Summary", labels, [rd.summary for rd in data])
+        side_by_side("Summary", labels, [rd.summary for rd in data]) if data else ""
+    checked = validation_section(validations or [], len(data))
+    title = f"{len(data)} run(s)" + (f", {len(validations)} validation(s)" if validations else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lpu-twin report</title>"
             f"<style>{STYLE}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>"
-            f"<h1>lpu-twin report: {len(data)} run(s)</h1><ul class='runs'>{runs}</ul>{divs}{tables}</body></html>")
+            f"<h1>lpu-twin report: {title}</h1><ul class='runs'>{runs}</ul>{checked}{divs}{tables}</body></html>")
 
 
 @click.command("report")
@@ -88,14 +135,23 @@ def build_html(data) -> str:
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_obj
 def report(obj, run_ids: tuple[str, ...], output: str, force: bool) -> None:
-    """Write an HTML report with plots of one or more runs (ids: full or unique prefixes), overlaid."""
+    """Write an HTML report with plots of one or more runs (ids: full or unique prefixes), overlaid.
+
+    An argument naming a `twin validate --json` file adds its measured and predicted distributions."""
     from services.output import STDOUT, check_output, write_output
     from services.runs_cmd import backend
     if output != STDOUT and Path(output).suffix.lower() not in (".html", ".htm"):
         raise InvalidSpec(output[:200], "a report is HTML: name it .html (or '-' for standard output)")
     check_output(output, force)
-    with backend(obj) as runs:
-        data = gather(runs, list(run_ids))
-    text = build_html(data).encode("utf-8")
+    validations = [load_validation(a) for a in run_ids if is_validation(a)]
+    ids = [a for a in run_ids if not is_validation(a)]
+    data = []
+    if ids:
+        with backend(obj) as runs:
+            stored = [runs.get(i) for i in ids]  # a stored validation (a controller's) is drawn as one
+            validations += [r["summary"] for r in stored if r["kind"] == "validate" and "files" in (r.get("summary") or {})]
+            data = gather(runs, [r["run_id"] for r in stored if r["kind"] != "validate"])
+    text = build_html(data, validations).encode("utf-8")
     write_output(output, force, lambda path: path.write_bytes(text))
-    click.echo(f"wrote {output} ({len(text) / 1e6:.1f} MB, {len(data)} run(s))", err=output == STDOUT)
+    click.echo(f"wrote {output} ({len(text) / 1e6:.1f} MB, {len(data)} run(s), {len(validations)} validation(s))",
+               err=output == STDOUT)

@@ -199,3 +199,21 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     fig.update_layout(title=title, height=height, template="plotly_white", margin={"t": 80, "l": 60, "r": 20},
                       legend={"title": "run"})
     return fig
+
+
+def measured_predicted_cdfs(doc: dict, first_colour: int = 0) -> go.Figure:
+    """A `twin validate --json` document: per measured file, the measured (solid) and predicted (dashed)
+    TTFT, TPOT and end-to-end CDFs overlaid."""
+    metrics = (("TTFT", "ttft"), ("TPOT", "tpot"), ("end-to-end", "e2e"))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[f"{name} CDF" for name, _ in metrics])
+    for i, rep in enumerate(doc["files"], start=first_colour):
+        for side, dash in (("measured", "solid"), ("predicted", "dash")):
+            label = f"{rep['file']} {side}"
+            for col, (_, key) in enumerate(metrics, start=1):
+                x, y = cdf([v for v in rep["per_request"][key][side] if v is not None])
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, legendgroup=label,
+                                         showlegend=col == 1, line={"color": _colour(i), "dash": dash}),
+                              row=1, col=col)
+                fig.update_xaxes(title_text="seconds", type="log", row=1, col=col)
+    fig.update_yaxes(title_text="share of requests", row=1, col=1)
+    return _layout(fig, f"Measured against predicted on {doc['server']} / {doc['model']}")

@@ -71,7 +71,17 @@ def runs_show(obj, run_id: str, as_json: bool) -> None:
         return
     obj.console.print(f"run [bold]{run['run_id']}[/] ({run['kind']}, trace {run['trace']}): {run['status']} "
                       f"{run['error']}")
-    if run.get("summary"):
+    from services.calibration_out import used_in
+    for line in used_in(run.get("spec")):
+        obj.console.print(line, markup=False)
+    summary = run.get("summary") or {}
+    if run["kind"] == "validate" and ("files" in summary or "profiles" in summary):
+        from services.calibrate_cmd import print_validation
+        print_validation(obj.console, run["summary"], False)
+    elif run["kind"] == "calibrate" and "calibration" in summary:
+        from services.calibration_out import stored_text
+        obj.console.print(stored_text(run["summary"]), markup=False)
+    elif run.get("summary"):
         render.print_summary(obj.console, run["summary"])
 
 

@@ -25,7 +25,7 @@ from services.limits import RunLimits
 from services.runner import load_info, stored_policy, trace_info
 from services.store import RunRow, Store
 from services.store.db import StoreUnavailable
-from twin.errors import CapacityExceeded, NotRunning
+from twin.errors import CapacityExceeded, NotRunning, TwinError
 from services.sweep_view import figures, sweep_summary
 from twin.explore.search import at_rate, search_goodput
 from twin.explore.sweep import Point, sweep_points
@@ -37,6 +37,14 @@ from twin_api.v1 import cluster_pb2_grpc
 log = logging.getLogger(__name__)
 SHUTDOWN = "the controller shut down during the run"
 NOT_STARTED = "the controller shut down before the run started"
+
+
+class JobStopped(Exception):
+    """A run computed in the controller was asked to stop (cancelled, or the controller shuts down)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,45 @@ class RunManager:
         self._executor.submit(self._guarded, active, lambda: self._sweep(active, points, trace, rate_target))
         return active.run_id
 
-    def _create(self, kind: str, trace: LoadedTrace, spec: dict, policy: dict, total: int,
+    def start_job(self, kind: str, name: str, spec: dict, body: Callable[[Callable[[int], None]], dict]) -> str:
+        """A run computed here (a calibration's fit, a validation): `body` gets a hook to report progress
+        through, which raises JobStopped once the run is asked to stop; what it returns is the summary."""
+        active = self._create(kind, name, spec, {}, 0)
+        self._executor.submit(self._guarded, active, lambda: self._job(active, body))
+        return active.run_id
+
+    def _job(self, active: ActiveRun, body: Callable[[Callable[[int], None]], dict]) -> None:
+        def hook(done: int) -> None:
+            if active.stop_reason:
+                raise JobStopped(active.stop_reason)
+            active.update(finished=done)
+        done = threading.Event()
+        threading.Thread(target=self._keep_leased, args=(active.run_id, done), daemon=True).start()
+        try:
+            status, summary, error = "complete", body(hook), ""
+        except JobStopped as stop:
+            status, summary, error = stop.reason, None, "" if stop.reason == "cancelled" else SHUTDOWN
+        except TwinError as exc:  # the measurements or the twin refused: the run says why, in one line
+            status, summary, error = "failed", None, one_line(exc)
+        finally:
+            done.set()
+        self._patiently(lambda: self.store.finish(active.run_id, status, summary, None, error))
+        active.update(status=status, error=error)
+
+    def _keep_leased(self, run_id: str, done: threading.Event) -> None:
+        """A run that stores no records while it computes renews its lease itself, so that no process takes
+        it for dead (a fit may take longer than the lease)."""
+        while not done.wait(self.store.lease_s / 4):
+            try:
+                self.store.renew(run_id)
+            except StoreUnavailable:  # the next renewal retries; the lease allows three misses
+                continue
+            except NotRunning:  # ended meanwhile
+                return
+
+    def _create(self, kind: str, trace: LoadedTrace | str, spec: dict, policy: dict, total: int,
                 records: int = 0) -> ActiveRun:
-        """A new RUNNING run; `records`: request records it will hold in memory while in flight."""
+        """A new RUNNING run (of a trace, or named); `records`: request records it holds in memory in flight."""
         with self._lock:
             if self._closing:
                 raise NotRunning("the controller is shutting down")
@@ -97,7 +141,8 @@ class RunManager:
                 raise CapacityExceeded(f"{len(self._active)} runs are in flight, the most this controller "
                                        "takes; retry when some have ended")
             self.run_limits.check_in_memory(sum(a.records for a in self._active.values()), records)
-            run_id = self.store.create_run(kind=kind, trace=trace.name, spec=spec, policy=policy)
+            name = trace if isinstance(trace, str) else trace.name
+            run_id = self.store.create_run(kind=kind, trace=name, spec=spec, policy=policy)
             active = self._active[run_id] = ActiveRun(run_id, total)
             active.records = records
         return active

@@ -11,6 +11,7 @@ from services.common.security import Security
 from services.common.server import build_server
 from services.controller.active import Snapshot
 from services.controller.inputs import TraceCache, replay_inputs
+from services.controller.measurements import MeasurementUploads, start_calibration, start_validation
 from services.controller.runs import RunManager
 from services.controller.uploads import UploadStore
 from services.store import RunInfo, RunRow, Store
@@ -42,6 +43,19 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
     def __init__(self, runs: RunManager, uploads: UploadStore, store: Store, traces: TraceCache | None = None):
         self.runs, self.uploads, self.store = runs, uploads, store
         self.traces = traces or TraceCache()
+        self.measurements = MeasurementUploads.beside(uploads)
+
+    def UploadMeasurement(self, request_iterator, context):
+        upload, checked = self.measurements.receive((c.name, "", c.data) for c in request_iterator)
+        return controller_pb2.UploadedMeasurement(upload_id=upload.upload_id, name=upload.name,
+                                                  size_bytes=upload.size_bytes, kind=checked.kind,
+                                                  records=checked.records, sha256=checked.sha256)
+
+    def StartCalibration(self, request, context):
+        return run_msg(self.store.get_run(start_calibration(request, self.measurements, self.runs)))
+
+    def StartValidation(self, request, context):
+        return run_msg(self.store.get_run(start_validation(request, self.measurements, self.runs)))
 
     def UploadTrace(self, request_iterator, context):
         upload, trace = self.uploads.receive((c.name, c.format, c.data) for c in request_iterator)

@@ -30,6 +30,8 @@ class RunKind(enum.StrEnum):
     REPLAY = "replay"
     SWEEP = "sweep"
     SEARCH = "search"
+    CALIBRATE = "calibrate"  # twin calibrate run by a controller: the fit's record in the summary
+    VALIDATE = "validate"  # twin validate run by a controller: the comparison in the summary
 
 
 @dataclass(frozen=True, slots=True)

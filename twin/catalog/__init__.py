@@ -137,6 +137,7 @@ class Catalog:
         _check_override_keys(overrides)
         data, source = self._data("servers", name, overrides, "server")
         where = f"{source}: {data['name']}"
+        _mapping(data.pop("calibration", {}), f"{where}.calibration")  # twin calibrate's provenance, not a field
         host = _mapping(data.pop("host", None), f"{where}.host")
         overhead = host.get("step_overhead_s")
         if isinstance(overhead, str) and not overhead.startswith("calibrated"):

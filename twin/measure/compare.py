@@ -101,3 +101,11 @@ def report(pairs: list[Pair]) -> dict:
     out["requests"] = len(pairs)
     out["not_served_by_twin"] = sum(p.predicted["e2e"] is None for p in pairs)
     return out
+
+
+def per_request(pairs: list[Pair]) -> dict[str, dict[str, list[float | None]]]:
+    """Each metric's measured and predicted value per request, in the measurement's order (None where
+    not measured or not served): what a report draws the two distributions from."""
+    return {m: {"measured": [p.measured[m] for p in pairs], "predicted": [p.predicted[m] for p in pairs]}
+            for m in METRICS}
+

@@ -15,6 +15,7 @@ on that one, before and after; by file when there are several files, k-fold by p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,12 +38,15 @@ class Problem:
     measurements: list[Measurement]
     params: list[Param]
     start: dict[str, float]
+    hook: Callable[[int], None] | None = None  # called with the replays so far before each new one
     _cache: dict = field(default_factory=dict)
 
     def residuals(self, values: dict[str, float], file: int) -> np.ndarray:
         """(requests, 2) log errors of TTFT and TPOT of one file at `values`; NaN where not measured."""
         key = (file, tuple(sorted(values.items())))
         if key not in self._cache:
+            if self.hook is not None:
+                self.hook(len(self._cache))
             spec = dataclasses.replace(self.spec, overrides={**(self.spec.overrides or {}), **values})
             rows = []
             for p in predict(spec, self.measurements[file]):

@@ -26,45 +26,57 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from twin_api.v1 import common_pb2 as twin__api_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctwin_api/v1/controller.proto\x12\x0btwin_api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18twin_api/v1/common.proto\"8\n\nTraceChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"f\n\rUploadedTrace\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x10\n\x08requests\x18\x04 \x01(\x04\x12\x0e\n\x06span_s\x18\x05 \x01(\x01\"<\n\x0bTraceSource\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x13\n\tupload_id\x18\x02 \x01(\tH\x00\x42\x08\n\x06source\"\xda\x02\n\x0cTraceOptions\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x12\n\non_bad_row\x18\x02 \x01(\t\x12\x16\n\x0ewindow_start_s\x18\x03 \x01(\x01\x12\x19\n\x0cwindow_end_s\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0fsample_fraction\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0bsample_seed\x18\x06 \x01(\x04\x12\x12\n\x05limit\x18\x07 \x01(\x04H\x02\x88\x01\x01\x12\x14\n\x07speedup\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x15\n\x08rate_rps\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07mapping\x18\n \x01(\t\x12\x17\n\nburstiness\x18\x0b \x01(\x01H\x05\x88\x01\x01\x42\x0f\n\r_window_end_sB\x12\n\x10_sample_fractionB\x08\n\x06_limitB\n\n\x08_speedupB\x0b\n\t_rate_rpsB\r\n\x0b_burstiness\"\xa8\x01\n\rReplayRequest\x12\'\n\x05trace\x18\x01 \x01(\x0b\x32\x18.twin_api.v1.TraceSource\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.twin_api.v1.TraceOptions\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\x12\x1d\n\x03slo\x18\x04 \x01(\x0b\x32\x10.twin_api.v1.Slo\"*\n\tSweepAxis\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\x95\x01\n\x0cSweepRequest\x12(\n\x04\x62\x61se\x18\x01 \x01(\x0b\x32\x1a.twin_api.v1.ReplayRequest\x12$\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x16.twin_api.v1.SweepAxis\x12\x15\n\rfind_max_rate\x18\x03 \x01(\x08\x12\x13\n\x06target\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\t\n\x07_target\"\x8f\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05trace\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11requests_recorded\x18\x08 \x01(\x04\x12\x17\n\x0fseries_recorded\x18\t \x01(\x04\x12\x11\n\tspec_json\x18\n \x01(\t\x12\x14\n\x0csummary_json\x18\x0b \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x94\x01\n\x0bRunProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\x12\x13\n\x0bsimulated_s\x18\x05 \x01(\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\r\x12\x0f\n\x07replica\x18\x08 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"0\n\x0fListRunsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06status\x18\x02 \x01(\t\"/\n\rListRunsReply\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.twin_api.v1.Run\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\"\n\x10\x44\x65leteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\" \n\x0e\x44\x65leteRunReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t2\x95\x04\n\nController\x12\x44\n\x0bUploadTrace\x12\x17.twin_api.v1.TraceChunk\x1a\x1a.twin_api.v1.UploadedTrace(\x01\x12;\n\x0bStartReplay\x12\x1a.twin_api.v1.ReplayRequest\x1a\x10.twin_api.v1.Run\x12\x39\n\nStartSweep\x12\x19.twin_api.v1.SweepRequest\x1a\x10.twin_api.v1.Run\x12\x44\n\x08WatchRun\x12\x1c.twin_api.v1.WatchRunRequest\x1a\x18.twin_api.v1.RunProgress0\x01\x12\x36\n\x06GetRun\x12\x1a.twin_api.v1.GetRunRequest\x1a\x10.twin_api.v1.Run\x12\x44\n\x08ListRuns\x12\x1c.twin_api.v1.ListRunsRequest\x1a\x1a.twin_api.v1.ListRunsReply\x12<\n\tCancelRun\x12\x1d.twin_api.v1.CancelRunRequest\x1a\x10.twin_api.v1.Run\x12G\n\tDeleteRun\x12\x1d.twin_api.v1.DeleteRunRequest\x1a\x1b.twin_api.v1.DeleteRunReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctwin_api/v1/controller.proto\x12\x0btwin_api.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18twin_api/v1/common.proto\"8\n\nTraceChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"f\n\rUploadedTrace\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x10\n\x08requests\x18\x04 \x01(\x04\x12\x0e\n\x06span_s\x18\x05 \x01(\x01\".\n\x10MeasurementChunk\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"y\n\x13UploadedMeasurement\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0f\n\x07records\x18\x05 \x01(\x04\x12\x0e\n\x06sha256\x18\x06 \x01(\t\"\xe0\x01\n\x12\x43\x61librationRequest\x12\x12\n\nupload_ids\x18\x01 \x03(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\x12\x0b\n\x03\x66it\x18\x03 \x03(\t\x12\x39\n\x05start\x18\x04 \x03(\x0b\x32*.twin_api.v1.CalibrationRequest.StartEntry\x12\r\n\x05\x66olds\x18\x05 \x01(\r\x12\x0c\n\x04name\x18\x06 \x01(\t\x1a,\n\nStartEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"L\n\x11ValidationRequest\x12\x12\n\nupload_ids\x18\x01 \x03(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\"<\n\x0bTraceSource\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x13\n\tupload_id\x18\x02 \x01(\tH\x00\x42\x08\n\x06source\"\xda\x02\n\x0cTraceOptions\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x12\n\non_bad_row\x18\x02 \x01(\t\x12\x16\n\x0ewindow_start_s\x18\x03 \x01(\x01\x12\x19\n\x0cwindow_end_s\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0fsample_fraction\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x13\n\x0bsample_seed\x18\x06 \x01(\x04\x12\x12\n\x05limit\x18\x07 \x01(\x04H\x02\x88\x01\x01\x12\x14\n\x07speedup\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x15\n\x08rate_rps\x18\t \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07mapping\x18\n \x01(\t\x12\x17\n\nburstiness\x18\x0b \x01(\x01H\x05\x88\x01\x01\x42\x0f\n\r_window_end_sB\x12\n\x10_sample_fractionB\x08\n\x06_limitB\n\n\x08_speedupB\x0b\n\t_rate_rpsB\r\n\x0b_burstiness\"\xa8\x01\n\rReplayRequest\x12\'\n\x05trace\x18\x01 \x01(\x0b\x32\x18.twin_api.v1.TraceSource\x12*\n\x07options\x18\x02 \x01(\x0b\x32\x19.twin_api.v1.TraceOptions\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.twin_api.v1.TwinSpec\x12\x1d\n\x03slo\x18\x04 \x01(\x0b\x32\x10.twin_api.v1.Slo\"*\n\tSweepAxis\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\x95\x01\n\x0cSweepRequest\x12(\n\x04\x62\x61se\x18\x01 \x01(\x0b\x32\x1a.twin_api.v1.ReplayRequest\x12$\n\x04\x61xes\x18\x02 \x03(\x0b\x32\x16.twin_api.v1.SweepAxis\x12\x15\n\rfind_max_rate\x18\x03 \x01(\x08\x12\x13\n\x06target\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\t\n\x07_target\"\x8f\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05trace\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11requests_recorded\x18\x08 \x01(\x04\x12\x17\n\x0fseries_recorded\x18\t \x01(\x04\x12\x11\n\tspec_json\x18\n \x01(\t\x12\x14\n\x0csummary_json\x18\x0b \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x94\x01\n\x0bRunProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\x12\x13\n\x0bsimulated_s\x18\x05 \x01(\x01\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\r\x12\x0f\n\x07replica\x18\x08 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"0\n\x0fListRunsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06status\x18\x02 \x01(\t\"/\n\rListRunsReply\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.twin_api.v1.Run\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\"\n\x10\x44\x65leteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\" \n\x0e\x44\x65leteRunReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t2\xf9\x05\n\nController\x12\x44\n\x0bUploadTrace\x12\x17.twin_api.v1.TraceChunk\x1a\x1a.twin_api.v1.UploadedTrace(\x01\x12V\n\x11UploadMeasurement\x12\x1d.twin_api.v1.MeasurementChunk\x1a .twin_api.v1.UploadedMeasurement(\x01\x12\x45\n\x10StartCalibration\x12\x1f.twin_api.v1.CalibrationRequest\x1a\x10.twin_api.v1.Run\x12\x43\n\x0fStartValidation\x12\x1e.twin_api.v1.ValidationRequest\x1a\x10.twin_api.v1.Run\x12;\n\x0bStartReplay\x12\x1a.twin_api.v1.ReplayRequest\x1a\x10.twin_api.v1.Run\x12\x39\n\nStartSweep\x12\x19.twin_api.v1.SweepRequest\x1a\x10.twin_api.v1.Run\x12\x44\n\x08WatchRun\x12\x1c.twin_api.v1.WatchRunRequest\x1a\x18.twin_api.v1.RunProgress0\x01\x12\x36\n\x06GetRun\x12\x1a.twin_api.v1.GetRunRequest\x1a\x10.twin_api.v1.Run\x12\x44\n\x08ListRuns\x12\x1c.twin_api.v1.ListRunsRequest\x1a\x1a.twin_api.v1.ListRunsReply\x12<\n\tCancelRun\x12\x1d.twin_api.v1.CancelRunRequest\x1a\x10.twin_api.v1.Run\x12G\n\tDeleteRun\x12\x1d.twin_api.v1.DeleteRunRequest\x1a\x1b.twin_api.v1.DeleteRunReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'twin_api.v1.controller_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CALIBRATIONREQUEST_STARTENTRY']._loaded_options = None
+  _globals['_CALIBRATIONREQUEST_STARTENTRY']._serialized_options = b'8\001'
   _globals['_TRACECHUNK']._serialized_start=104
   _globals['_TRACECHUNK']._serialized_end=160
   _globals['_UPLOADEDTRACE']._serialized_start=162
   _globals['_UPLOADEDTRACE']._serialized_end=264
-  _globals['_TRACESOURCE']._serialized_start=266
-  _globals['_TRACESOURCE']._serialized_end=326
-  _globals['_TRACEOPTIONS']._serialized_start=329
-  _globals['_TRACEOPTIONS']._serialized_end=675
-  _globals['_REPLAYREQUEST']._serialized_start=678
-  _globals['_REPLAYREQUEST']._serialized_end=846
-  _globals['_SWEEPAXIS']._serialized_start=848
-  _globals['_SWEEPAXIS']._serialized_end=890
-  _globals['_SWEEPREQUEST']._serialized_start=893
-  _globals['_SWEEPREQUEST']._serialized_end=1042
-  _globals['_RUN']._serialized_start=1045
-  _globals['_RUN']._serialized_end=1316
-  _globals['_WATCHRUNREQUEST']._serialized_start=1318
-  _globals['_WATCHRUNREQUEST']._serialized_end=1351
-  _globals['_RUNPROGRESS']._serialized_start=1354
-  _globals['_RUNPROGRESS']._serialized_end=1502
-  _globals['_GETRUNREQUEST']._serialized_start=1504
-  _globals['_GETRUNREQUEST']._serialized_end=1535
-  _globals['_LISTRUNSREQUEST']._serialized_start=1537
-  _globals['_LISTRUNSREQUEST']._serialized_end=1585
-  _globals['_LISTRUNSREPLY']._serialized_start=1587
-  _globals['_LISTRUNSREPLY']._serialized_end=1634
-  _globals['_CANCELRUNREQUEST']._serialized_start=1636
-  _globals['_CANCELRUNREQUEST']._serialized_end=1670
-  _globals['_DELETERUNREQUEST']._serialized_start=1672
-  _globals['_DELETERUNREQUEST']._serialized_end=1706
-  _globals['_DELETERUNREPLY']._serialized_start=1708
-  _globals['_DELETERUNREPLY']._serialized_end=1740
-  _globals['_CONTROLLER']._serialized_start=1743
-  _globals['_CONTROLLER']._serialized_end=2276
+  _globals['_MEASUREMENTCHUNK']._serialized_start=266
+  _globals['_MEASUREMENTCHUNK']._serialized_end=312
+  _globals['_UPLOADEDMEASUREMENT']._serialized_start=314
+  _globals['_UPLOADEDMEASUREMENT']._serialized_end=435
+  _globals['_CALIBRATIONREQUEST']._serialized_start=438
+  _globals['_CALIBRATIONREQUEST']._serialized_end=662
+  _globals['_CALIBRATIONREQUEST_STARTENTRY']._serialized_start=618
+  _globals['_CALIBRATIONREQUEST_STARTENTRY']._serialized_end=662
+  _globals['_VALIDATIONREQUEST']._serialized_start=664
+  _globals['_VALIDATIONREQUEST']._serialized_end=740
+  _globals['_TRACESOURCE']._serialized_start=742
+  _globals['_TRACESOURCE']._serialized_end=802
+  _globals['_TRACEOPTIONS']._serialized_start=805
+  _globals['_TRACEOPTIONS']._serialized_end=1151
+  _globals['_REPLAYREQUEST']._serialized_start=1154
+  _globals['_REPLAYREQUEST']._serialized_end=1322
+  _globals['_SWEEPAXIS']._serialized_start=1324
+  _globals['_SWEEPAXIS']._serialized_end=1366
+  _globals['_SWEEPREQUEST']._serialized_start=1369
+  _globals['_SWEEPREQUEST']._serialized_end=1518
+  _globals['_RUN']._serialized_start=1521
+  _globals['_RUN']._serialized_end=1792
+  _globals['_WATCHRUNREQUEST']._serialized_start=1794
+  _globals['_WATCHRUNREQUEST']._serialized_end=1827
+  _globals['_RUNPROGRESS']._serialized_start=1830
+  _globals['_RUNPROGRESS']._serialized_end=1978
+  _globals['_GETRUNREQUEST']._serialized_start=1980
+  _globals['_GETRUNREQUEST']._serialized_end=2011
+  _globals['_LISTRUNSREQUEST']._serialized_start=2013
+  _globals['_LISTRUNSREQUEST']._serialized_end=2061
+  _globals['_LISTRUNSREPLY']._serialized_start=2063
+  _globals['_LISTRUNSREPLY']._serialized_end=2110
+  _globals['_CANCELRUNREQUEST']._serialized_start=2112
+  _globals['_CANCELRUNREQUEST']._serialized_end=2146
+  _globals['_DELETERUNREQUEST']._serialized_start=2148
+  _globals['_DELETERUNREQUEST']._serialized_end=2182
+  _globals['_DELETERUNREPLY']._serialized_start=2184
+  _globals['_DELETERUNREPLY']._serialized_end=2216
+  _globals['_CONTROLLER']._serialized_start=2219
+  _globals['_CONTROLLER']._serialized_end=2980
 # @@protoc_insertion_point(module_scope)

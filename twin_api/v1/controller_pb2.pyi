@@ -34,6 +34,61 @@ class UploadedTrace(_message.Message):
     span_s: float
     def __init__(self, upload_id: _Optional[str] = ..., name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., requests: _Optional[int] = ..., span_s: _Optional[float] = ...) -> None: ...
 
+class MeasurementChunk(_message.Message):
+    __slots__ = ("name", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadedMeasurement(_message.Message):
+    __slots__ = ("upload_id", "name", "size_bytes", "kind", "records", "sha256")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    name: str
+    size_bytes: int
+    kind: str
+    records: int
+    sha256: str
+    def __init__(self, upload_id: _Optional[str] = ..., name: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[str] = ..., records: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CalibrationRequest(_message.Message):
+    __slots__ = ("upload_ids", "spec", "fit", "start", "folds", "name")
+    class StartEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    UPLOAD_IDS_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    FOLDS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    upload_ids: _containers.RepeatedScalarFieldContainer[str]
+    spec: _common_pb2.TwinSpec
+    fit: _containers.RepeatedScalarFieldContainer[str]
+    start: _containers.ScalarMap[str, float]
+    folds: int
+    name: str
+    def __init__(self, upload_ids: _Optional[_Iterable[str]] = ..., spec: _Optional[_Union[_common_pb2.TwinSpec, _Mapping]] = ..., fit: _Optional[_Iterable[str]] = ..., start: _Optional[_Mapping[str, float]] = ..., folds: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ValidationRequest(_message.Message):
+    __slots__ = ("upload_ids", "spec")
+    UPLOAD_IDS_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    upload_ids: _containers.RepeatedScalarFieldContainer[str]
+    spec: _common_pb2.TwinSpec
+    def __init__(self, upload_ids: _Optional[_Iterable[str]] = ..., spec: _Optional[_Union[_common_pb2.TwinSpec, _Mapping]] = ...) -> None: ...
+
 class TraceSource(_message.Message):
     __slots__ = ("name", "upload_id")
     NAME_FIELD_NUMBER: _ClassVar[int]

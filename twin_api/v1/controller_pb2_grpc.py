@@ -39,6 +39,21 @@ class ControllerStub:
                 request_serializer=twin__api_dot_v1_dot_controller__pb2.TraceChunk.SerializeToString,
                 response_deserializer=twin__api_dot_v1_dot_controller__pb2.UploadedTrace.FromString,
                 _registered_method=True)
+        self.UploadMeasurement = channel.stream_unary(
+                '/twin_api.v1.Controller/UploadMeasurement',
+                request_serializer=twin__api_dot_v1_dot_controller__pb2.MeasurementChunk.SerializeToString,
+                response_deserializer=twin__api_dot_v1_dot_controller__pb2.UploadedMeasurement.FromString,
+                _registered_method=True)
+        self.StartCalibration = channel.unary_unary(
+                '/twin_api.v1.Controller/StartCalibration',
+                request_serializer=twin__api_dot_v1_dot_controller__pb2.CalibrationRequest.SerializeToString,
+                response_deserializer=twin__api_dot_v1_dot_controller__pb2.Run.FromString,
+                _registered_method=True)
+        self.StartValidation = channel.unary_unary(
+                '/twin_api.v1.Controller/StartValidation',
+                request_serializer=twin__api_dot_v1_dot_controller__pb2.ValidationRequest.SerializeToString,
+                response_deserializer=twin__api_dot_v1_dot_controller__pb2.Run.FromString,
+                _registered_method=True)
         self.StartReplay = channel.unary_unary(
                 '/twin_api.v1.Controller/StartReplay',
                 request_serializer=twin__api_dot_v1_dot_controller__pb2.ReplayRequest.SerializeToString,
@@ -86,6 +101,32 @@ class ControllerServicer:
         (default 86400; each StartReplay/StartSweep of it is a use), across controller
         restarts, in the controller's TWIN_UPLOAD_DIR; after that it is NOT_FOUND. A run
         started from an upload does not need it any more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadMeasurement(self, request_iterator, context):
+        """Upload a measurement of a real serving engine in chunks: a twin export (.csv, .jsonl), a vLLM
+        benchmark_serving.py --save-result file (.json) or an operator profile in Vidur's layout (.csv).
+        Bounded, kept and expired like trace uploads (TWIN_MAX_UPLOAD_BYTES, TWIN_UPLOAD_TTL_S);
+        INVALID_ARGUMENT names the malformed line and column.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartCalibration(self, request, context):
+        """Fit hardware parameters to uploaded measurements (twin calibrate): a stored run of kind
+        "calibrate" whose summary holds the calibration record and the derived catalogue entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartValidation(self, request, context):
+        """Compare the twin with uploaded measurements (twin validate): a stored run of kind "validate"
+        whose summary is the comparison document.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +186,21 @@ def add_ControllerServicer_to_server(servicer, server):
                     servicer.UploadTrace,
                     request_deserializer=twin__api_dot_v1_dot_controller__pb2.TraceChunk.FromString,
                     response_serializer=twin__api_dot_v1_dot_controller__pb2.UploadedTrace.SerializeToString,
+            ),
+            'UploadMeasurement': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadMeasurement,
+                    request_deserializer=twin__api_dot_v1_dot_controller__pb2.MeasurementChunk.FromString,
+                    response_serializer=twin__api_dot_v1_dot_controller__pb2.UploadedMeasurement.SerializeToString,
+            ),
+            'StartCalibration': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCalibration,
+                    request_deserializer=twin__api_dot_v1_dot_controller__pb2.CalibrationRequest.FromString,
+                    response_serializer=twin__api_dot_v1_dot_controller__pb2.Run.SerializeToString,
+            ),
+            'StartValidation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartValidation,
+                    request_deserializer=twin__api_dot_v1_dot_controller__pb2.ValidationRequest.FromString,
+                    response_serializer=twin__api_dot_v1_dot_controller__pb2.Run.SerializeToString,
             ),
             'StartReplay': grpc.unary_unary_rpc_method_handler(
                     servicer.StartReplay,
@@ -209,6 +265,87 @@ class Controller:
             '/twin_api.v1.Controller/UploadTrace',
             twin__api_dot_v1_dot_controller__pb2.TraceChunk.SerializeToString,
             twin__api_dot_v1_dot_controller__pb2.UploadedTrace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadMeasurement(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/twin_api.v1.Controller/UploadMeasurement',
+            twin__api_dot_v1_dot_controller__pb2.MeasurementChunk.SerializeToString,
+            twin__api_dot_v1_dot_controller__pb2.UploadedMeasurement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCalibration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/twin_api.v1.Controller/StartCalibration',
+            twin__api_dot_v1_dot_controller__pb2.CalibrationRequest.SerializeToString,
+            twin__api_dot_v1_dot_controller__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartValidation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/twin_api.v1.Controller/StartValidation',
+            twin__api_dot_v1_dot_controller__pb2.ValidationRequest.SerializeToString,
+            twin__api_dot_v1_dot_controller__pb2.Run.FromString,
             options,
             channel_credentials,
             insecure,
