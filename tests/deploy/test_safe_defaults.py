@@ -41,7 +41,8 @@ def test_every_compose_service_is_non_root_read_only_without_capabilities() -> N
         assert service["security_opt"] == ["no-new-privileges:true"], name
         assert "/tmp" in service["tmpfs"], name
     db = services()["db"]
-    assert db["user"] == "999:999" and "/var/run/postgresql" in db["tmpfs"]
+    # the socket folder: a tmpfs the server (uid 999) can write its lock file in (a bare tmpfs is root's)
+    assert db["user"] == "999:999" and "/var/run/postgresql:uid=999,gid=999,mode=0775" in db["tmpfs"]
     assert db["volumes"] == ["pgdata:/var/lib/postgresql/data"]  # the data folder: a volume, not the root
 
 
