@@ -18,6 +18,7 @@ from twin import pool_result
 from twin.catalog import Catalog, catalog_for
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.kv_report import kv_report, switch_list
+from twin.memory import kv_layout
 from twin.result_types import Summary
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
@@ -202,6 +203,9 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
                                       for p in sim.pools]}
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
+    layout = kv_layout(sim.model, sim.replicas[-1].cost, sim.serving)
+    if layout is not None:  # a latent, or local and global layers: what a token's KV costs
+        summary["twin"]["kv_layout"] = layout  # type: ignore[typeddict-item]
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
     return summary  # type: ignore[return-value]  (built section by section above)
 

@@ -274,6 +274,17 @@ class Architecture(TypedDict):
     disaggregation: NotRequired[Disaggregation]
 
 
+class KvLayout(TypedDict):
+    """A KV cache that differs in kind: DeepSeek's latent, or local and global layers (Gemma)."""
+
+    kind: Literal["latent", "local-global"]
+    kv_bytes_per_token: float  # over the replica, in the layers that keep the whole context, every copy counted
+    kv_copies: float  # copies of the KV the tensor-parallel chips keep (a latent: one per chip)
+    local_layers: int
+    window: int | None  # tokens a local layer keeps at most
+    local_bytes_per_sequence: float  # the local layers' rolling buffer of one sequence at the longest context
+
+
 class Twin(TypedDict):
     server: str
     chip: str
@@ -292,6 +303,7 @@ class Twin(TypedDict):
     interconnect: str
     deployment: list[DeployedPool]
     moe_routing: NotRequired[str]
+    kv_layout: NotRequired[KvLayout]
 
 
 class PoolRates(TypedDict):

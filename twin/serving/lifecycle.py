@@ -28,7 +28,7 @@ class Lifecycle(ArchitectureHooks):
         self.env, self.index, self.cost, self.kv = env, index, cost, kv
         self.costs: ShapeCosts = shape_costs(cost)  # the cost model behind its per-shape cache (see use_cost)
         self.config, self.recorder, self.backend = config, recorder, backend
-        self.q = ReplicaQueues(cost.model.sliding_window, kv)
+        self.q = ReplicaQueues(cost.model.sliding_window, kv, cost.model.global_share)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"
