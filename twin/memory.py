@@ -39,15 +39,10 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
     context = serving.max_context or model.max_context
     step_tokens = max(context, serving.chunk_tokens)
     act = step_tokens * (2 * model.hidden + model.ffn) * FP16_BYTES / tp
-    # whole replica; a model of local and global layers keeps its global layers' KV in blocks
-    blocked = model.layers if model.sliding_window_pattern is None else model.global_layers
-    block = serving.block_tokens * (blocked * cost.kv_token_layer_bytes + draft_kv)
+    block = serving.block_tokens * (model.layers * cost.kv_token_layer_bytes + draft_kv)  # whole replica
     free = chip.memory.capacity_bytes - weights - act
     # KV of the largest stage's layers per chip (a pipeline's); the block is the whole replica's
     chips = tp if cluster.pp == 1 else tp * model.layers / cost.stage_layers
-    rolling = local_window_bytes(model, serving, context) * cost.kv_token_layer_bytes
-    if rolling:
-        free -= rolling / chips
     blocks = int(free * chips // block) if free > 0 else 0
     cached = _prefix_cache_blocks(serving, blocks, block)
     blocks -= 0 if cached == math.inf else int(cached)
@@ -57,30 +52,20 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
                       cached * serving.block_tokens, draft_weights)
 
 
-def local_window_bytes(model: ModelSpec, serving: ServingConfig, context: int) -> int:
-    """Layer-tokens of KV the local layers keep over the replica, as a count to multiply by a layer's bytes
-    per token: each sequence of the batch holds at most a window's tokens in each local layer, in a rolling
-    buffer of its own (Mistral 7B, arXiv:2310.06825, section 2, "Rolling Buffer Cache"), set aside for
-    the whole batch. A model whose every layer is local keeps its KV in blocks at full length (as before)."""
-    if model.sliding_window is None or model.sliding_window_pattern is None:
-        return 0
-    local = model.layers - model.global_layers
-    return serving.max_batch * min(model.sliding_window, context) * local
-
-
-def kv_layout(model: ModelSpec, cost: CostModel, serving: ServingConfig) -> dict | None:
+def kv_layout(model: ModelSpec, cost: CostModel) -> dict | None:
     """How a model whose KV cache differs in kind keeps it, for the summary (None for plain K and V in every
-    layer): bytes a token adds over the replica in the layers that keep the whole context (every chip's copy
-    counted), and the local layers' window and rolling buffer per sequence."""
+    layer): the bytes a token's KV takes over the replica (every chip's copy counted) as the blocks hold it, and,
+    with local layers, what the layers need for a token past the window (the global layers' alone).
+
+    Blocks hold every layer's KV for the whole context, local layers' too: exact up to the window, an upper
+    bound past it (vLLM's allocator before its hybrid one; the decode steps read only the window's)."""
     if not model.mla and model.sliding_window_pattern is None:
         return None
     local = model.layers - model.global_layers if model.sliding_window_pattern is not None else 0
-    window = model.sliding_window if local else None
     return {"kind": "latent" if model.mla else "local-global",
-            "kv_bytes_per_token": model.global_layers * cost.kv_token_layer_bytes,
-            "kv_copies": cost.kv_replication, "local_layers": local, "window": window,
-            "local_bytes_per_sequence": local_window_bytes(model, serving, model.max_context) / serving.max_batch
-            * cost.kv_token_layer_bytes}
+            "kv_bytes_per_token": model.layers * cost.kv_token_layer_bytes, "kv_copies": cost.kv_replication,
+            "local_layers": local, "window": model.sliding_window if local else None,
+            "kv_bytes_per_token_past_window": model.global_layers * cost.kv_token_layer_bytes}
 
 
 def _draft(cluster: ClusterSpec, policy: QuantPolicy, serving: ServingConfig,

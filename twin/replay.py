@@ -203,7 +203,7 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
                                       for p in sim.pools]}
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
-    layout = kv_layout(sim.model, sim.replicas[-1].cost, sim.serving)
+    layout = kv_layout(sim.model, sim.replicas[-1].cost)
     if layout is not None:  # a latent, or local and global layers: what a token's KV costs
         summary["twin"]["kv_layout"] = layout  # type: ignore[typeddict-item]
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]

@@ -278,11 +278,11 @@ class KvLayout(TypedDict):
     """A KV cache that differs in kind: DeepSeek's latent, or local and global layers (Gemma)."""
 
     kind: Literal["latent", "local-global"]
-    kv_bytes_per_token: float  # over the replica, in the layers that keep the whole context, every copy counted
+    kv_bytes_per_token: float  # over the replica, every layer, every chip's copy counted (as the blocks hold it)
     kv_copies: float  # copies of the KV the tensor-parallel chips keep (a latent: one per chip)
     local_layers: int
-    window: int | None  # tokens a local layer keeps at most
-    local_bytes_per_sequence: float  # the local layers' rolling buffer of one sequence at the longest context
+    window: int | None  # tokens a local layer attends at most
+    kv_bytes_per_token_past_window: float  # what a token past the window needs: the global layers' KV alone
 
 
 class Twin(TypedDict):
