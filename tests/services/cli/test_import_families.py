@@ -111,3 +111,25 @@ def test_an_imported_model_replays(tmp_path: Path, entry: str) -> None:
                "--json", "--no-progress")
     summary = json.loads(out.output)["summary"]
     assert summary["requests"]["done"] == 24 and summary["twin"]["model"] == "mine"
+
+
+INT4 = ("--weights", "int4")  # DeepSeek-V3 (671B) fits eight GPUs or eight LPUs only in 4-bit weights
+REPLAYS = [(entry, server, INT4 if entry == "deepseek-v3" else ())
+           for entry in sorted(CONFIGS)
+           for server in ("lpu-8x-4nm", "dgx-h100" if entry == "deepseek-v3" else "h100x1")]
+
+
+@pytest.mark.parametrize("entry, server, extra", REPLAYS)
+def test_each_new_model_replays_on_an_lpu_and_an_h100_server(tmp_path: Path, entry: str, server: str,
+                                                             extra: tuple[str, ...]) -> None:
+    """The catalogue's entries on the Azure conversation trace; the KV layout each kind reports."""
+    out = _cli(tmp_path, "replay", "azure-conv-2023", "--limit", "30", "--model", entry, "--server", server, *extra,
+               "--json", "--no-progress")
+    summary = json.loads(out.output)["summary"]
+    assert summary["status"] == "complete" and summary["requests"]["done"] == 30
+    assert summary["throughput"]["output_tokens_per_s"] > 0
+    layout = summary["twin"].get("kv_layout")
+    if entry.startswith(("deepseek", "gemma")):
+        assert layout is not None and layout["kind"] == ("latent" if entry.startswith("deepseek") else "local-global")
+    else:
+        assert layout is None
