@@ -419,9 +419,10 @@ class ModelSpec:
 
     @property
     def pair_macs(self) -> int:
-        """MACs per query-key pair over all heads (score and context). MLA is counted with W_UK absorbed into
-        the query and W_UV into the output (DeepSeek-V2, section 2.1.2): each head scores and sums the latent
-        itself (kv_lora_rank) and its rope key, as decoding kernels do (FlashMLA)."""
+        """MACs per query-key pair of a decoding token over all heads (score and context). MLA decodes with W_UK
+        absorbed into the query and W_UV into the output (DeepSeek-V2, section 2.1.2): each head scores and sums
+        the latent itself (kv_lora_rank) and its rope key, as decoding kernels do (FlashMLA); its prefill is
+        counted apart (twin.serving.cost)."""
         if self.mla:
             return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
         return 2 * self.q_dim

@@ -138,3 +138,15 @@ def test_the_summary_layout_of_each_kind() -> None:
     assert local["kv_bytes_per_token"] == 48 * 2 * 8 * 256 * FP16
     assert local["kv_bytes_per_token_past_window"] == 8 * 2 * 8 * 256 * FP16
     assert kv_layout(load_model("llama3-8b"), _cost("llama3-8b")) is None  # plain K and V: nothing to add
+
+
+def test_deepseek_prefill_attends_as_multi_head_attention_over_up_projected_keys() -> None:
+    c, cost = V2_LITE, _cost("deepseek-v2-lite")
+    base = cost.stage_layer(StepShape(prefill_tokens=512, prefill_pairs=0, outputs=1)).macs
+    pairs = 512 * 513 / 2  # a 512-token prompt, causal
+    macs = cost.stage_layer(StepShape(prefill_tokens=512, prefill_pairs=pairs, outputs=1)).macs - base
+    # per head and pair: a key of nope + rope elements, a value of v_head_dim
+    assert macs == pytest.approx(pairs * c["heads"] * (128 + 64 + 128), rel=1e-12)
+    # a later chunk up-projects the earlier chunks' latents into keys and values again
+    past = cost.stage_layer(StepShape(prefill_tokens=512, prefill_pairs=0, prefill_past=1024, outputs=1)).macs - base
+    assert past == pytest.approx(1024 * c["kv_lora_rank"] * c["heads"] * (128 + 128), rel=1e-12)

@@ -205,12 +205,13 @@ class CostModel:
                                                                      history)
             mem_s += self.codec_share * codec.kv_stream_s
         attn_pairs = s.decode_context + s.prefill_pairs
-        macs = (tokens * self._per_token + m.pair_macs * attn_pairs) / tp
+        attn_macs = m.pair_macs * attn_pairs if not m.mla else _latent_attention_macs(m, s)
+        macs = (tokens * self._per_token + attn_macs) / tp
         vxe = (tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + tokens) * m.kv_vectors * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
+        compute_s = matmuls_s + attn_macs / tp / self._attention_macs_per_s
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
@@ -407,6 +408,16 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
         raise InvalidSpec("tp", f"tp={tp} neither divides {model.name}'s {model.kv_heads} KV heads nor is a multiple "
                                 "of them, so they can be neither split nor replicated evenly")
     return tp / model.kv_heads
+
+
+def _latent_attention_macs(m: ModelSpec, s: StepShape) -> float:
+    """Attention MACs of a latent-attention layer (DeepSeek-V2, arXiv:2405.04434, section 2.1): decoding
+    scores the latent itself, W_UK and W_UV absorbed; a prefill attends as multi-head attention over keys and
+    values up-projected from the latent, which for earlier chunks' tokens costs their W_UK and W_UV again
+    (a new token's up-projection is among the layer's weights)."""
+    heads_width = m.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)  # score and context
+    up = m.kv_lora_rank * m.heads * (m.qk_nope_head_dim + m.v_head_dim)
+    return m.pair_macs * s.decode_context + heads_width * s.prefill_pairs + up * s.prefill_past
 
 
 def _mean_layer_shapes(m: ModelSpec, shapes: list[tuple[float, float, float, float]], tokens: int, tp: int,

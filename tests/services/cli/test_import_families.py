@@ -133,3 +133,15 @@ def test_each_new_model_replays_on_an_lpu_and_an_h100_server(tmp_path: Path, ent
         assert layout is not None and layout["kind"] == ("latent" if entry.startswith("deepseek") else "local-global")
     else:
         assert layout is None
+
+
+def test_a_dense_qwen3_keeps_its_head_width(tmp_path: Path) -> None:
+    """Qwen3-8B (Qwen/Qwen3-8B config.json): 36 layers, 32 heads and 8 KV heads of 128, 8.2B in its model card."""
+    _import(tmp_path, "q8", {"model_type": "qwen3", "num_hidden_layers": 36, "hidden_size": 4096,
+                             "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+                             "intermediate_size": 12288, "vocab_size": 151936, "max_position_embeddings": 40960,
+                             "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": None})
+    written = yaml.safe_load((tmp_path / "hw" / "models" / "q8.yaml").read_text())
+    assert "head_dim" not in written  # 4096 / 32 is already 128: nothing to state
+    attn, mlp = 2 * 4096 * 4096 + 2 * 4096 * 8 * 128, 3 * 4096 * 12288
+    assert written["published_params_b"] == round((36 * (attn + mlp) + 2 * 151936 * 4096) / 1e9, 3) == 8.19

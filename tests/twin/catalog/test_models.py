@@ -58,3 +58,19 @@ def test_grouped_query_attention(path: Path) -> None:
         assert spec.kv_heads < spec.heads
     else:
         assert spec.kv_heads == spec.heads
+
+
+# The new families' published totals, from their model cards and papers (the YAML comments cite them): the
+# dimensions give each within 0.2 % (layer norms, which the twin does not count, make most of the difference)
+PUBLISHED = {"deepseek-v2-lite": 15.7e9,  # model card: 15.7B total, 2.4B activated
+             "deepseek-v3": 671e9,  # arXiv:2412.19437: 671B total, 37B activated (without the 14B MTP module)
+             "qwen3-30b-a3b": 30.5e9,  # model card: 30.5B total, 3.3B activated
+             "gemma-2-9b": 917_504_000 + 8_324_201_984,  # arXiv:2408.00118 Table 2: embedding + non-embedding
+             "gemma-3-12b": 1_012e6 + 10_759e6}  # arXiv:2503.19786 Table 1: embedding + non-embedding
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_new_families_match_their_published_size_within_0_2_percent(name: str) -> None:
+    spec = _load(MODELS_DIR / f"{name}.yaml")
+    assert abs(spec.params / PUBLISHED[name] - 1) < 0.002
+    assert abs(spec.published_params_b * 1e9 / PUBLISHED[name] - 1) < 0.001  # the YAML states the same figure
