@@ -361,6 +361,9 @@ class ModelSpec:
         """The kinds of layer: local/global attention, latent attention, dense layers before MoE ones."""
         if self.sliding_window_pattern is not None and self.sliding_window is None:
             raise InvalidSpec("sliding_window_pattern", "needs sliding_window (the local layers' window)")
+        if self.sliding_window_pattern is not None and self.sliding_window_pattern > self.layers:
+            raise InvalidSpec("sliding_window_pattern", f"every N-th layer is global: N must be at most the "
+                                                        f"{self.layers} layers")
         for name in ("shared_experts", "dense_layers", "dense_ffn", "kv_lora_rank", "q_lora_rank",
                      "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
             if getattr(self, name) < 0:

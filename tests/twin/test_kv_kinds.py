@@ -150,3 +150,23 @@ def test_deepseek_prefill_attends_as_multi_head_attention_over_up_projected_keys
     # a later chunk up-projects the earlier chunks' latents into keys and values again
     past = cost.stage_layer(StepShape(prefill_tokens=512, prefill_pairs=0, prefill_past=1024, outputs=1)).macs - base
     assert past == pytest.approx(1024 * c["kv_lora_rank"] * c["heads"] * (128 + 128), rel=1e-12)
+
+
+def test_a_kv_codec_is_refused_for_a_latent_in_one_line() -> None:
+    from twin.errors import InvalidSpec
+    with pytest.raises(InvalidSpec, match="^kv_quant: deepseek-v2-lite's KV is one latent .* other than .*oaken"):
+        CostModel(load_model("deepseek-v2-lite"), load_server("oaken-lpddr"), 1, QuantPolicy.named("fp16", "oaken"))
+
+
+@pytest.mark.parametrize("fields, rule", [
+    ({"sliding_window_pattern": 2}, "^sliding_window_pattern: needs sliding_window"),
+    ({"sliding_window": 64, "sliding_window_pattern": 3}, "^sliding_window_pattern: .* at most the 2 layers"),
+    ({"kv_lora_rank": 16}, "^kv_lora_rank: latent attention needs"),
+    ({"dense_layers": 1, "dense_ffn": 8}, "^experts: shared_experts and dense_layers describe a mixture"),
+    ({"head_dim": 0}, "^head_dim: must be a positive number"),
+])
+def test_inconsistent_kind_fields_are_refused_with_the_rule(fields: dict, rule: str) -> None:
+    from twin.config import ModelSpec
+    from twin.errors import InvalidSpec
+    with pytest.raises(InvalidSpec, match=rule):
+        ModelSpec("m", "x", layers=2, hidden=64, heads=4, kv_heads=4, ffn=128, vocab=100, max_context=256, **fields)

@@ -467,8 +467,9 @@ def _power_limit(chip, link_pj_per_byte: float) -> tuple[float, float, float, fl
 def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy, handled) -> KvCodec:
     """The codec for the KV formats it handles, with their per-head dense and sparse bytes."""
     if model.mla:  # the codec's pipelines work per K and V head; a shared latent is not modelled on them
-        raise InvalidSpec("kv", f"{model.name}'s KV is one latent shared by every head (MLA), which the "
-                                f"{chip.name}'s KV codec is not modelled for: use a KV format it does not handle")
+        raise InvalidSpec("kv_quant", f"{model.name}'s KV is one latent shared by every head (MLA), which the "
+                                      f"{chip.name}'s KV codec is not modelled for: use a KV scheme other than "
+                                      f"{', '.join(spec.schemes)}")
     n, share = model.kv_dim, policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
     dense = policy.kv_mean(lambda s: s.dense_bytes_per_vector(n) if handled(s) else 0.0) / share
     sparse = policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n) if handled(s) else 0.0) / share
