@@ -328,7 +328,7 @@ class ModelSpec:
     learned_positions: bool = False
     published_params_b: float = 0.0
     description: str = ""
-    head_dim: int | None = None  # per-head width when it is not hidden / heads (Qwen3, Gemma)
+    head_size: int | None = None  # per-head width when it is not hidden / heads (config.json's head_dim: Qwen3, Gemma)
     sliding_window_pattern: int | None = None  # every N-th layer global, the others local (Gemma 2: 2, 3: 6)
     shared_experts: int = 0  # experts every token passes through besides its routed ones (DeepSeek)
     dense_layers: int = 0  # the first layers keep a dense MLP of dense_ffn (DeepSeek's first_k_dense_replace)
@@ -341,16 +341,16 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         _positive(self, "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "max_context", "experts")
-        if self.head_dim is None and self.hidden % self.heads:
+        if self.head_size is None and self.hidden % self.heads:
             raise InvalidSpec("heads", f"hidden {self.hidden} must be divisible by heads {self.heads} "
-                                       "(or give head_dim)")
+                                       "(or give head_size)")
         if self.heads % self.kv_heads:
             raise InvalidSpec("kv_heads", f"heads {self.heads} must be a multiple of kv_heads {self.kv_heads}")
         if not 1 <= self.experts_top_k <= self.experts:
             raise InvalidSpec("experts_top_k", f"must be in [1, experts={self.experts}]")
         if self.ffn_matrices not in (2, 3):
             raise InvalidSpec("ffn_matrices", "must be 2 (GELU/ReLU MLP) or 3 (gated MLP)")
-        for name in ("sliding_window", "head_dim", "sliding_window_pattern"):
+        for name in ("sliding_window", "head_size", "sliding_window_pattern"):
             if getattr(self, name) is not None:
                 _positive(self, name)
         if not (isinstance(self.published_params_b, (int, float)) and 0 <= self.published_params_b < math.inf):
@@ -384,15 +384,16 @@ class ModelSpec:
         return self.kv_lora_rank > 0
 
     @property
-    def head_size(self) -> int:
-        return self.head_dim if self.head_dim is not None else self.hidden // self.heads
+    def head_dim(self) -> int:
+        """The per-head width in force: head_size when given, else hidden / heads."""
+        return self.head_size if self.head_size is not None else self.hidden // self.heads
 
     @property
     def q_dim(self) -> int:
-        """Width of all heads' queries (the hidden width unless head_dim says otherwise)."""
+        """Width of all heads' queries (the hidden width unless head_size says otherwise)."""
         if self.mla:
             return self.heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
-        return self.heads * self.head_size
+        return self.heads * self.head_dim
 
     @property
     def o_dim(self) -> int:
@@ -404,7 +405,7 @@ class ModelSpec:
         """Elements of one cached vector per token and layer: K (or V) of the KV heads; MLA's latent."""
         if self.mla:
             return self.kv_lora_rank + self.qk_rope_head_dim
-        return self.kv_heads * self.head_size
+        return self.kv_heads * self.head_dim
 
     @property
     def kv_vectors(self) -> int:

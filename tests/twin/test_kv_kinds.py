@@ -81,7 +81,7 @@ def test_deepseek_kv_capacity_follows_from_the_latent() -> None:
 
 def test_qwen3_moe_head_width_is_the_configs_not_hidden_over_heads() -> None:
     m = load_model("qwen3-30b-a3b")
-    assert m.head_size == 128 and m.hidden // m.heads == 64
+    assert m.head_dim == 128 and m.hidden // m.heads == 64
     assert m.layers * 2 * m.kv_dim * FP16 == 48 * 2 * 4 * 128 * FP16  # 98,304 bytes per token
     assert m.attn_params == 2048 * 4096 + 2 * 2048 * 512 + 4096 * 2048  # Q, K and V, O (queries 32 x 128 wide)
     cost = _cost("qwen3-30b-a3b")
@@ -111,7 +111,7 @@ def test_gemma_local_layers_attend_only_the_window_at_long_context(name: str, wi
     batch.advance(100)  # a token a step: only the global layers' share of the attended context grows
     assert batch.context_sum() == pytest.approx(by_hand + 100 * global_layers / layers, rel=1e-12)
     # the KV the model needs for the sequence, by hand, against the full-attention model of equal dimensions
-    per_layer_token = 2 * gemma.kv_heads * gemma.head_size
+    per_layer_token = 2 * gemma.kv_heads * gemma.head_dim
     assert gemma.kv_elems(context) == per_layer_token * (global_layers * context + (layers - global_layers) * window)
     assert full.kv_elems(context) == per_layer_token * layers * context
     # and the bytes a decode step streams, through the cost model and the batch
@@ -163,7 +163,7 @@ def test_a_kv_codec_is_refused_for_a_latent_in_one_line() -> None:
     ({"sliding_window": 64, "sliding_window_pattern": 3}, "^sliding_window_pattern: .* at most the 2 layers"),
     ({"kv_lora_rank": 16}, "^kv_lora_rank: latent attention needs"),
     ({"dense_layers": 1, "dense_ffn": 8}, "^experts: shared_experts and dense_layers describe a mixture"),
-    ({"head_dim": 0}, "^head_dim: must be a positive number"),
+    ({"head_size": 0}, "^head_size: must be a positive number"),
 ])
 def test_inconsistent_kind_fields_are_refused_with_the_rule(fields: dict, rule: str) -> None:
     from twin.config import ModelSpec

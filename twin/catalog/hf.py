@@ -78,7 +78,7 @@ def _common(cfg: Mapping[str, Any], source: str, family: str) -> dict[str, Any]:
             "vocab": _get(cfg, source, "vocab_size"), "max_context": _get(cfg, source, "max_position_embeddings"),
             "ffn_matrices": 2 if family == "opt" else 3,
             "tied_embeddings": bool(cfg.get("tie_word_embeddings", family in ("opt", *GEMMA))),
-            "learned_positions": family == "opt", **({"head_dim": head_dim} if explicit else {})}
+            "learned_positions": family == "opt", **({"head_size": head_dim} if explicit else {})}
 
 
 def _gated(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:

@@ -474,7 +474,7 @@ def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy
     dense = policy.kv_mean(lambda s: s.dense_bytes_per_vector(n) if handled(s) else 0.0) / share
     sparse = policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n) if handled(s) else 0.0) / share
     heads = max(model.kv_heads / tp, 1.0)  # more chips than KV heads: a whole (replicated) head per chip
-    return KvCodec(spec, heads, model.head_size, dense / model.kv_heads, sparse / model.kv_heads,
+    return KvCodec(spec, heads, model.head_dim, dense / model.kv_heads, sparse / model.kv_heads,
                    chip.clock_ghz * 1e9, bw, chip.memory.channels)
 
 

@@ -142,6 +142,6 @@ def test_a_dense_qwen3_keeps_its_head_width(tmp_path: Path) -> None:
                              "intermediate_size": 12288, "vocab_size": 151936, "max_position_embeddings": 40960,
                              "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": None})
     written = yaml.safe_load((tmp_path / "hw" / "models" / "q8.yaml").read_text())
-    assert "head_dim" not in written  # 4096 / 32 is already 128: nothing to state
+    assert "head_size" not in written  # 4096 / 32 is already 128: nothing to state
     attn, mlp = 2 * 4096 * 4096 + 2 * 4096 * 8 * 128, 3 * 4096 * 12288
     assert written["published_params_b"] == round((36 * (attn + mlp) + 2 * 151936 * 4096) / 1e9, 3) == 8.19

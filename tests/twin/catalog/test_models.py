@@ -25,7 +25,7 @@ def test_catalog_is_not_empty() -> None:
 
 # Fields a model states only when its layers or attention differ in kind (head width, local/global layers,
 # DeepSeek's shared experts, dense layers and latent attention); every other field is stated by every entry
-KIND_FIELDS = {"head_dim", "sliding_window_pattern", "shared_experts", "dense_layers", "dense_ffn", "kv_lora_rank",
+KIND_FIELDS = {"head_size", "sliding_window_pattern", "shared_experts", "dense_layers", "dense_ffn", "kv_lora_rank",
                "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"}
 
 
