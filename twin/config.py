@@ -446,6 +446,13 @@ class ModelSpec:
             return 0.0
         return self.global_layers / self.layers
 
+    def attended_context(self, context: float) -> float:
+        """Tokens a decoding token attends, on average over the layers, at `context` tokens of context."""
+        if self.sliding_window is None or context <= self.sliding_window:
+            return context
+        share = self.global_layers / self.layers
+        return share * context + (1 - share) * self.sliding_window
+
     def kv_elems(self, context: int) -> int:
         """Elements of KV a sequence of `context` tokens needs over all layers, local layers holding at most
         their window."""

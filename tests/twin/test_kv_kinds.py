@@ -170,3 +170,14 @@ def test_inconsistent_kind_fields_are_refused_with_the_rule(fields: dict, rule: 
     from twin.errors import InvalidSpec
     with pytest.raises(InvalidSpec, match=rule):
         ModelSpec("m", "x", layers=2, hidden=64, heads=4, kv_heads=4, ffn=128, vocab=100, max_context=256, **fields)
+
+
+def test_the_capacity_model_prices_decode_steps_at_the_attended_context() -> None:
+    from twin.capacity import Mix, sustainable
+    gemma = load_model("gemma-3-12b")
+    assert gemma.attended_context(600) == 600  # inside the window every layer attends it all
+    assert gemma.attended_context(30_000) == pytest.approx((8 * 30_000 + 40 * 1024) / 48, rel=1e-12)
+    cost = _cost("gemma-3-12b")
+    cap = sustainable(cost, 1, 16, 10**7, Mix(requests=100, span_s=10.0, input_tokens=30_000, output_tokens=200))
+    attended = (8 * 30_100 + 40 * 1024) / 48  # at the mean context, prompt plus half the output
+    assert cap.decode_step_s == cost.step_time(StepShape(16, round(16 * attended), outputs=16))
