@@ -99,7 +99,8 @@ def _kind_from_folder(file: Path) -> str:
                    "else print it.")
 @click.pass_obj
 def import_model_cmd(obj, config: Path, name: str, output: Path | None) -> None:
-    """Write a model YAML from a local Hugging Face config.json (Llama, Mistral, Mixtral, OPT, Qwen2)."""
+    """Write a model YAML from a local Hugging Face config.json (Llama, Mistral, Mixtral, OPT, Qwen2/3 and their
+    MoE, DeepSeek-V2/V3, Gemma 2/3), with the parameter count its dimensions give."""
     if not config.exists():
         raise InvalidSpec(str(config), "no such file")
     text = textfile.read_text(config, MAX_CONFIG_BYTES)

@@ -84,6 +84,11 @@ def _describe(spec) -> str:
         return f"{spec.chips}x {spec.chip.name}, ESL {spec.link.name}, host {spec.host.cpu}"
     if isinstance(spec, ModelSpec):
         extra = f", {spec.experts} experts top-{spec.experts_top_k}" if spec.experts > 1 else ""
+        heads = f"{spec.heads} heads, latent {spec.kv_lora_rank}+{spec.qk_rope_head_dim}" if spec.mla \
+            else f"{spec.heads}/{spec.kv_heads} heads"
+        if spec.sliding_window_pattern is not None:
+            extra += (f", {spec.layers - spec.global_layers} local (window {spec.sliding_window}) and "
+                      f"{spec.global_layers} global layers")
         return (f"{spec.params / 1e9:.2f} B params, {spec.layers} layers, hidden {spec.hidden}, "
-                f"{spec.heads}/{spec.kv_heads} heads, ctx {spec.max_context}{extra}")
+                f"{heads}, ctx {spec.max_context}{extra}")
     return getattr(spec, "description", "")

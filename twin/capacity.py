@@ -68,7 +68,9 @@ def sustainable(cost: CostModel, replicas: int, max_batch: int, kv_tokens: int, 
     by_kv = max(int(kv_tokens // context), 1)
     batch = min(max_batch, by_kv)
     prefill = StepShape(prefill_tokens=round(p), prefill_pairs=p * (p + 1) / 2, outputs=1)
-    decode = StepShape(decode_seqs=batch, decode_context=round(batch * context), outputs=batch)
+    # a decoding token attends its whole context, or in local layers only their window
+    decode = StepShape(decode_seqs=batch, decode_context=round(batch * cost.model.attended_context(context)),
+                       outputs=batch)
     prefill_s, step_s = cost.step_time(prefill), cost.step_time(decode)
     decode_share = (o - 1) * step_s / batch
     saturating = decode if decode_share >= prefill_s else prefill
@@ -169,8 +171,8 @@ def pd_load_summary(prefill_cost: CostModel, prefills: int, decode_cost: CostMod
     prefill_rps = prefills / first.prefill_s
     decode_rps = decodes * second.batch / ((o - 1) * second.decode_step_s) if o > 1 else float("inf")
     prefill_shape = StepShape(prefill_tokens=round(p), prefill_pairs=p * (p + 1) / 2, outputs=1)
-    decode_shape = StepShape(decode_seqs=second.batch, decode_context=round(second.batch * (p + o / 2)),
-                             outputs=second.batch)
+    decode_shape = StepShape(decode_seqs=second.batch, outputs=second.batch,
+                             decode_context=round(second.batch * decode_cost.model.attended_context(p + o / 2)))
     limit = ("prefill pool: " + _resource(prefill_cost, prefill_shape)) if prefill_rps <= decode_rps else \
         ("decode pool: " + _resource(decode_cost, decode_shape))
     cap = Capacity(min(prefill_rps, decode_rps), second.batch, second.batch_limited_by, limit,

@@ -302,7 +302,14 @@ class ServerSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A decoder-only transformer's architecture, as published."""
+    """A decoder-only transformer's architecture, as published.
+
+    Three kinds of KV cache: grouped-query attention (K and V of `kv_heads` heads per token and layer), the
+    same with local layers (`sliding_window`: a local layer attends, and keeps, at most that many tokens;
+    `sliding_window_pattern` N: every N-th layer is global, None: every layer is local), and DeepSeek's
+    multi-head latent attention (`kv_lora_rank` > 0: one latent of kv_lora_rank + qk_rope_head_dim elements
+    per token and layer, shared by every head; DeepSeek-V2, arXiv:2405.04434, section 2.1).
+    """
 
     name: str
     family: str
@@ -321,43 +328,182 @@ class ModelSpec:
     learned_positions: bool = False
     published_params_b: float = 0.0
     description: str = ""
+    head_size: int | None = None  # per-head width when it is not hidden / heads (config.json's head_dim: Qwen3, Gemma)
+    sliding_window_pattern: int | None = None  # every N-th layer global, the others local (Gemma 2: 2, 3: 6)
+    shared_experts: int = 0  # experts every token passes through besides its routed ones (DeepSeek)
+    dense_layers: int = 0  # the first layers keep a dense MLP of dense_ffn (DeepSeek's first_k_dense_replace)
+    dense_ffn: int = 0
+    kv_lora_rank: int = 0  # multi-head latent attention (0: none); its query, rope and value widths:
+    q_lora_rank: int = 0  # 0: the query is projected from the hidden state directly
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
 
     def __post_init__(self) -> None:
         _positive(self, "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "max_context", "experts")
-        if self.hidden % self.heads:
-            raise InvalidSpec("heads", f"hidden {self.hidden} must be divisible by heads {self.heads}")
+        if self.head_size is None and self.hidden % self.heads:
+            raise InvalidSpec("heads", f"hidden {self.hidden} must be divisible by heads {self.heads} "
+                                       "(or give head_size)")
         if self.heads % self.kv_heads:
             raise InvalidSpec("kv_heads", f"heads {self.heads} must be a multiple of kv_heads {self.kv_heads}")
         if not 1 <= self.experts_top_k <= self.experts:
             raise InvalidSpec("experts_top_k", f"must be in [1, experts={self.experts}]")
         if self.ffn_matrices not in (2, 3):
             raise InvalidSpec("ffn_matrices", "must be 2 (GELU/ReLU MLP) or 3 (gated MLP)")
-        if self.sliding_window is not None:
-            _positive(self, "sliding_window")
+        for name in ("sliding_window", "head_size", "sliding_window_pattern"):
+            if getattr(self, name) is not None:
+                _positive(self, name)
         if not (isinstance(self.published_params_b, (int, float)) and 0 <= self.published_params_b < math.inf):
             raise InvalidSpec("published_params_b", f"must be a finite number >= 0, got {self.published_params_b!r}")
+        self._check_layers()
+
+    def _check_layers(self) -> None:
+        """The kinds of layer: local/global attention, latent attention, dense layers before MoE ones."""
+        if self.sliding_window_pattern is not None and self.sliding_window is None:
+            raise InvalidSpec("sliding_window_pattern", "needs sliding_window (the local layers' window)")
+        if self.sliding_window_pattern is not None and self.sliding_window_pattern > self.layers:
+            raise InvalidSpec("sliding_window_pattern", f"every N-th layer is global: N must be at most the "
+                                                        f"{self.layers} layers")
+        for name in ("shared_experts", "dense_layers", "dense_ffn", "kv_lora_rank", "q_lora_rank",
+                     "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+            if getattr(self, name) < 0:
+                raise InvalidSpec(name, f"must be >= 0, got {getattr(self, name)}")
+        if (self.shared_experts or self.dense_layers) and self.experts == 1:
+            raise InvalidSpec("experts", "shared_experts and dense_layers describe a mixture of experts")
+        if not 0 <= self.dense_layers < self.layers:
+            raise InvalidSpec("dense_layers", f"must be in [0, layers={self.layers})")
+        if self.dense_layers and not self.dense_ffn:
+            raise InvalidSpec("dense_ffn", "the dense layers' MLP width is needed with dense_layers")
+        if self.kv_lora_rank and not (self.qk_rope_head_dim and self.qk_nope_head_dim and self.v_head_dim):
+            raise InvalidSpec("kv_lora_rank", "latent attention needs qk_nope_head_dim, qk_rope_head_dim and "
+                                              "v_head_dim")
+
+    # ---- attention ---------------------------------------------------------------------
+    @property
+    def mla(self) -> bool:
+        return self.kv_lora_rank > 0
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        """The per-head width in force: head_size when given, else hidden / heads."""
+        return self.head_size if self.head_size is not None else self.hidden // self.heads
+
+    @property
+    def q_dim(self) -> int:
+        """Width of all heads' queries (the hidden width unless head_size says otherwise)."""
+        if self.mla:
+            return self.heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        return self.heads * self.head_dim
+
+    @property
+    def o_dim(self) -> int:
+        """Width of all heads' attention outputs, the output projection's input."""
+        return self.heads * self.v_head_dim if self.mla else self.q_dim
 
     @property
     def kv_dim(self) -> int:
-        """Elements of one token's K (or V) vector in one layer."""
+        """Elements of one cached vector per token and layer: K (or V) of the KV heads; MLA's latent."""
+        if self.mla:
+            return self.kv_lora_rank + self.qk_rope_head_dim
         return self.kv_heads * self.head_dim
 
     @property
-    def attn_params(self) -> int:
-        return 2 * self.hidden * self.hidden + 2 * self.hidden * self.kv_dim
+    def kv_vectors(self) -> int:
+        """Vectors cached per token and layer: K and V, or MLA's one latent (its rope key included)."""
+        return 1 if self.mla else 2
 
+    @property
+    def attn_params(self) -> int:
+        if self.mla:  # W_DQ, W_UQ (or W_Q), W_DKV with the rope key W_KR, W_UK and W_UV, W_O
+            q = self.hidden * self.q_lora_rank + self.q_lora_rank * self.q_dim if self.q_lora_rank \
+                else self.hidden * self.q_dim
+            up = self.kv_lora_rank * self.heads * (self.qk_nope_head_dim + self.v_head_dim)
+            return q + self.hidden * self.kv_dim + up + self.o_dim * self.hidden
+        return 2 * self.hidden * self.q_dim + 2 * self.hidden * self.kv_dim
+
+    @property
+    def pair_macs(self) -> int:
+        """MACs per query-key pair of a decoding token over all heads (score and context). MLA decodes with W_UK
+        absorbed into the query and W_UV into the output (DeepSeek-V2, section 2.1.2): each head scores and sums
+        the latent itself (kv_lora_rank) and its rope key, as decoding kernels do (FlashMLA); its prefill is
+        counted apart (twin.serving.cost)."""
+        if self.mla:
+            return self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
+        return 2 * self.q_dim
+
+    # ---- local and global layers -------------------------------------------------------
+    @property
+    def global_layers(self) -> int:
+        """Layers attending over the whole context."""
+        if self.sliding_window is None:
+            return self.layers
+        return 0 if self.sliding_window_pattern is None else self.layers // self.sliding_window_pattern
+
+    @property
+    def global_share(self) -> float:
+        """Share of layers that are global in a model mixing local and global ones (0.0 otherwise)."""
+        if self.sliding_window_pattern is None:
+            return 0.0
+        return self.global_layers / self.layers
+
+    def attended_context(self, context: float) -> float:
+        """Tokens a decoding token attends, on average over the layers, at `context` tokens of context."""
+        if self.sliding_window is None or context <= self.sliding_window:
+            return context
+        share = self.global_layers / self.layers
+        return share * context + (1 - share) * self.sliding_window
+
+    def kv_elems(self, context: int) -> int:
+        """Elements of KV a sequence of `context` tokens needs over all layers, local layers holding at most
+        their window."""
+        local = self.layers - self.global_layers
+        window = context if self.sliding_window is None else min(context, self.sliding_window)
+        return self.kv_vectors * self.kv_dim * (self.global_layers * context + local * window)
+
+    # ---- weights -----------------------------------------------------------------------
     @property
     def expert_params(self) -> int:
         return self.ffn_matrices * self.hidden * self.ffn
 
     @property
+    def uniform(self) -> bool:
+        """Every layer alike (no shared experts, no dense layers before the MoE ones)."""
+        return not (self.shared_experts or self.dense_layers)
+
+    @property
     def layer_params(self) -> int:
+        """One (MoE, if any) layer's weights."""
         router = self.hidden * self.experts if self.experts > 1 else 0
-        return self.attn_params + self.experts * self.expert_params + router
+        return self.attn_params + (self.experts + self.shared_experts) * self.expert_params + router
+
+    @property
+    def all_layer_params(self) -> int:
+        dense = self.attn_params + self.ffn_matrices * self.hidden * self.dense_ffn
+        return self.dense_layers * dense + (self.layers - self.dense_layers) * self.layer_params
+
+    @property
+    def moe_share(self) -> float:
+        return (self.layers - self.dense_layers) / self.layers
+
+    def streamed_layer_params(self, active: float) -> float:
+        """Weights a step streams in one layer when `active` routed experts are hit (a mean over the layers when
+        they differ: dense layers and shared experts)."""
+        router = self.hidden * self.experts if self.experts > 1 else 0
+        if self.uniform:
+            return self.attn_params + active * self.expert_params + router
+        return self.attn_params + self._mean_ffn(active * self.expert_params + router)
+
+    @property
+    def active_layer_params(self) -> float:
+        """Weights one token multiplies in one layer (a mean over the layers when they differ)."""
+        if self.uniform:
+            return self.attn_params + self.experts_top_k * self.expert_params
+        return self.attn_params + self._mean_ffn(self.experts_top_k * self.expert_params)
+
+    def _mean_ffn(self, routed: float) -> float:
+        dense = self.ffn_matrices * self.hidden * self.dense_ffn
+        moe = routed + self.shared_experts * self.expert_params
+        return (self.dense_layers * dense + (self.layers - self.dense_layers) * moe) / self.layers
 
     @property
     def embedding_params(self) -> int:
@@ -372,7 +518,7 @@ class ModelSpec:
     @property
     def params(self) -> int:
         untied = 0 if self.tied_embeddings else self.head_params
-        return self.layers * self.layer_params + self.embedding_params + untied
+        return self.all_layer_params + self.embedding_params + untied
 
 
 @dataclass(frozen=True)

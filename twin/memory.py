@@ -52,6 +52,22 @@ def plan_memory(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, ser
                       cached * serving.block_tokens, draft_weights)
 
 
+def kv_layout(model: ModelSpec, cost: CostModel) -> dict | None:
+    """How a model whose KV cache differs in kind keeps it, for the summary (None for plain K and V in every
+    layer): the bytes a token's KV takes over the replica (every chip's copy counted) as the blocks hold it, and,
+    with local layers, what the layers need for a token past the window (the global layers' alone).
+
+    Blocks hold every layer's KV for the whole context, local layers' too: exact up to the window, an upper
+    bound past it (vLLM's allocator before its hybrid one; the decode steps read only the window's)."""
+    if not model.mla and model.sliding_window_pattern is None:
+        return None
+    local = model.layers - model.global_layers if model.sliding_window_pattern is not None else 0
+    return {"kind": "latent" if model.mla else "local-global",
+            "kv_bytes_per_token": model.layers * cost.kv_token_layer_bytes, "kv_copies": cost.kv_replication,
+            "local_layers": local, "window": model.sliding_window if local else None,
+            "kv_bytes_per_token_past_window": model.global_layers * cost.kv_token_layer_bytes}
+
+
 def _draft(cluster: ClusterSpec, policy: QuantPolicy, serving: ServingConfig,
            model: ModelSpec | None) -> tuple[float, float]:
     """(weight bytes per chip, KV bytes per token over the replica) of a speculative draft model."""

@@ -18,6 +18,7 @@ from twin import pool_result
 from twin.catalog import Catalog, catalog_for
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.kv_report import kv_report, switch_list
+from twin.memory import kv_layout
 from twin.result_types import Summary
 from twin.metrics import RequestRecord, SeriesSample
 from twin.quant.policy import policy_from_dict
@@ -208,6 +209,9 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
         summary["twin"]["moe_routing"] = sim.routing.label
         if sim.cluster.ep > 1:
             summary["twin"]["ep"] = sim.cluster.ep
+    layout = kv_layout(sim.model, sim.replicas[-1].cost)
+    if layout is not None:  # a latent, or local and global layers: what a token's KV costs
+        summary["twin"]["kv_layout"] = layout  # type: ignore[typeddict-item]
     summary["throughput"]["decode_tokens_per_s"] = summary["hardware"]["decode_tokens_per_s"]
     return summary  # type: ignore[return-value]  (built section by section above)
 

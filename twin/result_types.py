@@ -286,6 +286,17 @@ class Architecture(TypedDict):
     disaggregation: NotRequired[Disaggregation]
 
 
+class KvLayout(TypedDict):
+    """A KV cache that differs in kind: DeepSeek's latent, or local and global layers (Gemma)."""
+
+    kind: Literal["latent", "local-global"]
+    kv_bytes_per_token: float  # over the replica, every layer, every chip's copy counted (as the blocks hold it)
+    kv_copies: float  # copies of the KV the tensor-parallel chips keep (a latent: one per chip)
+    local_layers: int
+    window: int | None  # tokens a local layer attends at most
+    kv_bytes_per_token_past_window: float  # what a token past the window needs: the global layers' KV alone
+
+
 class Twin(TypedDict):
     server: str
     chip: str
@@ -305,6 +316,7 @@ class Twin(TypedDict):
     deployment: list[DeployedPool]
     moe_routing: NotRequired[str]
     ep: NotRequired[int]  # expert parallelism of the main pool, when > 1
+    kv_layout: NotRequired[KvLayout]
 
 
 class PoolRates(TypedDict):

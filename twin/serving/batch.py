@@ -8,6 +8,10 @@ per tick), a heap of the ticks at which members finish, and a heap of the ticks 
 which a context reaches the model's sliding window (after which it stops growing in
 attention). A decode run then needs only the heads of the heaps, and the work of
 advancing it is proportional to the completions and window edges it crosses.
+
+A model mixing local and global layers (Gemma) attends, per layer on average, the
+capped context on its local share of layers and the whole context on its global share
+(`global_share`): the batch then also keeps the uncapped sum, and mixes the two.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from twin.serving.request import Request
 
 
 class DecodeBatch:
-    def __init__(self, window: int | None = None):
+    def __init__(self, window: int | None = None, global_share: float = 0.0):
         self.window = window  # sliding-window length in tokens, None for full attention
+        self.global_share = global_share  # share of layers attending the whole context (0: all local)
+        self._full_base = 0.0  # with global layers: sum over all members of (context - rate * tick)
+        self._full_slope = 0.0
+        self._full_parts: dict[int, float] = {}
         self.tick = 0  # decode steps this batch has taken
         self.members: dict[int, Request] = {}  # by request id, in the order they joined
         self.n = 0  # how many (read at every plan and step)
         self.growing = 0  # members whose attended context still grows (below the window)
-        self.slope = 0.0  # how fast the growing members' contexts grow together, tokens per tick
+        self._slope = 0.0  # how fast the growing members' contexts grow together, tokens per tick
         self.capped = 0  # members attending exactly `window` tokens
         self._base = 0.0  # sum over growing members of (context - tick)
         self._finish: list[tuple[int, int, Request]] = []  # (tick it finishes, serial, request)
@@ -39,9 +47,21 @@ class DecodeBatch:
         self.tracks: dict[int, Any] = {}
         self.rates: dict[int, float] = {}
 
+    @property
+    def slope(self) -> float:
+        """How fast the attended context sum grows, tokens per tick."""
+        if self.global_share:
+            return (1.0 - self.global_share) * self._slope + self.global_share * self._full_slope
+        return self._slope
+
     def context_sum(self) -> float:
-        """Attended context summed over the members (each capped at the window)."""
-        return self._base + self.slope * self.tick + self.capped * (self.window or 0)
+        """Attended context summed over the members (each capped at the window; with global layers, the
+        mean over the layers of the capped and the whole context)."""
+        local = self._base + self._slope * self.tick + self.capped * (self.window or 0)
+        if self.global_share:
+            full = self._full_base + self._full_slope * self.tick
+            return (1.0 - self.global_share) * local + self.global_share * full
+        return local
 
     def join(self, r: Request, track: Any = None) -> None:
         """`r` starts decoding: from now each tick is one more token for it (or, speculating, the
@@ -57,12 +77,14 @@ class DecodeBatch:
         self.members[r.id] = r
         self.n += 1
         heapq.heappush(self._finish, (self.tick + steps, r.serial, r))
+        if self.global_share:
+            self._full_join(r, c, rate)
         r.capped = self.window is not None and c >= self.window
         if r.capped:
             self.capped += 1
             return
         self.growing += 1
-        self.slope += rate
+        self._slope += rate
         r.base_part = c - rate * self.tick
         self._base += r.base_part
         if self.window is not None:
@@ -74,6 +96,9 @@ class DecodeBatch:
             self.capped -= 1
         else:
             self._grow_stop(r)
+        if self.global_share:
+            self._full_slope -= self.rate_of(r)
+            self._full_base -= self._full_parts.pop(r.id)
         r.gen, r.batch, r.serial = r.generated, None, 0
         if self.tracks:
             self.tracks.pop(r.id, None)
@@ -101,6 +126,10 @@ class DecodeBatch:
             done.append(heapq.heappop(self._finish)[2])
         return done
 
+    def rate_of(self, r: Request) -> float:
+        """Member `r`'s mean tokens per step."""
+        return self.rates.get(r.id, 1.0) if self.rates else 1.0
+
     def tokens_of(self, r: Request) -> int:
         """Tokens member `r` has made since it joined."""
         k = self.tick - r.t0
@@ -111,8 +140,14 @@ class DecodeBatch:
 
     def _grow_stop(self, r: Request) -> None:
         self.growing -= 1
-        self.slope -= self.rates.get(r.id, 1.0) if self.rates else 1.0
+        self._slope -= self.rate_of(r)
         self._base -= r.base_part
+
+    def _full_join(self, r: Request, context: int, rate: float) -> None:
+        part = context - rate * self.tick
+        self._full_parts[r.id] = part
+        self._full_base += part
+        self._full_slope += rate
 
     def _head(self, heap: list[tuple[int, int, Request]]) -> int:
         """The earliest live entry's tick (entries of members that left are dropped here)."""

@@ -104,17 +104,17 @@ class CostModel:
         self.bw = chip.memory.sustained_bytes_per_s
         self.macs_per_s = chip.macs_per_s
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
-        n = model.kv_dim  # K and V vectors of this many elements per token and layer
+        n, vectors = model.kv_dim, model.kv_vectors  # K and V vectors (MLA: one latent) per token and layer
         # More chips than KV heads: each chip keeps a whole KV head, so the replica holds tp / kv_heads
         # copies of each (as vLLM replicates them); the replica's KV bytes per token grow by that factor
         self.kv_replication = kv_replication(model, tp)
-        self.kv_token_layer_bytes = 2 * policy.kv_mean(lambda s: s.bytes_per_vector(n)) * self.kv_replication
+        self.kv_token_layer_bytes = vectors * policy.kv_mean(lambda s: s.bytes_per_vector(n)) * self.kv_replication
         codec = chip.kv_codec
         handled = (lambda s: codec is not None and s.name in codec.schemes)
         self.codec_share = policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
         self.vxe_share = policy.quantized_kv_share - self.codec_share  # (de)quantized on the VXE
         # History the codec does not handle is contiguous: it streams at the sustained bandwidth.
-        self.kv_plain_bytes = 2 * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n)) \
+        self.kv_plain_bytes = vectors * policy.kv_mean(lambda s: 0.0 if handled(s) else s.bytes_per_vector(n)) \
             * self.kv_replication
         self.codec = _codec(codec, model, tp, chip, self.bw, policy, handled) \
             if self.codec_share > 0 else None
@@ -136,7 +136,7 @@ class CostModel:
         self.gathers = self._gathers()
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
         # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
-        self._per_token = model.attn_params + model.experts_top_k * model.expert_params
+        self._per_token = model.active_layer_params
         self._attention_macs_per_s = peak_macs_per_s(self.engines[0])
 
     # ---- weights -------------------------------------------------------------------
@@ -153,8 +153,7 @@ class CostModel:
 
     def layer_weight_bytes(self, tokens: int) -> float:
         m = self.model
-        router = m.hidden * m.experts if m.experts > 1 else 0
-        params = m.attn_params + self.active_experts(tokens) * m.expert_params + router
+        params = m.streamed_layer_params(self.active_experts(tokens))
         return self.policy.weights.bytes_for(params) / self.tp
 
     def busiest_chip(self, tokens: int) -> tuple[float, float]:
@@ -232,12 +231,13 @@ class CostModel:
                                                                      history)
             mem_s += self.codec_share * codec.kv_stream_s
         attn_pairs = s.decode_context + s.prefill_pairs
-        macs = (tokens * self._per_token + 2 * m.hidden * attn_pairs) / tp
+        attn_macs = m.pair_macs * attn_pairs if not m.mla else _latent_attention_macs(m, s)
+        macs = (tokens * self._per_token + attn_macs) / tp
         vxe = (tokens * VXE_OPS_PER_HIDDEN * m.hidden + m.heads * attn_pairs) / tp
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
-            vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
+            vxe += self.vxe_share * (history + tokens) * m.kv_vectors * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
+        compute_s = matmuls_s + attn_macs / tp / self._attention_macs_per_s
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
@@ -272,17 +272,19 @@ class CostModel:
         m, tp = self.model, self.tp
         active = self.active_experts(tokens)
         per_expert = tokens * m.experts_top_k / active  # tokens each active expert sees
-        o, fc2 = ((m.hidden / tp, m.hidden), (m.ffn / tp, m.hidden)) if self.row_parallel \
-            else ((m.hidden, m.hidden / tp), (m.ffn, m.hidden / tp))
+        o, fc2 = ((m.o_dim / tp, m.hidden), (m.ffn / tp, m.hidden)) if self.row_parallel \
+            else ((m.o_dim, m.hidden / tp), (m.ffn, m.hidden / tp))
+        qkv = (m.attn_params - m.o_dim * m.hidden) / m.hidden  # Q, K, V (MLA: its down and up projections)
         if self.ep > 1:  # the busiest chip's whole experts, on the tokens routed to them
             active, load = self.busiest_chip(tokens)
-            return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp), (1, tokens, *o),
+            return [(1, tokens, m.hidden, qkv / tp), (1, tokens, *o),
                     (active, load / active, m.hidden, m.ffn * (m.ffn_matrices - 1)),  # FC1, whole experts
                     (active, load / active, m.ffn, m.hidden)]  # FC2
-        return [(1, tokens, m.hidden, (m.hidden + 2 * m.kv_dim) / tp),  # Q, K, V
-                (1, tokens, *o),  # O
-                (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
-                (active, per_expert, *fc2)]  # FC2
+        shapes = [(1, tokens, m.hidden, qkv / tp),  # Q, K, V
+                  (1, tokens, *o),  # O
+                  (active, per_expert, m.hidden, m.ffn * (m.ffn_matrices - 1) / tp),  # FC1 (gate + up)
+                  (active, per_expert, *fc2)]  # FC2
+        return shapes if m.uniform else _mean_layer_shapes(m, shapes, tokens, tp, self.row_parallel)
 
     def matmul_s(self, m: float, k: float, n: float) -> float:
         """One matmul on the engine that finishes it first."""
@@ -304,7 +306,7 @@ class CostModel:
 
     def attention_macs_s(self, pairs: float) -> float:
         """Score and context products over the KV history: vector work on the first engine (SXE or SMs)."""
-        return 2 * self.model.hidden * pairs / self.tp / self._attention_macs_per_s
+        return self.model.pair_macs * pairs / self.tp / self._attention_macs_per_s
 
     def codec_time(self, s: StepShape) -> float:
         """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""
@@ -402,7 +404,7 @@ class CostModel:
         """Per all-gather of a layer: (output width, its producer's weight-streaming time, the producer's
         K and N per chip, the tail it leaves exposed). Fixed for a cost model: worked out at its making."""
         m, tail = self.model, self.gather_tail_s()
-        producers = ((m.hidden, m.hidden * m.hidden), (m.hidden, m.hidden * m.hidden),  # attention out, O
+        producers = ((m.o_dim, m.hidden * m.o_dim), (m.hidden, m.o_dim * m.hidden),  # attention out, O
                      (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
                      (m.hidden, m.hidden * m.ffn))  # FC2
         return tuple((width, self.policy.weights.bytes_for(params) / self.tp / self.bw, params / width,
@@ -477,6 +479,9 @@ def check_ep(model: ModelSpec, tp: int, ep: int) -> int:
     if model.experts % ep:
         raise InvalidSpec("ep", f"ep={ep} does not divide {model.name}'s {model.experts} experts (whole experts "
                                 "on each chip)")
+    if not model.uniform:
+        raise InvalidSpec("ep", f"{model.name} has dense layers or shared experts beside its routed ones: expert "
+                                "parallelism is modelled for models whose every layer routes alike")
     return ep
 
 
@@ -497,12 +502,38 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
                 if model.heads % t == 0 and (model.kv_heads % t == 0 or t % model.kv_heads == 0)]
         raise InvalidSpec("tp", f"tp={tp} does not divide {model.name}'s {model.heads} attention heads (a head is not "
                                 f"split across chips); tp in {fits} does")
+    if model.mla:  # the latent is shared by every head: each chip keeps all of it (vLLM's MLA under TP)
+        return float(tp)
     if model.kv_heads % tp == 0:
         return 1.0
     if tp % model.kv_heads:
         raise InvalidSpec("tp", f"tp={tp} neither divides {model.name}'s {model.kv_heads} KV heads nor is a multiple "
                                 "of them, so they can be neither split nor replicated evenly")
     return tp / model.kv_heads
+
+
+def _latent_attention_macs(m: ModelSpec, s: StepShape) -> float:
+    """Attention MACs of a latent-attention layer (DeepSeek-V2, arXiv:2405.04434, section 2.1): decoding
+    scores the latent itself, W_UK and W_UV absorbed; a prefill attends as multi-head attention over keys and
+    values up-projected from the latent, which for earlier chunks' tokens costs their W_UK and W_UV again
+    (a new token's up-projection is among the layer's weights)."""
+    heads_width = m.heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)  # score and context
+    up = m.kv_lora_rank * m.heads * (m.qk_nope_head_dim + m.v_head_dim)
+    return m.pair_macs * s.decode_context + heads_width * s.prefill_pairs + up * s.prefill_past
+
+
+def _mean_layer_shapes(m: ModelSpec, shapes: list[tuple[float, float, float, float]], tokens: int, tp: int,
+                       row_parallel: bool) -> list[tuple[float, float, float, float]]:
+    """The matmuls of the mean layer of a model whose layers differ (DeepSeek): the routed experts of its MoE
+    layers, their shared experts (every token), and the dense MLP of its first layers, each weighted by its
+    share of the layers."""
+    share, gated = m.moe_share, m.ffn_matrices - 1
+    out = [*shapes[:2], *((c * share, mm, k, n) for c, mm, k, n in shapes[2:])]
+    for count, width in ((m.shared_experts * share, m.ffn), (1.0 - share, m.dense_ffn)):
+        if count > 0:
+            fc2 = (width / tp, m.hidden) if row_parallel else (width, m.hidden / tp)
+            out += [(count, tokens, m.hidden, width * gated / tp), (count, tokens, *fc2)]
+    return out
 
 
 def _stage_links(server: ServerSpec, tp: int, pp: int) -> tuple[tuple[float, float], ...]:
@@ -537,6 +568,10 @@ def _power_limit(chip, link_pj_per_byte: float) -> tuple[float, float, float, fl
 
 def _codec(spec, model: ModelSpec, tp: int, chip, bw: float, policy: QuantPolicy, handled) -> KvCodec:
     """The codec for the KV formats it handles, with their per-head dense and sparse bytes."""
+    if model.mla:  # the codec's pipelines work per K and V head; a shared latent is not modelled on them
+        raise InvalidSpec("kv_quant", f"{model.name}'s KV is one latent shared by every head (MLA), which the "
+                                      f"{chip.name}'s KV codec is not modelled for: use a KV scheme other than "
+                                      f"{', '.join(spec.schemes)}")
     n, share = model.kv_dim, policy.kv_mean(lambda s: 1.0 if handled(s) else 0.0)
     dense = policy.kv_mean(lambda s: s.dense_bytes_per_vector(n) if handled(s) else 0.0) / share
     sparse = policy.kv_mean(lambda s: s.sparse_bytes_per_vector(n) if handled(s) else 0.0) / share

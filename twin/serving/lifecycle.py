@@ -38,7 +38,7 @@ class Lifecycle:
         spec = self.spec
         # speculating, KV is taken whole at admission (kv_target): no per-step growth for the cache to follow
         self.q = ReplicaQueues(cost.model.sliding_window, kv if spec is None else None,
-                               None if spec is None else spec.track)
+                               cost.model.global_share, None if spec is None else spec.track)
         self.scheduler = make_scheduler(config, kv, prefill_budget=max(cost.model.max_context, config.chunk_tokens))
         self.stats = ReplicaStats()
         self.closed_form = config.fidelity == "step"

@@ -17,11 +17,12 @@ from twin.serving.request import Request, RequestState
 class ReplicaQueues:
     """Waiting in arrival order (preempted ones go back in front); running in admission order."""
 
-    def __init__(self, window: int | None = None, kv=None, track: Callable[[Request], Any] | None = None):
+    def __init__(self, window: int | None = None, kv=None, global_share: float = 0.0,
+                 track: Callable[[Request], Any] | None = None):
         self.waiting: deque[Request] = deque()
         self.running: dict[int, Request] = {}  # by id, admission order: the last is preempted first
         self.prefilling: dict[int, Request] = {}
-        self.batch = DecodeBatch(window)  # the decoding ones
+        self.batch = DecodeBatch(window, global_share)  # the decoding ones
         self.kv = kv  # a KvCache whose followers are the batch's members (None in policy unit tests)
         self.track = track  # speculation: draws the tokens a request about to decode makes at each step
 
