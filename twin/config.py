@@ -167,6 +167,7 @@ class ChipSpec:
     energy: object = None  # twin.energy.EnergySpec; None: no energy figures for this chip
     die_area_mm2: float | None = None  # published die area; None: from the LPU per-unit model (twin.area)
     kernel_launch_s: float = 0.0  # GPUs: time each launch-bound kernel of a layer costs (calibrated)
+    fused_kernels: int = 0  # GPUs: launch-bound kernels per layer of a fusing engine (twin.serving.stack); 0: eager
     # The board's power limit (W), enforced: a chip at its limit lowers its clock, so a step takes at least
     # its dynamic energy over the power left above the static draw (twin.serving.cost). None: no limit stated.
     tdp_w: float | None = None
@@ -185,6 +186,8 @@ class ChipSpec:
             raise InvalidSpec("mac_trees", "a GPU has no MAC trees (its tensor cores are an engine)")
         if self.tdp_w is not None and not self.tdp_w > 0:
             raise InvalidSpec("tdp_w", f"must be a number of watts > 0, got {self.tdp_w!r}")
+        if not isinstance(self.fused_kernels, int) or self.fused_kernels < 0:
+            raise InvalidSpec("fused_kernels", f"must be a whole number >= 0, got {self.fused_kernels!r}")
         if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
             raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
 
@@ -479,6 +482,7 @@ class ServingConfig:
     micro_batches: int | None = None  # a pipeline's micro-batches per step (None: one per stage)
     prefill_tp: int | None = None  # the prefill pool's tp on --prefill-server (None: all its chips)
     prefill_pp: int | None = None  # and its pipeline stages (None: 1)
+    gpu_stack: str = "eager"  # the GPU serving software: eager PyTorch, or an optimised engine (twin.serving.stack)
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture

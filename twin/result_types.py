@@ -292,6 +292,7 @@ class Twin(TypedDict):
     interconnect: str
     deployment: list[DeployedPool]
     moe_routing: NotRequired[str]
+    gpu_stack: NotRequired[str]  # a run with GPUs: eager or optimised (twin.serving.stack)
 
 
 class PoolRates(TypedDict):

@@ -119,8 +119,8 @@ class CostModel:
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
-        self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)) \
-            + MATMUL_KERNELS * self.matmul_tail_s
+        kernels = chip.fused_kernels or LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)  # fused: twin.serving.stack
+        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s
         self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None

@@ -78,6 +78,9 @@ FIELDS: tuple[Field, ...] = (
           unit="chips", optional=True, minimum=1, architecture=True),
     Field("prefill_pp", int, "The prefill pool's pipeline stages on --prefill-server [default: 1].",
           unit="stages", optional=True, minimum=1, architecture=True),
+    Field("gpu_stack", str, "GPU serving software: eager PyTorch (as the LPU paper measured the H100) or an optimised "
+                            "engine (CUDA graphs, fused kernels, as vLLM or TensorRT-LLM); no effect on other chips.",
+          choices=("eager", "optimised")),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}
