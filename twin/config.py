@@ -222,10 +222,16 @@ class LinkSpec:
     packet_overhead_bytes: int = 0  # framing, header and gap sent with every packet
     sync_cycles: float = 0.0  # end-of-gather synchronisation, in cycles of the chip's clock
     pj_per_byte: float = 0.0  # energy per byte sent over the link (SerDes and its share of the switch)
+    # Switched links (NVLink): a collective library's kernel pays a fixed start (launch, flags, proxy) and
+    # moves data at a share of the line rate (protocol flags and headers); twin.serving.cost.all_reduce
+    collective_launch_s: float = 0.0
+    collective_efficiency: float = 1.0
     description: str = ""
 
     def __post_init__(self) -> None:
-        _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes")
+        _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes", "collective_efficiency")
+        if self.collective_efficiency > 1 or self.collective_launch_s < 0:
+            raise InvalidSpec("collective_efficiency", "must be a share in (0, 1] (and collective_launch_s >= 0)")
         if self.kind not in ("esl", "nvlink"):
             raise InvalidSpec("kind", f"must be esl or nvlink, got {self.kind!r}")
         if min(self.packet_bytes, self.packet_overhead_bytes, self.sync_cycles) < 0:

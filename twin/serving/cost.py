@@ -351,13 +351,17 @@ class CostModel:
     def all_reduce(self, tokens: int) -> tuple[float, float]:
         """Two ring all-reduces per layer (after O and after FC2) over a switched link (NVLink).
 
-        Each moves 2(n-1)/n of the activations through every GPU's link and takes 2(n-1) steps
-        of the link's latency; the kernels run between the matmuls, so all of it is exposed.
+        Each is one collective kernel: a fixed start, 2(n-1) ring steps of the link's latency, and
+        2(n-1)/n of the activations through every GPU's link at the share of the line rate the
+        library's protocol keeps (NCCL's own cost model, src/graph/tuning.cc, has this shape; the
+        figures are nccl-tests measurements, links/nvlink*.yaml). The kernels run between the matmuls,
+        so all of it is exposed.
         """
         n, link = min(self.tp, self.server.chips), self.server.link
         data = tokens * self.model.hidden * FP16_BYTES
         moved = 2 * (2 * (n - 1) / n) * data
-        intra = moved / link.bytes_per_s + 2 * 2 * (n - 1) * link.hop_latency_s
+        start = link.collective_launch_s + 2 * (n - 1) * link.hop_latency_s
+        intra = moved / (link.bytes_per_s * link.collective_efficiency) + 2 * start
         # over servers, hierarchically: the servers all-reduce through their NICs (reduce-scatter and
         # all-gather: 2 (S - 1) / S of the data each way), then NVLink spreads the result
         net_s, net_bytes = self._across_servers(data)
