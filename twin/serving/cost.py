@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
-from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
+from twin.hw.engines import attention_seconds, engine_seconds, kernel_tail_s, masked_keys_per_prompt_token
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -126,7 +126,7 @@ class CostModel:
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
         # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
         self._per_token = model.attn_params + model.experts_top_k * model.expert_params
-        self._attention_macs_per_s = peak_macs_per_s(self.engines[0])
+        self._masked_keys = masked_keys_per_prompt_token(self.engines[0])
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
@@ -211,7 +211,7 @@ class CostModel:
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + tokens) * 2 * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + self.attention_macs_s(attn_pairs)
+        compute_s = matmuls_s + self.attention_macs_s(attn_pairs, s.prefill_tokens)
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
@@ -268,9 +268,12 @@ class CostModel:
         _, mm, k, n = self.matmul_shapes(max(tokens, 1))[2]
         return min(self.engines, key=lambda e: engine_seconds(e, mm, k, n)).name
 
-    def attention_macs_s(self, pairs: float) -> float:
-        """Score and context products over the KV history: vector work on the first engine (SXE or SMs)."""
-        return 2 * self.model.hidden * pairs / self.tp / self._attention_macs_per_s
+    def attention_macs_s(self, pairs: float, prefill_tokens: int = 0) -> float:
+        """Score and context products over the KV history on the first engine (SXE or SMs); on tensor cores a
+        FlashAttention kernel, which also computes the masked part of each prompt's diagonal tiles."""
+        computed = pairs + prefill_tokens * self._masked_keys
+        return attention_seconds(self.engines[0], 2 * self.model.hidden * computed / self.tp,
+                                 self.model.heads * computed / self.tp)
 
     def codec_time(self, s: StepShape) -> float:
         """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""

@@ -1,4 +1,4 @@
-"""NVLink all-reduce against nccl-tests: the twin's collective curve (twin.serving.cost.all_reduce).
+"""NVLink all-reduce against nccl-tests and Vidur's NCCL measurements (twin.serving.cost.all_reduce).
 
 One all-reduce of S bytes on 8 GPUs of dgx-h100 (NVLink 4, NVSwitch) is half the layer's pair of
 all-reduces for tokens = S / (hidden x 2 B). Expected: the measured times in nccl_tests_h20x8.csv (8 GPUs
@@ -47,3 +47,32 @@ def test_all_reduce_is_start_plus_ring_steps_plus_bytes_at_the_protocol_share():
     start = link["collective_launch_s"] + 2 * (n - 1) * link["hop_latency_s"]
     wire = 2 * (n - 1) / n * nbytes / (link["bandwidth_gbit_s"] * 1e9 / 8 * link["collective_efficiency"])
     assert twin_all_reduce_s(nbytes) == pytest.approx(start + wire, rel=1e-9)
+
+
+VIDUR = Path(__file__).with_name("vidur_all_reduce.csv")
+
+
+def vidur_errors(system: str, server: str) -> list[float]:
+    """Twin against Vidur's NCCL all-reduce times on one DGX (2, 4 and 8 GPUs, 8-64 MB: below, the kernel
+    times its harness reads include some 10 us of waiting for the last rank, which nccl-tests do not)."""
+    rows = csv.DictReader(line for line in VIDUR.read_text().splitlines() if not line.startswith("#"))
+    model = load_model("llama2-7b")
+    out = []
+    for r in rows:
+        if r["system"] != system or int(r["bytes"]) < 1 << 23:  # below 8 MB its harness's wait dominates
+            continue
+        cost = CostModel(model, load_server(server), int(r["gpus"]), QuantPolicy.named())
+        tokens = int(r["bytes"]) / (model.hidden * 2)
+        out.append(cost.all_reduce(tokens)[0] / 2 / (float(r["time_ms"]) * 1e-3) - 1)  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize("system, server, median, worst", [("a100_dgx", "dgx-a100", 0.22, 0.40),
+                                                           ("h100_dgx", "dgx-h100", 0.15, 0.24)])
+def test_all_reduce_against_vidurs_dgx_measurements(system, server, median, worst):
+    """Achieved: DGX H100 median 14.2 %, worst 23.3 %; DGX A100 21.6 % / 38.9 %, the twin faster: the start is
+    nccl-tests' (18.6 us on 8 GPUs), where Vidur's A100 times imply about 48 us (nvlink3.yaml)."""
+    errs = vidur_errors(system, server)
+    assert len(errs) == 12
+    assert statistics.median(abs(e) for e in errs) <= median
+    assert max(abs(e) for e in errs) <= worst
