@@ -133,9 +133,14 @@ class KvCodecSpec:
     quant_area_share: float = 0.0  # of a core (Table 4), reported
     dequant_area_share: float = 0.0
     schemes: tuple[str, ...] = ("oaken",)  # KV formats the engines implement; others go through the VXE
+    # How decode's dequantization is shared over the cores: "request", one request's history on its core's engine
+    # (Oaken §5.3); "head", the MMU's per-head pages handed to every core's engine (twin.serving.codec)
+    decode_spread: str = "request"
 
     def __post_init__(self) -> None:
         _positive(self, "engines", "quant_elems_per_cycle", "dequant_elems_per_cycle", "page_bytes", "burst_bytes")
+        if self.decode_spread not in ("request", "head"):
+            raise InvalidSpec("decode_spread", f"must be request or head, got {self.decode_spread!r}")
         if self.page_open_ns < 0 or self.dequant_fill_cycles < 0:
             raise InvalidSpec("page_open_ns", "codec latencies must be >= 0")
 
