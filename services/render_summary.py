@@ -299,7 +299,8 @@ def overview_table(summary: dict) -> Table:
     t.add_column()
     rows = [("twin", f"{tw['model']} on {tw['servers']}x {tw['server']} ({tw['chip']}), tp={tw['tp']} "
                      f"({tw['topology']}), {tw['replicas']} replica(s), max batch {tw.get('max_batch')}, "
-                     f"{tw.get('scheduler')}, {tw['policy']}, {tw['fidelity']} fidelity"),
+                     f"{tw.get('scheduler')}, {tw['policy']}, {tw['fidelity']} fidelity"
+                     + (f", {tw['gpu_stack']} GPU stack" if "gpu_stack" in tw else "")),
             ("status", summary["status"]), *request_rows(summary), ("throughput", throughput_row(summary)),
             ("SLO attainment", _slo(summary["slo"])), *hardware_rows(summary["hardware"], tw["chip"], summary.get("load"))]
     if "quant" in summary:
@@ -313,7 +314,7 @@ def overview_table(summary: dict) -> Table:
 SECTIONS_SHOWN = {"energy", "area", "requests", "trace", "throughput", "slo", "hardware", "quant", "twin", "load", "ttft_s",
                   "tpot_s", "e2e_s"} | SHOWN_ELSEWHERE
 TWIN_SHOWN = {"model", "servers", "server", "chip", "tp", "topology", "replicas", "max_batch", "scheduler",
-              "policy", "fidelity"}
+              "policy", "fidelity", "gpu_stack"}
 QUANT_SHOWN = {"policy", "weights", "kv_schemes", "kv_bits_per_elem", "codec_exposed_s", "switch_count",
                "expected_accuracy", "switches", "kv_bits_time_weighted", "kv_bits_by_policy", "kv_token_share",
                "kv_time_share", "token_weighted_delta_ppl", "token_weighted_delta_ppl_note"}

@@ -133,9 +133,14 @@ class KvCodecSpec:
     quant_area_share: float = 0.0  # of a core (Table 4), reported
     dequant_area_share: float = 0.0
     schemes: tuple[str, ...] = ("oaken",)  # KV formats the engines implement; others go through the VXE
+    # How decode's dequantization is shared over the cores: "request", one request's history on its core's engine
+    # (Oaken §5.3); "head", the MMU's per-head pages handed to every core's engine (twin.serving.codec)
+    decode_spread: str = "request"
 
     def __post_init__(self) -> None:
         _positive(self, "engines", "quant_elems_per_cycle", "dequant_elems_per_cycle", "page_bytes", "burst_bytes")
+        if self.decode_spread not in ("request", "head"):
+            raise InvalidSpec("decode_spread", f"must be request or head, got {self.decode_spread!r}")
         if self.page_open_ns < 0 or self.dequant_fill_cycles < 0:
             raise InvalidSpec("page_open_ns", "codec latencies must be >= 0")
 
@@ -167,6 +172,7 @@ class ChipSpec:
     energy: object = None  # twin.energy.EnergySpec; None: no energy figures for this chip
     die_area_mm2: float | None = None  # published die area; None: from the LPU per-unit model (twin.area)
     kernel_launch_s: float = 0.0  # GPUs: time each launch-bound kernel of a layer costs (calibrated)
+    fused_kernels: int = 0  # GPUs: launch-bound kernels per layer of a fusing engine (twin.serving.stack); 0: eager
     # The board's power limit (W), enforced: a chip at its limit lowers its clock, so a step takes at least
     # its dynamic energy over the power left above the static draw (twin.serving.cost). None: no limit stated.
     tdp_w: float | None = None
@@ -185,6 +191,8 @@ class ChipSpec:
             raise InvalidSpec("mac_trees", "a GPU has no MAC trees (its tensor cores are an engine)")
         if self.tdp_w is not None and not self.tdp_w > 0:
             raise InvalidSpec("tdp_w", f"must be a number of watts > 0, got {self.tdp_w!r}")
+        if not isinstance(self.fused_kernels, int) or self.fused_kernels < 0:
+            raise InvalidSpec("fused_kernels", f"must be a whole number >= 0, got {self.fused_kernels!r}")
         if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
             raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
 
@@ -219,10 +227,16 @@ class LinkSpec:
     packet_overhead_bytes: int = 0  # framing, header and gap sent with every packet
     sync_cycles: float = 0.0  # end-of-gather synchronisation, in cycles of the chip's clock
     pj_per_byte: float = 0.0  # energy per byte sent over the link (SerDes and its share of the switch)
+    # Switched links (NVLink): a collective library's kernel pays a fixed start (launch, flags, proxy) and
+    # moves data at a share of the line rate (protocol flags and headers); twin.serving.cost.all_reduce
+    collective_launch_s: float = 0.0
+    collective_efficiency: float = 1.0
     description: str = ""
 
     def __post_init__(self) -> None:
-        _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes")
+        _positive(self, "bandwidth_gbit_s", "hop_latency_s", "chunk_bytes", "collective_efficiency")
+        if self.collective_efficiency > 1 or self.collective_launch_s < 0:
+            raise InvalidSpec("collective_efficiency", "must be a share in (0, 1] (and collective_launch_s >= 0)")
         if self.kind not in ("esl", "nvlink"):
             raise InvalidSpec("kind", f"must be esl or nvlink, got {self.kind!r}")
         if min(self.packet_bytes, self.packet_overhead_bytes, self.sync_cycles) < 0:
@@ -631,6 +645,7 @@ class ServingConfig:
     prefill_pp: int | None = None  # and its pipeline stages (None: 1)
     prefill_ep: int | None = None  # and its expert parallelism (None: 1)
     expert_placement: str = "round-robin"  # round-robin | by-popularity: which chip holds which expert (ep > 1)
+    gpu_stack: str = "eager"  # the GPU serving software: eager PyTorch, or an optimised engine (twin.serving.stack)
 
     def __post_init__(self) -> None:
         from twin.serving.options import check_architecture

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence, Sized
 from typing import Callable
 
 from twin import pool_result
-from twin.catalog import Catalog, catalog_for
+from twin.catalog import Catalog, catalog_for, gpu_stack
 from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin.kv_report import kv_report, switch_list
 from twin.memory import kv_layout
@@ -86,10 +86,11 @@ class RunSpec:
         """The twin, every name resolved here against the spec's catalogue: the core never looks one up.
         `observers` give every replica one more feature each (twin.sim.Simulation)."""
         catalog = self.catalog()
-        cluster = ClusterSpec(self.server_spec(), self.servers, self.tp, self.replicas, self.pp, self.ep)
+        stack = gpu_stack(self.serving.gpu_stack)  # the GPU software the run's GPUs serve with
+        cluster = ClusterSpec(stack.on(self.server_spec()), self.servers, self.tp, self.replicas, self.pp, self.ep)
         model = self.model_spec()
         named = {"prefill_server": None if self.serving.prefill_server is None else
-                 catalog.server(self.serving.prefill_server),
+                 stack.on(catalog.server(self.serving.prefill_server)),
                  "draft_model": None if self.serving.draft_model is None else catalog.model(self.serving.draft_model),
                  "observers": observers}
         if self.policy is None:
@@ -205,6 +206,8 @@ def summarize(sim: Simulation, slo: Slo, status: str = "complete") -> Summary:
                                        "tp": p.cluster.tp, "pp": p.cluster.pp, "replicas": len(p.replicas),
                                        **({"ep": p.cluster.ep} if p.cluster.ep > 1 else {})}
                                       for p in sim.pools]}
+    if any(p.cluster.server.chip.kind == "gpu" for p in sim.pools):  # the GPU software the figures assume
+        summary["twin"]["gpu_stack"] = sim.serving.gpu_stack
     if sim.model.experts > 1:  # the routing assumption decides how many experts' weights stream
         summary["twin"]["moe_routing"] = sim.routing.label
         if sim.cluster.ep > 1:

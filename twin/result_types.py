@@ -317,6 +317,7 @@ class Twin(TypedDict):
     moe_routing: NotRequired[str]
     ep: NotRequired[int]  # expert parallelism of the main pool, when > 1
     kv_layout: NotRequired[KvLayout]
+    gpu_stack: NotRequired[str]  # a run with GPUs: eager or optimised (twin.serving.stack)
 
 
 class PoolRates(TypedDict):

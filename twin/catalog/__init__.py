@@ -39,6 +39,12 @@ def calibration() -> dict[str, Any]:
 _build = build_spec
 
 
+def gpu_stack(name: str):
+    """The GPU serving stack `name` (twin.serving.stack), its figures from calibration.yaml ``gpu_stacks``."""
+    from twin.serving.stack import stack_from_dict
+    return stack_from_dict(name, calibration().get("gpu_stacks", {}).get(name))
+
+
 def _calibrated(value: Any, table: Mapping[str, Any], key: str, where: str) -> Any:
     """``calibrated`` -> table[key]; ``calibrated:other`` -> table[other]; anything else as given."""
     if not (isinstance(value, str) and value.startswith("calibrated")):

@@ -98,10 +98,14 @@ class TensorCores:
     split_k_min_depth: int = 0  # shortest K slice a split-K / stream-K kernel gives one SM; 0: never splits
     split_k_overhead_s: float = 0.0  # the fix-up that sums a split's partial tiles
     kernel_tail_s: float = 0.0  # a kernel's fill and drain around its main loop (first loads, epilogue, last wave)
+    # Exponentials per SM per cycle on the special-function units (CUDA C Programming Guide, arithmetic
+    # instruction throughput: 16 for exp2 on compute capability 8.x and 9.0). Attention's softmax needs one per
+    # score, and FlashAttention-2 runs it between its two MMAs (twin.hw.engines.attention_seconds).
+    sfu_per_unit_cycle: int = 16
     type: str = "tensor-core"
 
     def __post_init__(self) -> None:
-        _positive(self, "units", "macs_per_unit_cycle", "clock_ghz", "mma_efficiency")
+        _positive(self, "units", "macs_per_unit_cycle", "clock_ghz", "mma_efficiency", "sfu_per_unit_cycle")
         object.__setattr__(self, "tiles", tuple((int(m), int(n)) for m, n in self.tiles))
         if not self.tiles or min(min(t) for t in self.tiles) <= 0:
             raise InvalidSpec("tiles", f"must be a non-empty list of [rows, columns] > 0, got {self.tiles!r}")
@@ -149,6 +153,32 @@ def kernel_tail_s(engine: Engine) -> float:
     """Fixed time one matmul kernel spends outside its main loop (GPUs; the LPU's engines are fed by a
     streaming pipeline whose fill is in their cycle counts)."""
     return getattr(engine, "kernel_tail_s", 0.0)
+
+
+# FlashAttention-2's tile of queries and keys (kBlockM x kBlockN, 128 x 128 for head dim 128 in its forward
+# kernel): a prompt's diagonal tiles are computed whole and masked, so each prompt token costs half a tile of
+# keys beyond the causal pairs.
+ATTENTION_TILE = 128
+
+
+def attention_seconds(engine: Engine, macs: float, scores: float) -> float:
+    """Attention's score and context products (`macs`) over `scores` query-key pairs on `engine`.
+
+    On tensor cores it is a FlashAttention kernel: the two MMAs of each tile at the share of the MMA rate
+    the engine sustains (as its GEMMs), then the tile's softmax, whose exponentials queue on the SFUs (the
+    FP32 max, scale and sum overlap other warps). On A100 this gives 190 TFLOPS for head dim 128, and 224
+    without the softmax, against FlashAttention-2's measured 178-187 and 217-223 TFLOPS
+    (tests/twin/hw/test_attention_kernels.py). The LPU's SXE takes the products at its peak (its VXE does
+    the softmax beside it)."""
+    if isinstance(engine, TensorCores):
+        mma_s = macs / (peak_macs_per_s(engine) * engine.mma_efficiency)
+        return mma_s + scores / (engine.units * engine.sfu_per_unit_cycle * engine.clock_ghz * 1e9)
+    return macs / peak_macs_per_s(engine)
+
+
+def masked_keys_per_prompt_token(engine: Engine) -> float:
+    """Keys a prompt token's diagonal tile computes beyond its causal ones (0 where no tile is padded)."""
+    return ATTENTION_TILE / 2 if isinstance(engine, TensorCores) else 0.0
 
 
 def peak_macs_per_s(engine: Engine) -> float:

@@ -13,7 +13,9 @@ What is modelled (Oaken, ISCA'25, §4.5, §5, Fig. 4c):
   like dense ones: no separate "sparse efficiency".
 - Dequantization. Each core's dequant engine decodes `dequant_elems_per_cycle`; in
   decode one request runs per core (Oaken §5.3), so a request's whole history goes
-  through one engine. The pipeline hides itself under the KV stream while the stream
+  through one engine (``decode_spread: request``, the calibrated platforms). A design
+  that hands the MMU's per-head pages to every core (``decode_spread: head``) spreads a
+  request's heads over idle engines instead. The pipeline hides itself under the KV stream while the stream
   is slower; when it is faster (small batches: little traffic, one engine per request)
   the difference shows. Each request's K and V phases also fill the pipeline once per
   layer (`dequant_fill_cycles`).
@@ -85,11 +87,19 @@ class KvCodec:
         return self.history_bytes(seqs, context) / self.bw + self.pages(seqs, context) * page_s
 
     def dequant_s(self, seqs: int, context: float, past: int) -> float:
-        """One request per core in decode: the busiest engine decodes a mean request's history per wave."""
+        """The busiest engine's decoding time. Decode: one request per core (``request``, Oaken §5.3), so an
+        engine decodes a mean request's history per wave of `engines` requests; or (``head``) the MMU's
+        per-head pages go to any core, so an engine decodes a mean head's history per wave of `engines`
+        (request, head) streams. Re-read prompt chunks spread over the cores either way."""
         elems = KV_PHASES * self.heads * self.head_dim
         rate = self.spec.dequant_elems_per_cycle * self.hz
-        waves = math.ceil(seqs / self.spec.engines) if seqs else 0
-        decode = waves * (context / seqs if seqs else 0.0) * elems / rate
+        mean = context / seqs if seqs else 0.0
+        if self.spec.decode_spread == "head":
+            units = seqs * self.heads
+            waves = math.ceil(units / self.spec.engines) if units else 0
+            decode = waves * mean * KV_PHASES * self.head_dim / rate
+        else:
+            decode = (math.ceil(seqs / self.spec.engines) if seqs else 0) * mean * elems / rate
         return decode + past * elems / (rate * self.spec.engines)  # re-read prompt chunks spread over cores
 
     def step(self, seqs: int, context: float, past: int, new_tokens: int) -> CodecStep:

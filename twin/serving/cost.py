@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
-from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
+from twin.hw.engines import attention_seconds, engine_seconds, kernel_tail_s, masked_keys_per_prompt_token
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -130,14 +130,14 @@ class CostModel:
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
-        self.launch_s = chip.kernel_launch_s * (LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)) \
-            + MATMUL_KERNELS * self.matmul_tail_s
+        kernels = chip.fused_kernels or LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)  # fused: twin.serving.stack
+        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s
         self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
         # Fixed for the cost model, read by every layer(): MACs per token, and the attention's MAC rate
         self._per_token = model.active_layer_params
-        self._attention_macs_per_s = peak_macs_per_s(self.engines[0])
+        self._masked_keys = masked_keys_per_prompt_token(self.engines[0])
 
     # ---- weights -------------------------------------------------------------------
     def active_experts(self, tokens: int) -> float:
@@ -237,7 +237,7 @@ class CostModel:
         if self.vxe_share:  # no engine for this format: the VXE (de)quantizes, overlapped
             vxe += self.vxe_share * (history + tokens) * m.kv_vectors * m.kv_dim / tp
         codec_s = self.codec_share * codec.exposed_s if codec is not None else 0.0
-        compute_s = matmuls_s + attn_macs / tp / self._attention_macs_per_s
+        compute_s = matmuls_s + self.attention_macs_s(attn_pairs, s.prefill_tokens, attn_macs)
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
@@ -304,9 +304,15 @@ class CostModel:
         _, mm, k, n = self.matmul_shapes(max(tokens, 1))[2]
         return min(self.engines, key=lambda e: engine_seconds(e, mm, k, n)).name
 
-    def attention_macs_s(self, pairs: float) -> float:
-        """Score and context products over the KV history: vector work on the first engine (SXE or SMs)."""
-        return self.model.pair_macs * pairs / self.tp / self._attention_macs_per_s
+    def attention_macs_s(self, pairs: float, prefill_tokens: int = 0, macs: float | None = None) -> float:
+        """Score and context products over the KV history (`macs`, by default the model's per pair) on the
+        first engine (SXE or SMs); on tensor cores a FlashAttention kernel, which also computes the masked
+        part of each prompt's diagonal tiles."""
+        masked = prefill_tokens * self._masked_keys
+        if macs is None:
+            macs = self.model.pair_macs * pairs
+        return attention_seconds(self.engines[0], (macs + self.model.pair_macs * masked) / self.tp,
+                                 self.model.heads * (pairs + masked) / self.tp)
 
     def codec_time(self, s: StepShape) -> float:
         """Exposed codec time of one layer: quantization, and dequantization the KV stream could not hide."""
@@ -427,13 +433,17 @@ class CostModel:
     def all_reduce(self, tokens: int) -> tuple[float, float]:
         """Two ring all-reduces per layer (after O and after FC2) over a switched link (NVLink).
 
-        Each moves 2(n-1)/n of the activations through every GPU's link and takes 2(n-1) steps
-        of the link's latency; the kernels run between the matmuls, so all of it is exposed.
+        Each is one collective kernel: a fixed start, 2(n-1) ring steps of the link's latency, and
+        2(n-1)/n of the activations through every GPU's link at the share of the line rate the
+        library's protocol keeps (NCCL's own cost model, src/graph/tuning.cc, has this shape; the
+        figures are nccl-tests measurements, links/nvlink*.yaml). The kernels run between the matmuls,
+        so all of it is exposed.
         """
         n, link = min(self.tp, self.server.chips), self.server.link
         data = tokens * self.model.hidden * FP16_BYTES
         moved = 2 * (2 * (n - 1) / n) * data
-        intra = moved / link.bytes_per_s + 2 * 2 * (n - 1) * link.hop_latency_s
+        start = link.collective_launch_s + 2 * (n - 1) * link.hop_latency_s
+        intra = moved / (link.bytes_per_s * link.collective_efficiency) + 2 * start
         # over servers, hierarchically: the servers all-reduce through their NICs (reduce-scatter and
         # all-gather: 2 (S - 1) / S of the data each way), then NVLink spreads the result
         net_s, net_bytes = self._across_servers(data)

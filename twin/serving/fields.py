@@ -82,6 +82,9 @@ FIELDS: tuple[Field, ...] = (
           unit="chips", optional=True, minimum=1, architecture=True),
     Field("expert_placement", str, "Which chip holds which expert under --ep: expert i on chip i mod ep, or the "
                                    "most popular experts spread first.", choices=("round-robin", "by-popularity")),
+    Field("gpu_stack", str, "GPU serving software: eager PyTorch (as the LPU paper measured the H100) or an optimised "
+                            "engine (CUDA graphs, fused kernels, as vLLM or TensorRT-LLM); no effect on other chips.",
+          choices=("eager", "optimised")),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}

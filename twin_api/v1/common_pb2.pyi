@@ -43,7 +43,7 @@ class QuantPolicy(_message.Message):
     def __init__(self, weights: _Optional[str] = ..., kv: _Optional[str] = ...) -> None: ...
 
 class ServingConfig(_message.Message):
-    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache", "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance", "acceptance_dist", "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context", "on_long_request", "micro_batches", "prefill_tp", "prefill_pp", "prefill_ep", "expert_placement")
+    __slots__ = ("max_batch", "policy", "chunk_tokens", "block_tokens", "preemption", "router", "fidelity", "sample_every_s", "seed", "pd", "prefill_server", "prefill_router", "decode_router", "prefix_cache", "prefix_cache_share", "prefix_cache_gb", "prefix_cache_host_gb", "speculative", "acceptance", "acceptance_dist", "draft_model", "draft_skip", "moe_routing", "moe_zipf_s", "max_context", "on_long_request", "micro_batches", "prefill_tp", "prefill_pp", "prefill_ep", "expert_placement", "gpu_stack")
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CHUNK_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class ServingConfig(_message.Message):
     PREFILL_PP_FIELD_NUMBER: _ClassVar[int]
     PREFILL_EP_FIELD_NUMBER: _ClassVar[int]
     EXPERT_PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    GPU_STACK_FIELD_NUMBER: _ClassVar[int]
     max_batch: int
     policy: str
     chunk_tokens: int
@@ -106,7 +107,8 @@ class ServingConfig(_message.Message):
     prefill_pp: int
     prefill_ep: int
     expert_placement: str
-    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ..., pd: _Optional[str] = ..., prefill_server: _Optional[str] = ..., prefill_router: _Optional[str] = ..., decode_router: _Optional[str] = ..., prefix_cache: _Optional[str] = ..., prefix_cache_share: _Optional[float] = ..., prefix_cache_gb: _Optional[float] = ..., prefix_cache_host_gb: _Optional[float] = ..., speculative: _Optional[int] = ..., acceptance: _Optional[float] = ..., acceptance_dist: _Optional[_Iterable[float]] = ..., draft_model: _Optional[str] = ..., draft_skip: _Optional[float] = ..., moe_routing: _Optional[str] = ..., moe_zipf_s: _Optional[float] = ..., max_context: _Optional[int] = ..., on_long_request: _Optional[str] = ..., micro_batches: _Optional[int] = ..., prefill_tp: _Optional[int] = ..., prefill_pp: _Optional[int] = ..., prefill_ep: _Optional[int] = ..., expert_placement: _Optional[str] = ...) -> None: ...
+    gpu_stack: str
+    def __init__(self, max_batch: _Optional[int] = ..., policy: _Optional[str] = ..., chunk_tokens: _Optional[int] = ..., block_tokens: _Optional[int] = ..., preemption: _Optional[str] = ..., router: _Optional[str] = ..., fidelity: _Optional[str] = ..., sample_every_s: _Optional[float] = ..., seed: _Optional[int] = ..., pd: _Optional[str] = ..., prefill_server: _Optional[str] = ..., prefill_router: _Optional[str] = ..., decode_router: _Optional[str] = ..., prefix_cache: _Optional[str] = ..., prefix_cache_share: _Optional[float] = ..., prefix_cache_gb: _Optional[float] = ..., prefix_cache_host_gb: _Optional[float] = ..., speculative: _Optional[int] = ..., acceptance: _Optional[float] = ..., acceptance_dist: _Optional[_Iterable[float]] = ..., draft_model: _Optional[str] = ..., draft_skip: _Optional[float] = ..., moe_routing: _Optional[str] = ..., moe_zipf_s: _Optional[float] = ..., max_context: _Optional[int] = ..., on_long_request: _Optional[str] = ..., micro_batches: _Optional[int] = ..., prefill_tp: _Optional[int] = ..., prefill_pp: _Optional[int] = ..., prefill_ep: _Optional[int] = ..., expert_placement: _Optional[str] = ..., gpu_stack: _Optional[str] = ...) -> None: ...
 
 class Slo(_message.Message):
     __slots__ = ("ttft_s", "tpot_s")
