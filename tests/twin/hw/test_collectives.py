@@ -62,8 +62,9 @@ def vidur_errors(system: str, server: str) -> list[float]:
         if r["system"] != system or int(r["bytes"]) < 1 << 23:  # below 8 MB its harness's wait dominates
             continue
         cost = CostModel(model, load_server(server), int(r["gpus"]), QuantPolicy.named())
-        tokens = int(r["bytes"]) / (model.hidden * 2)
-        out.append(cost.all_reduce(tokens)[0] / 2 / (float(r["time_ms"]) * 1e-3) - 1)  # type: ignore[arg-type]
+        tokens, rest = divmod(int(r["bytes"]), model.hidden * 2)  # messages of whole tokens' activations
+        assert rest == 0, r
+        out.append(cost.all_reduce(tokens)[0] / 2 / (float(r["time_ms"]) * 1e-3) - 1)
     return out
 
 

@@ -55,8 +55,10 @@ def test_each_pool_holds_the_features_its_options_ask_for():
 
 
 def test_request_carries_no_feature_state():
-    fields = set(vars(Request(TraceRequest(0, 0.0, 8, 8))))
-    assert not fields & {"cached", "host_hit", "hit_blocks", "keys", "track", "rate", "pool", "role"}
+    r = Request(TraceRequest(0, 0.0, 8, 8))  # compiled, a native class: no __dict__ to list, so ask by name
+    assert [name for name in ("cached", "host_hit", "hit_blocks", "keys", "track", "rate", "pool", "role")
+            if hasattr(r, name)] == []
+    assert hasattr(r, "prefilled") and hasattr(r, "batch")  # what every replica needs stays
 
 
 def test_prefix_state_is_let_go_when_prompts_enter_the_cache():
