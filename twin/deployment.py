@@ -40,9 +40,6 @@ class Pool:
 def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSpec | None = None) -> list[Pool]:
     """The pools of a deployment; `prefill_server` is the server serving.prefill_server names, resolved at the
     edge (twin.replay.RunSpec.build): the core never looks a name up."""
-    if serving.fidelity == "layer" and max(cluster.ep, serving.prefill_ep or 1) > 1:
-        raise InvalidSpec("fidelity", "expert parallelism (ep > 1) runs in step fidelity; layer fidelity walks the "
-                                      "all-gathers of a tensor-parallel group, not all-to-alls")
     if serving.pd is None:
         return [Pool("both", cluster, cluster.n_replicas)]
     p, d = parse_pd(serving.pd)

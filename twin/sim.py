@@ -17,7 +17,7 @@ from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin import pool_result
 from twin.energy import dynamic_j
 from twin.errors import InvalidSpec, NotRunning, UnknownName
-from twin.hw.cluster import LayerBackend, Server
+from twin.hw.cluster import Server, layer_backend, replica_chips
 from twin.memory import MemoryPlan, plan_memory
 from twin.metrics import Recorder
 from twin.quant.schemes import QuantPolicy, kv_scheme
@@ -73,13 +73,6 @@ class Simulation:
         self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
-        for c in [pool.cluster for pool in self._pools]:
-            if c.pp > 1 and self.serving.fidelity == "layer":
-                raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
-                                              "walks one tensor-parallel group per replica")
-            if c.tp > c.server.chips and self.serving.fidelity == "layer":
-                raise InvalidSpec("fidelity", "tensor parallelism across servers runs in step fidelity; layer "
-                                              "fidelity walks the ESL links of one server")
         if cluster.pp > 1 and self.serving.speculative:
             raise InvalidSpec("speculative", "speculative decoding is not modelled on a pipeline (pp > 1)")
 
@@ -111,19 +104,19 @@ class Simulation:
             features = features_for(pool.role, plan, serving, cost, self.draft_model, pool=self.disaggregation,
                                     keys=self.keys, rules=self.rules)
             features += [make() for make in self.observers]
-            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost, features)
+            rep = self._replica(pool, i, plan, servers, serving, cost, features)
             self.env.process(rep.run())
             self.replicas.append(rep)
         return pool_result.DeployedPool(pool.role, pool.cluster, plan, tuple(self.replicas[first:]),
                                         serving.block_tokens)
 
-    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig,
+    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, servers: list[Server], serving: ServingConfig,
                  cost: CostModel, features: list) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
-        chips = server.chips[first:first + c.chips_per_replica]  # a spanning replica: its first server's
+        chips = replica_chips(servers, pool.server_of(i), first, c.chips_per_replica)
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
-                   LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
+                   layer_backend(self.env, cost, servers, pool.server_of(i), first, shape_costs))
         host_bytes = c.server.host.memory_gb * 1e9 * (c.servers_per_replica if not c.replicas_per_server else
                                                        1 / c.replicas_per_server)
         replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes,

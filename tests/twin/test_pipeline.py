@@ -91,8 +91,6 @@ def test_a_model_that_does_not_fit_one_stage_fits_with_the_suggested_pp() -> Non
 
 
 def test_pipeline_limits_are_refused_in_one_line() -> None:
-    with pytest.raises(InvalidSpec, match="step fidelity"):
-        RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=2, serving=ServingConfig(fidelity="layer")).build()
     with pytest.raises(InvalidSpec, match="multiple"):
         RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, pp=3).build()
     with pytest.raises(InvalidSpec, match="add --servers"):
