@@ -29,7 +29,7 @@ from twin.serving.kv_cache import KvCache
 from twin.serving.moe import MoeRouting
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
-from twin.deployment import Pool, pools, servers_needed
+from twin.deployment import Pool, pools, server_layout, servers_needed
 from twin.serving.features import KeyChains, features_for, pool_serving
 from twin.serving.pools import Disaggregation, server_links
 
@@ -54,14 +54,15 @@ class Simulation:
         self.env = simpy.Environment()
         self.recorder = Recorder()
         self.router = make_router(self.serving.router if self.serving.pd is None else self.serving.prefill_router)
-        self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
+        self._pools = pools(cluster, self.serving, prefill_server)
+        layout = server_layout([pool for pool in self._pools if pool.servers_key == "main"])
+        self.servers = [Server(self.env, cluster, i, layout) for i in range(cluster.servers)]
         self._servers = {"main": self.servers}
         self.replicas: list[Replica] = []
         self.rules, self.observers = tuple(rules), tuple(observers)
         self.keys = KeyChains()  # prefix-block keys of requests being routed, shared by the replicas' caches
         self.disaggregation = None if self.serving.pd is None else Disaggregation(
             self.env, self.serving.decode_router, self._kv_links())
-        self._pools = pools(cluster, self.serving, prefill_server)
         self.pools: list[pool_result.DeployedPool] = [self._add_pool(pool) for pool in self._pools]
         self.server_groups = [pool_result.ServerGroup(self._group_cluster(key), len(group),
                                                       tuple(p.role for p in self._pools if p.servers_key == key))

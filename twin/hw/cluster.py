@@ -17,19 +17,27 @@ from twin.hw.walk import LayerWalk
 
 
 class Server:
-    def __init__(self, env: simpy.Environment, cluster: ClusterSpec, index: int):
+    """A server's chips, host, and the links its replicas' layout wires: the ESL (or NVLink) ports of each
+    tensor-parallel group, the ports between a pipeline's stages, and its NICs when a replica spans servers.
+    `layout`: (cluster, first chip, end chip) of each pool sharing the servers in layouts of their own,
+    counting the chips of all those servers in turn (twin.deployment.server_layout); None: `cluster`'s."""
+
+    def __init__(self, env: simpy.Environment, cluster: ClusterSpec, index: int, layout=None):
         spec = self.spec = cluster.server
         self.name = f"server{index}"
         self.chips = [Chip(env, spec.chip, f"{self.name}/chip{i}") for i in range(spec.chips)]
         self.host = Host(env, spec.host, spec.chips, f"{self.name}/host")
         self.links: list = []  # ESL links (EslLink), then the links between stages and the NICs (NicLink)
-        for start in range(0, spec.chips, cluster.tp):
-            self._wire(env, cluster, self.chips[start:start + cluster.tp])
         self.stage_links: dict[int, EslLink] = {}  # chip index -> its port to the next stage's first chip
-        if cluster.pp > 1:
-            self._wire_stages(env, cluster, index)
+        segments = layout or [(cluster, 0, cluster.servers * spec.chips)]
+        here = index * spec.chips
+        for part, first, end in segments:
+            for start in range(max(first, here), min(end, here + spec.chips), part.tp):
+                self._wire(env, part, self.chips[start - here:start - here + part.tp])
+                if part.pp > 1 and ((start - first) // part.tp) % part.pp and start > here:
+                    self._wire_stage(env, part, start - here - 1)
         self.nic = None  # its NICs out to the next server, when a replica spans servers
-        if spec.network is not None and cluster.chips_per_replica > spec.chips:
+        if spec.network is not None and max(part.chips_per_replica for part, _, _ in segments) > spec.chips:
             self.nic = NicLink(env, spec.network, f"{self.name}/nic-out")
             self.links.append(self.nic)
 
@@ -40,19 +48,16 @@ class Server:
         ring = cluster.topology == "ring"
         for i, chip in enumerate(group):
             if i + 1 < len(group) or ring:
-                link = EslLink(env, cluster.server.link, f"{self.name}/esl/link{len(self.links)}")
+                number = len(self.links) - len(self.stage_links)  # ring links are numbered on their own
+                link = EslLink(env, cluster.server.link, f"{self.name}/esl/link{number}")
                 self.links.append(link)
                 chip.esl_out, link.owner = link, chip
 
-
-    def _wire_stages(self, env, cluster: ClusterSpec, index: int) -> None:
-        """The port from each stage's last chip to the next stage's first, where both stages sit on this server."""
-        per, tp = cluster.server.chips, cluster.tp
-        for start in range(tp, per, tp):
-            if ((index * per + start) // tp) % cluster.pp:  # the group starting here is not a replica's first
-                link = EslLink(env, cluster.server.link, f"{self.name}/esl/stage-link{len(self.stage_links)}")
-                self.stage_links[start - 1] = link
-                self.links.append(link)
+    def _wire_stage(self, env, cluster: ClusterSpec, chip: int) -> None:
+        """The port from a stage's last chip (`chip`) to the next stage's first, on this server."""
+        link = EslLink(env, cluster.server.link, f"{self.name}/esl/stage-link{len(self.stage_links)}")
+        self.stage_links[chip] = link
+        self.links.append(link)
 
 
 def replica_chips(servers: list[Server], first_server: int, first_chip: int, count: int) -> list[Chip]:
