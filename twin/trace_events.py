@@ -2,9 +2,13 @@
 
 In `layer` fidelity each replica's `LayerBackend` reports every step it executes: the host's
 scheduling overhead, and on each chip the step's span, the time its memory channels were
-streaming and the time its ESL port sent the exposed part of the all-gathers, plus the LM
-head/sampler and PCIe tail. One step's N identical layers are reported as one span per
-resource (their sum), which keeps a whole trace's replay to a few events per chip and step.
+streaming and the time its ESL port sent the exposed part of the collectives (all-gather
+tails or all-reduces; under expert parallelism the dispatch and combine all-to-alls apart,
+with their bytes), plus the LM head/sampler and PCIe tail; a group spanning servers also
+shows what each server's NICs bring in. A pipeline (`PipelineBackend`) reports each stage's
+micro-batches on its own chips and each hand-over on the link between stages, so the bubble
+shows as gaps. One step's N identical layers are reported as one span per resource (their
+sum), which keeps a whole trace's replay to a few events per chip and step.
 The recorder only appends dicts to a list; writing the file is the caller's business.
 """
 

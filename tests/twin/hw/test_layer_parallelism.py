@@ -127,6 +127,21 @@ def test_the_trace_shows_every_stage_and_micro_batch_on_its_own_chips() -> None:
     assert first[(1, 0)] < first[(0, 3)]  # stage 1 works on micro-batch 0 while stage 0 is still busy
 
 
+def test_the_summary_reports_each_stages_busy_time_and_the_bubble_it_leaves() -> None:
+    """A replay at tp 2, pp 4 (four micro-batches to a busy step): each stage's chips work while the others
+    finish the first and last micro-batches, so stage 0 idles 3 of every 7 slots of the replica's busy time,
+    less the last stage's LM heads (which the other stages do not wait for)."""
+    reqs = load_trace("azure-conv-2023", TraceOptions(limit=200, speedup=20, max_context=4096)).requests
+    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=4, serving=ServingConfig(fidelity="layer")).build()
+    pipe = replay(sim, reqs).summary["hardware"]["pools"]["both"]["pipeline"]
+    busy = pipe["stage_busy_s"]
+    assert busy[:3] == pytest.approx([busy[0]] * 3, rel=1e-9) and busy[3] > busy[0]
+    replica_busy = sum(r.stats.busy_s for r in sim.replicas)
+    idle = 1 - busy[0] / (replica_busy - (busy[3] - busy[0]))
+    assert idle == pytest.approx(3 / 7, rel=0.05)
+    assert pipe["idle_share"] == pytest.approx(idle, rel=0.05)  # what step fidelity's schedule reports
+
+
 # ---- expert parallelism and tensor parallelism across servers -------------------------------------
 
 def test_the_all_to_alls_of_an_moe_layer_show_on_the_links_with_their_bytes() -> None:
