@@ -86,8 +86,8 @@ def _shared_servers(cluster: ClusterSpec, serving: ServingConfig, p: int, d: int
     base = -(-(p * prefill.chips_per_replica) // step) * step  # decode replicas start on their own boundary
     need, have = base + d * cluster.chips_per_replica, cluster.servers * per
     if need > have:
-        raise InvalidSpec("pd", f"{p} prefill replicas at tp={tp}, pp={pp} and {d} decode replicas at "
-                                f"tp={cluster.tp}, pp={cluster.pp} need {need} chips; {cluster.servers} x "
+        raise InvalidSpec("pd", f"--pd {p}:{d} with prefill replicas at tp={tp}, pp={pp} and decode replicas at "
+                                f"tp={cluster.tp}, pp={cluster.pp} needs {need} chips; {cluster.servers} x "
                                 f"{cluster.server.name} have {have} (add --servers)")
     return [Pool("prefill", prefill, p), Pool("decode", cluster, d, chip_base=base)]
 

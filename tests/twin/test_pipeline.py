@@ -192,7 +192,7 @@ def test_a_prefill_pipeline_on_the_runs_servers_hands_over_between_its_stages() 
 def test_pool_layouts_that_do_not_fit_the_servers_are_refused_in_one_line() -> None:
     """Two prefill replicas of 4 chips and a decode replica of 4 need 12 chips: one 8-LPU server is short, two
     are enough (the decode replica starts the second)."""
-    with pytest.raises(InvalidSpec, match=r"need 12 chips; 1 x lpu-8x-4nm have 8 \(add --servers\)") as err:
+    with pytest.raises(InvalidSpec, match=r"needs 12 chips; 1 x lpu-8x-4nm have 8 \(add --servers\)") as err:
         _shared("2:1", 4, prefill_tp=4, prefill_pp=1)
     assert "\n" not in str(err.value)
     sim = _shared("2:1", 4, servers=2, prefill_tp=4, prefill_pp=1)

@@ -5,6 +5,7 @@ YAML read as plain YAML and from the schedule's arithmetic, not from the pipelin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from twin import trace_events
 from twin.catalog import load_model, load_server
 from twin.config import ClusterSpec, ServingConfig
+from twin.errors import CapacityExceeded
 from twin.hw.cluster import Server, layer_backend
 from twin.quant.schemes import QuantPolicy
 from twin.replay import RunSpec, replay
@@ -142,6 +144,16 @@ def test_the_summary_reports_each_stages_busy_time_and_the_bubble_it_leaves() ->
     assert pipe["idle_share"] == pytest.approx(idle, rel=0.05)  # what step fidelity's schedule reports
 
 
+def test_a_model_that_does_not_fit_one_stage_fits_with_the_suggested_pp_in_layer_fidelity() -> None:
+    layer = ServingConfig(fidelity="layer")
+    with pytest.raises(CapacityExceeded) as err:
+        RunSpec("lpu-8x-4nm", "opt-66b", tp=1, serving=layer).build()
+    suggested = re.search(r"--pp (\d+)", str(err.value))
+    assert suggested, str(err.value)
+    sim = RunSpec("lpu-8x-4nm", "opt-66b", tp=1, pp=int(suggested.group(1)), serving=layer).build()
+    assert len(sim.replicas[0].backend.stages) == int(suggested.group(1))
+
+
 # ---- expert parallelism and tensor parallelism across servers -------------------------------------
 
 def test_the_all_to_alls_of_an_moe_layer_show_on_the_links_with_their_bytes() -> None:
@@ -181,12 +193,16 @@ AGREEMENT = {
     "pp-over-servers": ("lpu-8x-4nm", "llama2-70b", dict(servers=2, tp=8, pp=2)),
     "tp-over-servers": ("lpu-8x-4nm", "llama2-70b", dict(servers=2, tp=16)),
     "ep": ("dgx-h100", "mixtral-8x7b", dict(tp=8, ep=8)),
+    "pools-of-their-own-layouts": ("lpu-8x-4nm", "llama2-7b", dict(tp=4, pd="2:1", prefill_tp=2)),
 }
+SERVING = ("pd", "prefill_tp")
 
 
 def _summary(server: str, model: str, layout: dict, fidelity: str) -> dict:
     reqs = load_trace("azure-conv-2023", TraceOptions(limit=40, speedup=10, max_context=4096)).requests
-    sim = RunSpec(server, model, replicas=None, serving=ServingConfig(fidelity=fidelity), **layout).build()
+    serving = ServingConfig(fidelity=fidelity, **{k: v for k, v in layout.items() if k in SERVING})
+    layout = {k: v for k, v in layout.items() if k not in SERVING}
+    sim = RunSpec(server, model, replicas=None, serving=serving, **layout).build()
     result = replay(sim, reqs)
     assert result.status == "complete", result.error
     return result.summary
