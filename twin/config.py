@@ -641,7 +641,7 @@ class ServingConfig:
     max_context: int | None = None  # longest request (input + output tokens); None: the model's context
     on_long_request: str = "reject"  # reject | clamp (output first, then input), both counted
     micro_batches: int | None = None  # a pipeline's micro-batches per step (None: one per stage)
-    prefill_tp: int | None = None  # the prefill pool's tp on --prefill-server (None: all its chips)
+    prefill_tp: int | None = None  # the prefill pool's tp (None: all of prefill_server's chips, or tp)
     prefill_pp: int | None = None  # and its pipeline stages (None: 1)
     prefill_ep: int | None = None  # and its expert parallelism (None: 1)
     expert_placement: str = "round-robin"  # round-robin | by-popularity: which chip holds which expert (ep > 1)

@@ -3,8 +3,10 @@
 A pool is a `ClusterSpec` cut into replicas: replica i of a pool sits on server
 i // (chips per server / tp) of that pool's servers. Colocated: every replica of the
 cluster serves whole requests. Disaggregated (`pd` P:D): on the same server type the first
-P replicas prefill and the next D decode; with `prefill_server` the P prefill replicas are
-whole servers of that type (tp = its chips), beside the decode cluster.
+P replicas prefill and the next D decode, in one layout or (`prefill_tp`, `prefill_pp`,
+`prefill_ep`) the prefill pool in its own, on the first chips, and the decode pool after it;
+with `prefill_server` the P prefill replicas are servers of that type (default: tp = its
+chips), beside the decode cluster.
 """
 
 from __future__ import annotations
@@ -26,30 +28,34 @@ class Pool:
     count: int
     first: int = 0
     servers_key: str = "main"  # pools sharing a key share servers (and ESL)
+    chip_base: int = 0  # where replica 0 of the layout starts, counting the chips of the pool's servers in turn
+
+    def chip(self, i: int) -> int:
+        """The first chip of the pool's i-th replica, counting the chips of the pool's servers in turn."""
+        return self.chip_base + (self.first + i) * self.cluster.chips_per_replica
 
     def server_of(self, i: int) -> int:
         """Server index (within this pool's servers) of the pool's i-th replica (its first, if it spans)."""
-        per = self.cluster.replicas_per_server
-        return (self.first + i) // per if per else (self.first + i) * self.cluster.servers_per_replica
+        return self.chip(i) // self.cluster.server.chips
 
     def first_chip(self, i: int) -> int:
-        per = self.cluster.replicas_per_server
-        return ((self.first + i) % per) * self.cluster.chips_per_replica if per else 0
+        return self.chip(i) % self.cluster.server.chips
+
+    @property
+    def chips(self) -> tuple[int, int]:
+        """[first, end) of the chips the pool's replicas hold, counted as in `chip`."""
+        return self.chip(0), self.chip(self.count)
 
 
 def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSpec | None = None) -> list[Pool]:
     """The pools of a deployment; `prefill_server` is the server serving.prefill_server names, resolved at the
     edge (twin.replay.RunSpec.build): the core never looks a name up."""
-    if serving.fidelity == "layer" and max(cluster.ep, serving.prefill_ep or 1) > 1:
-        raise InvalidSpec("fidelity", "expert parallelism (ep > 1) runs in step fidelity; layer fidelity walks the "
-                                      "all-gathers of a tensor-parallel group, not all-to-alls")
     if serving.pd is None:
         return [Pool("both", cluster, cluster.n_replicas)]
     p, d = parse_pd(serving.pd)
     if serving.prefill_server is None:
         if serving.prefill_tp or serving.prefill_pp or serving.prefill_ep:
-            raise InvalidSpec("prefill_tp", "a prefill pool of its own layout needs --prefill-server: pools on the "
-                                            "same servers share one layout")
+            return _shared_servers(cluster, serving, p, d)
         if p + d > cluster.max_replicas:
             raise InvalidSpec("pd", f"{p}+{d} replicas need {(p + d) * cluster.chips_per_replica} chips at "
                                     f"tp={cluster.tp}, pp={cluster.pp}; "
@@ -70,6 +76,29 @@ def pools(cluster: ClusterSpec, serving: ServingConfig, prefill_server: ServerSp
     return [Pool("prefill", prefill, p, servers_key="prefill"), Pool("decode", cluster, d)]
 
 
+def _shared_servers(cluster: ClusterSpec, serving: ServingConfig, p: int, d: int) -> list[Pool]:
+    """The prefill pool in a layout of its own on the run's servers: its replicas on the first chips, the
+    decode replicas after them (from a chip where their own layout can start), all on `cluster.servers`."""
+    tp, pp = serving.prefill_tp or cluster.tp, serving.prefill_pp or cluster.pp
+    ep = serving.prefill_ep or (cluster.ep if tp == cluster.tp else 1)
+    prefill = ClusterSpec(cluster.server, servers=cluster.servers, tp=tp, pp=pp, ep=ep)
+    per, step = cluster.server.chips, min(cluster.chips_per_replica, cluster.server.chips)
+    base = -(-(p * prefill.chips_per_replica) // step) * step  # decode replicas start on their own boundary
+    need, have = base + d * cluster.chips_per_replica, cluster.servers * per
+    if need > have:
+        raise InvalidSpec("pd", f"--pd {p}:{d} with prefill replicas at tp={tp}, pp={pp} and decode replicas at "
+                                f"tp={cluster.tp}, pp={cluster.pp} needs {need} chips; {cluster.servers} x "
+                                f"{cluster.server.name} have {have} (add --servers)")
+    return [Pool("prefill", prefill, p), Pool("decode", cluster, d, chip_base=base)]
+
+
+def server_layout(group: list[Pool]) -> list[tuple[ClusterSpec, int, int]] | None:
+    """How the servers that `group`'s pools share are wired: (layout, first chip, end chip) per pool, counting
+    the chips of those servers in turn; None when the pools share one layout (the servers' whole)."""
+    if all(pool.cluster == group[0].cluster for pool in group):
+        return None
+    return [(pool.cluster, *pool.chips) for pool in group]
+
+
 def servers_needed(pool: Pool) -> int:
-    per = pool.cluster.replicas_per_server
-    return math.ceil((pool.first + pool.count) / per) if per else (pool.first + pool.count) * pool.cluster.servers_per_replica
+    return math.ceil(pool.chip(pool.count) / pool.cluster.server.chips)

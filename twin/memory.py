@@ -130,8 +130,8 @@ MAX_PP_SUGGESTED = 64  # stages the "what would fit" search tries
 def _smallest_pp(cluster: ClusterSpec, model: ModelSpec, policy: QuantPolicy, serving: ServingConfig,
                  draft: ModelSpec | None) -> str | None:
     """The fewest pipeline stages of this tp that fit (with the servers they need), as options to pass."""
-    if serving.fidelity == "layer" or serving.speculative:
-        return None  # a pipeline runs in step fidelity, without speculation
+    if serving.speculative:
+        return None  # a pipeline runs without speculation
     per = cluster.server.chips
     for pp in range(cluster.pp + 1, min(model.layers, MAX_PP_SUGGESTED) + 1):
         chips = cluster.tp * pp

@@ -104,8 +104,12 @@ def _pipeline(pool: DeployedPool) -> dict:
     server = pool.cluster.server
     kinds = ["network" if latency == getattr(server.network, "latency_s", None) and bw == server.network.bytes_per_s
              else interconnect_name(pool.cluster) for latency, bw in cost.stage_links]
-    return {"stages": pool.cluster.pp, "layers_per_stage": cost.stage_layers, "micro_batches": cost.micro_batches,
-            "stage_links": kinds, "idle_share": sum(s.pipeline_idle_s for s in stats) / busy if busy else 0.0}
+    out = {"stages": pool.cluster.pp, "layers_per_stage": cost.stage_layers, "micro_batches": cost.micro_batches,
+           "stage_links": kinds, "idle_share": sum(s.pipeline_idle_s for s in stats) / busy if busy else 0.0}
+    walked = [getattr(r.backend, "stage_busy_s", None) for r in pool.replicas]  # layer fidelity's stages
+    if all(w is not None for w in walked):
+        out["stage_busy_s"] = [sum(stage) for stage in zip(*walked)]
+    return out
 
 
 def _experts(pool: DeployedPool) -> dict:

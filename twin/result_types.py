@@ -65,6 +65,7 @@ class Pipeline(TypedDict):
     micro_batches: int  # per step, at most
     stage_links: list[str]  # the link each stage boundary crosses (ESL ring, NVLink, network)
     idle_share: float  # of the busy time, what the schedule left each stage idle
+    stage_busy_s: NotRequired[list[float]]  # layer fidelity: each stage's chips at work (its replicas' sum), s
 
 
 class ExpertParallel(TypedDict):

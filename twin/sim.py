@@ -17,7 +17,7 @@ from twin.config import ClusterSpec, ModelSpec, ServerSpec, ServingConfig
 from twin import pool_result
 from twin.energy import dynamic_j
 from twin.errors import InvalidSpec, NotRunning, UnknownName
-from twin.hw.cluster import LayerBackend, Server
+from twin.hw.cluster import Server, layer_backend, replica_chips
 from twin.memory import MemoryPlan, plan_memory
 from twin.metrics import Recorder
 from twin.quant.schemes import QuantPolicy, kv_scheme
@@ -29,7 +29,7 @@ from twin.serving.kv_cache import KvCache
 from twin.serving.moe import MoeRouting
 from twin.serving.request import Request, TraceRequest
 from twin.serving.router import make_router
-from twin.deployment import Pool, pools, servers_needed
+from twin.deployment import Pool, pools, server_layout, servers_needed
 from twin.serving.features import KeyChains, features_for, pool_serving
 from twin.serving.pools import Disaggregation, server_links
 
@@ -54,14 +54,15 @@ class Simulation:
         self.env = simpy.Environment()
         self.recorder = Recorder()
         self.router = make_router(self.serving.router if self.serving.pd is None else self.serving.prefill_router)
-        self.servers = [Server(self.env, cluster, i) for i in range(cluster.servers)]
+        self._pools = pools(cluster, self.serving, prefill_server)
+        layout = server_layout([pool for pool in self._pools if pool.servers_key == "main"])
+        self.servers = [Server(self.env, cluster, i, layout) for i in range(cluster.servers)]
         self._servers = {"main": self.servers}
         self.replicas: list[Replica] = []
         self.rules, self.observers = tuple(rules), tuple(observers)
         self.keys = KeyChains()  # prefix-block keys of requests being routed, shared by the replicas' caches
         self.disaggregation = None if self.serving.pd is None else Disaggregation(
             self.env, self.serving.decode_router, self._kv_links())
-        self._pools = pools(cluster, self.serving, prefill_server)
         self.pools: list[pool_result.DeployedPool] = [self._add_pool(pool) for pool in self._pools]
         self.server_groups = [pool_result.ServerGroup(self._group_cluster(key), len(group),
                                                       tuple(p.role for p in self._pools if p.servers_key == key))
@@ -73,13 +74,6 @@ class Simulation:
         self._host_rates = (host.tokenize_s_per_token, host.pcie_bytes_per_s, host.pcie_latency_s)
         self.arrivals = Arrivals(self.env, self._ingest_s, self._route)
         self.context = ContextLimit(self.serving.max_context or model.max_context, self.serving.on_long_request)
-        for c in [pool.cluster for pool in self._pools]:
-            if c.pp > 1 and self.serving.fidelity == "layer":
-                raise InvalidSpec("fidelity", "pipeline parallelism (pp > 1) runs in step fidelity; layer fidelity "
-                                              "walks one tensor-parallel group per replica")
-            if c.tp > c.server.chips and self.serving.fidelity == "layer":
-                raise InvalidSpec("fidelity", "tensor parallelism across servers runs in step fidelity; layer "
-                                              "fidelity walks the ESL links of one server")
         if cluster.pp > 1 and self.serving.speculative:
             raise InvalidSpec("speculative", "speculative decoding is not modelled on a pipeline (pp > 1)")
 
@@ -111,19 +105,19 @@ class Simulation:
             features = features_for(pool.role, plan, serving, cost, self.draft_model, pool=self.disaggregation,
                                     keys=self.keys, rules=self.rules)
             features += [make() for make in self.observers]
-            rep = self._replica(pool, i, plan, servers[pool.server_of(i)], serving, cost, features)
+            rep = self._replica(pool, i, plan, servers, serving, cost, features)
             self.env.process(rep.run())
             self.replicas.append(rep)
         return pool_result.DeployedPool(pool.role, pool.cluster, plan, tuple(self.replicas[first:]),
                                         serving.block_tokens)
 
-    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, server: Server, serving: ServingConfig,
+    def _replica(self, pool: Pool, i: int, plan: MemoryPlan, servers: list[Server], serving: ServingConfig,
                  cost: CostModel, features: list) -> Replica:
         c, first = pool.cluster, pool.first_chip(i)
         kv = KvCache(plan.kv_blocks, serving.block_tokens, plan.kv_block_bytes)
-        chips = server.chips[first:first + c.chips_per_replica]  # a spanning replica: its first server's
+        chips = replica_chips(servers, pool.server_of(i), first, c.chips_per_replica)
         backend = (StepBackend(self.env, cost) if serving.fidelity == "step" else
-                   LayerBackend(self.env, cost, chips, server.host, first, shape_costs))
+                   layer_backend(self.env, cost, servers, pool.server_of(i), first, shape_costs))
         host_bytes = c.server.host.memory_gb * 1e9 * (c.servers_per_replica if not c.replicas_per_server else
                                                        1 / c.replicas_per_server)
         replica = Replica(self.env, len(self.replicas), cost, kv, serving, self.recorder, backend, host_bytes,

@@ -143,10 +143,10 @@ def test_each_chip_holds_its_share_of_the_experts() -> None:
     (lambda: RunSpec("dgx-h100", "llama2-7b", tp=8, ep=8).build(), "no experts"),
     (lambda: RunSpec("dgx-h100", "mixtral-8x7b", tp=8, ep=4).build(), "ep is 1 or tp"),
     (lambda: RunSpec("dgx-h100", "mixtral-8x7b", servers=2, tp=16, ep=16).build(), "does not divide"),
-    (lambda: RunSpec("dgx-h100", "mixtral-8x7b", tp=8, ep=8, serving=ServingConfig(fidelity="layer")).build(),
-     "step fidelity"),
-    (lambda: RunSpec("dgx-h100", "mixtral-8x7b", tp=4, serving=ServingConfig(pd="1:1", prefill_ep=4)).build(),
-     "needs --prefill-server"),
+    (lambda: RunSpec("dgx-h100", "mixtral-8x7b", tp=4, serving=ServingConfig(pd="1:1", prefill_ep=2)).build(),
+     "ep is 1 or tp"),
+    (lambda: RunSpec("dgx-h100", "mixtral-8x7b", tp=4, serving=ServingConfig(pd="2:1", prefill_ep=4)).build(),
+     "add --servers"),
     (lambda: ServingConfig(expert_placement="random"), "round-robin"),
 ])
 def test_unsupported_layouts_are_refused_in_one_line(build, match: str) -> None:

@@ -91,8 +91,6 @@ def test_a_model_that_does_not_fit_one_stage_fits_with_the_suggested_pp() -> Non
 
 
 def test_pipeline_limits_are_refused_in_one_line() -> None:
-    with pytest.raises(InvalidSpec, match="step fidelity"):
-        RunSpec("lpu-8x-4nm", "llama2-7b", tp=2, pp=2, serving=ServingConfig(fidelity="layer")).build()
     with pytest.raises(InvalidSpec, match="multiple"):
         RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, pp=3).build()
     with pytest.raises(InvalidSpec, match="add --servers"):
@@ -155,5 +153,48 @@ def test_the_prefill_pool_takes_its_own_tp_and_pp_on_its_server() -> None:
     assert layout(prefill_tp=4) == (4, 1, 2, 8, 8)
     assert layout() == (8, 1, 2, 16, 8)
     assert layout(prefill_tp=4, prefill_pp=2) == (4, 2, 2, 16, 8)
-    with pytest.raises(InvalidSpec, match="needs --prefill-server"):
-        RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, serving=ServingConfig(pd="1:1", prefill_tp=2)).build()
+
+
+
+def _shared(pd: str, tp: int, servers: int = 1, fidelity: str = "step", **prefill):
+    return RunSpec("lpu-8x-4nm", "llama2-7b", tp=tp, servers=servers,
+                   serving=ServingConfig(pd=pd, fidelity=fidelity, **prefill)).build()
+
+
+@pytest.mark.parametrize("fidelity", ["step", "layer"])
+def test_pools_on_the_runs_servers_take_their_own_layouts(fidelity: str) -> None:
+    """--pd 2:1 --tp 4 --prefill-tp 2 on one 8-LPU server: the two prefill replicas hold chips 0-1 and 2-3, each
+    pair joined by one ESL port (a line of two), the decode replica chips 4-7 (a line of four: three ports)."""
+    sim = _shared("2:1", 4, fidelity=fidelity, prefill_tp=2)
+    (server,) = sim.servers
+    assert [(p.role, p.cluster.tp, len(p.replicas)) for p in sim.pools] == [("prefill", 2, 2), ("decode", 4, 1)]
+    assert [c.esl_out is not None for c in server.chips] == [True, False, True, False, True, True, True, False]
+    if fidelity == "layer":
+        assert [[c.name for c in r.backend.chips] for r in sim.replicas] == [
+            [f"server0/chip{i}" for i in chips] for chips in ((0, 1), (2, 3), (4, 5, 6, 7))]
+    reqs = load_trace("azure-conv-2023", TraceOptions(limit=30, speedup=10, max_context=4096)).requests
+    s = replay(sim, reqs).summary
+    assert s["requests"]["done"] == 30
+    assert (s["hardware"]["pools"]["prefill"]["tp"], s["hardware"]["pools"]["decode"]["tp"]) == (2, 4)
+
+
+def test_a_prefill_pipeline_on_the_runs_servers_hands_over_between_its_stages() -> None:
+    """--pd 1:1 --tp 2 --prefill-tp 2 --prefill-pp 2: the prefill replica's stages on chips 0-1 and 2-3, joined by
+    the port from chip 1 to chip 2; the decode replica on chips 4-5."""
+    sim = _shared("1:1", 2, fidelity="layer", prefill_tp=2, prefill_pp=2)
+    prefill, decode = sim.replicas
+    assert [[c.name for c in stage] for stage in prefill.backend.stages] == [
+        ["server0/chip0", "server0/chip1"], ["server0/chip2", "server0/chip3"]]
+    assert prefill.backend.links == [sim.servers[0].stage_links[1]]
+    assert [c.name for c in decode.backend.chips] == ["server0/chip4", "server0/chip5"]
+
+
+def test_pool_layouts_that_do_not_fit_the_servers_are_refused_in_one_line() -> None:
+    """Two prefill replicas of 4 chips and a decode replica of 4 need 12 chips: one 8-LPU server is short, two
+    are enough (the decode replica starts the second)."""
+    with pytest.raises(InvalidSpec, match=r"needs 12 chips; 1 x lpu-8x-4nm have 8 \(add --servers\)") as err:
+        _shared("2:1", 4, prefill_tp=4, prefill_pp=1)
+    assert "\n" not in str(err.value)
+    sim = _shared("2:1", 4, servers=2, prefill_tp=4, prefill_pp=1)
+    assert [(r.role, r.place) for r in sim.replicas] == [("prefill", ("main", 0)), ("prefill", ("main", 0)),
+                                                         ("decode", ("main", 1))]

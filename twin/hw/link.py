@@ -1,4 +1,5 @@
-"""One direction of an ESL link between two neighbouring chips: a resource held while sending.
+"""One direction of a link: ESL between two neighbouring chips, or a server's NICs to the host network; a
+resource held while sending.
 
 The sending chip walks its layers in closed form while nothing else uses the port
 (`twin.hw.walk`); anything else that sends tells that chip first (`owner.contend()`).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import simpy
 
-from twin.config import LinkSpec
+from twin.config import LinkSpec, NetworkSpec
 
 
 class EslLink:
@@ -44,3 +45,35 @@ class EslLink:
         return {"bandwidth_gbit_s": self.spec.bandwidth_gbit_s, "busy_s": self.busy_s,
                 "bytes_moved": self.bytes_moved, "in_use": self.port.count + int(sending),
                 "energy_j": self.bytes_moved * self.spec.pj_per_byte * 1e-12}
+
+    def carry(self, nbytes: float):
+        """Send `nbytes` from one chip to its neighbour (a pipeline stage's activations): the port is held while
+        they serialise, then they take the hop's latency to arrive."""
+        with self.port.request() as req:
+            yield req
+            yield self.env.timeout(nbytes / self.spec.bytes_per_s)
+        self.count(nbytes)
+        yield self.env.timeout(self.spec.hop_latency_s)
+
+
+class NicLink:
+    """A server's NICs towards the host network (`network:` in its YAML), one direction: a resource held while
+    sending, then the one-way latency to the other server. Carries a pipeline's activations across servers."""
+
+    def __init__(self, env: simpy.Environment, spec: NetworkSpec, name: str):
+        self.env, self.spec, self.name = env, spec, name
+        self.port = simpy.Resource(env, capacity=1)
+        self.busy_s = 0.0
+        self.bytes_moved = 0.0
+
+    def carry(self, nbytes: float):
+        with self.port.request() as req:
+            yield req
+            yield self.env.timeout(nbytes / self.spec.bytes_per_s)
+        self.busy_s += nbytes / self.spec.bytes_per_s
+        self.bytes_moved += nbytes
+        yield self.env.timeout(self.spec.latency_s)
+
+    def state(self) -> dict[str, float]:
+        return {"bandwidth_gbit_s": self.spec.nics * self.spec.nic_gbit_s, "busy_s": self.busy_s,
+                "bytes_moved": self.bytes_moved, "in_use": float(self.port.count)}

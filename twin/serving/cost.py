@@ -476,6 +476,57 @@ class CostModel:
         return self.model.layers * self.layer(s).time_s + self.head_time(s) + self.server.host.step_overhead_s
 
 
+    # ---- what layer fidelity walks (twin.hw.pipeline, twin.trace_events) ---------------
+    def micro_shapes(self, s: StepShape) -> list[StepShape]:
+        """The micro-batches of a pipeline step as layer fidelity runs them: as many as `micro` makes, with the
+        sequences, prompt tokens and outputs shared out as evenly as whole ones go (step fidelity prices
+        every micro-batch as the largest), each attending its sequences' context; empty ones dropped."""
+        m, _ = self.micro(s)
+        if m == 1:
+            return [s]
+        out = []
+        for j in range(m):
+            seqs, prompt = _share(s.decode_seqs, m, j), _share(s.prefill_tokens, m, j)
+            ctx = s.decode_context * seqs / s.decode_seqs if s.decode_seqs else 0.0
+            pairs = s.prefill_pairs * prompt / s.prefill_tokens if s.prefill_tokens else 0.0
+            if seqs + prompt:
+                out.append(StepShape(seqs, ctx, prompt, pairs, _share(s.prefill_past, m, j),
+                                     _share(s.outputs, m, j)))
+        return out
+
+    def micro_head_s(self, s: StepShape) -> float:
+        """The LM head and sampler of one micro-batch, on the last stage."""
+        return self._head(s)
+
+    def activation_bytes(self, s: StepShape) -> float:
+        """What a pipeline stage hands the next for a (micro-)batch: each token's hidden vector in FP16."""
+        return s.tokens * self.model.hidden * FP16_BYTES
+
+    def collective_parts(self, tokens: int, exposed_s: float, moved: float) -> list[tuple[str, float, float]]:
+        """A layer's exposed collectives on one chip's link (`exposed_s`, `moved` from its LayerCost), named for
+        the trace: (name, seconds, bytes); under expert parallelism the dispatch and combine all-to-alls apart."""
+        gathers = "all-reduce" if self.row_parallel else "all-gather tails"
+        if self.ep == 1 or tokens == 0:
+            return [(gathers, exposed_s, moved)]
+        a2a_s, a2a_bytes = self.all_to_all(tokens)
+        return [(gathers, exposed_s - 2 * a2a_s, moved - 2 * a2a_bytes), ("dispatch all-to-all", a2a_s, a2a_bytes),
+                ("combine all-to-all", a2a_s, a2a_bytes)]
+
+    def network_bytes(self, tokens: int) -> float:
+        """Bytes each server of a tensor-parallel group spanning servers receives through its NICs in one layer:
+        (S - 1) / S of every collective's output (as `_across_servers` prices them); zero inside one server."""
+        if self.spans == 1 or tokens == 0:
+            return 0.0
+        data, routed = tokens * self.model.hidden * FP16_BYTES, tokens * self.model.experts_top_k * \
+            self.model.hidden * FP16_BYTES
+        if self.ep > 1:
+            outputs = [data] * 2 if self.row_parallel else [tokens * w * FP16_BYTES for w, *_ in self.gathers[:2]]
+            outputs += ([] if self.row_parallel else [data]) + [routed / self.spans] * 2
+        else:
+            outputs = [data] * 4 if self.row_parallel else [tokens * w * FP16_BYTES for w, *_ in self.gathers]
+        return sum(outputs) * (self.spans - 1) / self.spans
+
+
 def check_ep(model: ModelSpec, tp: int, ep: int) -> int:
     """`ep`, if the model's experts can spread over it: the chips of a tensor-parallel group, whole experts
     on each (attention stays tensor-parallel over the same chips). Refused in one line otherwise."""
@@ -493,6 +544,11 @@ def check_ep(model: ModelSpec, tp: int, ep: int) -> int:
         raise InvalidSpec("ep", f"{model.name} has dense layers or shared experts beside its routed ones: expert "
                                 "parallelism is modelled for models whose every layer routes alike")
     return ep
+
+
+def _share(total: int, parts: int, j: int) -> int:
+    """Part j of `total` whole things shared out over `parts` as evenly as they go (the first ones one more)."""
+    return total // parts + (j < total % parts)
 
 
 def _all_to_all_load(chips: int, closed: bool) -> float:

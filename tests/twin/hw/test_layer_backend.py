@@ -18,8 +18,8 @@ SNAPSHOTS_S = (1.0, 2.345, 4.5)
 FOREIGN = dict(at_s=2.0, nbytes=3e8, hold_s=0.004, channels=4)  # e.g. a swap on 4 of chip3's 64 channels
 
 
-def _run(foreign: bool = False):
-    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=4, serving=ServingConfig(fidelity="layer")).build()
+def _run(foreign: bool = False, pp: int = 1):
+    sim = RunSpec("lpu-8x-4nm", "llama2-7b", tp=4 // pp, pp=pp, serving=ServingConfig(fidelity="layer")).build()
     recorder = trace_events.attach(sim)
     if foreign:
         sim.env.process(_swap(sim))
@@ -45,11 +45,12 @@ def _states(sim) -> dict[str, dict]:
     return states
 
 
+@pytest.mark.parametrize("pp", [1, 2], ids=["tp4", "tp2-pp2"])
 @pytest.mark.parametrize("foreign", [False, True], ids=["uncontended", "contended"])
-def test_closed_form_walks_report_what_events_report(monkeypatch, foreign):
-    _, _, fast, fast_summary = _run(foreign)
+def test_closed_form_walks_report_what_events_report(monkeypatch, foreign, pp):
+    _, _, fast, fast_summary = _run(foreign, pp)
     monkeypatch.setattr(Chip, "_idle", lambda self: False)  # every walk as events, the reference
-    _, _, slow, slow_summary = _run(foreign)
+    _, _, slow, slow_summary = _run(foreign, pp)
     assert_close(fast, slow)
     assert_close(fast_summary, slow_summary)
 
