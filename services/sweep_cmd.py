@@ -81,11 +81,14 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, h
     """The sweep in local workers; `how`: (find_max_rate, target, store_records)."""
     from services.runner import stored_policy
     from services.store import open_store
+    from services.store.lite import open_lite
+    from services.store.rows import process_owner
     find_max_rate, target, store_records = how
     trace = checked_trace(base, trace_name, opts)  # as twin replay and the controller load it
     requests = list(trace.requests)
     rows: list[dict] = []
-    with open_store(obj.db) as store:
+    # A SQLite file through the stdlib's sqlite3 (no SQLAlchemy to import), else the full store.
+    with open_lite(obj.db, process_owner("twin sweep")) or open_store(obj.db) as store:
         parent = store.create_run(kind="sweep", trace=trace.name, policy=stored_policy(base),
                                   spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
                                         "find_max_rate": find_max_rate, "target": target,
