@@ -2,7 +2,7 @@
 
     python bench/bench_trace.py [--rows 1000000] [--runs 3]
 
-Writes a CSV of --rows requests like Azure's 2024 week (UTC offsets, fractions of 0-7 digits) in a
+Writes a CSV of --rows requests like Azure's 2024 week (in time order, UTC offsets, fractions of 0-7 digits) in a
 temporary folder, then loads it with `twin.traces.load_trace` as a replay does, each run a fresh process:
 once with the columnar reader switched off (its size threshold raised past the file) and once as shipped.
 Prints wall seconds and peak RSS, median (min-max), and checks the two give the same requests.
@@ -31,13 +31,14 @@ print(len(trace.requests), digest.hexdigest()[:16])
 
 
 def write(path: str, rows: int) -> None:
-    rng, second = random.Random(1), 1715299200
+    """Rows in time order, as Azure's are, about 3 a second; fractions of 0, 3, 6 or 7 digits."""
+    rng, t = random.Random(1), 1715299200.0
     with open(path, "w") as f:
         f.write("TIMESTAMP,ContextTokens,GeneratedTokens\n")
         for _ in range(rows):
-            second += rng.random() < 0.3
-            digits = rng.choice([0, 3, 6, 7])
-            fraction = "." + str(rng.randrange(10 ** digits)).zfill(digits) if digits else ""
+            t += rng.expovariate(3.0)
+            second, digits = int(t), rng.choice([0, 3, 6, 7])
+            fraction = "." + f"{t - second:.9f}"[2:2 + digits] if digits else ""
             stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
             f.write(f"{stamp}{fraction}+00:00,{rng.randint(1, 8000)},{rng.randint(1, 1000)}\n")
 
