@@ -7,20 +7,25 @@ requests/s is about 70 % load. Prints, per size, the median and min-max over the
 wall seconds, simulated output tokens per wall second, peak RSS (MiB) and start-up
 seconds (process start until the first request can be submitted: imports, catalogue,
 twin built). The core's CPU seconds are printed too: a machine shared with other work
-inflates wall time more than CPU time. Run on demand:
+inflates wall time more than CPU time.
 
-    python bench/bench_scale.py [--sizes 10000,100000,1000000] [--runs 5] [--runs-1m 1]
+With --stored, each run is instead the `twin replay` command a user runs, every record stored in
+a fresh SQLite file (the store writer process on the other core): wall seconds, CPU of the main
+process and of the writer, peak RSS of each, and the records stored. Run on demand:
+
+    python bench/bench_scale.py [--sizes 10000,100000,1000000] [--runs 5] [--runs-1m 1] [--stored]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 
-from figures import core_build, cpu_s, spread
+from figures import core_build, cpu_s, run_child, spread
 
 SOURCE = "synthetic:poisson?rate=1.2&n={n}&input=128..2048&output=64..512&seed=1"
 
@@ -60,6 +65,45 @@ def one_run(n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# `twin replay` as run from a shell, writing at exit its own CPU and peak RSS and its children's (the writer).
+STORED = """
+import atexit, json, resource, runpy, sys
+def split(path=sys.argv.pop(1)):
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    open(path, "w").write(json.dumps({"main_cpu_s": me.ru_utime + me.ru_stime, "main_rss_mib": me.ru_maxrss / 1024,
+                                      "writer_cpu_s": kids.ru_utime + kids.ru_stime,
+                                      "writer_rss_mib": kids.ru_maxrss / 1024}))
+atexit.register(split)
+runpy.run_module("services.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def stored_run(n: int) -> dict:
+    """One `twin replay SOURCE --server lpu-8x-4nm --model llama2-7b` into a fresh SQLite file."""
+    import sqlite3
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        split = f"{tmp}/split.json"
+        argv = [sys.executable, "-c", STORED, split, "--db", f"sqlite:///{tmp}/twin.db", "replay", SOURCE.format(n=n),
+                "--server", "lpu-8x-4nm", "--model", "llama2-7b", "--tp", "8", "--no-progress", "--json"]
+        wall, cpu, rss, out = run_child(argv, tmp)
+        with open(split) as f:
+            figures = json.load(f)
+        with sqlite3.connect(f"{tmp}/twin.db") as db:
+            stored = db.execute("SELECT count(*) FROM request_records").fetchone()[0]
+    status = json.loads(out)["status"]
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mib": rss, "stored": stored, "status": status, **figures}
+
+
+def report_stored(n: int, runs: list[dict]) -> None:
+    def fig(key, fmt="{:.2f}"):
+        return spread((r[key] for r in runs), fmt)
+    print(f"{n:>9,} requests stored, {len(runs)} run(s), status {runs[0]['status']}, {core_build()} core, "
+          f"{runs[0]['stored']:,} records in SQLite: wall {fig('wall_s')} s, CPU main {fig('main_cpu_s')} s + "
+          f"writer {fig('writer_cpu_s')} s, peak RSS main {fig('main_rss_mib', '{:.0f}')} MiB, writer "
+          f"{fig('writer_rss_mib', '{:.0f}')} MiB; load average {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def report(n: int, runs: list[dict]) -> None:
     def fig(key, fmt, f=lambda r, k: r[k]):
         return spread((f(r, key) for r in runs), fmt)
@@ -76,6 +120,7 @@ if __name__ == "__main__":
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--runs-1m", type=int, default=1, help="runs for sizes of 1,000,000 and more")
+    ap.add_argument("--stored", action="store_true", help="through `twin replay`, every record stored in SQLite")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--t0", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -83,4 +128,8 @@ if __name__ == "__main__":
         child(args.child, args.t0)
     else:
         for size in (int(x) for x in args.sizes.split(",")):
-            report(size, [one_run(size) for _ in range(args.runs if size < 1_000_000 else args.runs_1m)])
+            runs = args.runs if size < 1_000_000 else args.runs_1m
+            if args.stored:
+                report_stored(size, [stored_run(size) for _ in range(runs)])
+            else:
+                report(size, [one_run(size) for _ in range(runs)])

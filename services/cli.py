@@ -39,13 +39,28 @@ class Ctx:
 
 
 # Commands whose modules (gRPC services, the stack, quantization tools) load only when used,
-# so that `twin replay` and `twin runs` start without them.
-LAZY_COMMANDS = {"serve": "services.common.serve_cmd:serve", "up": "services.up:up",
-                 "quant": "services.quant_cmd:quant", "catalog": "services.catalog_cmd:catalog",
-                 "sweep": "services.sweep_cmd:sweep", "search": "services.search_cmd:search",
-                 "runs": "services.runs_cmd:runs", "report": "services.report:report",
-                 "validate": "services.calibrate_cmd:validate",
-                 "calibrate": "services.calibrate_cmd:calibrate"}
+# so that `twin replay` and `twin runs` start without them. Each with the first line of its help,
+# which `twin --help` lists without importing the command (tests hold it equal to the command's).
+LAZY_COMMANDS = {
+    "serve": ("services.common.serve_cmd:serve",
+              "Run one of the twin's gRPC services (health, reflection, auth via TWIN_AUTH_TOKEN, TLS)."),
+    "up": ("services.up:up", "Start controller, metrics and cluster replicas as local processes, until Ctrl-C."),
+    "quant": ("services.quant_cmd:quant", "KV-cache quantization: offline profiling, effective bits and error."),
+    "catalog": ("services.catalog_cmd:catalog", "List, show, validate or import catalogue entries (package, "
+                "--catalog folders, TWIN_CATALOG_PATH)."),
+    "sweep": ("services.sweep_cmd:sweep",
+              "Run TRACE at every point of a sweep and compare them (goodput, latency, J/token, mm²)."),
+    "search": ("services.search_cmd:search",
+               "Search the design space of TRACE's twin for the best designs (Optuna, shared through --db)."),
+    "runs": ("services.runs_cmd:runs",
+             "Stored runs: list, show, compare, export, delete, watch, cancel (ids: full or a unique prefix)."),
+    "report": ("services.report:report", "Write an HTML report with plots of one or more runs (ids: full or "
+               "unique prefixes), overlaid."),
+    "validate": ("services.calibrate_cmd:validate",
+                 "Replay each MEASURED run (its arrivals and lengths) and print measured against predicted."),
+    "calibrate": ("services.calibrate_cmd:calibrate",
+                  "Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR."),
+}
 
 
 class TwinGroup(click.Group):
@@ -56,9 +71,25 @@ class TwinGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS and name not in self.commands:
-            module, attr = LAZY_COMMANDS[name].split(":")
+            module, attr = LAZY_COMMANDS[name][0].split(":")
             self.add_command(getattr(importlib.import_module(module), attr), name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click lists commands, but a command not loaded yet by its help line here, unimported."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][1])  # click's own shortening
+                rows.append((name, stand_in.get_short_help_str(limit)))
+            else:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:

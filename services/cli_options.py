@@ -173,11 +173,13 @@ def checked_trace(spec: RunSpec, source: str, opts: dict) -> LoadedTrace:
 
     from services.limits import RunLimits
     from twin.traces import load_trace
+    from twin.traces.loader import streamed_trace
     limits = RunLimits.from_env()
     limits.check_spec(spec)
     limits.check_source(source)
     # No clamping at load: the twin rejects (or clamps) over-long requests itself, and counts them.
-    trace = load_trace(source, trace_options_from(opts))
+    options = trace_options_from(opts)
+    trace = streamed_trace(source, options) or load_trace(source, options)
     limits.check_trace(trace)
     warn = Console(stderr=True)
     if trace.bad_rows:

@@ -11,10 +11,6 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TextIO
 
-from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
-
 Update = Callable[[int, int, float], None]  # (finished, total, simulated seconds)
 # Redraws of the bar per second. Each redraw renders every column in Python, on a thread that takes
 # the GIL from the simulation: rich's default of 10 cost a 3-second replay 0.3 s; 2 still moves.
@@ -60,6 +56,9 @@ def replay_progress(label: str, total: int | None, disable: bool = False,
         yield update
         lines(*last, force=True)
         return
+    from rich.console import Console  # here: only a terminal draws the bar (rich.progress takes 15 ms to import)
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
     bar = Progress(TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("sim {task.fields[sim]:,.0f} s"), TimeElapsedColumn(), TextColumn("ETA"),
                    TimeRemainingColumn(), console=Console(file=stream), transient=True,

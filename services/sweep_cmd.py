@@ -40,10 +40,13 @@ MAX_LOCAL_POINTS = 256  # points one local sweep may have; split bigger studies 
 @click.option("--find-max-rate", is_flag=True,
               help="Bisect each point's arrival rate for the highest with SLO attainment >= --target (goodput).")
 @click.option("--target", default=0.9, show_default=True, help="SLO attainment --find-max-rate must keep.")
+@click.option("--store-records", is_flag=True,
+              help="Also store every request record of every point (its summary and series always are); "
+                   "a sweep through --controller always stores them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep's rows as JSON.")
 @click.pass_obj
 def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rate: bool, target: float,
-          as_json: bool, **opts) -> None:
+          store_records: bool, as_json: bool, **opts) -> None:
     """Run TRACE at every point of a sweep and compare them (goodput, latency, J/token, mm²)."""
     axes = [parse_set(s) for s in sets]
     if find_max_rate and opts["slo_ttft"] is None and opts["slo_tpot"] is None:
@@ -56,8 +59,8 @@ def sweep(obj, trace: str, sets: tuple[str, ...], jobs: int | None, find_max_rat
         sys.exit(remote_sweep(obj.console, obj.controller, base, trace, opts, axes, find_max_rate, target, as_json))
     points = sweep_points(base, axes, MAX_LOCAL_POINTS, check=RunLimits.from_env().check_spec)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    status, rows, summary, parent, code = _local_sweep(obj, base, trace, opts, axes, points, jobs, find_max_rate,
-                                                       target, as_json)
+    status, rows, summary, parent, code = _local_sweep(obj, base, trace, opts, axes, points, jobs,
+                                                       (find_max_rate, target, store_records), as_json)
     print_table(obj.console, summary, as_json)
     if not as_json:
         obj.console.print(f"sweep [bold]{parent}[/] ({status}): {len(rows)} points stored in "
@@ -74,18 +77,24 @@ def _with_axis_definitions(base, axes, catalog):
     return dataclasses.replace(base, definitions=catalog.definitions_for(*refs) or None)
 
 
-def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, find_max_rate, target, quiet):
+def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, how: tuple[bool, float, bool], quiet):
+    """The sweep in local workers; `how`: (find_max_rate, target, store_records)."""
     from services.runner import stored_policy
     from services.store import open_store
+    from services.store.lite import open_lite
+    from services.store.rows import process_owner
+    find_max_rate, target, store_records = how
     trace = checked_trace(base, trace_name, opts)  # as twin replay and the controller load it
     requests = list(trace.requests)
     rows: list[dict] = []
-    with open_store(obj.db) as store:
+    # A SQLite file through the stdlib's sqlite3 (no SQLAlchemy to import), else the full store.
+    with open_lite(obj.db, process_owner("twin sweep")) or open_store(obj.db) as store:
         parent = store.create_run(kind="sweep", trace=trace.name, policy=stored_policy(base),
                                   spec={"base": base.to_dict(), "axes": [[f, list(v)] for f, v in axes],
-                                        "find_max_rate": find_max_rate, "target": target})
+                                        "find_max_rate": find_max_rate, "target": target,
+                                        "store_records": store_records})
         log = None if quiet else Console(stderr=True)
-        code = _run_points(store, trace, points, requests, jobs, find_max_rate, target, rows, log)
+        code = _run_points(store, trace, points, requests, jobs, how, rows, log)
         status = "complete" if code is None else "interrupted"
         missed = sum(r["status"] not in ("complete", "n/a") for r in rows)
         status = "failed" if status == "complete" and missed else status
@@ -96,7 +105,7 @@ def _local_sweep(obj, base, trace_name, opts, axes, points: list[Point], jobs, f
     return status, rows, summary, parent, code
 
 
-def _run_points(store, trace, points, requests, jobs, find_max_rate, target, rows, console) -> int | None:
+def _run_points(store, trace, points, requests, jobs, how: tuple[bool, float, bool], rows, console) -> int | None:
     """Run the points, storing each as it finishes; the exit code of a stop signal, else None."""
     from services.signals import StopSignals
     from services.sweep_worker import run_points
@@ -105,7 +114,7 @@ def _run_points(store, trace, points, requests, jobs, find_max_rate, target, row
             rows.append({"values": point.values, "status": "failed" if point.applies else "n/a",
                          "error": point.error, "run_id": None})
     runnable = [p for p in points if not p.error]
-    tasks = [(p.spec.to_dict(), requests, find_max_rate, target) for p in runnable]
+    tasks = [(p.spec.to_dict(), requests, *how) for p in runnable]
 
     def stored(index: int, out: dict) -> None:
         with signals.deferred():  # a point is stored whole, or not at all

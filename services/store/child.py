@@ -12,6 +12,7 @@ import signal
 import sys
 
 from services.common.messages import one_line
+from services.store.lite import open_lite, sqlite_file
 from services.store.writer import STOP_SIGNALS
 from twin.metrics import RequestRecord, SeriesSample
 
@@ -26,9 +27,9 @@ def main(requests, replies, parent_ends: tuple, url: str | None, owner: str, par
     for end in parent_ends:  # else this process would keep its own request pipe open: no end-of-file
         end.close()
     try:
-        from services.store import repo  # the slow part (SQLAlchemy), while the parent reads the trace
-        _load_dialect(url)
-        store = _open(requests, replies, repo, url, owner)
+        if sqlite_file(url) is None:  # SQLAlchemy's imports are the slow part: while the parent reads the trace
+            _load_dialect(url)
+        store = _open(requests, replies, url, owner)
         if store is not None:
             with store:
                 Keeper(store, replies, parent_pid).serve(requests)
@@ -48,15 +49,21 @@ def _load_dialect(url: str | None) -> None:
         pass
 
 
-def _open(requests, replies, repo, url: str | None, owner: str):
+def _open(requests, replies, url: str | None, owner: str):
     """The store, opened when the parent asks (only once its trace is read: a bad trace leaves no
-    new database file), its label sent as the reply; None if the parent left or opening failed."""
+    new database file), its label sent as the reply; None if the parent left or opening failed.
+    A SQLite file the stdlib can keep gets a LiteStore (lite.py), anything else `repo.Store`."""
     try:
         if requests.recv()[0] != "open":
             return None
     except (EOFError, OSError):
         return None
     try:
+        store = open_lite(url, owner)
+        if store is not None:
+            replies.send(("ok", store.label))
+            return store
+        from services.store import repo
         store = repo.open_store(url, owner=owner)
     except Exception as exc:  # noqa: BLE001 - one line to the user, as the in-process store gave
         replies.send(("error", one_line(exc)))

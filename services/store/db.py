@@ -15,11 +15,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from services.store.lite import MIGRATIONS_DIR, head_revision  # noqa: F401 - stdlib only: the writer's too
 from twin.errors import TwinError
 
 URL_ENV = "TWIN_DATABASE_URL"
 DEFAULT_URL = "sqlite:///twin.db"
-MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 PG_CONNECT_TIMEOUT_S = 10
 # Any fixed key works: it only serialises concurrent upgrades of one PostgreSQL database.
 _PG_MIGRATION_LOCK_KEY = 0x7477696E
@@ -116,12 +116,6 @@ def alembic_config():
     # ConfigParser interpolates '%', which may occur in an install path.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     return config
-
-
-def head_revision() -> str:
-    """The newest migration's revision: revisions are numbered like their files (0002_run_lease.py
-    is revision "0002"; a test holds this equal to Alembic's own answer)."""
-    return sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))[-1].split("_")[0]
 
 
 def _schema_is_current(engine: Engine) -> bool:

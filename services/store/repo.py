@@ -8,7 +8,6 @@ interruption helpers, in exactly one final status.
 
 from __future__ import annotations
 
-import os
 import uuid
 from contextlib import contextmanager
 from dataclasses import fields
@@ -21,29 +20,14 @@ from sqlalchemy.orm import Session
 from services.store import convert
 from services.store.db import StoreUnavailable, create_store_engine, is_unreachable, migrate, resolve_url
 from services.store.models import ComponentModel, RequestModel, RunModel, SeriesModel
-from services.store.rows import RunInfo, RunKind, RunRow, RunStatus, process_owner
+from services.store.rows import (DEFAULT_LEASE_S, LEASE_ENV, RunInfo, RunKind, RunRow, RunStatus,  # noqa: F401
+                                 lease_seconds, process_owner)
 from services.store.stored import stored_summary
 from twin.errors import InvalidSpec, NotRunning, UnknownName, quote
 from twin.metrics import RequestRecord, SeriesSample
 
 _REQUEST_FIELDS = RequestRecord._fields
 _INFO_COLUMNS = tuple(getattr(RunModel, f.name) for f in fields(RunInfo))
-LEASE_ENV = "TWIN_RUN_LEASE_S"
-DEFAULT_LEASE_S = 300.0  # a run whose batches stop for this long is taken to be dead
-
-
-def lease_seconds() -> float:
-    """$TWIN_RUN_LEASE_S, else DEFAULT_LEASE_S."""
-    text = os.environ.get(LEASE_ENV)
-    try:
-        value = float(text) if text else DEFAULT_LEASE_S
-    except ValueError:
-        raise InvalidSpec(LEASE_ENV, f"must be a number of seconds, got {text[:40]!r}") from None
-    if not value > 0:
-        raise InvalidSpec(LEASE_ENV, f"must be > 0 seconds, got {value}")
-    return value
-
-
 def open_store(url: str | None = None, owner: str | None = None) -> Store:
     """Open the store at `url` (else $TWIN_DATABASE_URL, else sqlite:///twin.db) and migrate it.
 

@@ -9,6 +9,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from twin.errors import InvalidSpec
+
+LEASE_ENV = "TWIN_RUN_LEASE_S"
+DEFAULT_LEASE_S = 300.0  # a run whose batches stop for this long is taken to be dead
+
+
+def lease_seconds() -> float:
+    """$TWIN_RUN_LEASE_S, else DEFAULT_LEASE_S."""
+    text = os.environ.get(LEASE_ENV)
+    try:
+        value = float(text) if text else DEFAULT_LEASE_S
+    except ValueError:
+        raise InvalidSpec(LEASE_ENV, f"must be a number of seconds, got {text[:40]!r}") from None
+    if not value > 0:
+        raise InvalidSpec(LEASE_ENV, f"must be > 0 seconds, got {value}")
+    return value
+
 
 def process_owner(role: str) -> str:
     """Who drives a run: role, host and process id, e.g. 'controller on node-1, pid 42'. Here, not

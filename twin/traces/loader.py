@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from twin.traces.lengths import EmpiricalLengths
 from twin.traces.prefix import ragpulse_sizes, with_prefix_blocks
 from twin.traces import servegen
 from twin.traces.readers import BAD_ROW_POLICIES, BadRows, detect_format, stream_requests, text_lines
-from twin.traces.synthetic import generate, is_synthetic, parse_synthetic
+from twin.traces.synthetic import (SyntheticSpec, generate, is_synthetic, iter_synthetic, last_request,
+                                   parse_synthetic)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,52 @@ def load_trace(source: str | Path, options: TraceOptions | None = None) -> Loade
                                   ragpulse_sizes(loaded.path.parent) if loaded.fmt == "ragpulse" else None)
     timed = loaded.timed or options.rate_rps is not None
     return dataclasses.replace(loaded, requests=requests, clamped=clamped, timed=timed)
+
+
+class StreamedSynthetic(Sequence):
+    """A synthetic source's requests drawn as they are replayed rather than held: each pass draws the
+    same requests from the seed (one for the replay, one for the load summary). A sequence, as the list
+    `load_trace` gives (so a replay takes the same checkpoints): its length is `n`, its first and last
+    requests are known ahead (their arrivals drawn alone), any other is drawn on demand."""
+
+    def __init__(self, spec: SyntheticSpec):
+        assert spec.n is not None
+        self.spec, self.n = spec, spec.n
+        self._bounds: tuple[TraceRequest, TraceRequest] | None = None
+
+    def __iter__(self) -> Iterator[TraceRequest]:
+        return iter_synthetic(self.spec)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.n))]
+        position = index + self.n if index < 0 else index
+        if not 0 <= position < self.n:
+            raise IndexError(index)
+        if position in (0, self.n - 1):
+            return self._ends()[0 if position == 0 else 1]
+        return next(itertools.islice(iter(self), position, None))
+
+    def _ends(self) -> tuple[TraceRequest, TraceRequest]:
+        if self._bounds is None:
+            self._bounds = (next(iter(self)), last_request(self.spec))
+        return self._bounds
+
+
+def streamed_trace(source: str, options: TraceOptions) -> LoadedTrace | None:
+    """`load_trace`'s trace for a synthetic source of n= requests whose options change nothing, its requests
+    streamed (memory flat in n: 1 M requests need not be held); None when `load_trace` must read it."""
+    if not is_synthetic(source) or dataclasses.replace(options, on_bad_row="raise") != TraceOptions():
+        return None
+    spec = parse_synthetic(source)
+    if spec.lengths is not None or spec.duration_s is not None or not spec.n:
+        return None
+    # As load_trace: iter_synthetic numbers requests 0..n-1 in arrival order and gives no sessions or blocks,
+    # so renumbering and prefix blocks leave them as they are.
+    return LoadedTrace(source, None, f"synthetic:{spec.process}", StreamedSynthetic(spec))  # type: ignore[arg-type]
 
 
 def apply_options(requests: list[TraceRequest], options: TraceOptions,

@@ -22,6 +22,7 @@ from twin.errors import InvalidSpec, TraceFormatError, quote
 from twin.serving.request import TraceRequest
 from twin.traces import formats
 from twin.traces.cells import CellError
+from twin.traces import columnar
 from twin.traces.decoder import RowDecoder, locate
 from twin.traces.formats import ColumnMapping, FormatSpec
 from twin.traces.timestamps import has_zone
@@ -161,9 +162,15 @@ def _stream_csv(path: Path, spec: FormatSpec, bad: BadRows) -> Iterator[TraceReq
     except csv.Error as error:
         raise TraceFormatError(str(path), reader.line_num, "<header>", f"malformed CSV: {error}") from None
     try:
-        decoder = RowDecoder(spec, locate(spec, header, by_position=True))
+        located = locate(spec, header, by_position=True)
+        decoder = RowDecoder(spec, located)
     except CellError as error:
         raise TraceFormatError(str(path), 1, error.column, error.message) from None
+    if columnar.eligible(path, spec, located):  # a big, clean file: whole columns at once, same requests
+        requests = columnar.read(path, spec, located, len(header))
+        if requests is not None:
+            yield from requests
+            return
     count = 0
     for row in _csv_rows(reader, path, bad):
         try:

@@ -157,6 +157,24 @@ def iter_synthetic(spec: SyntheticSpec, empirical: EmpiricalLengths | None = Non
             i += 1
 
 
+def last_request(spec: SyntheticSpec, chunk: int = CHUNK) -> TraceRequest:
+    """The last request `iter_synthetic(spec, chunk=chunk)` gives (no lengths= source), drawn with the
+    same generators chunk by chunk but without making the others: a tenth of the time."""
+    import numpy as np
+    if spec.lengths is not None:
+        raise InvalidSpec("synthetic.lengths", "the lengths source was not loaded")
+    arrival_rng, length_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(2))
+    lengths = UniformLengths(spec.input, spec.output)
+    count, last = 0, None
+    for times in _arrival_chunks(spec, arrival_rng, chunk):
+        inputs, outputs = lengths.sample(len(times), length_rng)
+        if len(times):
+            count, last = count + len(times), (times.tolist()[-1], inputs.tolist()[-1], outputs.tolist()[-1])
+    if last is None:
+        raise InvalidSpec("synthetic", "the source gives no requests")
+    return TraceRequest(request_id=count - 1, arrival_s=last[0], input_tokens=last[1], output_tokens=last[2])
+
+
 def _arrival_chunks(spec: SyntheticSpec, rng: np.random.Generator, chunk: int) -> Iterator[np.ndarray]:
     import numpy as np
     if spec.duration_s is not None:  # bounded by time: drawn whole (the count is not known ahead)
