@@ -122,7 +122,9 @@ def test_bad_calibration_requests_are_refused_before_a_run_exists(stack, change,
 
 
 def test_a_calibration_is_cancelled_between_replays(stack, tmp_path) -> None:
-    path = measured(tmp_path / "m.csv", n=40)
+    # 800 requests: a fit replays them dozens of times, seconds even on the compiled core, so the cancel
+    # (sent at once) lands between replays rather than after the last
+    path = measured(tmp_path / "m.csv", n=800)
     upload = stack.controller.UploadMeasurement(_chunks(path.name, path.read_bytes()), timeout=30)
     run = stack.controller.StartCalibration(controller_pb2.CalibrationRequest(
         upload_ids=[upload.upload_id], spec=twin_spec(RunSpec("h100x1", "opt-1.3b")),
