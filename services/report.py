@@ -1,7 +1,8 @@
 """`twin report RUN... -o FILE.html`: one self-contained HTML report of one or more runs.
 
 plotly.js is inlined, so the file opens offline; several runs are overlaid in every plot (one
-colour each) and set side by side in the spec and summary tables. Runs are read locally or,
+colour each) and set side by side in the spec and summary tables; a search run is shown on its
+own, with its trials and Pareto front (services.report_search). Runs are read locally or,
 with --controller, through the services, like every `twin runs` command.
 """
 
@@ -63,22 +64,41 @@ table.kv{border-collapse:collapse;font-size:12px}table.kv td,table.kv th{border:
 text-align:right}table.kv td:first-child{text-align:left}.runs li{margin:4px 0}"""
 
 
-def build_html(data) -> str:
-    import plotly.offline
+def _divs(figures) -> str:
+    return "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+                   for f in figures)
+
+
+def _runs_html(data) -> str:
+    """The replays' list, plots (overlaid) and side-by-side tables; '' when there are none."""
     from services import report_figures as rf
+    if not data:
+        return ""
     figures = [f for f in (rf.latency_cdfs(data), rf.throughput_queue(data), rf.kv_batch(data),
                            rf.utilisation(data), rf.energy(data)) if f is not None]
-    divs = "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-                   for f in figures)
     runs = "".join(f"<li><span style='color:{rf._colour(i)}'>■</span> <code>{rd.run['run_id']}</code> "
                    f"({html.escape(rd.run['status'])}, trace {html.escape(rd.run['trace'])}): {_verdict(rd)}</li>"
                    for i, rd in enumerate(data))
     labels = [rd.label for rd in data]
     tables = side_by_side("Spec", labels, [rd.run.get("spec") for rd in data]) + \
         side_by_side("Summary", labels, [rd.summary for rd in data])
+    return f"<ul class='runs'>{runs}</ul>{_divs(figures)}{tables}"
+
+
+def _search_html(data) -> str:
+    """Each search run on its own: its recommendation, trials, front and designs (services.report_search)."""
+    from services.report_search import search_figures, search_section
+    return "".join(search_section(rd.run) + _divs(search_figures(rd.summary)) for rd in data)
+
+
+def build_html(data) -> str:
+    import plotly.offline
+    searches = [rd for rd in data if rd.run.get("kind") == "search"]
+    replays = [rd for rd in data if rd.run.get("kind") != "search"]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lpu-twin report</title>"
             f"<style>{STYLE}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>"
-            f"<h1>lpu-twin report: {len(data)} run(s)</h1><ul class='runs'>{runs}</ul>{divs}{tables}</body></html>")
+            f"<h1>lpu-twin report: {len(data)} run(s)</h1>{_runs_html(replays)}{_search_html(searches)}"
+            f"</body></html>")
 
 
 @click.command("report")
