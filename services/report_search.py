@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from services.search_view import limit_text
 from twin.explore.design import BUDGETS
