@@ -81,7 +81,9 @@ def design_figure(summary: dict) -> go.Figure | None:
     dims.append({"label": goal, "values": [_value(r, goal) for r in rows]})
     fig = go.Figure(go.Parcoords(line={"color": [_value(r, goal) for r in rows], "colorscale": "Viridis",
                                        "showscale": True}, dimensions=dims))
-    return _layout(fig, f"Feasible designs: each line a trial, coloured by {goal}")
+    fig = _layout(fig, f"Feasible designs: each line a trial, coloured by {goal}")
+    fig.update_layout(margin={"t": 130})  # room for the axis names above the axes
+    return fig
 
 
 def _dimension(field: str, values: list) -> dict:

@@ -58,15 +58,22 @@ def recommended(rows: list[dict], constraints) -> dict | None:
             "budget": None if budget is None else dict(zip(("figure", "value", "bound", "used"), budget))}
 
 
+BINDING = 0.95  # a design using this much of a budget is held by it: the next size up would break it
+
+
 def limit_text(rec: dict) -> str:
-    """'the area budget (total_mm2 398.2 of 400: 99.6 % used); its busy time went mostly to memory bandwidth'"""
-    parts = []
-    if rec["budget"]:
-        b = rec["budget"]
-        parts.append(f"the {BUDGETS[b['figure']]} budget ({b['figure']} {b['value']:,.4g} of {b['bound']:,.4g}: "
-                     f"{100 * b['used']:.1f} % used)")
+    """What limits the recommended design: a budget it (nearly) exhausts, else the resource its run's busy
+    time went to, with its tightest budget's use: 'the area budget (total_mm2 398.2 of 400: 99.6 % used);
+    its run's busy time went mostly to memory bandwidth'."""
+    b, parts = rec["budget"], []
+    use = None if not b else (f"{BUDGETS[b['figure']]} budget ({b['figure']} {b['value']:,.4g} of "
+                              f"{b['bound']:,.4g}: {100 * b['used']:.1f} % used)")
+    if use and b["used"] >= BINDING:
+        parts.append(f"the {use}")
     if rec.get("bound_by"):
         parts.append(f"its run's busy time went mostly to {rec['bound_by']}")
+    if use and b["used"] < BINDING:
+        parts.append(f"tightest budget: {use}")
     return "; ".join(parts) or "nothing measured"
 
 

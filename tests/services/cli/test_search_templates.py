@@ -76,8 +76,12 @@ def test_the_table_ends_with_the_recommendation_and_its_limit(searched) -> None:
     rec = summary["recommended"]
     assert f"recommended: trial {rec['trial']} (" in result.output
     words = {"total_mm2": "area", "chip_power_w": "chip power"}[rec["budget"]["figure"]]
-    assert re.search(rf"limited by: the {words} budget \({rec['budget']['figure']} [\d.,]+ of [\d.,]+: "
-                     rf"{100 * rec['budget']['used']:.1f} % used\); its run's busy time went mostly to", result.output)
+    budget = rf"{words} budget \({rec['budget']['figure']} [\d.,]+ of [\d.,]+: {100 * rec['budget']['used']:.1f} % used\)"
+    busy = f"its run's busy time went mostly to {re.escape(rec['bound_by'])}"
+    if rec["budget"]["used"] >= 0.95:  # held by the budget: it comes first
+        assert re.search(rf"limited by: the {budget}; {busy}", result.output)
+    else:
+        assert re.search(rf"limited by: {busy}; tightest budget: {budget}", result.output)
 
 
 def test_the_report_of_a_search_plots_its_trials_and_front(searched, tmp_path) -> None:
@@ -114,3 +118,18 @@ def test_a_template_server_needs_no_space_but_a_plain_one_does(tmp_path) -> None
     assert plain.exit_code != 0 and "a search needs at least one --space" in plain.output
     assert "ador-mactree-8x" in plain.output and "Traceback" not in plain.output
     assert len(plain.output.strip().splitlines()) == 1
+
+
+def test_a_user_templates_empty_range_is_one_line(tmp_path) -> None:
+    from importlib import resources
+    raw = yaml.safe_load((resources.files("twin") / "catalog" / "servers" / f"{TEMPLATE}.yaml").read_text())
+    raw.update(name="my-template", template={"chip.mac_trees": "128..8"})
+    (tmp_path / "hw" / "servers").mkdir(parents=True)
+    (tmp_path / "hw" / "servers" / "my-template.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'runs.db'}", "--catalog", str(tmp_path / "hw"),
+                                      "search", "azure-conv-2023", "--limit", "20", "--model", "llama2-7b",
+                                      "--server", "my-template", "--objective", "output_tokens_per_s:max",
+                                      "--trials", "1"])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "template" in line and "chip.mac_trees=128..8 is an empty range" in line
