@@ -6,9 +6,9 @@
 
 A template server (ador-mactree-8x, ador-systolic-8x, ador-hybrid-8x) brings its own space: its
 `template:` fields, each --space replacing or adding one. One objective samples with TPE, several
-with NSGA-II (a Pareto front); constraints and points that do not fit make trials infeasible, which are recorded too. The study lives in the run database
-(--db): `--workers K` runs K local processes on it, and the same command with the same --db and
---study on another machine joins it. Each invocation is stored as a search run; each trial it
+with NSGA-II (a Pareto front); constraints and points that do not fit make trials infeasible,
+which are recorded too. The study lives in the run database (--db): `--workers K` runs K local
+processes on it, and the same command with the same --db and --study on another machine joins it. Each invocation is stored as a search run; each trial it
 runs is a child run (a replay), and the search run's summary lists every trial of the study.
 """
 
