@@ -85,9 +85,12 @@ def main() -> None:
               f"({top['objectives']['goodput'] / best['goodput_rps']:.1%} of the grid's) at {top['values']}; "
               f"first within 5 %: trial {good[0] if good else 'none'}")
         print(f"  recommended: trial {out['recommended']['trial']}, limited by: {limit_text(out['recommended'])}")
-        feasible = [r for r in rows if r["feasible"]]
+        # each design once (TPE draws a good one again), and only designs that keep the SLO at some rate
+        designs = {json.dumps(r["values"], sort_keys=True): r for r in rows
+                   if r["feasible"] and (r["figures"].get("goodput_rps") or 0) > 0}
+        feasible = list(designs.values())
         front = pareto_front([r["figures"] for r in feasible], {"goodput_rps": "max", "total_mm2": "min"})
-        print("  front of its feasible trials over goodput (max) and area (min):")
+        print("  front of its feasible designs over goodput (max) and area (min):")
         for r in sorted((feasible[i] for i in front), key=lambda r: r["figures"]["total_mm2"]):
             print(f"    {r['figures']['goodput_rps']:.3f} req/s  {r['figures']['total_mm2']:.1f} mm²  {r['values']}")
 
