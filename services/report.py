@@ -2,7 +2,8 @@
 `twin validate --json` files: measured against predicted).
 
 plotly.js is inlined, so the file opens offline; several runs are overlaid in every plot (one
-colour each) and set side by side in the spec and summary tables. Runs are read locally or,
+colour each) and set side by side in the spec and summary tables; a search run is shown on its
+own, with its trials and Pareto front (services.report_search). Runs are read locally or,
 with --controller, through the services, like every `twin runs` command.
 """
 
@@ -108,24 +109,43 @@ table.kv{border-collapse:collapse;font-size:12px}table.kv td,table.kv th{border:
 text-align:right}table.kv td:first-child{text-align:left}.runs li{margin:4px 0}"""
 
 
-def build_html(data, validations: list[dict] | None = None) -> str:
-    import plotly.offline
-    from services import report_figures as rf
-    figures = [f for f in (rf.latency_cdfs(data), rf.throughput_queue(data), rf.kv_batch(data),
-                           rf.utilisation(data), rf.energy(data)) if f is not None] if data else []
-    divs = "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+def _divs(figures) -> str:
+    return "".join(f.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
                    for f in figures)
+
+
+def _runs_html(data, validations: list[dict]) -> str:
+    """The replays' list, the validations' overlays, plots (overlaid) and side-by-side tables."""
+    from services import report_figures as rf
+    checked = validation_section(validations, len(data))
+    if not data:
+        return checked
+    figures = [f for f in (rf.latency_cdfs(data), rf.throughput_queue(data), rf.kv_batch(data),
+                           rf.utilisation(data), rf.energy(data)) if f is not None]
     runs = "".join(f"<li><span style='color:{rf._colour(i)}'>■</span> <code>{rd.run['run_id']}</code> "
                    f"({html.escape(rd.run['status'])}, trace {html.escape(rd.run['trace'])}): {_verdict(rd)}</li>"
                    for i, rd in enumerate(data))
     labels = [rd.label for rd in data]
     tables = side_by_side("Spec", labels, [rd.run.get("spec") for rd in data]) + \
-        side_by_side("Summary", labels, [rd.summary for rd in data]) if data else ""
-    checked = validation_section(validations or [], len(data))
+        side_by_side("Summary", labels, [rd.summary for rd in data])
+    return f"<ul class='runs'>{runs}</ul>{checked}{_divs(figures)}{tables}"
+
+
+def _search_html(data) -> str:
+    """Each search run on its own: its recommendation, trials, front and designs (services.report_search)."""
+    from services.report_search import search_figures, search_section
+    return "".join(search_section(rd.run) + _divs(search_figures(rd.summary)) for rd in data)
+
+
+def build_html(data, validations: list[dict] | None = None) -> str:
+    import plotly.offline
+    searches = [rd for rd in data if rd.run.get("kind") == "search"]
+    replays = [rd for rd in data if rd.run.get("kind") != "search"]
     title = f"{len(data)} run(s)" + (f", {len(validations)} validation(s)" if validations else "")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lpu-twin report</title>"
             f"<style>{STYLE}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>"
-            f"<h1>lpu-twin report: {title}</h1><ul class='runs'>{runs}</ul>{checked}{divs}{tables}</body></html>")
+            f"<h1>lpu-twin report: {title}</h1>{_runs_html(replays, validations or [])}{_search_html(searches)}"
+            f"</body></html>")
 
 
 @click.command("report")

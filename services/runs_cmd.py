@@ -87,16 +87,18 @@ def runs_show(obj, run_id: str, as_json: bool) -> None:
 
 @runs.command("compare")
 @click.argument("run_ids", nargs=-1, required=True)
+@click.option("--best", type=click.IntRange(min=1), default=3, show_default=True,
+              help="A search run stands for this many of its best feasible trials (its Pareto front first).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def runs_compare(obj, run_ids: tuple[str, ...], as_json: bool) -> None:
-    """Key figures of two or more runs side by side."""
-    if len(run_ids) < 2:
-        raise CliError(f"compare needs two or more runs, got {len(run_ids)}")
+def runs_compare(obj, run_ids: tuple[str, ...], best: int, as_json: bool) -> None:
+    """Key figures of two or more runs side by side; a search run's id compares its best trials' runs."""
     from services import render
     from services.metrics.compare import labels
     with backend(obj) as b:
-        runs = [b.get(r) for r in run_ids]
+        runs = [t for r in run_ids for t in _trial_runs(b, b.get(r), best)]
+        if len(runs) < 2:
+            raise CliError(f"compare needs two or more runs, got {len(runs)}")
         ids = [r["run_id"] for r in runs]
         rows = b.compare(ids)
     names = labels([r.get("spec") for r in runs], ids)
@@ -104,6 +106,18 @@ def runs_compare(obj, run_ids: tuple[str, ...], as_json: bool) -> None:
         _json({"run_ids": ids, "labels": names, "rows": [{"metric": m, "values": v} for m, v in rows]})
     else:
         obj.console.print(render.compare_table(names, rows))
+
+
+def _trial_runs(b, run: dict, best: int) -> list[dict]:
+    """A search run's `best` best feasible trials as their runs (front first, then by the first objective);
+    any other run as itself."""
+    if run.get("kind") != "search":
+        return [run]
+    trials = [t for t in (run.get("summary") or {}).get("trials", []) if t["feasible"] and t.get("run_id")]
+    trials.sort(key=lambda t: not t["pareto"])  # stable: the summary's order (best first) within each part
+    if not trials:
+        raise CliError(f"search {run['run_id'][:12]} has no feasible trial to compare")
+    return [b.get(t["run_id"]) for t in trials[:best]]
 
 
 @runs.command("export")

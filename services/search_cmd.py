@@ -4,10 +4,11 @@
         --space chip.mac_trees=16..64 --space max_batch=16,32,64 \\
         --objective goodput:max --objective total_mm2:min --constraint total_mm2<=400 --trials 60
 
-One objective samples with TPE, several with NSGA-II (a Pareto front); constraints and points that
-do not fit make trials infeasible, which are recorded too. The study lives in the run database
-(--db): `--workers K` runs K local processes on it, and the same command with the same --db and
---study on another machine joins it. Each invocation is stored as a search run; each trial it
+A template server (ador-mactree-8x, ador-systolic-8x, ador-hybrid-8x) brings its own space: its
+`template:` fields, each --space replacing or adding one. One objective samples with TPE, several
+with NSGA-II (a Pareto front); constraints and points that do not fit make trials infeasible,
+which are recorded too. The study lives in the run database (--db): `--workers K` runs K local
+processes on it, and the same command with the same --db and --study on another machine joins it. Each invocation is stored as a search run; each trial it
 runs is a child run (a replay), and the search run's summary lists every trial of the study.
 """
 
@@ -25,7 +26,7 @@ from rich.console import Console
 from services.cli_options import checked_trace, replay_options, run_spec, trace_options
 from services.exits import RUN_EXIT
 from twin.errors import InvalidSpec
-from twin.explore.space import parse_constraint, parse_objective, parse_space
+from twin.explore.space import merged_space, parse_constraint, parse_objective
 from twin.explore.sweep import _point
 
 MAX_DIMENSIONS = 16
@@ -41,9 +42,11 @@ MAX_DIMENSIONS = 16
 @click.option("--objective", "objectives", multiple=True, metavar="NAME:max|min",
               help="What to optimise (repeatable; several give a Pareto front): goodput (needs --slo-ttft/"
                    "--slo-tpot), output_tokens_per_s, ttft_p99_s, tpot_p99_s, j_per_output_token, "
-                   "output_tok_s_per_kw, total_mm2, avg_power_w.")
+                   "output_tok_s_per_kw, total_mm2, avg_power_w, peak_power_w; one chip's die_mm2 and "
+                   "chip_power_w (full load).")
 @click.option("--constraint", "constraints", multiple=True, metavar="FIGURE<=X | FIGURE>=X",
-              help="A bound a feasible design keeps (repeatable), e.g. total_mm2<=400, slo_attained>=0.9.")
+              help="A bound a feasible design keeps (repeatable), e.g. total_mm2<=400, chip_power_w<=120, "
+                   "slo_attained>=0.9; the budget a design uses most of is reported as what limits it.")
 @click.option("--trials", type=click.IntRange(min=1), required=True, help="Trials the study runs in all.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes.")
 @click.option("--study", default=None, help="The study's name in the database; the same name joins or resumes "
@@ -60,8 +63,10 @@ def search(obj, trace: str, spaces, objectives, constraints, trials: int, worker
     from services.store.db import resolve_url
     if resume and not study:
         raise InvalidSpec("--resume", "needs the --study to continue")
-    definition = _definition(spaces, objectives, constraints) if (spaces or objectives or not resume) else None
     base = run_spec(opts, obj.catalog)
+    template = {} if resume and not spaces else _template(base)
+    definition = _definition(spaces, objectives, constraints, template) \
+        if (spaces or objectives or not resume) else None
     url = resolve_url(obj.db)
     with open_store(url) as store:  # the twin's schema first: the study's tables join it
         name, definition = _open_study(url, study or f"search-{uuid.uuid4().hex[:8]}", definition, resume)
@@ -72,14 +77,22 @@ def search(obj, trace: str, spaces, objectives, constraints, trials: int, worker
     sys.exit(code if code is not None else RUN_EXIT[status])
 
 
-def _definition(spaces, objectives, constraints) -> dict:
-    if not spaces:
-        raise InvalidSpec("--space", "a search needs at least one --space FIELD=LO..HI or FIELD=V1,V2")
+def _template(base) -> dict[str, str]:
+    """The base server's template space (an ADOR template: ador-mactree-8x...), {} for a plain server."""
+    from twin.catalog import template_space
+    entry = base.catalog().entry("servers", base.server)
+    return template_space(entry.data, entry.source)
+
+
+def _definition(spaces, objectives, constraints, template: dict[str, str]) -> dict:
+    if not spaces and not template:
+        raise InvalidSpec("--space", "a search needs at least one --space FIELD=LO..HI or FIELD=V1,V2 (or a "
+                                     "template server: ador-mactree-8x, ador-systolic-8x, ador-hybrid-8x)")
     if not objectives:
         raise InvalidSpec("--objective", "a search needs at least one --objective NAME:max|min")
-    dims = [parse_space(s) for s in spaces]
-    if len({d.field for d in dims}) != len(dims) or len(dims) > MAX_DIMENSIONS:
-        raise InvalidSpec("--space", f"give each field once, at most {MAX_DIMENSIONS} fields")
+    dims = merged_space(template, list(spaces))
+    if len(dims) > MAX_DIMENSIONS:
+        raise InvalidSpec("--space", f"at most {MAX_DIMENSIONS} fields")
     goals = [parse_objective(o) for o in objectives]
     if len({g.name for g in goals}) != len(goals):
         raise InvalidSpec("--objective", "give each objective once")

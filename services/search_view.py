@@ -8,6 +8,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from twin.explore.design import BUDGETS, limiting_budget
 from twin.explore.pareto import pareto_front
 from twin.explore.space import Objective
 
@@ -21,7 +22,7 @@ def trial_row(trial, objectives: tuple[Objective, ...]) -> dict:
             "objectives": {o.name: (v if math.isfinite(v) else None) for o, v in zip(objectives, values)},
             "figures": attrs.get("figures", {}), "feasible": feasible, "run_id": attrs.get("run_id"),
             "error": attrs.get("error", "" if trial.state.name != "FAIL" else "its worker stopped mid-trial"),
-            "worker": attrs.get("worker")}
+            "worker": attrs.get("worker"), "bound_by": attrs.get("bound_by")}
 
 
 def search_summary(study_name: str, trials: list, objectives: tuple[Objective, ...], constraints) -> dict:
@@ -41,7 +42,39 @@ def search_summary(study_name: str, trials: list, objectives: tuple[Objective, .
         r["pareto"] = id(r) in front
     return {"study": study_name, "objectives": senses, "constraints": [str(c) for c in constraints],
             "trials": rows, "front": [r["trial"] for r in rows if r["pareto"]],
-            "complete": sum(r["state"] == "complete" for r in rows), "feasible": len(feasible)}
+            "complete": sum(r["state"] == "complete" for r in rows), "feasible": len(feasible),
+            "recommended": recommended(rows, constraints)}
+
+
+def recommended(rows: list[dict], constraints) -> dict | None:
+    """The best feasible trial (on the first objective) and what limits it: the budget it uses most of
+    (the one a better design would break first) and the resource its run's busy time went to."""
+    best = next((r for r in rows if r["feasible"]), None)
+    if best is None:
+        return None
+    budget = limiting_budget(best["figures"], constraints)
+    return {"trial": best["trial"], "values": best["values"], "objectives": best["objectives"],
+            "run_id": best["run_id"], "bound_by": best.get("bound_by"),
+            "budget": None if budget is None else dict(zip(("figure", "value", "bound", "used"), budget))}
+
+
+BINDING = 0.95  # a design using this much of a budget is held by it: the next size up would break it
+
+
+def limit_text(rec: dict) -> str:
+    """What limits the recommended design: a budget it (nearly) exhausts, else the resource its run's busy
+    time went to, with its tightest budget's use: 'the area budget (total_mm2 398.2 of 400: 99.6 % used);
+    its run's busy time went mostly to memory bandwidth'."""
+    b, parts = rec["budget"], []
+    use = None if not b else (f"{BUDGETS[b['figure']]} budget ({b['figure']} {b['value']:,.4g} of "
+                              f"{b['bound']:,.4g}: {100 * b['used']:.1f} % used)")
+    if use and b["used"] >= BINDING:
+        parts.append(f"the {use}")
+    if rec.get("bound_by"):
+        parts.append(f"its run's busy time went mostly to {rec['bound_by']}")
+    if use and b["used"] < BINDING:
+        parts.append(f"tightest budget: {use}")
+    return "; ".join(parts) or "nothing measured"
 
 
 def _fmt(value) -> str:
@@ -68,3 +101,11 @@ def print_search(console: Console, summary: dict, as_json: bool) -> None:
                   r["state"] if not r["error"] else f"{r['state']}: {r['error'][:60]}")
     wide = console if console.is_terminal else Console(width=200, file=console.file)
     wide.print(t)
+    rec = summary.get("recommended")
+    if rec is None:
+        wide.print("no feasible design: loosen a --constraint or widen the --space")
+        return
+    design = ", ".join(f"{k}={_fmt(v)}" for k, v in rec["values"].items())
+    goals = ", ".join(f"{k} {_fmt(v)}" for k, v in rec["objectives"].items())
+    wide.print(f"recommended: trial {rec['trial']} ({design}): {goals}; run {rec['run_id']}")
+    wide.print(f"limited by: {limit_text(rec)}")

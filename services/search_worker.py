@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from twin.explore.space import Constraint, Dimension, Objective
+from twin.explore.space import FIGURES, Constraint, Dimension, Objective
 from twin.explore.sweep import _point
 from twin.replay import RunSpec
 
@@ -142,15 +142,16 @@ def evaluate(trial, job: SearchJob, store) -> list[float]:
     """Run the trial's point, store it as a child run, record its figures; its objective values."""
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     values = {dim.field: suggest(trial, dim) for dim in job.space}
-    out, fits = _run(job, values)
+    out, fits, design = _run(job, values)
     _Ending.deferred = True  # stored and told whole: a SIGTERM now takes effect in the callback
     from services.sweep_cmd import _store_point
     from twin.explore.sweep import Point
+    from twin.summary import dig
     row = _store_point(store, job.trace, Point(values, job.base), out)
-    figures = {k: row.get(k) for k in ("goodput_rps", "output_tokens_per_s", "ttft_p99_s", "tpot_p99_s",
-                                       "slo_attained", "j_per_output_token", "output_tok_s_per_kw", "avg_power_w",
-                                       "total_mm2")}
+    row.update(design, peak_power_w=dig(out["summary"] or {}, "energy", "peak_power_w"))
+    figures = {k: row.get(k) for k in FIGURES}
     ok = fits and out["status"] == "complete"
+    trial.set_user_attr("bound_by", dig(out["summary"] or {}, "hardware", "bound_by"))
     violations = {"runs": 0.0 if ok else 1.0, **{str(c): c.violation(figures) for c in job.constraints}}
     for key, value in violations.items():
         trial.set_constraint(key, value)
@@ -170,8 +171,9 @@ def _score(objective: Objective, figures: dict, ok: bool) -> float:
     return float(value)
 
 
-def _run(job: SearchJob, values: dict) -> tuple[dict, bool]:
-    """The point's run (a replay, or a goodput bisection) and whether it fit; never raises."""
+def _run(job: SearchJob, values: dict) -> tuple[dict, bool, dict]:
+    """The point's run (a replay, or a goodput bisection), whether it fit, and its design's own figures (one
+    chip's die and power: known even when the point does not fit); never raises."""
     from services.common.messages import one_line
     from services.limits import RunLimits
     from services.sweep_worker import failed_point, run_point
@@ -179,10 +181,20 @@ def _run(job: SearchJob, values: dict) -> tuple[dict, bool]:
     try:
         point = _point(job.base, values, RunLimits.from_env().check_spec)
     except TwinError as exc:
-        return failed_point(job.base.to_dict(), one_line(exc)), False
+        return failed_point(job.base.to_dict(), one_line(exc)), False, {}
+    design = _design(point.spec)
     if point.error:
-        return failed_point(point.spec.to_dict(), point.error), False
+        return failed_point(point.spec.to_dict(), point.error), False, design
     try:
-        return run_point(point.spec.to_dict(), job.requests, job.find_rate, job.target), True
+        return run_point(point.spec.to_dict(), job.requests, job.find_rate, job.target), True, design
     except Exception as exc:  # the trial fails with the run's own message; the search goes on
-        return failed_point(point.spec.to_dict(), f"{type(exc).__name__}: {one_line(exc)}"), True
+        return failed_point(point.spec.to_dict(), f"{type(exc).__name__}: {one_line(exc)}"), True, design
+
+
+def _design(spec: RunSpec) -> dict:
+    from twin.errors import TwinError
+    from twin.explore.design import design_figures
+    try:
+        return design_figures(spec.server_spec())
+    except TwinError:
+        return {}  # a field this server does not have: the point says why

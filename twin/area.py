@@ -37,11 +37,18 @@ def lpu_area_mm2(chip: ChipSpec, cal: Mapping[str, Any]) -> float:
     return area
 
 
+def modelled(chip: ChipSpec) -> bool:
+    """An ASIC built of the units the per-unit model prices: MAC trees, systolic arrays (a GPU's tensor
+    cores and an FPGA's fabric are not)."""
+    return chip.kind == "asic" and (chip.mac_trees > 0 or any(isinstance(e, (MacTreeArray, SystolicArray))
+                                                               for e in chip.engines))
+
+
 def die_area_mm2(chip: ChipSpec) -> float | None:
     """Compute-die area of one chip (mm²), or None where it is neither published nor modelled."""
     if chip.die_area_mm2 is not None:
         return chip.die_area_mm2
-    if chip.kind != "asic" or chip.mac_trees == 0:
+    if not modelled(chip):
         return None  # an FPGA's die is the FPGA's, not the design's
     from twin.catalog import calibration
     return lpu_area_mm2(chip, calibration()["area"])
@@ -50,7 +57,7 @@ def die_area_mm2(chip: ChipSpec) -> float | None:
 def uncore_mm2(chip: ChipSpec, server, cal: Mapping[str, Any] | None = None) -> dict[str, float] | None:
     """The modelled uncore of an LPU-like ASIC on `server` (a ServerSpec: its ring link and host link size
     the SerDes and PCIe), by block; None where the chip's area is published whole, or not modelled."""
-    if chip.die_area_mm2 is not None or chip.kind != "asic" or chip.mac_trees == 0:
+    if chip.die_area_mm2 is not None or not modelled(chip):
         return None
     if not chip.memory.kind.startswith("hbm"):
         return None  # only HBM PHYs have a published estimate

@@ -83,8 +83,11 @@ INTERCONNECT = {"esl": "ESL ring", "nvlink": "NVLink"}  # a link's kind, as summ
 
 
 def compute_word(chip) -> str:
-    """The compute resource by what the chip has: MAC trees (an LPU) or tensor cores (a GPU)."""
-    return "compute (MAC trees)" if chip.mac_trees else "compute (tensor cores)"
+    """The compute resource by what the chip has: MAC trees (an LPU), else its first engine (tensor cores of a
+    GPU, a systolic array)."""
+    if chip.mac_trees or not chip.engines:
+        return "compute (MAC trees)"
+    return {"systolic": "compute (systolic array)"}.get(chip.engines[0].type, "compute (tensor cores)")
 
 
 def link_word(link, codec: bool) -> str:

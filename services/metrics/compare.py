@@ -63,9 +63,26 @@ def label(spec: dict | None) -> str:
 
 
 def labels(specs: list[dict | None], run_ids: list[str]) -> list[str]:
-    """Column names for runs compared: labels by design, the run id's prefix added where two would read alike."""
+    """Column names for runs compared: labels by design; where two read alike, the hardware and serving fields
+    they differ in (a search's trials: "chip.mac_trees=64, max_batch=32"), else the run id's prefix."""
     names = [label(s) or r[:12] for s, r in zip(specs, run_ids)]
-    return [f"{n} ({r[:8]})" if names.count(n) > 1 else n for n, r in zip(names, run_ids)]
+    fields = [_fields(s) for s in specs]
+    out = []
+    for n, f in zip(names, fields):
+        alike = [g for m, g in zip(names, fields) if m == n]
+        keys = [k for k in dict.fromkeys(k for g in alike for k in g) if len({repr(g.get(k)) for g in alike}) > 1]
+        out.append(f"{n}: {', '.join(f'{k}={_short(f.get(k))}' for k in keys)}" if len(alike) > 1 and keys else n)
+    return [f"{n} ({r[:8]})" if out.count(n) > 1 else n for n, r in zip(out, run_ids)]
+
+
+def _fields(spec: dict | None) -> dict:
+    """A spec's hardware overrides and serving fields, flat: what tells a sweep's or a search's points apart."""
+    spec = spec or {}
+    return {**(spec.get("overrides") or {}), **(spec.get("serving") or {})}
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def compare(summaries: list[dict | None]) -> list[tuple[str, list[float]]]:

@@ -3,7 +3,7 @@ describe the same stack as compose (replicas behind a headless Service, controll
 Deployments, PostgreSQL as a StatefulSet) and are safe by default, as rendered by kustomize with
 secrets from deploy/make-secrets.sh: auth on with a generated token, no committed secret,
 non-root read-only containers without capabilities, a NetworkPolicy that admits only the stack's
-own pods, requests and limits on every container."""
+own pods, requests and limits on every container. Search workers run as an Indexed Job."""
 
 from __future__ import annotations
 
@@ -171,3 +171,37 @@ def test_without_the_secrets_file_kustomize_refuses_naming_it(tmp_path):
     shutil.copytree(K8S, tmp_path / "k8s", ignore=shutil.ignore_patterns("secrets.env"))
     done = _kustomize(tmp_path / "k8s")
     assert done.returncode != 0 and "secrets.env" in done.stderr
+
+
+def _search_job() -> dict:
+    return next(doc for _, doc in _resources() if doc["kind"] == "Job" and doc["metadata"]["name"] == "search")
+
+
+def test_search_workers_are_an_indexed_job_sharing_one_study_in_the_stacks_database():
+    from services.search_cmd import search
+
+    job = _search_job()["spec"]
+    assert job["completionMode"] == "Indexed" and job["parallelism"] == job["completions"] >= 2
+    pod = job["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/part-of"] == "lpu-twin"
+    (container,) = pod["spec"]["containers"]
+    controller = {(d["kind"], d["metadata"]["name"]): d for _, d in _resources()}[("Deployment", "controller")]
+    env = {e["name"]: e for e in container["env"]}
+    controller_env = {e["name"]: e for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TWIN_DATABASE_URL"] == controller_env["TWIN_DATABASE_URL"]  # the same secret's key
+    args = [a.replace("$(TWIN_SEARCH_STUDY)", env["TWIN_SEARCH_STUDY"]["value"]) for a in container["args"]]
+    assert container["command"] == ["twin", "search"]
+    params = search.make_context("search", args).params  # the CLI takes every argument the pods give it
+    assert params["study"] == env["TWIN_SEARCH_STUDY"]["value"] and params["workers"] == 1
+
+
+def test_search_workers_run_unprivileged_within_limits():
+    spec = _search_job()["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/tmp" in mounts  # the image's working directory stays writable on a read-only root

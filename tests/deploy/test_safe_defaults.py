@@ -51,7 +51,7 @@ def test_every_compose_service_has_cpu_and_memory_limits_and_reservations() -> N
         assert {"mem_limit", "mem_reservation", "cpus", "cpu_shares"} <= service.keys(), name
         assert service["cpus"] > 0 and service["cpu_shares"] > 0, name
     assert {n: s["mem_limit"] for n, s in services().items()} == {"db": "1g", "cluster": "4g", "controller": "2g",
-                                                                   "metrics": "1g"}
+                                                                   "metrics": "1g", "search": "2g"}
 
 
 def test_compose_requires_the_generated_secrets_and_commits_none() -> None:

@@ -12,6 +12,7 @@ place. Errors name the file and the field.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from functools import lru_cache
 from importlib import resources
@@ -88,16 +89,42 @@ def chip_from_dict(data: Mapping[str, Any], where: str = "chip") -> ChipSpec:
         codec = _mapping(data["kv_codec"], f"{where}.kv_codec")
         codec = {k: _calibrated(v, cal["kv_codec"], k, f"{where}.kv_codec.{k}") for k, v in codec.items()}
         data["kv_codec"] = _build(KvCodecSpec, codec, f"{where}.kv_codec")
-    data["engines"] = engines_from_dicts(data.get("engines") or (), f"{where}.engines", cal)
-    data["energy"] = energy_from_dict(data.get("energy"), f"{where}.energy", cal)
-    return _build(ChipSpec, data, where)
+    data["engines"] = engines_from_dicts(_clocked(data.get("engines"), data.get("clock_ghz")), f"{where}.engines", cal)
+    energy = _mapping(data.get("energy"), f"{where}.energy") if data.get("energy") is not None else None
+    leakage = energy.pop("static_w_per_mm2", None) if energy is not None else None
+    data["energy"] = energy_from_dict(energy if leakage is None else {**energy, "static_w": 0.0}, f"{where}.energy", cal)
+    chip = _build(ChipSpec, data, where)
+    return chip if leakage is None else _leaking(chip, leakage, f"{where}.energy.static_w_per_mm2")
+
+
+def _clocked(engines: Any, clock_ghz: Any) -> Any:
+    """Engines that give no clock of their own run at the chip's (a template's one clock knob)."""
+    if not isinstance(engines, list):
+        return engines or ()
+    return [{**e, "clock_ghz": clock_ghz} if isinstance(e, dict) and "clock_ghz" not in e else e for e in engines]
+
+
+def _leaking(chip: ChipSpec, w_per_mm2: Any, where: str) -> ChipSpec:
+    """A template's logic leakage: a density over its modelled compute core, so it grows with the design."""
+    from twin.area import die_area_mm2
+    if not (isinstance(w_per_mm2, (int, float)) and not isinstance(w_per_mm2, bool) and w_per_mm2 >= 0):
+        raise InvalidSpec(where, f"must be a number of W per mm² >= 0, got {w_per_mm2!r}")
+    area = die_area_mm2(chip)
+    if area is None or chip.die_area_mm2 is not None:
+        raise InvalidSpec(where, "needs a chip whose area the per-unit model gives (an ASIC without die_area_mm2)")
+    return dataclasses.replace(chip, energy=dataclasses.replace(chip.energy, static_w=w_per_mm2 * area))
 
 
 def _set_path(data: dict, path: list[str], value: Any, where: str) -> None:
     head, *rest = path
     if head not in data:
         raise InvalidSpec(where, f"no field {head!r} to set (fields: {', '.join(sorted(map(str, data)))})")
-    if rest:
+    if rest and isinstance(data[head], list):  # a list of named items (a chip's engines): chip.engines.NAME.rows
+        named = {item.get("name"): item for item in data[head] if isinstance(item, dict)}
+        if rest[0] not in named or len(rest) < 2:
+            raise InvalidSpec(where, f"{head}.NAME.FIELD names one of {head}: {', '.join(map(str, named))}")
+        _set_path(named[rest[0]], rest[1:], value, where)
+    elif rest:
         if not isinstance(data[head], dict):
             raise InvalidSpec(where, f"{head!r} has no sub-fields")
         _set_path(data[head], rest, value, where)
@@ -144,6 +171,8 @@ class Catalog:
         data, source = self._data("servers", name, overrides, "server")
         where = f"{source}: {data['name']}"
         _mapping(data.pop("calibration", {}), f"{where}.calibration")  # twin calibrate's provenance, not a field
+        template_space(data, where)  # checked here; a search reads it (twin.explore.space)
+        data.pop("template", None)
         host = _mapping(data.pop("host", None), f"{where}.host")
         overhead = host.get("step_overhead_s")
         if isinstance(overhead, str) and not overhead.startswith("calibrated"):
@@ -185,6 +214,19 @@ class Catalog:
 
 
 OVERRIDE_PREFIXES = ("chip.", "link.", "server.", "model.")
+
+
+def template_space(data: Mapping[str, Any], where: str) -> dict[str, str]:
+    """A template server's `template:` mapping (hardware or serving field -> a --space range or choice), as
+    `twin search` reads it; {} for a plain server. The values are parsed where they are searched."""
+    space = data.get("template")
+    if space is None:
+        return {}
+    if not isinstance(space, Mapping) or not space or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            for k, v in space.items()):
+        raise InvalidSpec(f"{where}.template", "must map fields to ranges or choices (chip.mac_trees: 8..128)")
+    return {k: str(v) for k, v in space.items()}
 
 
 def _check_override_keys(overrides: Mapping[str, Any]) -> None:

@@ -4,7 +4,7 @@
     --space chip.clock_ghz=0.8..1.6:log  a real range, sampled on a log scale
     --space max_batch=16,32,64           a choice (any sweep axis: its values as `twin sweep --set` reads them)
     --objective goodput:max  --objective total_mm2:min
-    --constraint total_mm2<=400  --constraint slo_attained>=0.9
+    --constraint total_mm2<=400  --constraint slo_attained>=0.9  --constraint chip_power_w<=120
 
 A dimension's field is any sweep axis (twin.explore.sweep); an objective or a constraint names one
 of a point's figures. A constraint's violation follows the usual convention of constrained
@@ -23,9 +23,11 @@ from twin.explore.sweep import HARDWARE_PREFIXES, SERVING_FIELDS, SPEC_FIELDS, _
 # objective name -> the figure it reads (a point's figures: services' sweep view, plus goodput_rps)
 OBJECTIVES = {"goodput": "goodput_rps", "output_tokens_per_s": "output_tokens_per_s", "ttft_p99_s": "ttft_p99_s",
               "tpot_p99_s": "tpot_p99_s", "j_per_output_token": "j_per_output_token",
-              "output_tok_s_per_kw": "output_tok_s_per_kw", "total_mm2": "total_mm2", "avg_power_w": "avg_power_w"}
+              "output_tok_s_per_kw": "output_tok_s_per_kw", "total_mm2": "total_mm2", "avg_power_w": "avg_power_w",
+              "peak_power_w": "peak_power_w", "die_mm2": "die_mm2", "chip_power_w": "chip_power_w"}
+# die_mm2 and chip_power_w are one chip's (twin.explore.design); the others the run's
 FIGURES = ("goodput_rps", "output_tokens_per_s", "ttft_p99_s", "tpot_p99_s", "slo_attained", "j_per_output_token",
-           "output_tok_s_per_kw", "avg_power_w", "total_mm2")
+           "output_tok_s_per_kw", "avg_power_w", "peak_power_w", "total_mm2", "die_mm2", "chip_power_w")
 DIRECTIONS = ("max", "min")
 
 
@@ -152,3 +154,23 @@ def parse_constraint(text: str) -> Constraint:
     if not math.isfinite(value):
         raise InvalidSpec("--constraint", f"{figure}{op}{quote(bound.strip()[:40])}: the bound must be a finite number")
     return Constraint(figure, op, value)
+
+
+def merged_space(template: Mapping[str, str], spaces: list[str]) -> list[Dimension]:
+    """A template server's dimensions (its `template:` mapping, as --space reads them), each replaced by a
+    --space of the same field, then the other --space dimensions added in their order."""
+    given = [parse_space(s) for s in spaces]
+    fields = [d.field for d in given]
+    if len(set(fields)) != len(fields):
+        raise InvalidSpec("--space", "give each field once")
+    mine = {d.field: d for d in given}
+    out = []
+    for field, text in template.items():
+        if field in mine:
+            out.append(mine.pop(field))
+            continue
+        try:
+            out.append(parse_space(f"{field}={text}"))
+        except InvalidSpec as exc:
+            raise InvalidSpec("template", f"the server's template: {exc.message}") from None
+    return out + list(mine.values())

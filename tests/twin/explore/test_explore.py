@@ -77,3 +77,18 @@ def test_a_hardware_field_a_server_lacks_is_marked_not_applying_even_when_limits
     gpu = [p for p in points if p.values["server"] == "dgx-h100"]
     assert len(gpu) == 2 and all(not p.applies and "a GPU has no MAC trees" in p.error for p in gpu)
     assert all(p.applies and not p.error for p in points if p.values["server"] == "lpu-8x-4nm")
+
+
+def test_the_limiting_budget_is_the_one_most_used_and_a_range_is_replaced_by_space() -> None:
+    from twin.explore.design import limiting_budget
+    from twin.explore.space import merged_space, parse_constraint
+
+    limits = [parse_constraint("total_mm2<=400"), parse_constraint("chip_power_w<=100"),
+              parse_constraint("slo_attained>=0.9"), parse_constraint("ttft_p99_s<=2")]  # not budgets: ignored
+    figures = {"total_mm2": 300.0, "chip_power_w": 90.0, "slo_attained": 0.95, "ttft_p99_s": 1.99}
+    assert limiting_budget(figures, limits) == ("chip_power_w", 90.0, 100.0, 0.9)
+    assert limiting_budget({"slo_attained": 1.0}, limits) is None
+    dims = merged_space({"chip.mac_trees": "8..128", "chip.lanes": "32,64"}, ["chip.lanes=64", "max_batch=16,32"])
+    assert [(d.field, d.kind) for d in dims] == [("chip.mac_trees", "int"), ("chip.lanes", "choice"),
+                                                  ("max_batch", "choice")]
+    assert dims[0].low == 8 and dims[0].high == 128 and dims[1].choices == (64,)
