@@ -130,16 +130,24 @@ def _plain(value):
 
 
 def summary_text(record: dict, names: dict[str, str], target: Path | None) -> str:
-    lines = [f"calibrated {record['server']} / {record['model']} on {sum(f['requests'] for f in record['files'])} "
-             f"measured requests ({record['replays']} replays)"]
+    head = (f"calibrated {record['server']} / {record['model']} on {sum(f['requests'] for f in record['files'])} "
+            f"measured requests ({record['replays']} replays)")
+    overall = ("all requests", record["residuals"]["before"], record["residuals"]["after"])
+    return fit_text(head, overall, record, names, target, _errors)
+
+
+def fit_text(head: str, overall: tuple, record: dict, names: dict[str, str], target: Path | None, errors) -> str:
+    """A calibration's lines: `head`, each parameter fitted or left, the errors before and after over the
+    whole set (`overall`: label, before, after) and on each held-out part (`errors` formats one pair), and
+    where the catalogue went."""
+    lines = [head]
     for key, value in record["fitted"].items():
         lines.append(f"  {key}: {record['defaults'][key]:.4g} -> {value:.4g}")
     for key, why in record["left_at_default"].items():
         lines.append(f"  {key}: left at {record['defaults'][key]:.4g} ({why})")
-    before, after = record["residuals"]["before"], record["residuals"]["after"]
-    lines.append(_errors("all requests", before, after))
+    lines.append(errors(*overall))
     for fold in record["held_out"]:
-        lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
+        lines.append(errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
     if target is not None:
         lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
     return "\n".join(lines)

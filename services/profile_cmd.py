@@ -61,19 +61,11 @@ def calibrate_record(spec, files: list[str], params, start: dict[str, float], fo
 
 
 def summary_text(record: dict, names: dict[str, str], target: Path | None) -> str:
+    from services.calibration_out import fit_text
     samples = sum(f["samples"] for f in record["files"])
-    lines = [f"calibrated {record['server']} on {samples} profiled operator times ({record['evaluations']} "
-             f"evaluations)"]
-    for key, value in record["fitted"].items():
-        lines.append(f"  {key}: {record['defaults'][key]:.4g} -> {value:.4g}")
-    for key, why in record["left_at_default"].items():
-        lines.append(f"  {key}: left at {record['defaults'][key]:.4g} ({why})")
-    lines.append(_errors("all samples", record["residuals"]["before"]["all"], record["residuals"]["after"]["all"]))
-    for fold in record["held_out"]:
-        lines.append(_errors(f"held out, {fold['fold']}", fold["before"], fold["after"]))
-    if target is not None:
-        lines.append(f"wrote {target}: server {names['server']} (use --catalog {target} --server {names['server']})")
-    return "\n".join(lines)
+    head = f"calibrated {record['server']} on {samples} profiled operator times ({record['evaluations']} evaluations)"
+    overall = ("all samples", record["residuals"]["before"]["all"], record["residuals"]["after"]["all"])
+    return fit_text(head, overall, record, names, target, _errors)
 
 
 def _errors(label: str, before: dict, after: dict) -> str:
