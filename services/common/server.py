@@ -76,7 +76,10 @@ def serve_until_signalled(server: grpc.Server, health_servicer: health.HealthSer
     server.start()
     print(f"READY {name} {addr}", flush=True)
     log.info("%s listening on %s", name, addr)
-    stop.wait()
+    # Waits a moment at a time: the kernel may hand the signal to one of gRPC's threads, and then a
+    # wait without a timeout is never interrupted, so the handler would not run until something woke it.
+    while not stop.wait(0.2):
+        pass
     log.info("%s shutting down", name)
     health_servicer.enter_graceful_shutdown()
     on_stop()
