@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
-from twin.hw.engines import attention_seconds, engine_seconds, kernel_tail_s, masked_keys_per_prompt_token
+from twin.hw.engines import (attention_seconds, attention_tail_s, decode_attention_seconds, engine_seconds,
+                             kernel_tail_s, masked_keys_per_prompt_token)
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -131,7 +132,11 @@ class CostModel:
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
         kernels = chip.fused_kernels or LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)  # fused: twin.serving.stack
-        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s
+        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s \
+            + attention_tail_s(self.engines[0])
+        # GPUs: the decode attention kernel's (sequence, KV head) blocks per chip (a whole head where tp > kv_heads)
+        self.decode_block_s = getattr(self.engines[0], "decode_block_s", 0.0)
+        self.kv_heads_per_chip = max(model.kv_heads // tp, 1)
         self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
@@ -225,6 +230,8 @@ class CostModel:
         codec = self.codec_step(s)
         # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
         mem_bytes, mem_s = plain, (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
+        if self.decode_block_s and s.decode_seqs:  # GPUs: the decode kernel's blocks, not the bare stream
+            mem_s += self.decode_kv_s(s) - s.decode_context * self.kv_plain_bytes / tp / self.bw
         if codec is not None:
             assert self.codec is not None  # a codec step comes from the codec
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
@@ -323,6 +330,12 @@ class CostModel:
         """(quantization, dequantization) exposed in one layer, as the paper splits its overheads."""
         c = self.codec_step(s)
         return (0.0, 0.0) if c is None else (self.codec_share * c.quant_s, self.codec_share * c.dequant_exposed_s)
+
+    def decode_kv_s(self, s: StepShape) -> float:
+        """Time the decode attention kernel's main loop reads the decoding sequences' KV history on one chip."""
+        return decode_attention_seconds(self.engines[0], s.decode_context * self.kv_plain_bytes / self.tp,
+                                        s.decode_seqs * self.kv_heads_per_chip, s.decode_context / s.decode_seqs,
+                                        self.bw)
 
     def attention_s(self, s: StepShape) -> float:
         """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""
