@@ -102,7 +102,7 @@ class TensorCores:
     # instruction throughput: 16 for exp2 on compute capability 8.x and 9.0). Attention's softmax needs one per
     # score, and FlashAttention-2 runs it between its two MMAs (twin.hw.engines.attention_seconds).
     sfu_per_unit_cycle: int = 16
-    # The decode attention kernel (paged attention with split-KV, twin.hw.engines.decode_attention_seconds):
+    # The decode attention kernel (paged attention with split-KV, twin.hw.engines.decode_blocks_seconds):
     # one (sequence, KV head) block's dependent chain on its SM (page-table walk, query load, first K/V tiles
     # at DRAM latency, the output write), and the kernel's own fill and drain. 0: the KV streams at the
     # memory's sustained share whatever the batch.
@@ -183,24 +183,19 @@ def attention_seconds(engine: Engine, macs: float, scores: float) -> float:
     return macs / peak_macs_per_s(engine)
 
 
-def decode_attention_seconds(engine: Engine, kv_bytes: float, blocks: int, keys: float,
-                             bytes_per_s: float) -> float:
-    """Main loop of a decode step's attention: `blocks` (sequence, KV head) pairs reading `kv_bytes` of KV
-    over `keys` keys each (the mean context).
+def decode_blocks_seconds(engine: Engine, blocks: int) -> float:
+    """The dependent chains of a decode attention kernel's `blocks` (sequence, KV head) pairs, in waves over the SMs.
 
-    On tensor cores it is a paged / split-KV kernel (FlashAttention-2's splitkv, FlashDecoding, vLLM's
-    paged attention v2): each SM works its blocks one after another, each lasting the longer of its
-    dependent chain (decode_block_s) and its share of the memory stream, so the kernel takes the longer of
-    its waves of blocks and of the KV at the sustained bandwidth. When the blocks are fewer than the SMs,
-    the kernel splits each sequence's keys (one split per tile of keys at most) to fill them. On H100 this
-    gives FlashAttention-2's paged decode to 6.6 % median, 11.8 % worst (tests/twin/hw/
-    test_decode_attention.py). Elsewhere (and with no block time) the KV streams at the sustained rate."""
-    stream_s = kv_bytes / bytes_per_s
-    if not isinstance(engine, TensorCores) or not engine.decode_block_s or blocks <= 0:
-        return stream_s
-    splits = 1 if blocks >= engine.units else max(1, min(engine.units // blocks, math.ceil(keys / ATTENTION_TILE)))
-    waves = math.ceil(blocks * splits / engine.units)
-    return max(waves * engine.decode_block_s, stream_s)
+    On tensor cores decode attention is a paged / split-KV kernel (FlashAttention-2's splitkv, FlashDecoding,
+    vLLM's paged attention v2): each SM works its blocks one after another, each lasting the longer of its
+    dependent chain (decode_block_s: page-table walk, query load, first K/V tiles at DRAM latency, output
+    write) and its share of the KV stream. The kernel therefore takes the longer of these waves and of the
+    KV at the sustained bandwidth (the cost model takes that max). Fewer blocks than SMs are split along the
+    keys until they fill the SMs: one wave. On H100 this gives FlashAttention-2's paged decode to 6.8 %
+    median, 11.7 % worst (tests/twin/hw/test_decode_attention.py). 0 elsewhere: the LPU streams its KV."""
+    if not isinstance(engine, TensorCores) or blocks <= 0:
+        return 0.0
+    return math.ceil(blocks / engine.units) * engine.decode_block_s
 
 
 def attention_tail_s(engine: Engine) -> float:

@@ -1,4 +1,4 @@
-"""GPU decode attention against FlashAttention-2's measured paged decode (twin.hw.engines.decode_attention_seconds).
+"""GPU decode attention against FlashAttention-2's measured paged decode (twin.hw.engines.decode_blocks_seconds).
 
 Expected: tests/data/decode_attention/fa2_paged_decode_h100.csv, FlashAttention-2's paged-KV decode kernel on
 one H100 SXM (onnxruntime PR #21414, nvbench GPU times): 64 sequences of 32-512 keys, 32 KV heads (MHA) or 8
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from twin.catalog import load_model, load_server
-from twin.hw.engines import attention_tail_s, decode_attention_seconds
+from twin.hw.engines import attention_tail_s, decode_blocks_seconds
 from twin.quant import QuantPolicy
 from twin.serving.cost import CostModel, StepShape
 
@@ -41,8 +41,7 @@ def errors(keep) -> list[float]:
     out = []
     for row in filter(keep, rows()):
         blocks = int(row["num_seqs"]) * int(row["num_kv_heads"])  # FlashAttention-2 packs a KV head's query group
-        twin_s = attention_tail_s(engine) + decode_attention_seconds(engine, kv_bytes(row), blocks,
-                                                                     int(row["seq_len"]), H100_SUSTAINED)
+        twin_s = attention_tail_s(engine) + max(decode_blocks_seconds(engine, blocks), kv_bytes(row) / H100_SUSTAINED)
         out.append(twin_s / (float(row["gpu_time_us"]) * 1e-6) - 1)
     return out
 
@@ -93,3 +92,16 @@ def test_the_lpu_streams_decode_kv_at_its_sustained_bandwidth():
     s = StepShape(64, 64 * 64, outputs=64)
     assert cost.decode_kv_s(s) == s.decode_context * cost.kv_plain_bytes / cost.bw
     assert cost.decode_block_s == 0.0
+
+
+def test_a_decode_run_crossing_from_block_bound_to_stream_bound_costs_its_steps_one_by_one():
+    """One OPT-6.7B sequence on H100 from 33 to 2,048 keys: its KV stream passes its blocks' chain (one wave,
+    2.26 us) near 150 keys. The closed-form run (a max of affine pieces) must total what each step costs alone."""
+    from twin.serving.shape_cost import shape_costs
+
+    cost = CostModel(load_model("opt-6.7b"), load_server("h100x1"), 1, QuantPolicy.named())
+    steps = 2016
+    one_by_one = sum(cost.step_time(StepShape(1, 33 + k, outputs=1)) for k in range(steps))
+    assert shape_costs(cost).decode_times(1, 33, 1).total(steps) == pytest.approx(one_by_one, rel=1e-9)
+    assert cost.layer(StepShape(1, 33, outputs=1)).blocks_s > cost.layer(StepShape(1, 33, outputs=1)).mem_s
+    assert cost.layer(StepShape(1, 2048, outputs=1)).blocks_s < cost.layer(StepShape(1, 2048, outputs=1)).mem_s
