@@ -102,6 +102,12 @@ class TensorCores:
     # instruction throughput: 16 for exp2 on compute capability 8.x and 9.0). Attention's softmax needs one per
     # score, and FlashAttention-2 runs it between its two MMAs (twin.hw.engines.attention_seconds).
     sfu_per_unit_cycle: int = 16
+    # The decode attention kernel (paged attention with split-KV, twin.hw.engines.decode_blocks_seconds):
+    # one (sequence, KV head) block's dependent chain on its SM (page-table walk, query load, first K/V tiles
+    # at DRAM latency, the output write), and the kernel's own fill and drain. 0: the KV streams at the
+    # memory's sustained share whatever the batch.
+    decode_block_s: float = 0.0
+    attention_tail_s: float = 0.0
     type: str = "tensor-core"
 
     def __post_init__(self) -> None:
@@ -111,7 +117,8 @@ class TensorCores:
             raise InvalidSpec("tiles", f"must be a non-empty list of [rows, columns] > 0, got {self.tiles!r}")
         if self.mma_efficiency > 1:
             raise InvalidSpec("mma_efficiency", f"must be at most 1, got {self.mma_efficiency!r}")
-        for name in ("split_k_min_depth", "split_k_overhead_s", "kernel_tail_s"):
+        for name in ("split_k_min_depth", "split_k_overhead_s", "kernel_tail_s", "decode_block_s",
+                     "attention_tail_s"):
             if getattr(self, name) < 0:
                 raise InvalidSpec(name, f"must not be negative, got {getattr(self, name)!r}")
 
@@ -174,6 +181,26 @@ def attention_seconds(engine: Engine, macs: float, scores: float) -> float:
         mma_s = macs / (peak_macs_per_s(engine) * engine.mma_efficiency)
         return mma_s + scores / (engine.units * engine.sfu_per_unit_cycle * engine.clock_ghz * 1e9)
     return macs / peak_macs_per_s(engine)
+
+
+def decode_blocks_seconds(engine: Engine, blocks: int) -> float:
+    """The dependent chains of a decode attention kernel's `blocks` (sequence, KV head) pairs, in waves over the SMs.
+
+    On tensor cores decode attention is a paged / split-KV kernel (FlashAttention-2's splitkv, FlashDecoding,
+    vLLM's paged attention v2): each SM works its blocks one after another, each lasting the longer of its
+    dependent chain (decode_block_s: page-table walk, query load, first K/V tiles at DRAM latency, output
+    write) and its share of the KV stream. The kernel therefore takes the longer of these waves and of the
+    KV at the sustained bandwidth (the cost model takes that max). Fewer blocks than SMs are split along the
+    keys until they fill the SMs: one wave. On H100 this gives FlashAttention-2's paged decode to 6.8 %
+    median, 11.7 % worst (tests/twin/hw/test_decode_attention.py). 0 elsewhere: the LPU streams its KV."""
+    if not isinstance(engine, TensorCores) or blocks <= 0:
+        return 0.0
+    return math.ceil(blocks / engine.units) * engine.decode_block_s
+
+
+def attention_tail_s(engine: Engine) -> float:
+    """Fixed time of a GPU attention kernel outside its main loop (0 on the LPU's streaming engines)."""
+    return getattr(engine, "attention_tail_s", 0.0)
 
 
 def masked_keys_per_prompt_token(engine: Engine) -> float:

@@ -10,7 +10,9 @@ on one chip of the tensor-parallel group, in FP16:
 - an elementwise kernel (norm, rotary embedding, activation, residual add): one launch-bound kernel
   (``chip.kernel_launch_s``) plus its activations read and written at the sustained bandwidth;
 - attention: one launch plus the slower of the KV history stream and the score and context MACs
-  (twin.serving.cost.CostModel.attention_macs_s: 2 x hidden x pairs / tp at the first engine's peak).
+  (twin.serving.cost.CostModel.attention_macs_s: 2 x hidden x pairs / tp at the first engine's peak);
+  a GPU's decode kernel also pays its fill and drain and is at least its (sequence, KV head) blocks'
+  chains in waves over the SMs (twin.hw.engines.decode_blocks_seconds).
 
 Fitting: the residuals are log(price / measured) per sample; the same bounded robust least squares
 and identifiability check as request measurements (twin.measure.fit), with no replay (a price is a
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.hw.engines import engine_seconds, kernel_tail_s, peak_macs_per_s
+from twin.hw.engines import attention_tail_s, decode_blocks_seconds, engine_seconds, kernel_tail_s, peak_macs_per_s
 from twin.measure.fit import fit as run_fit, identifiable
 from twin.measure.params import Param
 from twin.measure.profiles import OperatorProfile, OperatorSample
@@ -79,7 +81,12 @@ def price_s(chip, s: OperatorSample) -> float:
     if s.kind == "elementwise":
         return chip.kernel_launch_s + elementwise_bytes(s) / bw
     kv_bytes, macs = attention_parts(s)
-    return chip.kernel_launch_s + max(kv_bytes / bw, macs / peak_macs_per_s(chip.compute_engines[0]))
+    engine = chip.compute_engines[0]
+    time_s = chip.kernel_launch_s + max(kv_bytes / bw, macs / peak_macs_per_s(engine))
+    if s.op == "attn_decode":
+        blocks = s.batch * max(s.shape.kv_heads // s.tp, 1)
+        time_s = max(time_s, chip.kernel_launch_s + decode_blocks_seconds(engine, blocks)) + attention_tail_s(engine)
+    return time_s
 
 
 def log_errors(chip, samples: list[OperatorSample]) -> np.ndarray:

@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
-from twin.hw.engines import attention_seconds, engine_seconds, kernel_tail_s, masked_keys_per_prompt_token
+from twin.hw.engines import (attention_seconds, attention_tail_s, decode_blocks_seconds, engine_seconds,
+                             kernel_tail_s, masked_keys_per_prompt_token)
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -77,10 +78,14 @@ class LayerCost(NamedTuple):
     # A pipeline's step lasts longer than its chips work: m micro-batches through N stages take m + N - 1
     # stage slots of which each stage works m. The work fields are per chip; time is stretched by this.
     stretch: float = 1.0
+    # GPUs: the memory time with the decode attention's KV stream replaced by its blocks' dependent chains, in
+    # waves over the SMs (twin.hw.engines.decode_blocks_seconds); 0 elsewhere. Constant in the context, so
+    # a decode run stays a max of affine pieces (twin.serving.shape_cost).
+    blocks_s: float = 0.0
 
     @property
     def busy_s(self) -> float:
-        return max(self.mem_s, self.compute_s, self.vxe_s, self.power_s)
+        return max(self.mem_s, self.compute_s, self.vxe_s, self.power_s, self.blocks_s)
 
     @property
     def time_s(self) -> float:
@@ -131,7 +136,11 @@ class CostModel:
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
         kernels = chip.fused_kernels or LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)  # fused: twin.serving.stack
-        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s
+        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s \
+            + attention_tail_s(self.engines[0])
+        # GPUs: the decode attention kernel's (sequence, KV head) blocks per chip (a whole head where tp > kv_heads)
+        self.decode_block_s = getattr(self.engines[0], "decode_block_s", 0.0)
+        self.kv_heads_per_chip = max(model.kv_heads // tp, 1)
         self.row_parallel = server.link.kind == "nvlink"
         self.gathers = self._gathers()
         self.power = _power_limit(chip, server.link.pj_per_byte)  # (J per MAC, per byte, per link byte, W), or None
@@ -213,7 +222,7 @@ class CostModel:
         sent = c.esl_bytes * scale + m * (n - 1) * act / (self.tp * n) / layers  # per chip, per layer-equivalent
         return LayerCost(c.mem_bytes * scale, c.macs * scale, c.vxe_elems * scale, exposed, sent, c.mem_s * scale,
                          c.compute_s * scale, c.vxe_s * scale, c.codec_s * scale, c.launch_s * scale,
-                         c.power_s * scale, stretch)
+                         c.power_s * scale, stretch, c.blocks_s * scale)
 
     def stage_layer(self, s: StepShape) -> LayerCost:
         """One layer of the model on one chip of a tensor-parallel group, for a step (or micro-batch) `s`."""
@@ -242,8 +251,11 @@ class CostModel:
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
             power_s = (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) / budget_w
+        # GPUs: the decode attention kernel takes the longer of its KV stream and its blocks' chains
+        blocks_s = mem_s - s.decode_context * self.kv_plain_bytes / tp / self.bw + self.decode_blocks_s(s.decode_seqs) \
+            if self.decode_block_s and s.decode_seqs else 0.0
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s if tokens else 0.0, power_s)
+                         codec_s, self.launch_s if tokens else 0.0, power_s, blocks_s=blocks_s)
 
     def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
@@ -323,6 +335,14 @@ class CostModel:
         """(quantization, dequantization) exposed in one layer, as the paper splits its overheads."""
         c = self.codec_step(s)
         return (0.0, 0.0) if c is None else (self.codec_share * c.quant_s, self.codec_share * c.dequant_exposed_s)
+
+    def decode_kv_s(self, s: StepShape) -> float:
+        """Time the decode attention kernel's main loop reads the decoding sequences' KV history on one chip."""
+        return max(s.decode_context * self.kv_plain_bytes / self.tp / self.bw, self.decode_blocks_s(s.decode_seqs))
+
+    def decode_blocks_s(self, seqs: int) -> float:
+        """The decode attention kernel's (sequence, KV head) blocks' chains on one chip (0 on the LPU)."""
+        return decode_blocks_seconds(self.engines[0], seqs * self.kv_heads_per_chip)
 
     def attention_s(self, s: StepShape) -> float:
         """Time one layer spends streaming KV history (and, with a codec, dequantizing it)."""

@@ -127,7 +127,7 @@ class ShapeCosts:
         return out
 
 
-_TIME = tuple(_FIELDS.index(f) for f in ("mem_s", "compute_s", "vxe_s", "power_s"))
+_TIME = tuple(_FIELDS.index(f) for f in ("mem_s", "compute_s", "vxe_s", "power_s", "blocks_s"))
 _FIXED = tuple(_FIELDS.index(f) for f in ("esl_exposed_s", "codec_s", "launch_s"))
 _CODEC = _FIELDS.index("codec_s")
 _STRETCH = _FIELDS.index("stretch")

@@ -62,7 +62,7 @@ def test_a_remote_calibration_is_a_stored_run_and_writes_what_the_local_one_writ
     assert row.summary["calibration"]["files"][0]["sha256"] == hashlib.sha256(PROFILE.read_bytes()).hexdigest()
     assert row.summary["entries"]["servers"]["name"] == "h100x1-calibrated"
     shown = twin(tmp_path, "runs", "show", run.id[:10], controller=stack.controller_addr)
-    assert "chip.kernel_launch_s: 8.53e-06 ->" in shown and "held out, tp 8" in shown
+    assert "chip.kernel_launch_s: 6.18e-06 ->" in shown and "held out, tp 8" in shown
 
 
 def test_a_remote_validation_is_stored_and_reported(stack, tmp_path) -> None:
