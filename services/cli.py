@@ -111,13 +111,28 @@ class TwinGroup(click.Group):
                 raise click.ClickException(one_line(exc)) from exc
             if os.environ.get("TWIN_DEBUG"):
                 raise
-            # a bug of ours: still one line for the user, the traceback on request
-            raise click.ClickException(f"internal error ({type(exc).__name__}: {one_line(exc, 300)}); please "
-                                       "report it, TWIN_DEBUG=1 shows the traceback") from exc
+            raise click.ClickException(internal_error(exc)) from exc  # a bug of ours: still one line
 
 
 def main() -> None:
-    cli(obj=None)
+    """The `twin` command. TwinGroup.invoke turns a command's errors into one line; this turns into one line
+    whatever escapes it (argument parsing, start-up, a background thread, exit), so no traceback reaches a
+    user unless TWIN_DEBUG asks for it."""
+    if not os.environ.get("TWIN_DEBUG"):
+        import threading
+        threading.excepthook = lambda args: click.echo(f"Error: {internal_error(args.exc_value)}", err=True)
+    try:
+        cli(obj=None)
+    except Exception as exc:  # click itself exits by SystemExit; anything else is ours
+        if os.environ.get("TWIN_DEBUG"):
+            raise
+        click.echo(f"Error: {internal_error(exc)}", err=True)
+        sys.exit(1)
+
+
+def internal_error(exc: BaseException | None) -> str:
+    return (f"internal error ({type(exc).__name__}: {one_line(exc, 300)}); please report it, TWIN_DEBUG=1 shows "
+            "the traceback")
 
 
 @click.group(cls=TwinGroup, context_settings={"help_option_names": ["-h", "--help"]})

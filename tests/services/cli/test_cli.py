@@ -180,3 +180,27 @@ def test_an_internal_error_is_one_line_not_a_traceback(run, monkeypatch):
     monkeypatch.setenv("TWIN_DEBUG", "1")
     assert isinstance(run("replay", "azure-conv-2023", "--limit", "5", "--no-progress", ok=False).exception,
                       ZeroDivisionError)
+ESCAPES = {  # what a real `twin` process meets outside a command's own error handling
+    "start-up": "import services.cli as c\ndef cli(**_): raise RuntimeError('planted at start-up')\nc.cli = cli\nc.main()",
+    "a thread": ("import threading, services.cli as c\ndef cli(**_):\n    t = threading.Thread(target=lambda: 1 / 0)\n"
+                 "    t.start(); t.join()\nc.cli = cli\nc.main()"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(ESCAPES))
+def test_an_error_outside_any_command_is_one_line_in_a_real_process(where):
+    """An exception that escapes the command group (start-up) or a background thread still reaches the user
+    of the `twin` process as one line (services.cli.main), never a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TWIN_DEBUG"}
+    done = subprocess.run([sys.executable, "-c", ESCAPES[where]], capture_output=True, text=True, env=env, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("Error: internal error (") and ("RuntimeError" in line or "ZeroDivisionError" in line)
+    if where == "start-up":
+        assert done.returncode == 1
+
+
