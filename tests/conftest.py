@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import services  # noqa: F401  (first: it turns gRPC's fork support off before any test imports gRPC)
-
 from twin.replay import RunSpec
 from twin.traces import TraceOptions, load_trace
 

@@ -441,13 +441,14 @@ def test_grpc_out_of_order_upload_is_sorted_and_counted(stack, replay_req, tmp_p
 
 def twin_peak_rss(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, int]:
     """Run `twin ARGS` in a child Python and return it with its peak resident memory in bytes."""
-    script = ("import resource, sys\nfrom services.cli import cli\ntry:\n    cli(sys.argv[1:], prog_name='twin')\n"
+    # The child caps its own address space (a safety net for the machine should the bound be broken: 3 GB)
+    # before importing anything: a preexec_fn would make subprocess fork() rather than vfork(), and a gRPC
+    # forked so restarts its poller, which can abort the child before it execs (grpc/grpc#43055).
+    script = (f"import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, ({3 * GB}, {3 * GB}))\n"
+              "from services.cli import cli\ntry:\n    cli(sys.argv[1:], prog_name='twin')\n"
               "finally:\n    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
-
-    def cap() -> None:  # a safety net for the machine should the bound be broken: 3 GB of address space
-        resource.setrlimit(resource.RLIMIT_AS, (3 * GB, 3 * GB))
     done = subprocess.run([sys.executable, "-c", script, "--db", f"sqlite:///{tmp_path / 'rss.db'}", *args],
-                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+                          capture_output=True, text=True, timeout=120)
     assert "maxrss" in done.stderr, f"the child ended without its report (exit {done.returncode}): {done.stderr[-800:]}"
     kb = int(done.stderr.rsplit("maxrss", 1)[1].split()[0])
     return done, kb * 1024
