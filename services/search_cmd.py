@@ -180,6 +180,9 @@ def _search(obj, store, url, job, workers: int, quiet: bool):
     return code, summary, status
 
 
+STOP_GRACE_S = 30.0  # the longest a worker may take to end once told to
+
+
 def run_workers(job, url: str, workers: int, log) -> tuple[int | None, int]:
     """K worker processes until the study is full or a signal stops them (their trials in flight are failed);
     a worker that dies loses its trial in flight and is replaced. (exit code of a signal or None, workers lost)"""
@@ -209,7 +212,11 @@ def run_workers(job, url: str, workers: int, log) -> tuple[int | None, int]:
         finally:
             for process in running.values():
                 process.terminate()
-                process.join()
+            for process in running.values():
+                process.join(STOP_GRACE_S)
+                if process.exitcode is None:  # a worker that does not end on SIGTERM is killed
+                    process.kill()
+                    process.join()
             _fail_trials_of(job, url, {p.pid for p in running.values()}, log, None)
         return signals.exit_code, lost
 

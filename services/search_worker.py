@@ -112,7 +112,12 @@ def work(job: SearchJob, url: str) -> None:
 class _Ending:
     """SIGTERM (the parent stopping its workers) ends a worker at once, except between storing a trial's
     run and telling the study, which it waits for: a stored run always belongs to a told trial. (A handler,
-    not a signal mask: Optuna's heartbeat thread would take a masked signal and end the process anyway.)"""
+    not a signal mask: Optuna's heartbeat thread would take a masked signal and end the process anyway.)
+
+    At once means os._exit, as a SIGKILL would, not an exception: an exception raised wherever the signal
+    lands can leave Optuna's (non-daemon) heartbeat thread started and never told to stop, say when it lands
+    inside the thread's start(), and the process then waits for that thread for ever as it exits. Whatever
+    the worker had not committed is rolled back by the database, as for a killed worker."""
     deferred = False
     pending = False
 
@@ -121,13 +126,13 @@ class _Ending:
         if cls.deferred:
             cls.pending = True
         else:
-            raise SystemExit(143)
+            os._exit(143)
 
     @classmethod
     def allow(cls) -> None:
         cls.deferred = False
         if cls.pending:
-            raise SystemExit(143)
+            os._exit(143)
 
 
 def suggest(trial, dim: Dimension):

@@ -117,3 +117,24 @@ def test_ctrl_c_keeps_every_finished_trial(sqlite_url, tmp_path) -> None:
         assert run.status == "interrupted"
         assert {r["trial"] for r in run.summary["trials"] if r["state"] == "complete"} == {t.number for t in finished}
     assert sorted(child_runs(sqlite_url)) == sorted(t.user_attrs["run_id"] for t in finished)
+
+
+STRANDED_THREAD = """
+import signal, sys, threading, time
+from services.search_worker import _Ending
+signal.signal(signal.SIGTERM, _Ending.handle)
+# a non-daemon thread nobody will stop: what Optuna's heartbeat thread is when the signal lands inside its start()
+threading.Thread(target=time.sleep, args=(3600,)).start()
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_worker_told_to_stop_ends_even_with_a_thread_left_running(tmp_path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", STRANDED_THREAD], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 143
+    finally:
+        proc.kill()
