@@ -98,6 +98,12 @@ class TensorCores:
     split_k_min_depth: int = 0  # shortest K slice a split-K / stream-K kernel gives one SM; 0: never splits
     split_k_overhead_s: float = 0.0  # the fix-up that sums a split's partial tiles
     kernel_tail_s: float = 0.0  # a kernel's fill and drain around its main loop (first loads, epilogue, last wave)
+    # Share of the shorter of a matmul's two phases, its operand stream from memory and its MMA main loop, that
+    # the kernel's software pipeline (a few stages of loads in flight ahead of the MMAs) leaves exposed: a
+    # kernel takes the longer phase plus this share of the shorter, not the longer alone. 0: perfect overlap.
+    overlap_exposed: float = 0.0
+    # The FlashAttention kernel's own share of the MMA issue rate (its pipeline is not a GEMM's); 0: the GEMMs'
+    attention_mma_efficiency: float = 0.0
     # Exponentials per SM per cycle on the special-function units (CUDA C Programming Guide, arithmetic
     # instruction throughput: 16 for exp2 on compute capability 8.x and 9.0). Attention's softmax needs one per
     # score, and FlashAttention-2 runs it between its two MMAs (twin.hw.engines.attention_seconds).
@@ -117,6 +123,9 @@ class TensorCores:
             raise InvalidSpec("tiles", f"must be a non-empty list of [rows, columns] > 0, got {self.tiles!r}")
         if self.mma_efficiency > 1:
             raise InvalidSpec("mma_efficiency", f"must be at most 1, got {self.mma_efficiency!r}")
+        for name in ("overlap_exposed", "attention_mma_efficiency"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InvalidSpec(name, f"must be in [0, 1], got {getattr(self, name)!r}")
         for name in ("split_k_min_depth", "split_k_overhead_s", "kernel_tail_s", "decode_block_s",
                      "attention_tail_s"):
             if getattr(self, name) < 0:
@@ -127,19 +136,25 @@ class TensorCores:
         return self.units * self.macs_per_unit_cycle
 
     def cycles(self, m: float, k: float, n: float) -> float:
-        """The main loop. The kernel's fill and drain (kernel_tail_s) is not in it: it shows whether the
-        kernel is bound by its MMAs or by its memory stream, so the cost model adds it outside both."""
-        return min(self._tile_cycles(m, k, n, tm, tn) for tm, tn in self.tiles)
+        """The main loop and its split-K fix-up. The kernel's fill and drain (kernel_tail_s) is not in it: it
+        shows whether the kernel is bound by its MMAs or by its memory stream, so the cost model adds it
+        outside both."""
+        return sum(self.phases(m, k, n))
 
-    def _tile_cycles(self, m: float, k: float, n: float, tile_m: int, tile_n: int) -> float:
-        """Main loop with one tile shape: waves of tiles over the SMs, K split when tiles are few."""
+    def phases(self, m: float, k: float, n: float) -> tuple[float, float]:
+        """(main loop, split-K fix-up) cycles with the tile shape that finishes first."""
+        return min((self._tile_phases(m, k, n, tm, tn) for tm, tn in self.tiles), key=sum)
+
+    def _tile_phases(self, m: float, k: float, n: float, tile_m: int, tile_n: int) -> tuple[float, float]:
+        """Main loop with one tile shape (waves of tiles over the SMs, K split when tiles are few), and the
+        fix-up that sums a split's partial tiles."""
         rows = min(tile_m, 16 * math.ceil(max(m, 1) / 16))  # MMA granularity is 16 rows
         tiles = math.ceil(m / rows) * math.ceil(n / tile_n)
         split = self._split(tiles, k)
         waves = math.ceil(tiles * split / self.units)
         per_k = rows * tile_n / self.macs_per_unit_cycle
         cycles = waves * math.ceil(k / split) * per_k / self.mma_efficiency
-        return cycles + (self.split_k_overhead_s * self.clock_ghz * 1e9 if split > 1 else 0.0)
+        return cycles, (self.split_k_overhead_s * self.clock_ghz * 1e9 if split > 1 else 0.0)
 
     def _split(self, tiles: int, k: float) -> int:
         """K slices per output tile: enough to fill the idle SMs, none shorter than the minimum depth."""
@@ -162,6 +177,20 @@ def kernel_tail_s(engine: Engine) -> float:
     return getattr(engine, "kernel_tail_s", 0.0)
 
 
+def overlap_exposed_s(engine: Engine, stream_s: float, m: float, k: float, n: float) -> float:
+    """What an (m x k) by (k x n) matmul kernel whose operands stream in `stream_s` adds to the longer of that
+    stream and its main loop: the share of the shorter its pipeline does not hide (GPUs; the LPU's engines
+    consume the stream as it arrives, which their cycle counts include). The split-K fix-up is a pass of its
+    own after the main loop: not a phase the pipeline overlaps. Below 16 rows (decode) only the arithmetic
+    of the rows there are counts: the MMAs pad to 16 rows, and the padding's issue slots hold up no load
+    (what Vidur's 1-8 token kernels and gpt-fast's decode show: tests/twin/hw/test_gemm_vidur.py)."""
+    share = getattr(engine, "overlap_exposed", 0.0)
+    if not share:
+        return 0.0
+    main_s = engine.phases(m, k, n)[0] / (engine.clock_ghz * 1e9) * min(1.0, m / 16)
+    return share * min(stream_s, main_s)
+
+
 # FlashAttention-2's tile of queries and keys (kBlockM x kBlockN, 128 x 128 for head dim 128 in its forward
 # kernel): a prompt's diagonal tiles are computed whole and masked, so each prompt token costs half a tile of
 # keys beyond the causal pairs.
@@ -172,13 +201,13 @@ def attention_seconds(engine: Engine, macs: float, scores: float) -> float:
     """Attention's score and context products (`macs`) over `scores` query-key pairs on `engine`.
 
     On tensor cores it is a FlashAttention kernel: the two MMAs of each tile at the share of the MMA rate
-    the engine sustains (as its GEMMs), then the tile's softmax, whose exponentials queue on the SFUs (the
+    the kernel sustains (attention_mma_efficiency), then the tile's softmax, whose exponentials queue on the SFUs (the
     FP32 max, scale and sum overlap other warps). On A100 this gives 190 TFLOPS for head dim 128, and 224
     without the softmax, against FlashAttention-2's measured 178-187 and 217-223 TFLOPS
     (tests/twin/hw/test_attention_kernels.py). The LPU's SXE takes the products at its peak (its VXE does
     the softmax beside it)."""
     if isinstance(engine, TensorCores):
-        mma_s = macs / (peak_macs_per_s(engine) * engine.mma_efficiency)
+        mma_s = macs / (peak_macs_per_s(engine) * (engine.attention_mma_efficiency or engine.mma_efficiency))
         return mma_s + scores / (engine.units * engine.sfu_per_unit_cycle * engine.clock_ghz * 1e9)
     return macs / peak_macs_per_s(engine)
 

@@ -5,7 +5,8 @@ Each operator is priced the way the step cost model (twin.serving.cost) charges 
 on one chip of the tensor-parallel group, in FP16:
 
 - a linear layer: its kernel's fill and drain, then the slower of its stream (weights, input and
-  output at the chip's sustained bandwidth) and its main loop on the engine that finishes first;
+  output at the chip's sustained bandwidth) and its main loop on the engine that finishes first, and
+  what the kernel's pipeline leaves exposed of the shorter (twin.hw.engines.overlap_exposed_s);
   shards as Vidur profiles them (Megatron: QKV and FC1 split their outputs, O and FC2 their inputs);
 - an elementwise kernel (norm, rotary embedding, activation, residual add): one launch-bound kernel
   (``chip.kernel_launch_s``) plus its activations read and written at the sustained bandwidth;
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.hw.engines import attention_tail_s, decode_blocks_seconds, engine_seconds, kernel_tail_s, peak_macs_per_s
+from twin.hw.engines import (attention_tail_s, decode_blocks_seconds, engine_seconds, kernel_tail_s,
+                             overlap_exposed_s, peak_macs_per_s)
 from twin.measure.fit import fit as run_fit, identifiable
 from twin.measure.params import Param
 from twin.measure.profiles import OperatorProfile, OperatorSample
@@ -77,7 +79,8 @@ def price_s(chip, s: OperatorSample) -> float:
         m, k, n = matmul_shape(s)
         best = min(chip.compute_engines, key=lambda e: engine_seconds(e, m, k, n))
         stream_s = FP16 * (k * n + m * k + m * n) / bw
-        return kernel_tail_s(best) + max(stream_s, engine_seconds(best, m, k, n))
+        return kernel_tail_s(best) + max(stream_s, engine_seconds(best, m, k, n)) \
+            + overlap_exposed_s(best, stream_s, m, k, n)
     if s.kind == "elementwise":
         return chip.kernel_launch_s + elementwise_bytes(s) / bw
     kv_bytes, macs = attention_parts(s)

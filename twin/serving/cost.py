@@ -32,7 +32,7 @@ from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
 from twin.hw.engines import (attention_seconds, attention_tail_s, decode_blocks_seconds, engine_seconds,
-                             kernel_tail_s, masked_keys_per_prompt_token)
+                             kernel_tail_s, masked_keys_per_prompt_token, overlap_exposed_s)
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -73,7 +73,10 @@ class LayerCost(NamedTuple):
     compute_s: float
     vxe_s: float
     codec_s: float = 0.0  # KV quantization/dequantization the codec pipelines could not hide
-    launch_s: float = 0.0  # GPUs: launch-bound kernels of the layer (norms, adds, activation, softmax)
+    # GPUs: time outside the stream / compute overlap: the launch-bound kernels of the layer (norms, adds,
+    # activation, softmax), its matmul and attention kernels' fill and drain, and what each matmul's pipeline
+    # leaves exposed of its shorter phase (twin.hw.engines.overlap_exposed_s)
+    launch_s: float = 0.0
     power_s: float = 0.0  # the least time its dynamic energy takes within the chip's power limit (0: no limit)
     # A pipeline's step lasts longer than its chips work: m micro-batches through N stages take m + N - 1
     # stage slots of which each stage works m. The work fields are per chip; time is stretched by this.
@@ -130,8 +133,9 @@ class CostModel:
             raise InvalidSpec("tp", f"tp={tp} spans {self.spans} {server.name} servers, which state no network: "
                                     "add network: to the server's YAML")
         self.engines = chip.compute_engines
-        self._by_tokens: dict[int, tuple[float, float, float, float, float]] = {}  # tokens -> exposed ESL s, ESL
-        # bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest chip (expert parallelism)
+        self._by_tokens: dict[int, tuple[float, float, float, float, float, float]] = {}  # tokens -> exposed ESL
+        # s, ESL bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest chip (expert
+        # parallelism), the matmuls' exposed overlap s
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
@@ -227,7 +231,8 @@ class CostModel:
     def stage_layer(self, s: StepShape) -> LayerCost:
         """One layer of the model on one chip of a tensor-parallel group, for a step (or micro-batch) `s`."""
         m, tp, tokens = self.model, self.tp, s.tokens
-        exposed, esl_bytes, matmuls_s, weight_bytes, hot = self._by_tokens.get(tokens) or self._tokens_part(tokens)
+        exposed, esl_bytes, matmuls_s, weight_bytes, hot, overlap_s = self._by_tokens.get(tokens) \
+            or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
@@ -255,16 +260,17 @@ class CostModel:
         blocks_s = mem_s - s.decode_context * self.kv_plain_bytes / tp / self.bw + self.decode_blocks_s(s.decode_seqs) \
             if self.decode_block_s and s.decode_seqs else 0.0
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s if tokens else 0.0, power_s, blocks_s=blocks_s)
+                         codec_s, self.launch_s + overlap_s if tokens else 0.0, power_s, blocks_s=blocks_s)
 
-    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float]:
+    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
-        the bytes they move, the matmul time, the weight bytes streamed), kept per count: steps repeat
-        token counts."""
+        the bytes they move, the matmul time, the weight bytes streamed, the matmuls' exposed overlap), kept
+        per count: steps repeat token counts."""
         esl_s, esl_bytes = self.esl(tokens)
         weights = self.layer_weight_bytes(tokens)
         hot = weights if self.ep == 1 else self.hot_weight_bytes(tokens)
-        part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot)
+        part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot,
+                                          self.matmuls_overlap_s(tokens))
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
@@ -310,6 +316,18 @@ class CostModel:
         if not tokens:
             return 0.0
         return sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
+
+    def matmuls_overlap_s(self, tokens: int) -> float:
+        """What the layer's matmul kernels expose beyond the longer of their operand stream and main loop, one
+        kernel at a time (GPUs; 0 where the engine overlaps them whole)."""
+        engine = self.engines[0]
+        if not tokens or not getattr(engine, "overlap_exposed", 0.0):
+            return 0.0
+        w, total = self.policy.weights, 0.0
+        for count, mm, k, n in self.matmul_shapes(tokens):
+            stream_s = (w.bytes_for(k * n) + (mm * k + mm * n) * FP16_BYTES) / self.bw
+            total += count * overlap_exposed_s(engine, stream_s, mm, k, n)
+        return total
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
@@ -488,7 +506,8 @@ class CostModel:
         compute = self.matmul_s(s.outputs, m.hidden, m.vocab / self.tp)
         per_chip = math.ceil(s.outputs / self.tp)  # sequences are sampled in parallel over chips
         sample = per_chip * m.vocab / (chip.sampler_elems_per_cycle * chip.clock_ghz * 1e9)
-        return max(mem, compute) + self.matmul_tail_s + sample
+        overlap = overlap_exposed_s(self.engines[0], mem, s.outputs, m.hidden, m.vocab / self.tp)
+        return max(mem, compute) + overlap + self.matmul_tail_s + sample
 
     def step_time(self, s: StepShape) -> float:
         if s.tokens == 0:

@@ -1,9 +1,10 @@
-"""GPU matmul kernels against measured times: Vidur's profiled linear layers (excerpt in vidur_gemm.csv).
+"""GPU matmul kernels against measured times: Vidur's profiled linear layers (vidur_gemm_all.csv.gz).
 
-The tensor-core parameters (mma_efficiency, kernel_tail_s, split_k_overhead_s per GPU) were fitted on
-all of Vidur's A100 and H100 mlp.csv rows (bench/bench_gemm.py --vidur); the excerpt here is 56 of
-them, QKV / O / FC1 / FC2 of Llama-2-7B at tp 1 and Llama-2-70B at tp 8. Bounds: the median error
-reached on the excerpt per GPU and shape class, plus one point.
+Every row of Vidur's A100 and H100 mlp.csv files (QKV / O / FC1 / FC2 of 7 models at tp 1-8) in the three
+shape classes: 49,744 kernel times. The tensor-core parameters (mma_efficiency, split_k_overhead_s,
+overlap_exposed, split_k_min_depth per GPU) were fitted on them; the weight streams run at the share Vidur's
+GEMV kernels were measured to sustain (the optimised stack). Bounds: the median reached per GPU and class,
+rounded up by 0.3 points.
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ _spec = importlib.util.spec_from_file_location("bench_gemm", Path(__file__).pare
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-MEDIAN_BOUND = {("a100", "decode"): 0.058, ("a100", "mid-tp"): 0.065, ("a100", "prefill"): 0.032,
-                ("h100", "decode"): 0.092, ("h100", "mid-tp"): 0.040, ("h100", "prefill"): 0.146}
+MEDIAN_BOUND = {("a100", "decode"): 0.043, ("a100", "mid-tp"): 0.104, ("a100", "prefill"): 0.055,
+                ("h100", "decode"): 0.044, ("h100", "mid-tp"): 0.089, ("h100", "prefill"): 0.070}
 
 
 @pytest.fixture(scope="module")
-def errs() -> dict:
-    return bench.errors(bench.excerpt_rows())
+def rows() -> list:
+    return bench.excerpt_rows()
 
 
-def test_every_class_of_the_excerpt_is_covered(errs) -> None:
+@pytest.fixture(scope="module")
+def errs(rows) -> dict:
+    return bench.errors(rows)
+
+
+def test_every_class_is_covered(rows, errs) -> None:
     assert set(errs) == set(MEDIAN_BOUND)
+    assert len(rows) == 49744
 
 
 @pytest.mark.parametrize("key", sorted(MEDIAN_BOUND))
@@ -40,13 +47,34 @@ def test_median_error_per_shape_class(errs, key) -> None:
     assert statistics.median(abs(e) for e in errs[key]) <= MEDIAN_BOUND[key]
 
 
-def test_the_dense_peak_alone_was_far_off_on_the_same_rows() -> None:
-    """The old price (dense peak, waves only, no kernel fill) is 23-34 % fast on these prefills."""
-    chips = {gpu: load_chip(name) for gpu, name in bench.CHIPS.items()}
+def test_the_eager_stacks_h100_stream_share_doubles_the_decode_error(rows, errs) -> None:
+    """Vidur's kernels stream an H100 at 0.90 of peak: at the eager stack's 0.79 its decode rows are ~10 % slow."""
+    eager = {gpu: load_chip(name) for gpu, name in bench.CHIPS.items()}
+    slow = bench.errors(rows, eager)
+    assert statistics.median(slow["h100", "decode"]) > 0.08
+    assert statistics.median(abs(e) for e in slow["h100", "decode"]) > 2 * statistics.median(
+        abs(e) for e in errs["h100", "decode"])
+    assert slow["a100", "decode"] == errs["a100", "decode"]  # the A100 measures 0.79 both ways
+
+
+def test_no_price_that_grows_with_the_tokens_can_meet_a_15_percent_worst_error(rows) -> None:
+    """Measured times fall as the tokens grow (cuBLAS switches kernels): by the pair below, 48 us at 160 tokens
+    and 31 us at 256, any price p(160) <= p(256) is off by (48 - 31) / (48 + 31) = 21.5 % on one of them."""
+    down = {r.tokens: r.measured_us for r in rows if (r.gpu, r.model, r.tp, r.op) ==
+            ("h100", "Llama-2-70b-hf", 8, "mlp_down_proj") and r.tokens in (160, 256)}
+    assert down == {160: 48.0, 256: 31.0}
+    floor = bench.monotone_floor(rows)
+    assert floor["h100", "mid-tp"] >= (48 - 31) / (48 + 31)
+    assert sorted(k for k, v in floor.items() if v > 0.15) == sorted(set(MEDIAN_BOUND) - {("h100", "decode")})
+
+
+def test_the_dense_peak_alone_was_far_off_on_the_same_rows(rows) -> None:
+    """The old price (dense peak, waves only, no kernel fill, no overlap) is over 20 % fast on prefills."""
+    chips = bench.measured_chips()
     peak = {gpu: replace(c, engines=(TensorCores("tc", c.compute_engines[0].units,
                                                  c.compute_engines[0].macs_per_unit_cycle,
                                                  c.compute_engines[0].clock_ghz),)) for gpu, c in chips.items()}
-    old = bench.errors(bench.excerpt_rows(), peak)
+    old = bench.errors(rows, peak)
     for gpu in bench.CHIPS:
         assert statistics.median(old[gpu, "prefill"]) < -0.2
 
