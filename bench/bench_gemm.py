@@ -89,7 +89,7 @@ def price_s(chip, m: int, k: int, n: int) -> float:
     """What the cost model charges one FP16 matmul kernel on `chip`: its fill and drain, the slower of its
     memory stream and its tensor-core main loop, and what its pipeline leaves exposed of the shorter."""
     engine = chip.compute_engines[0]
-    stream_s = 2 * (k * n + m * k + m * n) / chip.memory.sustained_bytes_per_s
+    stream_s = 2 * k * n / chip.weight_bytes_per_s + 2 * (m * k + m * n) / chip.memory.sustained_bytes_per_s
     return kernel_tail_s(engine) + max(stream_s, engine_seconds(engine, m, k, n)) \
         + overlap_exposed_s(engine, stream_s, m, k, n)
 

@@ -33,7 +33,7 @@ def load(spec, files: list[str]):
 
 def validate_record(spec, files: list[str]) -> list[dict]:
     from twin.measure.operators import report
-    chip = spec.server_spec().chip
+    chip = spec.served_server().chip  # as its GPU stack runs it, like a replay
     return [{"file": p.path, "sha256": p.sha256, "layout": p.layout, **report(chip, p.samples)}
             for p in load(spec, files)]
 

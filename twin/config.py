@@ -173,6 +173,9 @@ class ChipSpec:
     die_area_mm2: float | None = None  # published die area; None: from the LPU per-unit model (twin.area)
     kernel_launch_s: float = 0.0  # GPUs: time each launch-bound kernel of a layer costs (calibrated)
     fused_kernels: int = 0  # GPUs: launch-bound kernels per layer of a fusing engine (twin.serving.stack); 0: eager
+    # GPUs: weights stream at this times the memory's sustained share (capped at the peak): the serving stack's
+    # GEMV kernels (twin.serving.stack); KV and activations keep the memory's own share
+    weight_stream_factor: float = 1.0
     # The board's power limit (W), enforced: a chip at its limit lowers its clock, so a step takes at least
     # its dynamic energy over the power left above the static draw (twin.serving.cost). None: no limit stated.
     tdp_w: float | None = None
@@ -191,10 +194,18 @@ class ChipSpec:
             raise InvalidSpec("mac_trees", "a GPU has no MAC trees (its tensor cores are an engine)")
         if self.tdp_w is not None and not self.tdp_w > 0:
             raise InvalidSpec("tdp_w", f"must be a number of watts > 0, got {self.tdp_w!r}")
+        if not self.weight_stream_factor > 0:
+            raise InvalidSpec("weight_stream_factor", f"must be > 0, got {self.weight_stream_factor!r}")
         if not isinstance(self.fused_kernels, int) or self.fused_kernels < 0:
             raise InvalidSpec("fused_kernels", f"must be a whole number >= 0, got {self.fused_kernels!r}")
         if self.kernel_launch_s < 0 or (self.die_area_mm2 is not None and not self.die_area_mm2 > 0):
             raise InvalidSpec("kernel_launch_s" if self.kernel_launch_s < 0 else "die_area_mm2", "must be >= 0")
+
+    @property
+    def weight_bytes_per_s(self) -> float:
+        """How fast weights stream: the memory's sustained share times the stack's factor, at most the peak."""
+        m = self.memory
+        return m.peak_bytes_per_s * min(1.0, m.sustained_efficiency * self.weight_stream_factor)
 
     @property
     def compute_engines(self) -> tuple:

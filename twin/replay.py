@@ -70,6 +70,10 @@ class RunSpec:
     def server_spec(self) -> ServerSpec:
         return self.catalog().server(self.server, self.overrides or {})
 
+    def served_server(self) -> ServerSpec:
+        """The run's server as its GPU serving stack runs it (twin.serving.stack; other chips as they are)."""
+        return gpu_stack(self.serving.gpu_stack).on(self.server_spec())
+
     def model_spec(self) -> ModelSpec:
         return self.catalog().model(self.model, self.overrides or {})
 
@@ -87,7 +91,7 @@ class RunSpec:
         `observers` give every replica one more feature each (twin.sim.Simulation)."""
         catalog = self.catalog()
         stack = gpu_stack(self.serving.gpu_stack)  # the GPU software the run's GPUs serve with
-        cluster = ClusterSpec(stack.on(self.server_spec()), self.servers, self.tp, self.replicas, self.pp, self.ep)
+        cluster = ClusterSpec(self.served_server(), self.servers, self.tp, self.replicas, self.pp, self.ep)
         model = self.model_spec()
         named = {"prefill_server": None if self.serving.prefill_server is None else
                  stack.on(catalog.server(self.serving.prefill_server)),

@@ -81,7 +81,7 @@ class Chip:
         if walk.sends and offset < esl_end:
             req = held if offset >= stream_end else self.esl_out.port.request()
             yield from self.esl_out.finish_send(req, cost.esl_bytes, esl_end - max(offset, stream_end))
-        if cost.launch_s > 0:  # a GPU's launch-bound kernels: the chip waits on the host's launches
+        if cost.launch_s > 0:  # a GPU's time outside the stream: launches, kernel fill and drain, exposed overlap
             yield self.env.timeout(walk.period_s - max(offset, esl_end))
 
     def sync(self) -> None:

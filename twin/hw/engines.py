@@ -180,10 +180,11 @@ def kernel_tail_s(engine: Engine) -> float:
 def overlap_exposed_s(engine: Engine, stream_s: float, m: float, k: float, n: float) -> float:
     """What an (m x k) by (k x n) matmul kernel whose operands stream in `stream_s` adds to the longer of that
     stream and its main loop: the share of the shorter its pipeline does not hide (GPUs; the LPU's engines
-    consume the stream as it arrives, which their cycle counts include). The split-K fix-up is a pass of its
-    own after the main loop: not a phase the pipeline overlaps. Below 16 rows (decode) only the arithmetic
-    of the rows there are counts: the MMAs pad to 16 rows, and the padding's issue slots hold up no load
-    (what Vidur's 1-8 token kernels and gpt-fast's decode show: tests/twin/hw/test_gemm_vidur.py)."""
+    consume the stream as it arrives, which their cycle counts include). The split-K fix-up is not part of
+    the shorter phase here: the price keeps it beside the main loop inside the max (where Vidur's decode
+    rows put it: outside the max their medians rise to 7-9 %). Below 16 rows (decode) only the arithmetic of
+    the rows there are counts: the MMAs pad to 16 rows, and the padding's issue slots hold up no load
+    (without this, gpt-fast's decode comes out 3 % slow: tests/twin/serving/test_stack.py)."""
     share = getattr(engine, "overlap_exposed", 0.0)
     if not share:
         return 0.0

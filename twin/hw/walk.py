@@ -3,7 +3,8 @@
 A layer on a chip (`twin.hw.chip`): the SMA holds every HBM channel for `stream_s` (the
 layer's busy time, streaming, MACs and vector work overlapping, plus the KV codec in the DMA
 path), then the chip's outgoing ESL port sends the part of the all-gathers that did not hide
-under compute (`esl_s`), then a GPU waits `launch_s` for the host's kernel launches. While
+under compute (`esl_s`), then a GPU spends `launch_s` outside the stream: its small kernels' launches, its
+kernels' fill and drain, and what its matmuls' pipelines leave exposed. While
 nothing else asks for the chip's channels or port, nothing can delay a layer, so the layers
 follow each other back to back: which layer is in flight, what has been moved and what is
 held at any instant follow from the start time alone. The walk therefore needs no event per

@@ -4,8 +4,9 @@ to operator profiles (twin.measure.profiles).
 Each operator is priced the way the step cost model (twin.serving.cost) charges its part of a layer,
 on one chip of the tensor-parallel group, in FP16:
 
-- a linear layer: its kernel's fill and drain, then the slower of its stream (weights, input and
-  output at the chip's sustained bandwidth) and its main loop on the engine that finishes first, and
+- a linear layer: its kernel's fill and drain, then the slower of its stream (weights at the chip's weight
+  bandwidth, input and output at its sustained bandwidth) and its main loop on the engine that finishes
+  first, and
   what the kernel's pipeline leaves exposed of the shorter (twin.hw.engines.overlap_exposed_s);
   shards as Vidur profiles them (Megatron: QKV and FC1 split their outputs, O and FC2 their inputs);
 - an elementwise kernel (norm, rotary embedding, activation, residual add): one launch-bound kernel
@@ -78,7 +79,7 @@ def price_s(chip, s: OperatorSample) -> float:
     if s.kind == "matmul":
         m, k, n = matmul_shape(s)
         best = min(chip.compute_engines, key=lambda e: engine_seconds(e, m, k, n))
-        stream_s = FP16 * (k * n + m * k + m * n) / bw
+        stream_s = FP16 * k * n / chip.weight_bytes_per_s + FP16 * (m * k + m * n) / bw
         return kernel_tail_s(best) + max(stream_s, engine_seconds(best, m, k, n)) \
             + overlap_exposed_s(best, stream_s, m, k, n)
     if s.kind == "elementwise":
@@ -142,7 +143,7 @@ class OperatorProblem:
             if self.hook is not None:
                 self.hook(len(self._cache))
             spec = dataclasses.replace(self.spec, overrides={**(self.spec.overrides or {}), **values})
-            self._cache[key] = spec.server_spec().chip
+            self._cache[key] = spec.served_server().chip
         return self._cache[key]
 
     def residuals(self, values: dict[str, float], file: int) -> np.ndarray:

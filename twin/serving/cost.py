@@ -110,6 +110,7 @@ class CostModel:
         self.shape_cache: Any = None  # its per-shape cache (twin.serving.shape_cost.shape_costs), made on first use
         chip = server.chip
         self.bw = chip.memory.sustained_bytes_per_s
+        self.wbw = chip.weight_bytes_per_s  # weights (a GPU stack's GEMV kernels may stream them faster)
         self.macs_per_s = chip.macs_per_s
         self.vxe_per_s = chip.vxe_lanes * chip.clock_ghz * 1e9
         n, vectors = model.kv_dim, model.kv_vectors  # K and V vectors (MLA: one latent) per token and layer
@@ -238,7 +239,11 @@ class CostModel:
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
         codec = self.codec_step(s)
         # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
-        mem_bytes, mem_s = plain, (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
+        mem_bytes = plain
+        if self.wbw == self.bw:
+            mem_s = (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
+        else:  # a GPU stack streams weights at its own rate
+            mem_s = (plain - weight_bytes) / self.bw + hot / self.wbw
         if codec is not None:
             assert self.codec is not None  # a codec step comes from the codec
             mem_bytes += self.codec_share * self.codec.history_bytes(s.decode_seqs + (1 if s.prefill_past else 0),
@@ -317,17 +322,24 @@ class CostModel:
             return 0.0
         return sum(count * self.matmul_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
 
-    def matmuls_overlap_s(self, tokens: int) -> float:
-        """What the layer's matmul kernels expose beyond the longer of their operand stream and main loop, one
-        kernel at a time (GPUs; 0 where the engine overlaps them whole)."""
-        engine = self.engines[0]
-        if not tokens or not getattr(engine, "overlap_exposed", 0.0):
+    def matmul_stream_s(self, m: float, k: float, n: float) -> float:
+        """One matmul's operand stream: its weights, its input and its output."""
+        return self.policy.weights.bytes_for(k * n) / self.wbw + (m * k + m * n) * FP16_BYTES / self.bw
+
+    def matmul_overlap_s(self, m: float, k: float, n: float) -> float:
+        """What one matmul kernel exposes beyond the longer of its operand stream and main loop, on the engine
+        that runs it (GPUs; 0 where the engine overlaps them whole)."""
+        engines = self.engines
+        engine = engines[0] if len(engines) == 1 else min(engines, key=lambda e: engine_seconds(e, m, k, n))
+        if not getattr(engine, "overlap_exposed", 0.0):
             return 0.0
-        w, total = self.policy.weights, 0.0
-        for count, mm, k, n in self.matmul_shapes(tokens):
-            stream_s = (w.bytes_for(k * n) + (mm * k + mm * n) * FP16_BYTES) / self.bw
-            total += count * overlap_exposed_s(engine, stream_s, mm, k, n)
-        return total
+        return overlap_exposed_s(engine, self.matmul_stream_s(m, k, n), m, k, n)
+
+    def matmuls_overlap_s(self, tokens: int) -> float:
+        """The layer's matmul kernels' exposed overlap, one kernel at a time."""
+        if not tokens or not any(getattr(e, "overlap_exposed", 0.0) for e in self.engines):
+            return 0.0
+        return sum(count * self.matmul_overlap_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
@@ -451,7 +463,7 @@ class CostModel:
         producers = ((m.o_dim, m.hidden * m.o_dim), (m.hidden, m.o_dim * m.hidden),  # attention out, O
                      (m.ffn * m.experts_top_k, m.hidden * m.ffn * (m.ffn_matrices - 1)),  # FC1 (gate+up)
                      (m.hidden, m.hidden * m.ffn))  # FC2
-        return tuple((width, self.policy.weights.bytes_for(params) / self.tp / self.bw, params / width,
+        return tuple((width, self.policy.weights.bytes_for(params) / self.tp / self.wbw, params / width,
                       width / self.tp, 0.0 if i == 2 else tail)  # FC1's tail hides under FC2, back to back
                      for i, (width, params) in enumerate(producers))
 
@@ -502,11 +514,11 @@ class CostModel:
         if s.outputs == 0:
             return 0.0
         m, chip = self.model, self.server.chip
-        mem = self.policy.weights.bytes_for(m.head_params) / self.tp / self.bw
+        mem = self.policy.weights.bytes_for(m.head_params) / self.tp / self.wbw
         compute = self.matmul_s(s.outputs, m.hidden, m.vocab / self.tp)
         per_chip = math.ceil(s.outputs / self.tp)  # sequences are sampled in parallel over chips
         sample = per_chip * m.vocab / (chip.sampler_elems_per_cycle * chip.clock_ghz * 1e9)
-        overlap = overlap_exposed_s(self.engines[0], mem, s.outputs, m.hidden, m.vocab / self.tp)
+        overlap = self.matmul_overlap_s(s.outputs, m.hidden, m.vocab / self.tp)
         return max(mem, compute) + overlap + self.matmul_tail_s + sample
 
     def step_time(self, s: StepShape) -> float:

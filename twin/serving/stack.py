@@ -7,10 +7,11 @@
 - ``optimised``: an engine that captures the step in a CUDA graph and fuses the small kernels (vLLM,
   TensorRT-LLM, gpt-fast): residual add and norm fused twice, the activation fused once, the softmax
   inside the attention kernel, so three small kernels per layer remain, each costing its time on the
-  GPU inside the graph (``kernel_launch_s`` of the profile, calibration.yaml ``gpu_stacks``). Its weight
-  streams run at what the GEMV kernels of such an engine were measured to sustain (``stream_factor`` per
-  GPU, times the chip's share: on the H100, 0.90 of peak in Vidur's profiles against the 0.79 the LPU
-  paper's eager stack reached; on the A100 both 0.79).
+  GPU inside the graph (``kernel_launch_s`` of the profile, calibration.yaml ``gpu_stacks``). Its GEMV
+  kernels stream weights faster on HBM3 (``stream_factor`` by memory kind, times the chip's share: on the
+  H100, 0.90 of peak in Vidur's profiles against the 0.79 the LPU paper's eager stack reached; on the
+  A100's HBM2e both 0.79). KV and activations keep the chip's share: the decode attention kernel's paged
+  reads were fitted at it.
 
 Only GPUs change: LPU and NPU chips run their own compiled instruction streams (HyperDex).
 """
@@ -28,7 +29,7 @@ class GpuStack:
     name: str
     kernel_launch_s: float = 0.0  # what each remaining small kernel of a layer costs; 0 with eager: the chip's own
     fused_kernels: int = 0  # small kernels left per layer after fusion; 0: eager (no fusion)
-    # (GPU chip name, factor): this stack's kernels stream weights at factor x the chip's sustained share
+    # (memory kind, factor): this stack's kernels stream a GPU's weights at factor x its memory's sustained share
     stream_factor: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
@@ -46,10 +47,9 @@ class GpuStack:
     def on_chip(self, chip: ChipSpec) -> ChipSpec:
         if chip.kind != "gpu":
             return chip
-        factor = dict(self.stream_factor).get(chip.name, 1.0)
-        if factor != 1.0:  # a stream never beats the peak
-            share = min(1.0, chip.memory.sustained_efficiency * factor)
-            chip = replace(chip, memory=replace(chip.memory, sustained_efficiency=share))
+        factor = dict(self.stream_factor).get(chip.memory.kind, 1.0)
+        if factor != 1.0:
+            chip = replace(chip, weight_stream_factor=factor)
         if self.fused_kernels:
             chip = replace(chip, kernel_launch_s=self.kernel_launch_s, fused_kernels=self.fused_kernels)
         return chip

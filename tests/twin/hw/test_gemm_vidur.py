@@ -2,7 +2,7 @@
 
 Every row of Vidur's A100 and H100 mlp.csv files (QKV / O / FC1 / FC2 of 7 models at tp 1-8) in the three
 shape classes: 49,744 kernel times. The tensor-core parameters (mma_efficiency, split_k_overhead_s,
-overlap_exposed, split_k_min_depth per GPU) were fitted on them; the weight streams run at the share Vidur's
+overlap_exposed, split_k_min_depth per GPU) were fitted on them; the weights stream at the share Vidur's
 GEMV kernels were measured to sustain (the optimised stack). Bounds: the median reached per GPU and class,
 rounded up by 0.3 points.
 """
@@ -24,7 +24,7 @@ bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
 MEDIAN_BOUND = {("a100", "decode"): 0.043, ("a100", "mid-tp"): 0.104, ("a100", "prefill"): 0.055,
-                ("h100", "decode"): 0.044, ("h100", "mid-tp"): 0.089, ("h100", "prefill"): 0.070}
+                ("h100", "decode"): 0.043, ("h100", "mid-tp"): 0.090, ("h100", "prefill"): 0.071}
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +48,12 @@ def test_median_error_per_shape_class(errs, key) -> None:
 
 
 def test_the_eager_stacks_h100_stream_share_doubles_the_decode_error(rows, errs) -> None:
-    """Vidur's kernels stream an H100 at 0.90 of peak: at the eager stack's 0.79 its decode rows are ~10 % slow."""
+    """Vidur's kernels stream an H100's weights at 0.90 of peak: at the eager stack's 0.79 its decode rows are
+    12.5 % slow (3.2 times the error)."""
     eager = {gpu: load_chip(name) for gpu, name in bench.CHIPS.items()}
     slow = bench.errors(rows, eager)
-    assert statistics.median(slow["h100", "decode"]) > 0.08
-    assert statistics.median(abs(e) for e in slow["h100", "decode"]) > 2 * statistics.median(
+    assert statistics.median(slow["h100", "decode"]) > 0.11
+    assert statistics.median(abs(e) for e in slow["h100", "decode"]) > 2.8 * statistics.median(
         abs(e) for e in errs["h100", "decode"])
     assert slow["a100", "decode"] == errs["a100", "decode"]  # the A100 measures 0.79 both ways
 
