@@ -17,11 +17,13 @@ from twin.errors import InvalidSpec
 LABELS = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "end-to-end"}
 
 
-def _spec(obj, server: str, model: str, tp: int, overrides: dict | None = None):
+def _spec(obj, server: str, model: str, tp: int, gpu_stack: str = "eager", overrides: dict | None = None):
+    from twin.config import ServingConfig
     from twin.replay import RunSpec
     definitions = obj.catalog.definitions_for(("servers", server), ("models", model)) or None
     obj.catalog.server(server), obj.catalog.model(model)  # unknown names: one line, before any replay
-    return RunSpec(server, model, tp=tp, definitions=definitions, overrides=overrides or None)
+    return RunSpec(server, model, tp=tp, definitions=definitions, overrides=overrides or None,
+                   serving=ServingConfig(gpu_stack=gpu_stack))
 
 
 def _ms(value) -> str:
@@ -66,7 +68,10 @@ def measured_run(fn):
                          help="The measured hardware, a catalogue server (--catalog for yours)."),
             click.option("--model", required=True, help="The measured model, a catalogue model."),
             click.option("--tp", type=click.IntRange(1, 64), default=1, show_default=True,
-                         help="Tensor-parallel degree.")]):
+                         help="Tensor-parallel degree."),
+            click.option("--gpu-stack", type=click.Choice(["eager", "optimised"]), default="eager",
+                         show_default=True, help="The serving software the measurements ran on (GPUs): eager "
+                         "PyTorch, or an optimised engine such as vLLM, TensorRT-LLM or Sarathi-Serve.")]):
         fn = option(fn)
     return fn
 
@@ -75,7 +80,8 @@ def measured_run(fn):
 @measured_run
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.pass_obj
-def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, as_json: bool) -> None:
+def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, gpu_stack: str,
+             as_json: bool) -> None:
     """Replay each MEASURED run (its arrivals and lengths) and print measured against predicted.
 
     With --json the per-request values are included: `twin report FILE.json` overlays the measured
@@ -83,7 +89,7 @@ def validate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, a
     operator by operator: the twin's price of each profiled kernel against its measured time. With
     --controller the files are uploaded and the comparison is a run stored by the controller."""
     from services.calibration_job import validation
-    spec = _spec(obj, server, model, tp)
+    spec = _spec(obj, server, model, tp, gpu_stack)
     if obj.controller:
         from services.measure_remote import remote_validate
         doc = remote_validate(obj.console, obj.controller, spec, measured, as_json)
@@ -136,8 +142,9 @@ def parse_assignments(values: tuple[str, ...], option: str) -> dict[str, float]:
               help="A new (or empty) folder for the user catalogue and its calibration.yaml.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record as JSON.")
 @click.pass_obj
-def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, fit_names: tuple[str, ...],
-              starts: tuple[str, ...], folds: int, name: str | None, out_dir: str, as_json: bool) -> None:
+def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, gpu_stack: str,
+              fit_names: tuple[str, ...], starts: tuple[str, ...], folds: int, name: str | None, out_dir: str,
+              as_json: bool) -> None:
     """Fit the named physical parameters to MEASURED runs and write them as a user catalogue in DIR.
 
     MEASURED may instead be operator profiles (Vidur's layout): the parameters are then fitted to the
@@ -145,7 +152,7 @@ def calibrate(obj, measured: tuple[str, ...], server: str, model: str, tp: int, 
     the fit is a run stored by the controller, and DIR is written here from what it stored."""
     from services import calibration_job, calibration_out, profile_cmd
     target = calibration_out.check_target(out_dir)
-    spec = _spec(obj, server, model, tp)
+    spec = _spec(obj, server, model, tp, gpu_stack)
     job = calibration_job.prepare(obj.catalog, spec, list(measured), fit_names, parse_assignments(starts, "--start"),
                                   folds, name)
     if obj.controller:

@@ -37,6 +37,10 @@ def prepare(catalog, spec: RunSpec, files: list[str], fit_names, starts: dict[st
     profiles, others = profile_cmd.split(tuple(files))
     if profiles:
         profile_cmd.load(spec, profiles)  # shapes not the model's: refused before any run exists
+    elif "chip.kernel_launch_s" in {p.key for p in params} and spec.served_server().chip.fused_kernels:
+        raise InvalidSpec("--fit", f"chip.kernel_launch_s is the eager stack's time per small kernel: under "
+                                   f"--gpu-stack {spec.serving.gpu_stack} the stack's own figure prices them, so "
+                                   "fitting it would change nothing; fit other parameters, or use --gpu-stack eager")
     return CalibrationJob(spec, profiles or others, bool(profiles), params, start, folds, names)
 
 

@@ -32,8 +32,8 @@ def load(spec, files: list[str]):
 
 
 def validate_record(spec, files: list[str]) -> list[dict]:
-    from twin.measure.operators import report
-    chip = spec.served_server().chip  # as its GPU stack runs it, like a replay
+    from twin.measure.operators import profiled_chip, report
+    chip = profiled_chip(spec)  # its weights streamed as its GPU stack streams them
     return [{"file": p.path, "sha256": p.sha256, "layout": p.layout, **report(chip, p.samples)}
             for p in load(spec, files)]
 

@@ -73,6 +73,15 @@ def attention_parts(s: OperatorSample) -> tuple[float, float]:
     return s.batch * s.cached * kv_bytes_per_token, 2 * sh.hidden * pairs / tp
 
 
+def profiled_chip(spec):
+    """The chip a profile's kernels ran on: its weights streamed as the run's GPU stack streams them, each
+    kernel priced alone as it was profiled (a fusing stack's figure per small kernel is a fused kernel's time
+    inside a CUDA graph, not a profiled kernel's launch: the chip keeps its own, and can be fitted)."""
+    chip = spec.server_spec().chip
+    factor = spec.served_server().chip.weight_stream_factor
+    return chip if factor == chip.weight_stream_factor else dataclasses.replace(chip, weight_stream_factor=factor)
+
+
 def price_s(chip, s: OperatorSample) -> float:
     """The twin's time for one profiled operator on `chip`."""
     bw = chip.memory.sustained_bytes_per_s
@@ -143,7 +152,7 @@ class OperatorProblem:
             if self.hook is not None:
                 self.hook(len(self._cache))
             spec = dataclasses.replace(self.spec, overrides={**(self.spec.overrides or {}), **values})
-            self._cache[key] = spec.served_server().chip
+            self._cache[key] = profiled_chip(spec)
         return self._cache[key]
 
     def residuals(self, values: dict[str, float], file: int) -> np.ndarray:

@@ -324,7 +324,8 @@ class CostModel:
 
     def matmul_stream_s(self, m: float, k: float, n: float) -> float:
         """One matmul's operand stream: its weights, its input and its output."""
-        return self.policy.weights.bytes_for(k * n) / self.wbw + (m * k + m * n) * FP16_BYTES / self.bw
+        weights, acts = self.policy.weights.bytes_for(k * n), (m * k + m * n) * FP16_BYTES
+        return (weights + acts) / self.bw if self.wbw == self.bw else weights / self.wbw + acts / self.bw
 
     def matmul_overlap_s(self, m: float, k: float, n: float) -> float:
         """What one matmul kernel exposes beyond the longer of its operand stream and main loop, on the engine

@@ -9,9 +9,9 @@
   inside the attention kernel, so three small kernels per layer remain, each costing its time on the
   GPU inside the graph (``kernel_launch_s`` of the profile, calibration.yaml ``gpu_stacks``). Its GEMV
   kernels stream weights faster on HBM3 (``stream_factor`` by memory kind, times the chip's share: on the
-  H100, 0.90 of peak in Vidur's profiles against the 0.79 the LPU paper's eager stack reached; on the
-  A100's HBM2e both 0.79). KV and activations keep the chip's share: the decode attention kernel's paged
-  reads were fitted at it.
+  H100, 0.90 of peak in Vidur's profiles against the 0.79 the LPU paper's eager stack reached; the
+  A100's HBM2e measures 0.80, within a point of its 0.79: no factor). KV and activations keep the chip's
+  share: the decode attention kernel's paged reads were fitted at it.
 
 Only GPUs change: LPU and NPU chips run their own compiled instruction streams (HyperDex).
 """

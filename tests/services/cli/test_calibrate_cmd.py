@@ -73,3 +73,16 @@ def test_launch_and_step_overhead_together_are_confounded_or_fitted_consistently
     record = _calibrate(tmp_path, str(path), "--fit", "chip.kernel_launch_s", "--fit",
                         "server.host.step_overhead_s", "--folds", "1", "-o", str(tmp_path / "hw"))
     assert record["residuals"]["after"]["tpot_median_abs_error"] < 0.05
+
+
+def test_fitting_the_eager_launch_under_a_fusing_stack_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Under --gpu-stack optimised a replay prices its small kernels with the stack's own figure: a fitted
+    chip.kernel_launch_s would change nothing, so the fit is refused before any replay, nothing written."""
+    path = measured_by_twin(tmp_path / "m.csv", {}, WORKLOAD[:8])
+    out = tmp_path / "hw"
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 't.db'}", "calibrate", str(path), "--server",
+                                      "h100x1", "--model", "opt-1.3b", "--gpu-stack", "optimised", "-o", str(out)])
+    assert result.exit_code != 0
+    assert "chip.kernel_launch_s" in result.output and "--gpu-stack optimised" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())

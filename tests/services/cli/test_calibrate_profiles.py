@@ -118,3 +118,19 @@ def test_a_run_on_the_calibrated_server_stores_the_calibration_it_used(calibrate
     assert cal["left_at_default"] == ["link.hop_latency_s"]
     shown = _twin(tmp, "runs", "show", run_id).output
     assert "h100x1-calibrated: calibrated from h100x1 on h100-llama-2-7b-mlp.csv" in shown.replace("\n", " ")
+
+
+def test_a_profile_is_priced_as_the_stack_it_was_measured_on_streams_weights(tmp_path) -> None:
+    """Vidur profiled Sarathi-Serve, an optimised engine: with --gpu-stack optimised its linear layers' weights
+    stream at the share such kernels reach on an H100, and the matmul prices lose their +8 % bias; each
+    elementwise kernel is still priced as one profiled launch (the chip's), not as a fused kernel in a graph."""
+    kinds = {}
+    for stack in ("eager", "optimised"):
+        result = _twin(tmp_path, "validate", str(H100), "--server", "h100x1", "--model", "llama2-7b",
+                       "--gpu-stack", stack, "--json")
+        assert result.exit_code == 0, result.output
+        kinds[stack] = json.loads(result.output)["profiles"][0]["kinds"]
+    assert kinds["eager"]["matmul"]["signed_median_error"] > 0.07
+    assert abs(kinds["optimised"]["matmul"]["signed_median_error"]) < 0.01
+    assert kinds["optimised"]["matmul"]["median_abs_error"] < 0.75 * kinds["eager"]["matmul"]["median_abs_error"]
+    assert kinds["optimised"]["elementwise"] == kinds["eager"]["elementwise"]

@@ -47,7 +47,7 @@ def test_median_error_per_shape_class(errs, key) -> None:
     assert statistics.median(abs(e) for e in errs[key]) <= MEDIAN_BOUND[key]
 
 
-def test_the_eager_stacks_h100_stream_share_doubles_the_decode_error(rows, errs) -> None:
+def test_the_eager_stacks_h100_stream_share_triples_the_decode_error(rows, errs) -> None:
     """Vidur's kernels stream an H100's weights at 0.90 of peak: at the eager stack's 0.79 its decode rows are
     12.5 % slow (3.2 times the error)."""
     eager = {gpu: load_chip(name) for gpu, name in bench.CHIPS.items()}
