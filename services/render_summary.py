@@ -111,12 +111,17 @@ def memory_kind(chip: str) -> str:
         return "memory"
 
 
+def _weights(hw: dict) -> str:
+    share = hw.get("weight_stream_efficiency")
+    return "" if share is None else f"; weights {share:.3f}, as the GPU stack streams them"
+
+
 def hardware_rows(hw: dict, chip: str, load: dict | None = None) -> list[tuple[str, str]]:
     mem = memory_kind(chip)
     return [
         (f"{mem} bandwidth", f"{_pct(hw['hbm_bandwidth_util'])} of peak over the run, "
                              f"{_pct(hw.get('hbm_bandwidth_util_busy'))} while busy (sustained efficiency "
-                             f"{hw['memory_efficiency']:.3f}, calibrated)"),
+                             f"{hw['memory_efficiency']:.3f}{_weights(hw)}, calibrated)"),
         ("compute utilisation", f"{_pct(hw['mac_util'])} of peak MACs over the run, {_pct(hw.get('mac_util_busy'))} while busy "
                             f"(averaged over the {hw.get('replicas_working', '-')} replicas that worked, "
                             f"{hw.get('memory_kind', mem)} memory); {_pct(hw.get('prefill_mac_util'))} "
@@ -215,7 +220,7 @@ ENERGY_SHOWN = {"energy_j", "avg_power_w", "peak_power_w", "static_power_w", "j_
                 "output_tok_s_per_kw", "components", "device_j", "host_j", "device_avg_power_w",
                 "device_j_per_output_token", "pools", "idle"}
 AREA_SHOWN = {"die_mm2_per_chip", "chips", "total_mm2", "source", "output_tok_s_per_mm2", "pools"}
-HW_SHOWN = {"prefill_mac_util", "engines", "prefill_engine", "decode_engine", "hbm_bandwidth_util", "hbm_bandwidth_util_busy", "memory_efficiency", "mac_util",
+HW_SHOWN = {"prefill_mac_util", "engines", "prefill_engine", "decode_engine", "hbm_bandwidth_util", "hbm_bandwidth_util_busy", "memory_efficiency", "weight_stream_efficiency", "mac_util",
             "bound_by", "replica_busy", "esl_busy_s", "esl_exposed_s", "kv_peak_occupancy", "kv_capacity_tokens",
             "interconnect", "link_busy_s_per_chip", "link_exposed_s_per_chip", "pools",
             "weights_gb_per_chip", "preemptions", "swap_gb", "steps", "prefill_tokens", "decode_tokens",

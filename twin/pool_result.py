@@ -123,6 +123,13 @@ def _experts(pool: DeployedPool) -> dict:
             "busiest_chip_route_share": max(sum(c) for c in chips) / sum(sum(c) for c in chips)}
 
 
+def _weight_share(chip) -> dict:
+    """The share of peak bandwidth weights stream at, where the serving stack makes it differ from the memory's."""
+    if chip.weight_stream_factor == 1.0:
+        return {}
+    return {"weight_stream_efficiency": chip.weight_bytes_per_s / chip.memory.peak_bytes_per_s}
+
+
 def _bound_by(pool: DeployedPool) -> str:
     """Which resource the pool's busy time mostly went to: compute, memory streaming, or exposed transfers."""
     chip = pool.cluster.server.chip
@@ -146,6 +153,7 @@ def pool_hardware(pool: DeployedPool, span_s: float) -> PoolHardware:
         "pp": pool.cluster.pp, **({"ep": pool.cluster.ep} if pool.cluster.ep > 1 else {}),
         "replicas": len(pool.replicas), "chips": pool.chips,
         "memory_kind": chip.memory.label, "memory_efficiency": chip.memory.sustained_efficiency,
+        **_weight_share(chip),
         **_utilisation([_work(pool, span_s)]),
         "engines": {e.name: e.type for e in chip.compute_engines},
         "prefill_engine": first.cost.engine_of(2048) if pool.role != "decode" else None,
@@ -177,6 +185,7 @@ def hardware(pools: Sequence[DeployedPool], makespan_s: float) -> Hardware:
     return {
         "memory_kind": " + ".join(dict.fromkeys(p.cluster.server.chip.memory.label for p in pools)),
         "memory_efficiency": decoding.cluster.server.chip.memory.sustained_efficiency,
+        **_weight_share(decoding.cluster.server.chip),
         **_utilisation([_work(p, span) for p in pools]),
         "engines": {e.name: e.type for p in pools for e in p.cluster.server.chip.compute_engines},
         "prefill_engine": per_pool[prefilling.role]["prefill_engine"],

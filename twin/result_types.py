@@ -84,6 +84,8 @@ class Work(TypedDict):
 
     memory_kind: str
     memory_efficiency: float
+    # GPUs whose serving stack streams weights faster than the memory's share (twin.serving.stack): that share
+    weight_stream_efficiency: NotRequired[float]
     replicas_working: int
     hbm_bandwidth_util: float
     hbm_bandwidth_util_busy: float

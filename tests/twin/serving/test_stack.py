@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.render_summary import overview_table
+from services.render_summary import hardware_rows, overview_table
 from twin.catalog import load_model, load_server, gpu_stack
 from twin.config import ServingConfig
 from twin.errors import InvalidSpec
@@ -122,3 +122,15 @@ def test_summary_names_the_stack_of_a_gpu_run():
 def test_an_unknown_stack_is_refused_naming_the_field():
     with pytest.raises(InvalidSpec, match="gpu_stack"):
         ServingConfig(gpu_stack="turbo")
+
+
+def test_the_summary_shows_the_weight_share_a_stack_streams_at():
+    optimised, eager = (summarize(_run("h100x1", "opt-1.3b", s, 32, 16), Slo()) for s in ("optimised", "eager"))
+    share = CAL["memory_sustained_efficiency"]["gpu-hbm"] * CAL["gpu_stacks"]["optimised"]["stream_factor"]["hbm3"]
+    assert optimised["hardware"]["weight_stream_efficiency"] == pytest.approx(share, rel=1e-12)
+    assert optimised["hardware"]["pools"]["both"]["weight_stream_efficiency"] == pytest.approx(share, rel=1e-12)
+    assert "weight_stream_efficiency" not in eager["hardware"]
+    lpu = summarize(_run("lpu-8x-4nm", "opt-1.3b", "optimised", 32, 16), Slo())
+    assert "weight_stream_efficiency" not in lpu["hardware"]
+    (_, text), *_ = hardware_rows(optimised["hardware"], "h100-sxm")
+    assert f"weights {share:.3f}" in text
