@@ -87,6 +87,7 @@ def work(job: SearchJob, url: str) -> None:
     from services.store import open_store
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent decides
     signal.signal(signal.SIGTERM, _Ending.handle)
+    _Ending.hold()  # until the first trial is named as this worker's (evaluate)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=job.study, storage=study_storage(url), sampler=sampler(job))
     with warnings.catch_warnings():
@@ -103,6 +104,7 @@ def work(job: SearchJob, url: str) -> None:
                   file=sys.stderr, flush=True)
         if counted(study) >= job.trials:
             study.stop()
+        _Ending.hold()  # the next trial is asked for before evaluate can name it as this worker's
 
     with open_store(url) as store:
         study.optimize(lambda trial: evaluate(trial, job, store), callbacks=[stop_when_full],
@@ -110,9 +112,11 @@ def work(job: SearchJob, url: str) -> None:
 
 
 class _Ending:
-    """SIGTERM (the parent stopping its workers) ends a worker at once, except between storing a trial's
-    run and telling the study, which it waits for: a stored run always belongs to a told trial. (A handler,
-    not a signal mask: Optuna's heartbeat thread would take a masked signal and end the process anyway.)
+    """SIGTERM (the parent stopping its workers) ends a worker at once, except in two windows, which it waits
+    for: between storing a trial's run and telling the study (a stored run always belongs to a told trial),
+    and between asking the study for a trial and naming the trial as this worker's (the parent fails the
+    trials its stopped workers had in flight by that name; an unnamed one would stay running for ever). (A
+    handler, not a signal mask: Optuna's heartbeat thread would take a masked signal and end the process anyway.)
 
     At once means os._exit, as a SIGKILL would, not an exception: an exception raised wherever the signal
     lands can leave Optuna's (non-daemon) heartbeat thread started and never told to stop, say when it lands
@@ -127,6 +131,10 @@ class _Ending:
             cls.pending = True
         else:
             os._exit(143)
+
+    @classmethod
+    def hold(cls) -> None:
+        cls.deferred = True
 
     @classmethod
     def allow(cls) -> None:
@@ -146,9 +154,10 @@ def suggest(trial, dim: Dimension):
 def evaluate(trial, job: SearchJob, store) -> list[float]:
     """Run the trial's point, store it as a child run, record its figures; its objective values."""
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    _Ending.allow()  # named: a stopped worker's trial is failed by the parent from here on
     values = {dim.field: suggest(trial, dim) for dim in job.space}
     out, fits, design = _run(job, values)
-    _Ending.deferred = True  # stored and told whole: a SIGTERM now takes effect in the callback
+    _Ending.hold()  # stored and told whole: a SIGTERM now takes effect in the callback
     from services.sweep_cmd import _store_point
     from twin.explore.sweep import Point
     from twin.summary import dig

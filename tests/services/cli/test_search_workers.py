@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from services.search_worker import study_storage
@@ -136,5 +137,34 @@ def test_a_worker_told_to_stop_ends_even_with_a_thread_left_running(tmp_path) ->
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(timeout=30) == 143
+    finally:
+        proc.kill()
+
+
+HELD = """
+import signal, sys
+from services.search_worker import _Ending
+signal.signal(signal.SIGTERM, _Ending.handle)
+_Ending.hold()  # as between asking the study for a trial and naming it as this worker's
+print("held", flush=True)
+sys.stdin.readline()
+print("allowing", flush=True)
+_Ending.allow()
+print("still here", flush=True)
+"""
+
+
+def test_a_worker_told_to_stop_while_it_holds_ends_when_it_allows(tmp_path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", HELD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        assert proc.stdout.readline() == "held\n"
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)  # held: the signal waits
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 143
+        assert proc.stdout.read() == "allowing\n"  # it ended in allow(), before going on
     finally:
         proc.kill()
