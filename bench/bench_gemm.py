@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from twin.catalog import gpu_stack, load_chip
-from twin.hw.engines import engine_seconds, kernel_tail_s, overlap_exposed_s
+from twin.measure.operators import matmul_kernel_s
 
 OPS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
 CHIPS = {"a100": "a100-80gb", "h100": "h100-sxm"}
@@ -86,12 +86,8 @@ def shape_class(row: Row) -> str | None:
 
 
 def price_s(chip, m: int, k: int, n: int) -> float:
-    """What the cost model charges one FP16 matmul kernel on `chip`: its fill and drain, the slower of its
-    memory stream and its tensor-core main loop, and what its pipeline leaves exposed of the shorter."""
-    engine = chip.compute_engines[0]
-    stream_s = 2 * k * n / chip.weight_bytes_per_s + 2 * (m * k + m * n) / chip.memory.sustained_bytes_per_s
-    return kernel_tail_s(engine) + max(stream_s, engine_seconds(engine, m, k, n)) \
-        + overlap_exposed_s(engine, stream_s, m, k, n)
+    """What the cost model charges one FP16 matmul kernel on `chip` (twin.measure.operators.matmul_kernel_s)."""
+    return matmul_kernel_s(chip, m, k, n)
 
 
 def measured_chips() -> dict:

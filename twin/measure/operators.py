@@ -82,15 +82,21 @@ def profiled_chip(spec):
     return chip if factor == chip.weight_stream_factor else dataclasses.replace(chip, weight_stream_factor=factor)
 
 
+def matmul_kernel_s(chip, m: float, k: float, n: float) -> float:
+    """One FP16 (m x k) by (k x n) matmul kernel on `chip`, on the engine that finishes it first: its fill and
+    drain, the slower of its operand stream and its main loop, and what its pipeline leaves exposed of the
+    shorter (as the step cost model charges each of a layer's matmuls)."""
+    best = min(chip.compute_engines, key=lambda e: engine_seconds(e, m, k, n))
+    stream_s = FP16 * k * n / chip.weight_bytes_per_s + FP16 * (m * k + m * n) / chip.memory.sustained_bytes_per_s
+    return kernel_tail_s(best) + max(stream_s, engine_seconds(best, m, k, n)) + overlap_exposed_s(best, stream_s,
+                                                                                                 m, k, n)
+
+
 def price_s(chip, s: OperatorSample) -> float:
     """The twin's time for one profiled operator on `chip`."""
     bw = chip.memory.sustained_bytes_per_s
     if s.kind == "matmul":
-        m, k, n = matmul_shape(s)
-        best = min(chip.compute_engines, key=lambda e: engine_seconds(e, m, k, n))
-        stream_s = FP16 * k * n / chip.weight_bytes_per_s + FP16 * (m * k + m * n) / bw
-        return kernel_tail_s(best) + max(stream_s, engine_seconds(best, m, k, n)) \
-            + overlap_exposed_s(best, stream_s, m, k, n)
+        return matmul_kernel_s(chip, *matmul_shape(s))
     if s.kind == "elementwise":
         return chip.kernel_launch_s + elementwise_bytes(s) / bw
     kv_bytes, macs = attention_parts(s)
