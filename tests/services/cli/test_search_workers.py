@@ -64,16 +64,31 @@ def mid_trial(url: str, pids: list[int]) -> tuple[int, int]:
     raise AssertionError("no worker was seen mid-trial")
 
 
+def joined(url: str, proc: subprocess.Popen) -> None:
+    """Wait until one of this search's worker processes has named a trial as its own."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        pids = {str(p) for p in children(proc.pid)}
+        if pids & {t.user_attrs.get("worker", "").rsplit(":", 1)[-1] for t in trials(url)}:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the second search took no trial")
+
+
 def child_runs(url: str) -> list[str]:
     with open_store(url) as store:
         return [r.id for r in store.list_runs(limit=500) if r.kind == "replay"]
 
 
+TRIALS = 24  # enough that the second search's worker, a second or two slower to start, finds trials left
+
+
 def test_two_searches_on_one_database_share_the_study_and_a_killed_worker_loses_only_its_trial(db_url, tmp_path):
-    first = start(db_url, "--trials", "12", "--workers", "2", cwd=tmp_path)
+    first = start(db_url, "--trials", str(TRIALS), "--workers", "2", cwd=tmp_path)
     wait_for_trials(db_url, 1, first)
-    second = start(db_url, "--trials", "12", cwd=tmp_path)  # joins: the same command, the same --db and --study
+    second = start(db_url, "--trials", str(TRIALS), cwd=tmp_path)  # joins: the same command, --db and --study
     wait_for_trials(db_url, 3, first)
+    joined(db_url, second)  # the second search's worker has taken a trial
     victim, in_flight = mid_trial(db_url, children(first.pid))
     os.kill(victim, signal.SIGKILL)
     out1, err1 = first.communicate(timeout=300)
@@ -82,8 +97,8 @@ def test_two_searches_on_one_database_share_the_study_and_a_killed_worker_loses_
     assert "Traceback" not in err1 + err2
     done = trials(db_url)
     states = Counter(t.state for t in done)
-    # 12, or up to 2 more: workers that check the count at the same moment may each start one last trial
-    assert 12 <= states[TrialState.COMPLETE] <= 14
+    # TRIALS, or up to 2 more: workers that check the count at the same moment may each start one last trial
+    assert TRIALS <= states[TrialState.COMPLETE] <= TRIALS + 2
     # the trial in flight is lost (failed), unless it finished in the instant before the signal landed; no other
     failed = [t.number for t in done if t.state == TrialState.FAIL]
     assert failed in ([in_flight], []), failed
