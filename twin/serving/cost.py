@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 from twin.config import ModelSpec, ServerSpec
 from twin.energy import PJ
 from twin.errors import InvalidSpec
-from twin.hw.engines import (attention_seconds, attention_tail_s, decode_blocks_seconds, engine_seconds,
-                             kernel_tail_s, masked_keys_per_prompt_token, overlap_exposed_s)
+from twin.hw.engines import (TensorCores, attention_seconds, attention_tail_s, decode_blocks_seconds,
+                             engine_seconds, kernel_tail_s, masked_keys_per_prompt_token, overlap_exposed_s)
 from twin.quant.schemes import FP16_BYTES, QuantPolicy
 from twin.serving.codec import KvCodec
 from twin.serving.moe import MoeRouting
@@ -134,9 +134,11 @@ class CostModel:
             raise InvalidSpec("tp", f"tp={tp} spans {self.spans} {server.name} servers, which state no network: "
                                     "add network: to the server's YAML")
         self.engines = chip.compute_engines
+        # GPUs run each matmul as its own kernel, one after another (the LPU streams them through one pipeline)
+        self.kernel_by_kernel = any(isinstance(e, TensorCores) for e in self.engines)
         self._by_tokens: dict[int, tuple[float, float, float, float, float, float]] = {}  # tokens -> exposed ESL
         # s, ESL bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest chip (expert
-        # parallelism), the matmuls' exposed overlap s
+        # parallelism), what the matmul kernels expose beyond the layer's one max (overlap, one at a time) in s
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
@@ -275,7 +277,7 @@ class CostModel:
         weights = self.layer_weight_bytes(tokens)
         hot = weights if self.ep == 1 else self.hot_weight_bytes(tokens)
         part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot,
-                                          self.matmuls_overlap_s(tokens))
+                                          self.matmuls_overlap_s(tokens) + self.matmuls_in_turn_s(tokens))
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
@@ -341,6 +343,22 @@ class CostModel:
         if not tokens or not any(getattr(e, "overlap_exposed", 0.0) for e in self.engines):
             return 0.0
         return sum(count * self.matmul_overlap_s(mm, k, n) for count, mm, k, n in self.matmul_shapes(tokens))
+
+    def matmuls_in_turn_s(self, tokens: int) -> float:
+        """What running the layer's matmuls one kernel after another adds to one max of their summed operand
+        streams and summed main loops: each kernel lasts the longer of its own two (as bench/bench_gemm.py and
+        the operator profiles price it), so a layer whose QKV streams while its FC1 computes pays both. Zero
+        where every kernel is bound the same way (decode: all stream; long prefills: all compute), and on the
+        LPU, whose pipeline streams one matmul's weights while it computes another's."""
+        if not tokens or not self.kernel_by_kernel:
+            return 0.0
+        streams = mains = kernels = 0.0
+        for count, mm, k, n in self.matmul_shapes(tokens):
+            stream_s, main_s = self.matmul_stream_s(mm, k, n), self.matmul_s(mm, k, n)
+            streams += count * stream_s
+            mains += count * main_s
+            kernels += count * max(stream_s, main_s)
+        return kernels - max(streams, mains)
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""

@@ -67,3 +67,41 @@ def test_the_lm_head_adds_its_own(outputs: int, stack: str) -> None:
 def test_the_lpu_has_none() -> None:
     lpu = CostModel(load_model("llama2-7b"), load_server("lpu-8x-4nm"), 1, QuantPolicy.named())
     assert lpu.matmuls_overlap_s(256) == 0.0
+
+
+# Llama-2-70B at tp 8 (llama2-70b.yaml: hidden 8192, 64 heads and 8 KV heads of 128, FFN 28672, gated), per
+# chip: QKV and FC1 column-split, O and FC2 row-split (the all-reduces follow them)
+SHAPES_70B_TP8 = ((8192, (64 + 2 * 8) * 128 // 8), (8192 // 8, 8192), (8192, 2 * 28672 // 8), (28672 // 8, 8192))
+
+
+def in_turn_by_hand(engine, tokens: int, shapes, stack: str) -> float:
+    """Each kernel the longer of its own stream and main loop, less one max of the sums."""
+    streams = [2 * k * n / (BW * WEIGHTS_FASTER[stack]) + 2 * (tokens * k + tokens * n) / BW for k, n in shapes]
+    mains = [engine.cycles(tokens, k, n) / 1.83e9 for k, n in shapes]
+    return sum(map(max, streams, mains)) - max(sum(streams), sum(mains))
+
+
+@pytest.mark.parametrize("stack", ["eager", "optimised"])
+@pytest.mark.parametrize("tokens", [64, 128, 256])
+def test_kernels_in_turn_each_take_the_longer_of_their_own_stream_and_main_loop(tokens: int, stack: str) -> None:
+    """At 64-256 tokens on 8 H100s some of a layer's kernels stream while others compute: a layer pays each
+    kernel's longer phase, not one max over the sums (which would hide a streaming QKV under FC1's MMAs)."""
+    server = gpu_stack(stack).on(load_server("dgx-h100"))
+    cost = CostModel(load_model("llama2-70b"), server, 8, QuantPolicy.named())
+    expected = in_turn_by_hand(cost.engines[0], tokens, SHAPES_70B_TP8, stack)
+    assert expected > 0  # the premise: the kernels are bound differently
+    assert cost.matmuls_in_turn_s(tokens) == pytest.approx(expected, rel=1e-9)
+    shape = StepShape(prefill_tokens=tokens, prefill_pairs=tokens * (tokens + 1) / 2, outputs=1)
+    assert cost.layer(shape).launch_s == pytest.approx(cost.launch_s + cost.matmuls_overlap_s(tokens) + expected)
+
+
+def test_kernels_bound_alike_add_nothing_in_turn() -> None:
+    """Decode on one H100 (every kernel streams) and a long prefill (every kernel computes) add nothing; nor
+    does the LPU, whose pipeline streams one matmul's weights while it computes another's."""
+    real, _ = costs("eager")
+    assert in_turn_by_hand(real.engines[0], 1, SHAPES, "eager") == 0.0
+    assert real.matmuls_in_turn_s(1) == 0.0
+    assert in_turn_by_hand(real.engines[0], 2048, SHAPES, "eager") == 0.0
+    assert real.matmuls_in_turn_s(2048) == 0.0
+    lpu = CostModel(load_model("llama2-7b"), load_server("lpu-8x-4nm"), 1, QuantPolicy.named())
+    assert lpu.matmuls_in_turn_s(256) == 0.0
