@@ -46,13 +46,15 @@ def cost(routing: MoeRouting | None = None, ep: int = 8, server: str = "dgx-h100
 @pytest.mark.parametrize("tokens", [1, 64, 4096])
 def test_an_all_to_all_moves_tokens_x_hidden_x_bytes_x_top_k_x_n_minus_1_over_n(tokens: int) -> None:
     """Each of the 8 GPUs sends its 1/8 of the tokens' top-2 copies to the GPUs of their experts, 7/8 of them
-    away: over NVSwitch, straight to their peers at the link's bandwidth, after one hop's latency."""
+    away: over NVSwitch, straight to their peers at the link's bandwidth, after a collective kernel's start
+    and one hop's latency."""
     n, hidden, top_k = 8, MIXTRAL["hidden"], MIXTRAL["experts_top_k"]
     expected = tokens * hidden * 2 * top_k * (n - 1) / n  # per direction, fp16 activations
     seconds, per_gpu = cost().all_to_all(tokens)
     assert n * per_gpu == pytest.approx(expected, rel=1e-12)
     link_bytes_per_s = NVLINK["bandwidth_gbit_s"] * 1e9 / 8
-    assert seconds == pytest.approx(expected / n / link_bytes_per_s + NVLINK["hop_latency_s"], rel=1e-12)
+    assert seconds == pytest.approx(expected / n / link_bytes_per_s + NVLINK["collective_launch_s"]
+                                     + NVLINK["hop_latency_s"], rel=1e-12)
 
 
 def test_the_link_counts_both_all_to_alls_and_the_all_reduce_they_leave() -> None:
@@ -186,6 +188,21 @@ def test_across_servers_half_of_each_servers_routes_cross_the_network() -> None:
     crossing = routed / 2 / 2  # per server: its half of the tokens, half of their copies bound away
     nic_bytes_per_s = net["nics"] * net["nic_gbit_s"] * 1e9 / 8
     seconds, per_gpu = cm.all_to_all(tokens)
-    assert seconds == pytest.approx(crossing / nic_bytes_per_s + NVLINK["hop_latency_s"] + net["latency_s"],
+    assert seconds == pytest.approx(crossing / nic_bytes_per_s + NVLINK["collective_launch_s"] + NVLINK["hop_latency_s"]
+                                     + net["latency_s"],
                                     rel=1e-12)
     assert per_gpu == pytest.approx(routed / 256 * 7 + crossing / 8, rel=1e-12)  # NVLink peers, and the NIC share
+
+
+def test_the_reduce_scatter_and_all_gather_are_two_collectives_each_with_its_start() -> None:
+    """On NVLink a layer under ep runs O's reduce-scatter, the dispatch and combine all-to-alls and the all-gather
+    after the combine: four collective kernels, each with its start (nvlink4.yaml), and together one
+    all-reduce's 2(n-1) ring steps and bytes."""
+    n, tokens, hidden = 8, 256, MIXTRAL["hidden"]
+    link_bytes_per_s = NVLINK["bandwidth_gbit_s"] * 1e9 / 8
+    activations = tokens * hidden * 2
+    reduce_scatter_and_gather = (2 * (n - 1) / n * activations / (link_bytes_per_s * NVLINK["collective_efficiency"])
+                                 + 2 * NVLINK["collective_launch_s"] + 2 * (n - 1) * NVLINK["hop_latency_s"])
+    a2a_s, _ = cost().all_to_all(tokens)
+    seconds, _ = cost().expert_exchange(tokens)
+    assert seconds == pytest.approx(reduce_scatter_and_gather + 2 * a2a_s, rel=1e-12)

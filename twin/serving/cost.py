@@ -432,9 +432,10 @@ class CostModel:
         """A layer's collectives under expert parallelism: attention's as without it, the dispatch and combine
         all-to-alls, and the all-gather that gives every chip all tokens again (exposed: nothing overlaps it)."""
         a2a_s, a2a_bytes = self.all_to_all(tokens)
-        if self.row_parallel:  # half of O's all-reduce (a reduce-scatter) and the all-gather after combine
+        if self.row_parallel:  # half of O's all-reduce (a reduce-scatter) and the all-gather after combine:
+            # one all-reduce's ring steps and bytes, but two collective kernels, each with its own start
             reduce_s, reduce_bytes = self.all_reduce(tokens)
-            return reduce_s / 2 + 2 * a2a_s, reduce_bytes / 2 + 2 * a2a_bytes
+            return reduce_s / 2 + self.server.link.collective_launch_s + 2 * a2a_s, reduce_bytes / 2 + 2 * a2a_bytes
         attn_s, attn_bytes = self._ring_gathers(tokens, self.gathers[:2])  # attention out and O
         data = tokens * self.model.hidden * FP16_BYTES
         slice_bytes = data / self.tp * self.link_load
@@ -452,8 +453,9 @@ class CostModel:
         routed = tokens * m.experts_top_k * m.hidden * FP16_BYTES  # the step's copies, over all chips
         pair = routed / n / n  # what one chip sends each other chip
         c = min(n, self.server.chips)
-        if self.row_parallel:
-            moved, wire_s, tail = pair * (c - 1), pair * (c - 1) / link.bytes_per_s, link.hop_latency_s
+        if self.row_parallel:  # a collective kernel (NCCL's grouped sends and receives): its start, one step
+            moved, wire_s = pair * (c - 1), pair * (c - 1) / link.bytes_per_s
+            tail = link.collective_launch_s + link.hop_latency_s
         else:
             moved = pair * _all_to_all_load(c, c == self.server.chips and c > 2)
             wire_s, tail = moved / link.payload_bytes_per_s, self.gather_tail_s()
