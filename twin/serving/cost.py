@@ -143,8 +143,11 @@ class CostModel:
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
         kernels = chip.fused_kernels or LAUNCH_BOUND_KERNELS + (model.ffn_matrices == 3)  # fused: twin.serving.stack
-        self.launch_s = chip.kernel_launch_s * kernels + MATMUL_KERNELS * self.matmul_tail_s \
-            + attention_tail_s(self.engines[0])
+        self.small_kernels_s = chip.kernel_launch_s * kernels
+        self.launch_s = self.small_kernels_s + MATMUL_KERNELS * self.matmul_tail_s + attention_tail_s(self.engines[0])
+        # GPUs: the activations those small kernels read and write in memory, per token (the LPU keeps them on chip)
+        self.fused = chip.fused_kernels > 0
+        self.elementwise_bytes = _elementwise_bytes_per_token(model, tp, self.fused) if self.kernel_by_kernel else 0.0
         # GPUs: the decode attention kernel's (sequence, KV head) blocks per chip (a whole head where tp > kv_heads)
         self.decode_block_s = getattr(self.engines[0], "decode_block_s", 0.0)
         self.kv_heads_per_chip = max(model.kv_heads // tp, 1)
@@ -239,9 +242,11 @@ class CostModel:
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
+        # GPUs: the small kernels' activations, streamed between the matmuls (their time is in overlap_s)
+        elementwise = tokens * self.elementwise_bytes
         codec = self.codec_step(s)
         # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
-        mem_bytes = plain
+        mem_bytes = plain + elementwise
         if self.wbw == self.bw:
             mem_s = (plain if hot == weight_bytes else plain - weight_bytes + hot) / self.bw
         else:  # a GPU stack streams weights at its own rate
@@ -277,7 +282,8 @@ class CostModel:
         weights = self.layer_weight_bytes(tokens)
         hot = weights if self.ep == 1 else self.hot_weight_bytes(tokens)
         part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot,
-                                          self.matmuls_overlap_s(tokens) + self.matmuls_in_turn_s(tokens))
+                                          self.matmuls_overlap_s(tokens) + self.matmuls_in_turn_s(tokens)
+                                          + self.elementwise_s(tokens))
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
@@ -359,6 +365,14 @@ class CostModel:
             mains += count * main_s
             kernels += count * max(stream_s, main_s)
         return kernels - max(streams, mains)
+
+    def elementwise_s(self, tokens: int) -> float:
+        """What the small kernels' activation traffic (twin.serving.cost._elementwise_bytes_per_token, at the
+        sustained bandwidth) adds to their launches. Eager, the host launches each kernel while the GPU runs the
+        ones before, so the traffic shows only where it outlasts the launches; a fusing stack replays a CUDA
+        graph whose kernels run back to back, so each one's traffic adds to its gap. Zero on the LPU."""
+        stream_s = tokens * self.elementwise_bytes / self.bw
+        return stream_s if self.fused else max(0.0, stream_s - self.small_kernels_s)
 
     def engine_of(self, tokens: int) -> str:
         """The engine that runs the layer's largest matmul for a step of `tokens` tokens."""
@@ -648,6 +662,27 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
         raise InvalidSpec("tp", f"tp={tp} neither divides {model.name}'s {model.kv_heads} KV heads nor is a multiple "
                                 "of them, so they can be neither split nor replicated evenly")
     return tp / model.kv_heads
+
+
+def _elementwise_bytes_per_token(m: ModelSpec, tp: int, fused: bool) -> float:
+    """Bytes one token's activations move through a GPU's memory per layer and chip in the small kernels
+    between the matmuls, each reading its inputs and writing its output (as twin.measure.operators prices a
+    profiled elementwise kernel, against Vidur's measured ones). Eager (op by op): two norms (x in, y out) and
+    two residual adds (two in, one out) over the whole hidden width, which every chip of the group holds; the
+    activation over the chip's FFN share, a gated one as two kernels (SiLU, then the multiply: 2 + 3 passes).
+    A fusing stack (twin.serving.stack) fuses each residual add with the next norm (x and the residual in, both
+    out) and the gated activation with its multiply (gate and up in, one out). Rotary embeddings rotate Q and
+    K in place. The attention's softmax is inside its kernel (FlashAttention) and moves nothing here."""
+    ffn = m.ffn * m.experts_top_k + m.shared_experts * m.ffn  # what one token's MLP widens to
+    gated = m.ffn_matrices == 3
+    if fused:
+        widths = 2 * 4 * m.hidden + (3 if gated else 2) * ffn / tp
+    else:
+        widths = 2 * 2 * m.hidden + 2 * 3 * m.hidden + (5 if gated else 2) * ffn / tp
+    if not m.learned_positions:
+        rotated = m.heads * m.qk_rope_head_dim + m.qk_rope_head_dim if m.mla else (m.heads + m.kv_heads) * m.head_dim
+        widths += 2 * rotated / tp
+    return FP16_BYTES * widths
 
 
 def _latent_attention_macs(m: ModelSpec, s: StepShape) -> float:

@@ -92,7 +92,8 @@ def test_kernels_in_turn_each_take_the_longer_of_their_own_stream_and_main_loop(
     assert expected > 0  # the premise: the kernels are bound differently
     assert cost.matmuls_in_turn_s(tokens) == pytest.approx(expected, rel=1e-9)
     shape = StepShape(prefill_tokens=tokens, prefill_pairs=tokens * (tokens + 1) / 2, outputs=1)
-    assert cost.layer(shape).launch_s == pytest.approx(cost.launch_s + cost.matmuls_overlap_s(tokens) + expected)
+    assert cost.layer(shape).launch_s == pytest.approx(cost.launch_s + cost.matmuls_overlap_s(tokens) + expected
+                                                       + cost.elementwise_s(tokens))  # by hand below
 
 
 def test_kernels_bound_alike_add_nothing_in_turn() -> None:
@@ -105,3 +106,31 @@ def test_kernels_bound_alike_add_nothing_in_turn() -> None:
     assert real.matmuls_in_turn_s(2048) == 0.0
     lpu = CostModel(load_model("llama2-7b"), load_server("lpu-8x-4nm"), 1, QuantPolicy.named())
     assert lpu.matmuls_in_turn_s(256) == 0.0
+
+
+# Llama-2-70B's small kernels' traffic per token, layer and chip at tp 8 (twin.serving.cost, by hand): norms and
+# residual adds over the whole hidden width (eager: 2 x (2 + 3) passes; fused add-norms: 2 x 4), the activation
+# over the chip's FFN share (eager gated: SiLU then multiply, 2 + 3 passes; fused: 3), rotary Q and K (64 + 8
+# heads of 128 over 8 chips, in place), in FP16.
+TOKEN_BYTES_70B_TP8 = {"eager": 2 * (10 * 8192 + 5 * 28672 / 8 + 2 * 72 * 128 / 8),
+                       "optimised": 2 * (8 * 8192 + 3 * 28672 / 8 + 2 * 72 * 128 / 8)}
+
+
+@pytest.mark.parametrize("tokens", [1, 256, 2048, 4096])
+def test_the_small_kernels_stream_their_activations(tokens: int) -> None:
+    """A GPU layer's norms, residual adds, activation and rotary read and write their activations in memory. The
+    eager stack's host launches (7 a layer, calibration.yaml) hide that traffic until it outlasts them (from
+    about 1.7 K tokens on 8 H100s); a CUDA graph's kernels add theirs to their gaps at any size. The LPU keeps
+    activations on chip."""
+    launches = 7 * CAL["kernel_launch_s"]["gpu"]
+    for stack in ("eager", "optimised"):
+        cost = CostModel(load_model("llama2-70b"), gpu_stack(stack).on(load_server("dgx-h100")), 8,
+                         QuantPolicy.named())
+        stream_s = tokens * TOKEN_BYTES_70B_TP8[stack] / BW
+        expected = stream_s if stack == "optimised" else max(0.0, stream_s - launches)
+        assert cost.elementwise_s(tokens) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert CostModel(load_model("llama2-70b"), load_server("dgx-h100"), 8, QuantPolicy.named()).elementwise_s(
+        256) == 0.0 < CostModel(load_model("llama2-70b"), load_server("dgx-h100"), 8,
+                                QuantPolicy.named()).elementwise_s(2048)
+    lpu = CostModel(load_model("llama2-7b"), load_server("lpu-8x-4nm"), 1, QuantPolicy.named())
+    assert lpu.elementwise_s(4096) == 0.0
