@@ -120,8 +120,8 @@ TOKEN_BYTES_70B_TP8 = {"eager": 2 * (10 * 8192 + 5 * 28672 / 8 + 2 * 72 * 128 / 
 def test_the_small_kernels_stream_their_activations(tokens: int) -> None:
     """A GPU layer's norms, residual adds, activation and rotary read and write their activations in memory. The
     eager stack's host launches (7 a layer, calibration.yaml) hide that traffic until it outlasts them (from
-    about 1.7 K tokens on 8 H100s); a CUDA graph's kernels add theirs to their gaps at any size. The LPU keeps
-    activations on chip."""
+    about 560 tokens of Llama-2-70B on 8 H100s); a CUDA graph's kernels add theirs to their gaps at any size.
+    The LPU keeps activations on chip."""
     launches = 7 * CAL["kernel_launch_s"]["gpu"]
     for stack in ("eager", "optimised"):
         cost = CostModel(load_model("llama2-70b"), gpu_stack(stack).on(load_server("dgx-h100")), 8,
