@@ -242,7 +242,8 @@ class CostModel:
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
         plain = weight_bytes + history * self.kv_plain_bytes / tp + kv_write
-        # GPUs: the small kernels' activations, streamed between the matmuls (their time is in overlap_s)
+        # GPUs: the small kernels' activations, streamed between the matmuls: their time is outside the busy window
+        # (launch_s, elementwise_s), and so is their energy (at most the bandwidth's worth of power: within TDP)
         elementwise = tokens * self.elementwise_bytes
         codec = self.codec_step(s)
         # the busiest chip streams for the time (expert parallelism: its whole experts); the mean one for energy
@@ -267,7 +268,7 @@ class CostModel:
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
-            power_s = (macs * j_mac + mem_bytes * j_byte + esl_bytes * j_link) / budget_w
+            power_s = (macs * j_mac + (mem_bytes - elementwise) * j_byte + esl_bytes * j_link) / budget_w
         # GPUs: the decode attention kernel takes the longer of its KV stream and its blocks' chains
         blocks_s = mem_s - s.decode_context * self.kv_plain_bytes / tp / self.bw + self.decode_blocks_s(s.decode_seqs) \
             if self.decode_block_s and s.decode_seqs else 0.0
@@ -666,22 +667,26 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
 
 def _elementwise_bytes_per_token(m: ModelSpec, tp: int, fused: bool) -> float:
     """Bytes one token's activations move through a GPU's memory per layer and chip in the small kernels
-    between the matmuls, each reading its inputs and writing its output (as twin.measure.operators prices a
-    profiled elementwise kernel, against Vidur's measured ones). Eager (op by op): two norms (x in, y out) and
+    between the matmuls, each reading its inputs and writing its output (a profiled elementwise kernel is
+    priced the same way, launch and bytes: twin.measure.operators). Eager (op by op): two norms (x in, y out) and
     two residual adds (two in, one out) over the whole hidden width, which every chip of the group holds; the
     activation over the chip's FFN share, a gated one as two kernels (SiLU, then the multiply: 2 + 3 passes).
     A fusing stack (twin.serving.stack) fuses each residual add with the next norm (x and the residual in, both
     out) and the gated activation with its multiply (gate and up in, one out). Rotary embeddings rotate Q and
-    K in place. The attention's softmax is inside its kernel (FlashAttention) and moves nothing here."""
-    ffn = m.ffn * m.experts_top_k + m.shared_experts * m.ffn  # what one token's MLP widens to
+    K in place. The attention's softmax is inside its kernel (FlashAttention) and moves nothing here. Layers that
+    differ (DeepSeek's dense first layers) give their mean; extra norms (Gemma's, Qwen3's) are not counted."""
+    # what one token's MLP widens to in the mean layer: routed and shared experts, or a first dense layer's MLP
+    ffn = m.moe_share * (m.ffn * m.experts_top_k + m.shared_experts * m.ffn) + (1.0 - m.moe_share) * m.dense_ffn
     gated = m.ffn_matrices == 3
     if fused:
         widths = 2 * 4 * m.hidden + (3 if gated else 2) * ffn / tp
     else:
         widths = 2 * 2 * m.hidden + 2 * 3 * m.hidden + (5 if gated else 2) * ffn / tp
-    if not m.learned_positions:
-        rotated = m.heads * m.qk_rope_head_dim + m.qk_rope_head_dim if m.mla else (m.heads + m.kv_heads) * m.head_dim
-        widths += 2 * rotated / tp
+    if not m.learned_positions:  # the chip's query heads; its KV heads (whole ones, or MLA's one shared rope key)
+        if m.mla:
+            widths += 2 * (m.heads * m.qk_rope_head_dim / tp + m.qk_rope_head_dim)
+        else:
+            widths += 2 * (m.heads / tp + max(m.kv_heads / tp, 1.0)) * m.head_dim
     return FP16_BYTES * widths
 
 

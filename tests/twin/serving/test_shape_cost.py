@@ -8,17 +8,23 @@ import math
 
 import pytest
 
-from twin.catalog import load_model, load_server
+from twin.catalog import gpu_stack, load_model, load_server
 from twin.quant.schemes import QuantPolicy
 from twin.serving.cost import CostModel, StepShape
 from twin.serving.shape_cost import ShapeCosts
 
 CASES = [("lpu-8x-4nm", "llama2-7b", 8, "fp16", "fp16"), ("lpu-8x-4nm", "mixtral-8x7b", 8, "int8", "int8"),
-         ("oaken-lpddr", "llama2-13b", 1, "fp16", "oaken"), ("lpu-8x-4nm", "mistral-7b", 2, "int4", "kivi")]
+         ("oaken-lpddr", "llama2-13b", 1, "fp16", "oaken"), ("lpu-8x-4nm", "mistral-7b", 2, "int4", "kivi"),
+         # GPUs: kernels in turn, the small kernels' traffic, decode attention blocks, both serving stacks
+         ("dgx-h100", "llama2-70b", 8, "fp16", "fp16"), ("dgx-h100+optimised", "mixtral-8x7b", 8, "fp16", "fp16"),
+         ("a100x1+optimised", "llama2-7b", 1, "fp16", "fp16")]
 
 
 def model(server: str, name: str, tp: int, weights: str, kv: str) -> CostModel:
-    return CostModel(load_model(name), load_server(server), tp, QuantPolicy.named(weights, kv))
+    """`server` may name a GPU stack after a '+' (eager without one)."""
+    name_, _, stack = server.partition("+")
+    spec = gpu_stack(stack).on(load_server(name_)) if stack else load_server(name_)
+    return CostModel(load_model(name), spec, tp, QuantPolicy.named(weights, kv))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
