@@ -136,9 +136,10 @@ class CostModel:
         self.engines = chip.compute_engines
         # GPUs run each matmul as its own kernel, one after another (the LPU streams them through one pipeline)
         self.kernel_by_kernel = any(isinstance(e, TensorCores) for e in self.engines)
-        self._by_tokens: dict[int, tuple[float, float, float, float, float, float]] = {}  # tokens -> exposed ESL
-        # s, ESL bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest chip (expert
-        # parallelism), what the matmul kernels expose beyond the layer's one max (overlap, one at a time) in s
+        # tokens -> exposed ESL s, ESL bytes, matmul s, weight bytes (the chips' mean), weight bytes of the busiest
+        # chip (expert parallelism), what the matmul kernels take beyond the layer's one max (overlap, one at a
+        # time) in s, the small kernels' traffic in s (twin.serving.cost.CostModel._tokens_part)
+        self._by_tokens: dict[int, tuple[float, float, float, float, float, float, float]] = {}
         # Launch-bound kernels, and the fill and drain of the four matmul kernels (QKV, O, FC1, FC2), which
         # show whether a matmul is bound by its MMAs or by its weight stream (GPUs; zero on the LPU)
         self.matmul_tail_s = kernel_tail_s(self.engines[0])
@@ -237,7 +238,7 @@ class CostModel:
     def stage_layer(self, s: StepShape) -> LayerCost:
         """One layer of the model on one chip of a tensor-parallel group, for a step (or micro-batch) `s`."""
         m, tp, tokens = self.model, self.tp, s.tokens
-        exposed, esl_bytes, matmuls_s, weight_bytes, hot, overlap_s = self._by_tokens.get(tokens) \
+        exposed, esl_bytes, matmuls_s, weight_bytes, hot, kernels_s, elementwise_s = self._by_tokens.get(tokens) \
             or self._tokens_part(tokens)
         history = s.decode_context + s.prefill_past
         kv_write = tokens * self.kv_token_layer_bytes / tp
@@ -268,23 +269,28 @@ class CostModel:
         power_s = 0.0
         if self.power is not None:  # at its power limit the chip slows: the energy sets a floor on the time
             j_mac, j_byte, j_link, budget_w = self.power
-            power_s = (macs * j_mac + (mem_bytes - elementwise) * j_byte + esl_bytes * j_link) / budget_w
+            # the floor covers the matmul kernels' whole time, so the part they spend beyond the busy max
+            # (kernels_s, added after it) counts toward it: the layer lasts max(busy + kernels_s, energy / W)
+            power_s = max(0.0, (macs * j_mac + (mem_bytes - elementwise) * j_byte + esl_bytes * j_link) / budget_w
+                          - kernels_s)
         # GPUs: the decode attention kernel takes the longer of its KV stream and its blocks' chains
         blocks_s = mem_s - s.decode_context * self.kv_plain_bytes / tp / self.bw + self.decode_blocks_s(s.decode_seqs) \
             if self.decode_block_s and s.decode_seqs else 0.0
         return LayerCost(mem_bytes, macs, vxe, exposed, esl_bytes, mem_s, compute_s, vxe / self.vxe_per_s,
-                         codec_s, self.launch_s + overlap_s if tokens else 0.0, power_s, blocks_s=blocks_s)
+                         codec_s, self.launch_s + kernels_s + elementwise_s if tokens else 0.0, power_s,
+                         blocks_s=blocks_s)
 
-    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float, float]:
+    def _tokens_part(self, tokens: int) -> tuple[float, float, float, float, float, float, float]:
         """The costly parts of a layer that depend on its token count alone (the exposed gathers and
-        the bytes they move, the matmul time, the weight bytes streamed, the matmuls' exposed overlap), kept
-        per count: steps repeat token counts."""
+        the bytes they move, the matmul time, the weight bytes streamed (the chips' mean, the busiest chip's),
+        what the matmul kernels take beyond the busy max (exposed overlap, kernels in turn), the small kernels'
+        traffic), kept per count: steps repeat token counts."""
         esl_s, esl_bytes = self.esl(tokens)
         weights = self.layer_weight_bytes(tokens)
         hot = weights if self.ep == 1 else self.hot_weight_bytes(tokens)
         part = self._by_tokens[tokens] = (esl_s, esl_bytes, self.matmuls_s(tokens), weights, hot,
-                                          self.matmuls_overlap_s(tokens) + self.matmuls_in_turn_s(tokens)
-                                          + self.elementwise_s(tokens))
+                                          self.matmuls_overlap_s(tokens) + self.matmuls_in_turn_s(tokens),
+                                          self.elementwise_s(tokens))
         return part
 
     # ---- the KV codec (twin.serving.codec) -------------------------------------------
