@@ -139,7 +139,7 @@ def _bound_by(pool: DeployedPool) -> str:
         return "idle"
     link = link_word(pool.cluster.server.link, any(s.codec_s for s in stats))
     shares = {compute_word(chip): sum(s.macs for s in stats) / chip.macs_per_s,
-              "memory bandwidth": sum(s.mem_bytes for s in stats) / chip.memory.sustained_bytes_per_s,
+              "memory bandwidth": sum(s.mem_busy_s for s in stats),  # as streamed (a GPU stack's weights faster)
               link: sum(s.esl_exposed_s + s.codec_s for s in stats)}
     return max(shares, key=shares.get)
 

@@ -142,3 +142,17 @@ def test_the_summary_shows_the_weight_share_a_stack_streams_at():
     assert "weight_stream_efficiency" not in lpu["hardware"]
     (_, text), *_ = hardware_rows(optimised["hardware"], "h100-sxm")
     assert f"weights {share:.3f}" in text
+
+
+def test_what_a_run_was_bound_by_counts_memory_as_the_stack_streams_it():
+    """128 requests of 160 prompt and 32 output tokens on one H100 under the optimised stack: its tensor cores
+    work 0.32 s at peak, its memory streams 0.30 s (weights at the stack's faster share). Dividing the bytes by
+    the chip's own share would say 0.37 s of memory and call the run memory-bound."""
+    sim = RunSpec("h100x1", "llama2-7b", serving=ServingConfig(max_batch=128, gpu_stack="optimised")).build()
+    for i in range(128):
+        sim.submit(TraceRequest(i, 0.0, 160, 32))
+    sim.run()
+    stats, chip = sim.replicas[0].stats, sim.cluster.server.chip
+    compute_s = stats.macs / chip.macs_per_s
+    assert stats.mem_busy_s < compute_s < stats.mem_bytes / chip.memory.sustained_bytes_per_s  # the premise
+    assert summarize(sim, Slo())["hardware"]["bound_by"].startswith("compute")
